@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Internal helpers shared by all components. Not installed. */
+#ifndef DMAPLANE_INTERNAL_COMMON_H
+#define DMAPLANE_INTERNAL_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define dpi_likely(x) __builtin_expect(!!(x), 1)
+#define dpi_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define DPI_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define DPI_ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
+#define DPI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define DPI_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define DPI_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define DPI_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline bool dpi_is_pow2(uint64_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+#endif

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* lib/env internals shared with other components. */
+#ifndef DMAPLANE_INTERNAL_ENV_H
+#define DMAPLANE_INTERNAL_ENV_H
+
+#include <stdint.h>
+
+#include <dmaplane/env.h>
+#include <dmaplane_internal/common.h>
+
+/* Per-thread dense id; -1 until the thread first asks. */
+extern __thread int dpi_tls_thread_id;
+int dpi_thread_id_slow(void);
+
+static inline int dpi_thread_id(void)
+{
+	int id = dpi_tls_thread_id;
+
+	if (dpi_likely(id >= 0))
+		return id;
+	return dpi_thread_id_slow();
+}
+
+/*
+ * Thread-exit hooks: run in the exiting thread (which still holds its dp_thread_id()) for every
+ * thread that got an id, before the id is recycled. Used by per-thread caches to give back what
+ * they hold. At most 16 hooks.
+ * Returns 0, -ENOSPC when full, -EEXIST when registered already.
+ */
+typedef void (*dpi_thread_exit_fn)(int thread_id, void *arg);
+int dpi_thread_exit_register(dpi_thread_exit_fn fn, void *arg);
+int dpi_thread_exit_unregister(dpi_thread_exit_fn fn, void *arg);
+
+/* Tick source override for tests: NULL restores the hardware source. */
+typedef uint64_t (*dpi_tick_fn)(void);
+void dpi_ticks_set_source(dpi_tick_fn fn, uint64_t hz);
+
+/* True when dp_env_init() has completed and dp_env_fini() has not been called. */
+int dpi_env_ready(void);
+
+/* Number of NUMA nodes the env knows; node ids are 0..n-1. */
+int dpi_env_numa_nodes(void);
+
+#endif
