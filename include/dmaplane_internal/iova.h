@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/iova internals shared with its backends and with lib/vfio.
+ *
+ * The front end (lib/iova/ioas.c) checks arguments, IOVA ranges and overlaps, keeps the record
+ * of mappings, and calls a backend only with requests that are valid. Every backend call passes
+ * a fault point first, so fail-nth tests reach every backend failure.
+ */
+#ifndef DMAPLANE_INTERNAL_IOVA_H
+#define DMAPLANE_INTERNAL_IOVA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dmaplane/iova.h>
+#include <dmaplane_internal/common.h>
+
+struct dp_device;
+
+/* Mapping protection bits passed to backends (always at least one). */
+#define DPI_PROT_READ DP_MAP_READ
+#define DPI_PROT_WRITE DP_MAP_WRITE
+
+/* Most usable ranges an IOAS tracks. */
+#define DPI_MAX_RANGES 32
+
+struct dpi_iommu_ops {
+	const char *name;
+	int backend; /* enum dp_iommu_backend */
+	/* Set up backend state in ioas (dpi_ioas_set_priv). 0 or -errno (logged). */
+	int (*init)(struct dp_ioas *ioas);
+	/* Tear down backend state; every mapping has been unmapped by the front end. */
+	void (*fini)(struct dp_ioas *ioas);
+	/* Map exactly; the front end has checked alignment, ranges and overlap. */
+	int (*map)(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len, uint32_t prot);
+	/* Unmap exactly one range the front end mapped (or several adjacent ones, whole). The
+	 * IOTLB must be flushed for the range before this returns. */
+	int (*unmap)(struct dp_ioas *ioas, dp_iova_t iova, size_t len);
+	/* Share the pages of src's mapping into dst without pinning again. NULL when the backend
+	 * cannot: the front end maps from the virtual address instead. */
+	int (*copy)(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *src,
+		    dp_iova_t src_iova, size_t len, uint32_t prot);
+	/* The usable ranges now. *count in: capacity; out: number. -ENOSPC when too many. */
+	int (*get_ranges)(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint32_t *count);
+};
+
+extern const struct dpi_iommu_ops dpi_iommu_sim_ops;
+extern const struct dpi_iommu_ops dpi_iommu_iommufd_ops;
+extern const struct dpi_iommu_ops dpi_iommu_type1_ops;
+
+/* Backend-private state of an IOAS. */
+void dpi_ioas_set_priv(struct dp_ioas *ioas, void *priv);
+void *dpi_ioas_priv(const struct dp_ioas *ioas);
+const struct dpi_iommu_ops *dpi_ioas_ops(const struct dp_ioas *ioas);
+
+/*
+ * Device attach bookkeeping, called by lib/vfio after the backend-specific attach succeeded
+ * (and before detach). dpi_ioas_device_attached re-reads the usable ranges and fails with
+ * -ERANGE when an existing mapping now lies outside them (the caller then detaches).
+ */
+int dpi_ioas_device_attached(struct dp_ioas *ioas, struct dp_device *dev);
+void dpi_ioas_device_detached(struct dp_ioas *ioas, struct dp_device *dev);
+
+/* ---- backend-specific accessors for lib/vfio (each -ENOTSUP for another backend) --------- */
+
+/* iommufd: the /dev/iommu fd and the IOAS object id (attach target). */
+int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id);
+
+/* type1: attach a VFIO group fd to the IOAS's container; the first group also sets the
+ * type1v2 IOMMU on the container. Detach undoes it (the last group unsets). */
+int dpi_type1_group_attach(struct dp_ioas *ioas, int group_fd);
+int dpi_type1_group_detach(struct dp_ioas *ioas, int group_fd);
+
+/* sim: the sim IOMMU domain behind the IOAS. */
+struct dpi_sim_domain;
+int dpi_ioas_sim_domain(const struct dp_ioas *ioas, struct dpi_sim_domain **domain);
+
+#endif

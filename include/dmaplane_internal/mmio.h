@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Register access for drivers. A BAR mapped into the process is accessed with plain volatile
+ * loads and stores; a BAR that cannot be mapped (sim models, non-mmappable regions) goes
+ * through the device's region read/write. The test is one predictable branch.
+ */
+#ifndef DMAPLANE_INTERNAL_MMIO_H
+#define DMAPLANE_INTERNAL_MMIO_H
+
+#include <stdint.h>
+
+#include <dmaplane_internal/common.h>
+#include <dmaplane_internal/device.h>
+
+struct dpi_mmio {
+	volatile uint8_t *base; /* NULL: use region ops */
+	struct dp_device *dev;
+	uint32_t region;
+	uint64_t len;
+};
+
+/* Get register access to a region: mmap when the region allows it, else through region ops.
+ * Returns 0; -EINVAL (bad region); an mmap error. */
+int dpi_device_mmio(struct dp_device *dev, uint32_t region, struct dpi_mmio *mmio);
+
+static inline uint32_t dpi_mmio_read32(const struct dpi_mmio *m, uint64_t off)
+{
+	uint32_t v = UINT32_MAX;
+
+	if (dpi_likely(m->base != NULL))
+		return *(volatile uint32_t *)(m->base + off);
+	m->dev->ops->region_read(m->dev, m->region, off, &v, sizeof(v));
+	return v;
+}
+
+static inline uint64_t dpi_mmio_read64(const struct dpi_mmio *m, uint64_t off)
+{
+	uint64_t v = UINT64_MAX;
+
+	if (dpi_likely(m->base != NULL))
+		return *(volatile uint64_t *)(m->base + off);
+	m->dev->ops->region_read(m->dev, m->region, off, &v, sizeof(v));
+	return v;
+}
+
+static inline void dpi_mmio_write32(const struct dpi_mmio *m, uint64_t off, uint32_t v)
+{
+	if (dpi_likely(m->base != NULL)) {
+		*(volatile uint32_t *)(m->base + off) = v;
+		return;
+	}
+	m->dev->ops->region_write(m->dev, m->region, off, &v, sizeof(v));
+}
+
+static inline void dpi_mmio_write64(const struct dpi_mmio *m, uint64_t off, uint64_t v)
+{
+	if (dpi_likely(m->base != NULL)) {
+		*(volatile uint64_t *)(m->base + off) = v;
+		return;
+	}
+	m->dev->ops->region_write(m->dev, m->region, off, &v, sizeof(v));
+}
+
+#endif

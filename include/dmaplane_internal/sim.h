@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/sim: a software IOMMU and a bus of device models, so that every dmaplane feature runs on
+ * a machine without the hardware. Device models DMA only through the sim IOMMU: a wrong IOVA
+ * faults and is logged, exactly where real hardware would fault.
+ *
+ * The sim IOMMU
+ *  - domain: one I/O address space, a real 4-level x86-style page table in memory (4 KiB PTEs,
+ *    2 MiB and 1 GiB leaves where the mapping allows), translating IOVA -> host virtual address
+ *    (the "physical" address of a userspace model), with an address width (39, 48 or 57 bits)
+ *    that bounds the usable IOVA range.
+ *  - requester: a device function (like a PCI RID). It attaches a domain for requests without
+ *    PASID and one domain per PASID. Each requester has an IOTLB that caches translations and
+ *    forgets them only on invalidation: unmapping from a domain invalidates the IOTLB of every
+ *    requester attached to it. A test hook can suppress that invalidation, so a missing
+ *    invalidation shows up as a device reading through a stale translation.
+ *  - fault log: every blocked DMA (no domain, not present, permission, beyond the address width)
+ *    is recorded with requester, PASID, IOVA, access and reason.
+ *
+ * Thread rules: domains and requesters are safe to use from several threads (an internal lock
+ * per domain serialises map/unmap against walks; IOTLBs are per requester and locked).
+ */
+#ifndef DMAPLANE_INTERNAL_SIM_H
+#define DMAPLANE_INTERNAL_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dmaplane/iova.h>
+
+/* ---- domains -------------------------------------------------------------------------------- */
+
+struct dpi_sim_domain;
+
+#define DPI_SIM_ACCESS_READ (1u << 0)  /* the device reads memory */
+#define DPI_SIM_ACCESS_WRITE (1u << 1) /* the device writes memory */
+
+/* aw_bits: 39, 48 or 57. Returns 0; -EINVAL; -ENOMEM. */
+int dpi_sim_domain_create(uint32_t aw_bits, struct dpi_sim_domain **domain);
+/* Frees page-table pages; invalidates and detaches every requester still attached. */
+void dpi_sim_domain_destroy(struct dpi_sim_domain *domain);
+/* Highest usable IOVA (2^aw_bits - 1). */
+uint64_t dpi_sim_domain_last_iova(const struct dpi_sim_domain *domain);
+
+/*
+ * Map [iova, iova+len) -> [va, va+len) with prot (DP_MAP_READ/WRITE as DPI_SIM_ACCESS bits:
+ * READ lets the device read memory, WRITE lets it write). 4 KiB aligned. Uses 2 MiB / 1 GiB
+ * leaves where iova, va and length allow.
+ * Returns 0; -EINVAL (alignment, zero length, no prot); -ERANGE (beyond the address width);
+ * -EEXIST (any page already mapped: nothing changes); -ENOMEM (nothing changes).
+ */
+int dpi_sim_domain_map(struct dpi_sim_domain *domain, uint64_t iova, void *va, size_t len,
+		       uint32_t prot);
+
+/*
+ * Unmap [iova, iova+len) and invalidate the IOTLBs of attached requesters. Splits large leaves
+ * when the range covers part of one. Returns 0; -EINVAL (alignment); -ENOENT (some page in the
+ * range is not mapped: nothing changes); -ENOMEM (a split needed a table page).
+ */
+int dpi_sim_domain_unmap(struct dpi_sim_domain *domain, uint64_t iova, size_t len);
+
+/* Walk the page table (no IOTLB). Returns 0 with *va and the bytes mapped contiguously from
+ * iova (to the end of the leaf) in *contig; -ENOENT not mapped; -EACCES prot mismatch. */
+int dpi_sim_domain_translate(struct dpi_sim_domain *domain, uint64_t iova, uint32_t access,
+			     void **va, size_t *contig);
+
+/* Bytes mapped, and page-table pages in use (tests check teardown frees them). */
+uint64_t dpi_sim_domain_mapped_bytes(const struct dpi_sim_domain *domain);
+uint64_t dpi_sim_domain_table_pages(const struct dpi_sim_domain *domain);
+
+/* ---- requesters (device functions) and DMA ------------------------------------------------- */
+
+struct dpi_sim_requester;
+
+#define DPI_SIM_NO_PASID UINT32_MAX
+#define DPI_SIM_PASID_MAX ((1u << 20) - 1)
+
+/* name: shown in fault records ("test0"). Returns 0; -ENOMEM. */
+int dpi_sim_requester_create(const char *name, struct dpi_sim_requester **req);
+void dpi_sim_requester_destroy(struct dpi_sim_requester *req);
+
+/* Attach a domain for requests without PASID (pasid = DPI_SIM_NO_PASID) or with a PASID
+ * (1..DPI_SIM_PASID_MAX). Returns 0; -EINVAL (pasid out of range); -EBUSY (something is attached
+ * there already); -ENOMEM. */
+int dpi_sim_requester_attach(struct dpi_sim_requester *req, uint32_t pasid,
+			     struct dpi_sim_domain *domain);
+/* Returns 0; -ENOENT (nothing attached there). Flushes the requester's IOTLB for that PASID. */
+int dpi_sim_requester_detach(struct dpi_sim_requester *req, uint32_t pasid);
+
+/* Bus mastering: while disabled every DMA fails (-EIO) without reaching the IOMMU. Default on. */
+void dpi_sim_requester_set_bus_master(struct dpi_sim_requester *req, bool enable);
+
+/*
+ * DMA as the device: read memory at iova into dst / write src to memory at iova, translating
+ * page by page through the IOTLB and page table. On a fault nothing of the failing page is
+ * touched, the fault is logged, and the call returns -EFAULT (pages before it were
+ * transferred, as on hardware). -EIO when bus mastering is off.
+ */
+int dpi_sim_dma_read(struct dpi_sim_requester *req, uint32_t pasid, uint64_t iova, void *dst,
+		     size_t len);
+int dpi_sim_dma_write(struct dpi_sim_requester *req, uint32_t pasid, uint64_t iova,
+		      const void *src, size_t len);
+
+/* Translate one access for zero-copy models: host pointer for iova and the bytes contiguous
+ * from it (<= len, to the end of the page). Same faults and logging as dpi_sim_dma_*. */
+int dpi_sim_dma_translate(struct dpi_sim_requester *req, uint32_t pasid, uint64_t iova,
+			  size_t len, uint32_t access, void **va, size_t *contig);
+
+struct dpi_sim_iotlb_stats {
+	uint64_t hits, misses, invalidations, entries;
+};
+void dpi_sim_requester_iotlb_stats(struct dpi_sim_requester *req, struct dpi_sim_iotlb_stats *s);
+
+/* Test hook: while set, unmaps do not invalidate IOTLBs (to prove stale entries are caught). */
+void dpi_sim_iommu_skip_invalidation(bool skip);
+
+/* ---- fault log ------------------------------------------------------------------------------ */
+
+enum dpi_sim_fault_reason {
+	DPI_SIM_FAULT_NO_DOMAIN = 1,   /* nothing attached for this (requester, PASID) */
+	DPI_SIM_FAULT_NOT_PRESENT = 2, /* no translation */
+	DPI_SIM_FAULT_PERM = 3,        /* read/write not permitted */
+	DPI_SIM_FAULT_RANGE = 4,       /* beyond the address width */
+};
+
+struct dpi_sim_fault {
+	uint64_t iova;
+	uint32_t pasid; /* DPI_SIM_NO_PASID when none */
+	uint32_t access;
+	uint32_t reason;
+	char requester[32];
+};
+
+/* Oldest fault first. Returns 0; -ENOENT when the log is empty. The log keeps the last 1024. */
+int dpi_sim_fault_pop(struct dpi_sim_fault *fault);
+uint64_t dpi_sim_fault_count(void); /* faults since start or the last clear */
+void dpi_sim_fault_clear(void);
+const char *dpi_sim_fault_reason_name(uint32_t reason);
+
+/* ---- device models and the sim bus ---------------------------------------------------------- */
+
+struct dpi_sim_device;
+
+/* A model: a PCI function with BARs implemented by callbacks. The bus supplies PCI config space
+ * (IDs, class, command register: Bus Master Enable gates the requester's DMA). */
+struct dpi_sim_model {
+	const char *name; /* "test", "nvme", "dsa": instances are "<name><n>" */
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint32_t class_code;
+	/* Make an instance; dev gives the requester for DMA. 0 or -errno. */
+	int (*create)(struct dpi_sim_device *dev, void **state);
+	void (*destroy)(void *state);
+	/* BAR size (0: absent), for index 0..5. */
+	uint64_t (*bar_size)(void *state, uint32_t bar);
+	/* Register access; len 1, 2, 4, 8, or 64 (a 64-byte portal store). 0 or -errno. */
+	int (*mmio_read)(void *state, uint32_t bar, uint64_t off, void *buf, size_t len);
+	int (*mmio_write)(void *state, uint32_t bar, uint64_t off, const void *buf, size_t len);
+	/* Function level reset (optional). */
+	int (*reset)(void *state);
+	/* IOVA ranges the device cannot use (optional), e.g. an MSI window. */
+	int (*reserved_ranges)(void *state, struct dp_iova_range *ranges, uint32_t *count);
+	/* Deferred work, called from the driver's poll path (optional). */
+	void (*poll)(void *state);
+};
+
+/* Register a model (built-in models register themselves). -EEXIST for a duplicate name. */
+int dpi_sim_model_register(const struct dpi_sim_model *model);
+
+/* Create instance "test0" etc. Returns 0; -ENODEV (unknown model or bad instance number);
+ * -EBUSY (that instance exists); -ENOMEM. */
+int dpi_sim_device_create(const char *name, struct dpi_sim_device **dev);
+void dpi_sim_device_destroy(struct dpi_sim_device *dev);
+
+const struct dpi_sim_model *dpi_sim_device_model(const struct dpi_sim_device *dev);
+void *dpi_sim_device_state(const struct dpi_sim_device *dev);
+struct dpi_sim_requester *dpi_sim_device_requester(const struct dpi_sim_device *dev);
+const char *dpi_sim_device_name(const struct dpi_sim_device *dev);
+
+/* PCI config space of the device (256 bytes emulated by the bus). 0; -EINVAL beyond 256. */
+int dpi_sim_cfg_read(struct dpi_sim_device *dev, uint32_t off, void *buf, size_t len);
+int dpi_sim_cfg_write(struct dpi_sim_device *dev, uint32_t off, const void *buf, size_t len);
+
+/* ---- the test device ("sim:testN") ---------------------------------------------------------- */
+/*
+ * A minimal DMA engine for tests of lib/iova and lib/vfio. BAR0, 4 KiB, 64-bit registers:
+ *   0x00 SRC      IOVA to read from
+ *   0x08 DST      IOVA to write to
+ *   0x10 LEN      bytes
+ *   0x18 PASID    bit 31: use PASID in bits 19:0; else requests carry no PASID
+ *   0x20 PATTERN  fill byte pattern (low 8 bits)
+ *   0x28 CMD      write 1: copy SRC -> DST; 2: fill DST with PATTERN; 3: read SRC, sum bytes
+ *   0x30 STATUS   0 ok, 1 IOMMU fault, 2 bus master disabled, 3 bad command (read-only)
+ *   0x38 RESULT   byte sum for command 3 (read-only)
+ *   0x40 DONE     commands completed (read-only)
+ * The device reserves the x86 MSI window [0xfee00000, 0xfeefffff] as an IOVA range.
+ */
+#define DPI_SIM_TEST_SRC 0x00
+#define DPI_SIM_TEST_DST 0x08
+#define DPI_SIM_TEST_LEN 0x10
+#define DPI_SIM_TEST_PASID 0x18
+#define DPI_SIM_TEST_PATTERN 0x20
+#define DPI_SIM_TEST_CMD 0x28
+#define DPI_SIM_TEST_STATUS 0x30
+#define DPI_SIM_TEST_RESULT 0x38
+#define DPI_SIM_TEST_DONE 0x40
+#define DPI_SIM_TEST_CMD_COPY 1
+#define DPI_SIM_TEST_CMD_FILL 2
+#define DPI_SIM_TEST_CMD_SUM 3
+#define DPI_SIM_TEST_ST_OK 0
+#define DPI_SIM_TEST_ST_FAULT 1
+#define DPI_SIM_TEST_ST_NO_BME 2
+#define DPI_SIM_TEST_ST_BAD_CMD 3
+#define DPI_SIM_TEST_VENDOR 0x1b36 /* QEMU's vendor id, as a harmless stand-in */
+#define DPI_SIM_TEST_DEVICE 0xd0a0
+
+#endif
