@@ -3,6 +3,7 @@
 #ifndef DMAPLANE_INTERNAL_ENV_H
 #define DMAPLANE_INTERNAL_ENV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <dmaplane/env.h>
@@ -40,5 +41,13 @@ int dpi_env_ready(void);
 
 /* Number of NUMA nodes the env knows; node ids are 0..n-1. */
 int dpi_env_numa_nodes(void);
+
+/* Changes at every dp_env_init(): memory-event registrations do not survive dp_env_fini(). */
+uint64_t dpi_env_generation(void);
+
+/* True when every REMOVE event covers whole regions earlier ADD events reported (the native
+ * env, and DPDK's static --no-huge memory); false when a REMOVE may cut a region (DPDK's
+ * dynamic hugepage memory), so consumers must track memory at page granularity. */
+bool dpi_env_remove_exact(void);
 
 #endif

@@ -30,6 +30,7 @@ static int g_ready;
 static int g_numa_nodes = 1;
 static int g_default_node = DP_NUMA_ANY;
 static bool g_dpdk_used;
+static uint64_t g_generation;
 
 static struct {
 	dp_mem_event_cb cb;
@@ -63,6 +64,16 @@ int dpi_env_ready(void)
 int dpi_env_numa_nodes(void)
 {
 	return g_numa_nodes;
+}
+
+uint64_t dpi_env_generation(void)
+{
+	return __atomic_load_n(&g_generation, __ATOMIC_ACQUIRE);
+}
+
+bool dpi_env_remove_exact(void)
+{
+	return g_ops == NULL || g_ops->remove_exact == NULL || g_ops->remove_exact();
 }
 
 static int detect_numa_nodes(void)
@@ -207,6 +218,7 @@ int dp_env_init(const struct dp_env_opts *user_opts)
 		goto out;
 	}
 	dpi_time_init(0);
+	__atomic_add_fetch(&g_generation, 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&g_ready, 1, __ATOMIC_RELEASE);
 	DPI_INFO("environment '%s' ready (%d NUMA node%s)", g_ops->name, g_numa_nodes,
 		 g_numa_nodes == 1 ? "" : "s");

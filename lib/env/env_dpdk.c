@@ -3,7 +3,8 @@
  * The DPDK env: EAL in in-memory mode with IOVA as VA and no PCI scanning (dmaplane owns its
  * devices through lib/vfio), DMA memory from EAL's heap, memory events from EAL's callbacks.
  * Without free hugepages EAL runs with --no-huge: its memory is then one static region that
- * EAL cannot grow, so memory events are only the initial walk.
+ * EAL cannot grow, so memory events are only the initial walk. With hugepages EAL runs with
+ * --match-allocations, so a REMOVE event always matches an earlier ADD event.
  *
  * EAL's log lines are routed into dmaplane's logger so that programs printing JSON on stdout
  * stay clean.
@@ -140,6 +141,9 @@ static int build_args(const struct dp_env_opts *o, const char *cores, struct arg
 	rc |= arg_add(a, "%s", o->name);
 	if (g.huge) {
 		rc |= arg_add(a, "--in-memory");
+		/* Free hugepages exactly as they were allocated, so every REMOVE event matches an
+		 * earlier ADD and IOMMU mappings (which cannot be split) can follow EAL's regions. */
+		rc |= arg_add(a, "--match-allocations");
 		if (o->mem_size)
 			rc |= arg_add(a, "-m%" PRIu64, (o->mem_size + (1 << 20) - 1) >> 20);
 	} else {
@@ -380,6 +384,12 @@ static void dpdk_info(struct dp_env_info *info)
 	info->mem_bytes = w.bytes;
 }
 
+/* --match-allocations makes EAL free exactly what it allocated; --no-huge memory is static. */
+static bool dpdk_remove_exact(void)
+{
+	return true;
+}
+
 const struct dpi_env_ops dpi_env_dpdk_ops = {
 	.name = "dpdk",
 	.init = dpdk_init,
@@ -390,4 +400,5 @@ const struct dpi_env_ops dpi_env_dpdk_ops = {
 	.mem_unlock = dpdk_unlock,
 	.walk = dpdk_walk,
 	.info = dpdk_info,
+	.remove_exact = dpdk_remove_exact,
 };

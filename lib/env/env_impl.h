@@ -27,6 +27,8 @@ struct dpi_env_ops {
 	void (*walk)(dpi_region_fn fn, void *ctx);
 	/* Fill page_size, hugepages, mem_bytes. */
 	void (*info)(struct dp_env_info *info);
+	/* See dpi_env_remove_exact(). */
+	bool (*remove_exact)(void);
 };
 
 extern const struct dpi_env_ops dpi_env_native_ops;

@@ -36,6 +36,7 @@ struct recorder {
 	struct region live[256];
 	int nlive;
 	int bad; /* REMOVE of something never added, or misaligned region */
+	int exact_removes; /* REMOVEs that matched one ADD region exactly */
 };
 
 /* Remove [a, a+len) from the live set; false when some of it was not live. */
@@ -87,6 +88,9 @@ static void record(enum dp_mem_event ev, void *vaddr, size_t len, size_t page_si
 	}
 	r->removes++;
 	r->removed += len;
+	for (int i = 0; i < r->nlive; i++)
+		if (r->live[i].start == va && r->live[i].len == len)
+			r->exact_removes++;
 	if (!subtract(r, va, len))
 		r->bad++;
 }
@@ -756,6 +760,7 @@ static void child_dpdk_basic(void)
 	dpi_fault_arm(0, 0);
 	CHILD_CHECK(dp_dma_free(a) == 0);
 	CHILD_CHECK(r.removes >= 1); /* EAL gave the pages back */
+	CHILD_CHECK(r.exact_removes == r.removes); /* --match-allocations: whole regions only */
 	alloc_pattern_check();
 	dp_env_fini();
 	CHILD_CHECK(r.nlive == 0 && r.bad == 0 && late.bad == 0);
