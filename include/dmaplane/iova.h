@@ -12,8 +12,11 @@
  *
  * Memory registration: by default every IOAS maps all DMA-able memory of lib/env (now and as it
  * grows) plus everything given to dp_mem_register(), at one process-wide IOVA per byte: the
- * virtual address itself where the IOAS's usable ranges allow (IOVA = VA), else an address from
- * a compact window inside them. dp_iova_of() translates on the I/O hot path without locks.
+ * virtual address itself (IOVA = VA) where it lies below 2^39, outside the x86 MSI window
+ * 0xfee00000-0xfeefffff and inside every IOAS's usable ranges, else an address from a compact
+ * window from 4 GiB up inside them. Staying below 2^39 keeps registered memory valid for IOMMUs
+ * with 39 address bits, whose devices may attach after the memory was mapped. dp_iova_of()
+ * translates on the I/O hot path without locks.
  *
  * Errors: 0 or a negative errno, per call below. Thread rules: dp_iova_of() from any thread at
  * any time; everything else from any thread, serialised inside (control path).

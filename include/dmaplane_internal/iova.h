@@ -9,6 +9,7 @@
 #ifndef DMAPLANE_INTERNAL_IOVA_H
 #define DMAPLANE_INTERNAL_IOVA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,9 @@ extern const struct dpi_iommu_ops dpi_iommu_sim_ops;
 extern const struct dpi_iommu_ops dpi_iommu_iommufd_ops;
 extern const struct dpi_iommu_ops dpi_iommu_type1_ops;
 
+/* Mappings in the IOAS's record (tests check coalescing and rollback with it). */
+uint32_t dpi_ioas_area_count(struct dp_ioas *ioas);
+
 /* Backend-private state of an IOAS. */
 void dpi_ioas_set_priv(struct dp_ioas *ioas, void *priv);
 void *dpi_ioas_priv(const struct dp_ioas *ioas);
@@ -60,6 +64,8 @@ const struct dpi_iommu_ops *dpi_ioas_ops(const struct dp_ioas *ioas);
  */
 int dpi_ioas_device_attached(struct dp_ioas *ioas, struct dp_device *dev);
 void dpi_ioas_device_detached(struct dp_ioas *ioas, struct dp_device *dev);
+/* After the backend-specific detach completed: re-read the ranges (they may widen). */
+void dpi_ioas_device_gone(struct dp_ioas *ioas);
 
 /* ---- backend-specific accessors for lib/vfio (each -ENOTSUP for another backend) --------- */
 
@@ -74,5 +80,10 @@ int dpi_type1_group_detach(struct dp_ioas *ioas, int group_fd);
 /* sim: the sim IOMMU domain behind the IOAS. */
 struct dpi_sim_domain;
 int dpi_ioas_sim_domain(const struct dp_ioas *ioas, struct dpi_sim_domain **domain);
+/* sim: IOVA ranges a device reserves while attached (removed from the usable ranges on the
+ * next refresh); owner identifies the device for unreserve. -ENOSPC when too many. */
+int dpi_ioas_sim_reserve(struct dp_ioas *ioas, const void *owner,
+			 const struct dp_iova_range *ranges, uint32_t n);
+void dpi_ioas_sim_unreserve(struct dp_ioas *ioas, const void *owner);
 
 #endif

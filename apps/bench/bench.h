@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* dmaplane_bench: shared helpers. Each case prints one JSON line. */
+#ifndef DMAPLANE_BENCH_H
+#define DMAPLANE_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct bench_result {
+	const char *bench, *case_name, *impl;
+	int threads;
+	uint64_t ops;
+	double ns_per_op;
+	double instr_per_op; /* < 0: not measured */
+	double ratio_vs_baseline; /* < 0: this is the baseline */
+	const char *extra; /* more JSON fields ("\"k\":v,..."), or NULL */
+};
+
+void bench_print(const struct bench_result *r);
+
+/*
+ * Count instructions of @fn_name (a noinline function) when this program runs "argv0 worker
+ * @worker_args" under callgrind with collection only inside that function.
+ * Returns the instruction count, or -1 when valgrind is missing or the run failed.
+ */
+double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args);
+
+int bench_xlate(int argc, char **argv, const char *argv0);
+
+#endif

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* lib/iova private: the IOAS object, its mapping record, the registration map, translation. */
+#ifndef DMAPLANE_IOVA_IMPL_H
+#define DMAPLANE_IOVA_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dmaplane_internal/iova.h>
+
+#define DPI_PAGE_4K 4096ull
+#define DPI_PAGE_2M (2ull << 20)
+
+/* Who made a mapping: the registration map's mirrors may not be unmapped by dp_ioas_unmap. */
+enum area_owner {
+	AREA_USER = 1, /* dp_ioas_map / dp_ioas_copy */
+	AREA_REG = 2,  /* mirror of registered memory */
+};
+
+struct area {
+	dp_iova_t iova;
+	uint64_t len;
+	uintptr_t vaddr;
+	uint32_t prot;
+	uint32_t owner;
+};
+
+/* A sorted array of non-overlapping areas. */
+struct area_set {
+	struct area *a;
+	uint32_t n, cap;
+};
+
+struct dp_ioas {
+	const struct dpi_iommu_ops *ops;
+	void *priv;
+	pthread_mutex_t lock; /* areas, ranges, devices */
+	struct area_set areas;
+	struct dp_iova_range ranges[DPI_MAX_RANGES];
+	uint32_t nranges;
+	uint32_t ndevices;
+	uint32_t flags;
+	bool on_list;          /* in the registration map's IOAS list */
+	struct dp_ioas *next;  /* registration map's list */
+};
+
+/* ---- areas.c ---- */
+/* Index of the first area whose end is above iova (may be n). */
+uint32_t area_lower(const struct area_set *s, dp_iova_t iova);
+/* True when [iova, iova+len) overlaps an area. */
+bool area_overlaps(const struct area_set *s, dp_iova_t iova, uint64_t len);
+/* Insert (no overlap checked here). 0 or -ENOMEM. */
+int area_insert(struct area_set *s, const struct area *a);
+/* Areas [first, first+count) exactly cover [iova, iova+len) with the given owner: returns
+ * 0 and sets first/count; -ENOENT otherwise. */
+int area_exact(const struct area_set *s, dp_iova_t iova, uint64_t len, uint32_t owner,
+	       uint32_t *first, uint32_t *count);
+void area_remove(struct area_set *s, uint32_t first, uint32_t count);
+void area_free(struct area_set *s);
+
+/* ---- ioas.c: locked helpers used by the registration map ---- */
+bool dpi_ioas_in_ranges(const struct dp_ioas *ioas, dp_iova_t iova, uint64_t len);
+/* Map/unmap with the IOAS lock held by the caller; owner tags the record. */
+int dpi_ioas_map_locked(struct dp_ioas *ioas, uintptr_t vaddr, uint64_t len, dp_iova_t iova,
+			uint32_t prot, uint32_t owner);
+int dpi_ioas_unmap_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len, uint32_t owner);
+
+/* ---- memmap.c ---- */
+/* Mirror all registrations into a new auto IOAS and add it to the list; -ERANGE etc. */
+int dpi_memmap_ioas_add(struct dp_ioas *ioas);
+/* Take it off the list (its mirrors are unmapped by the caller's teardown). */
+void dpi_memmap_ioas_remove(struct dp_ioas *ioas);
+/* The lock that orders registration against IOAS creation (memmap lock -> ioas lock). */
+void dpi_memmap_lock(void);
+void dpi_memmap_unlock(void);
+
+/* ---- xlate.c ---- */
+/* Publish / withdraw translations for [va, va+len) -> iova (4 KiB aligned). page_size is the
+ * backing page size (2 MiB entries are used where it and the alignment allow). */
+int dpi_xlate_set(uintptr_t va, uint64_t len, dp_iova_t iova, uint64_t page_size);
+void dpi_xlate_clear(uintptr_t va, uint64_t len);
+
+#endif
