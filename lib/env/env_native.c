@@ -45,6 +45,9 @@
 #define MAX_NODES 64
 #define VA_RESERVE (64ull << 30) /* per node */
 #define VA_ALIGN (1ull << 30)
+/* Where the reservations are asked for (a hint): low enough that IOVA = VA fits an IOMMU with
+ * 39-bit addresses (512 GiB), as QEMU's VT-d and many real ones have. */
+#define VA_HINT (128ull << 30)
 #define MIN_SEGMENT (2ull << 20)
 #define SMALL_PAGE 4096ull
 #define ALLOC_GRAIN 64
@@ -196,7 +199,8 @@ static int reserve_va(struct heap *h)
 		errno = err;
 		p = MAP_FAILED;
 	} else {
-		p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *hint = (void *)(uintptr_t)(VA_HINT + (uint64_t)(h - g.heaps) * len);
+		p = mmap(hint, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	}
 	if (p == MAP_FAILED) {
 		err = errno;
