@@ -31,7 +31,7 @@
 
 #ifndef DPI_UAPI_SYSTEM
 /* One decision for both uapi_iommufd.h and uapi_vfio.h (which includes this header first). */
-#if defined(LINUX_VERSION_CODE) && LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0) &&              \
+#if defined(LINUX_VERSION_CODE) && LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0) && \
 	__has_include(<linux/iommufd.h>) && __has_include(<linux/vfio.h>)
 #define DPI_UAPI_SYSTEM 1
 #else
@@ -58,7 +58,7 @@
 typedef uint64_t dpi_u64a __attribute__((aligned(8)));
 
 /* All iommufd ioctls are _IO(';', 0x80 + n): the size lives in each struct, not in the number. */
-#define IOMMUFD_TYPE ';'
+#define IOMMUFD_TYPE            ';'
 
 enum {
 	IOMMUFD_CMD_BASE = 0x80,
@@ -82,7 +82,7 @@ struct iommu_destroy {
 	uint32_t size;
 	uint32_t id;
 };
-#define IOMMU_DESTROY _IO(IOMMUFD_TYPE, IOMMUFD_CMD_DESTROY)
+#define IOMMU_DESTROY           _IO(IOMMUFD_TYPE, IOMMUFD_CMD_DESTROY)
 
 /* Allocate an empty IOAS (full IOVA range until devices attach). flags must be 0. */
 struct iommu_ioas_alloc {
@@ -90,7 +90,7 @@ struct iommu_ioas_alloc {
 	uint32_t flags;
 	uint32_t out_ioas_id;
 };
-#define IOMMU_IOAS_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOC)
+#define IOMMU_IOAS_ALLOC        _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOC)
 
 /* An IOVA range; last is inclusive. */
 struct iommu_iova_range {
@@ -107,7 +107,7 @@ struct iommu_ioas_iova_ranges {
 	dpi_u64a allowed_iovas; /* user pointer to struct iommu_iova_range[] */
 	dpi_u64a out_iova_alignment;
 };
-#define IOMMU_IOAS_IOVA_RANGES _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_IOVA_RANGES)
+#define IOMMU_IOAS_IOVA_RANGES  _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_IOVA_RANGES)
 
 /* Restrict where automatic IOVA allocation may place mappings. */
 struct iommu_ioas_allow_iovas {
@@ -117,7 +117,7 @@ struct iommu_ioas_allow_iovas {
 	uint32_t __reserved;
 	dpi_u64a allowed_iovas; /* user pointer to struct iommu_iova_range[] */
 };
-#define IOMMU_IOAS_ALLOW_IOVAS _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOW_IOVAS)
+#define IOMMU_IOAS_ALLOW_IOVAS  _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_ALLOW_IOVAS)
 
 /* Flags of IOAS_MAP and IOAS_COPY. */
 enum iommufd_ioas_map_flags {
@@ -136,7 +136,7 @@ struct iommu_ioas_map {
 	dpi_u64a length;
 	dpi_u64a iova;
 };
-#define IOMMU_IOAS_MAP _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP)
+#define IOMMU_IOAS_MAP          _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_MAP)
 
 /* Share the pages of an existing mapping (src range exactly one IOAS_MAP) into another IOAS. */
 struct iommu_ioas_copy {
@@ -148,7 +148,7 @@ struct iommu_ioas_copy {
 	dpi_u64a dst_iova;
 	dpi_u64a src_iova;
 };
-#define IOMMU_IOAS_COPY _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_COPY)
+#define IOMMU_IOAS_COPY         _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_COPY)
 
 /* Unmap whole mappings inside [iova, iova+length); length out = bytes unmapped. */
 struct iommu_ioas_unmap {
@@ -157,13 +157,15 @@ struct iommu_ioas_unmap {
 	dpi_u64a iova;
 	dpi_u64a length;
 };
-#define IOMMU_IOAS_UNMAP _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_UNMAP)
+#define IOMMU_IOAS_UNMAP        _IO(IOMMUFD_TYPE, IOMMUFD_CMD_IOAS_UNMAP)
 
 /* ---- options -------------------------------------------------------------------------------- */
 
 enum iommufd_option {
-	IOMMU_OPTION_RLIMIT_MODE = 0, /* global (object_id 0): 0 per user, 1 per process; privileged */
-	IOMMU_OPTION_HUGE_PAGES = 1,  /* per IOAS: 1 (default) combines contiguous pages */
+	/* global (object_id 0), privileged: 0 accounts pins per user, 1 per process */
+	IOMMU_OPTION_RLIMIT_MODE = 0,
+	/* per IOAS: 1 (default) combines contiguous pages into large IOMMU pages */
+	IOMMU_OPTION_HUGE_PAGES = 1,
 };
 
 enum iommufd_option_ops {
@@ -179,7 +181,7 @@ struct iommu_option {
 	uint32_t object_id;
 	dpi_u64a val64;
 };
-#define IOMMU_OPTION _IO(IOMMUFD_TYPE, IOMMUFD_CMD_OPTION)
+#define IOMMU_OPTION            _IO(IOMMUFD_TYPE, IOMMUFD_CMD_OPTION)
 
 /* ---- hardware page tables (HWPT) ---------------------------------------------------------- */
 
@@ -225,7 +227,7 @@ struct iommu_hwpt_alloc {
 	uint32_t fault_id;
 	uint32_t __reserved2;
 };
-#define IOMMU_HWPT_ALLOC _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC)
+#define IOMMU_HWPT_ALLOC        _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_ALLOC)
 
 enum iommu_hwpt_invalidate_data_type {
 	IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 = 0,
@@ -254,7 +256,7 @@ struct iommu_hwpt_invalidate {
 	uint32_t entry_num;
 	uint32_t __reserved;
 };
-#define IOMMU_HWPT_INVALIDATE _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_INVALIDATE)
+#define IOMMU_HWPT_INVALIDATE   _IO(IOMMUFD_TYPE, IOMMUFD_CMD_HWPT_INVALIDATE)
 
 /* ---- hardware information ------------------------------------------------------------------- */
 
@@ -301,7 +303,7 @@ struct iommu_hw_info {
 	uint8_t __reserved[3];
 	dpi_u64a out_capabilities; /* enum iommufd_hw_capabilities */
 };
-#define IOMMU_GET_HW_INFO _IO(IOMMUFD_TYPE, IOMMUFD_CMD_GET_HW_INFO)
+#define IOMMU_GET_HW_INFO       _IO(IOMMUFD_TYPE, IOMMUFD_CMD_GET_HW_INFO)
 
 #endif /* own definitions */
 
@@ -356,7 +358,8 @@ DP_STATIC_ASSERT(IOMMU_OPTION_RLIMIT_MODE == 0 && IOMMU_OPTION_HUGE_PAGES == 1 &
 			 IOMMU_OPTION_OP_SET == 0 && IOMMU_OPTION_OP_GET == 1,
 		 "iommufd_option");
 DP_STATIC_ASSERT(IOMMU_HWPT_ALLOC_PASID == 8 && IOMMU_HWPT_DATA_VTD_S1 == 1 &&
-			 IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 == 0 && IOMMU_HW_INFO_TYPE_INTEL_VTD == 1,
+			 IOMMU_HWPT_INVALIDATE_DATA_VTD_S1 == 0 &&
+			 IOMMU_HW_INFO_TYPE_INTEL_VTD == 1,
 		 "hwpt constants");
 
 #endif /* DMAPLANE_INTERNAL_UAPI_IOMMUFD_H */

@@ -41,17 +41,17 @@
 #define _UAPIVFIO_H
 #define DPI_UAPI_VFIO_SOURCE "dmaplane's own definitions (Linux 7.3 layout)"
 
-#define VFIO_API_VERSION 0
+#define VFIO_API_VERSION   0
 
 /* VFIO_CHECK_EXTENSION / VFIO_SET_IOMMU arguments (selection). */
-#define VFIO_TYPE1_IOMMU 1
+#define VFIO_TYPE1_IOMMU   1
 #define VFIO_TYPE1v2_IOMMU 3
 #define VFIO_NOIOMMU_IOMMU 8
-#define VFIO_UNMAP_ALL 9
+#define VFIO_UNMAP_ALL     9
 
 /* All VFIO ioctls are _IO(';', 100 + n). */
-#define VFIO_TYPE ';'
-#define VFIO_BASE 100
+#define VFIO_TYPE          ';'
+#define VFIO_BASE          100
 
 /* Header of one capability in an INFO buffer's chain. */
 struct vfio_info_cap_header {
@@ -62,9 +62,12 @@ struct vfio_info_cap_header {
 
 /* ---- container (/dev/vfio/vfio) ------------------------------------------------------------ */
 
-#define VFIO_GET_API_VERSION _IO(VFIO_TYPE, VFIO_BASE + 0)   /* returns VFIO_API_VERSION */
-#define VFIO_CHECK_EXTENSION _IO(VFIO_TYPE, VFIO_BASE + 1)   /* arg: extension; returns > 0 */
-#define VFIO_SET_IOMMU _IO(VFIO_TYPE, VFIO_BASE + 2)         /* arg: IOMMU type (value) */
+/* returns VFIO_API_VERSION */
+#define VFIO_GET_API_VERSION               _IO(VFIO_TYPE, VFIO_BASE + 0)
+/* arg: extension; returns > 0 */
+#define VFIO_CHECK_EXTENSION               _IO(VFIO_TYPE, VFIO_BASE + 1)
+/* arg: IOMMU type (value) */
+#define VFIO_SET_IOMMU                     _IO(VFIO_TYPE, VFIO_BASE + 2)
 
 /* ---- group (/dev/vfio/N) ------------------------------------------------------------------- */
 
@@ -72,12 +75,14 @@ struct vfio_group_status {
 	uint32_t argsz;
 	uint32_t flags;
 };
-#define VFIO_GROUP_FLAGS_VIABLE (1 << 0)       /* every device of the group is VFIO's or free */
-#define VFIO_GROUP_FLAGS_CONTAINER_SET (1 << 1)
-#define VFIO_GROUP_GET_STATUS _IO(VFIO_TYPE, VFIO_BASE + 3)
-#define VFIO_GROUP_SET_CONTAINER _IO(VFIO_TYPE, VFIO_BASE + 4)   /* arg: int32_t *container_fd */
-#define VFIO_GROUP_UNSET_CONTAINER _IO(VFIO_TYPE, VFIO_BASE + 5) /* no arg */
-#define VFIO_GROUP_GET_DEVICE_FD _IO(VFIO_TYPE, VFIO_BASE + 6)   /* arg: "0000:03:00.0" */
+/* every device of the group is VFIO's or free */
+#define VFIO_GROUP_FLAGS_VIABLE            (1 << 0)
+#define VFIO_GROUP_FLAGS_CONTAINER_SET     (1 << 1)
+#define VFIO_GROUP_GET_STATUS              _IO(VFIO_TYPE, VFIO_BASE + 3)
+/* arg: int32_t *container_fd */
+#define VFIO_GROUP_SET_CONTAINER           _IO(VFIO_TYPE, VFIO_BASE + 4)
+#define VFIO_GROUP_UNSET_CONTAINER         _IO(VFIO_TYPE, VFIO_BASE + 5) /* no arg */
+#define VFIO_GROUP_GET_DEVICE_FD           _IO(VFIO_TYPE, VFIO_BASE + 6) /* arg: "0000:03:00.0" */
 
 /* ---- device -------------------------------------------------------------------------------- */
 
@@ -89,10 +94,10 @@ struct vfio_device_info {
 	uint32_t cap_offset;
 	uint32_t pad;
 };
-#define VFIO_DEVICE_FLAGS_RESET (1 << 0)
-#define VFIO_DEVICE_FLAGS_PCI (1 << 1)
-#define VFIO_DEVICE_FLAGS_CAPS (1 << 7)
-#define VFIO_DEVICE_GET_INFO _IO(VFIO_TYPE, VFIO_BASE + 7)
+#define VFIO_DEVICE_FLAGS_RESET            (1 << 0)
+#define VFIO_DEVICE_FLAGS_PCI              (1 << 1)
+#define VFIO_DEVICE_FLAGS_CAPS             (1 << 7)
+#define VFIO_DEVICE_GET_INFO               _IO(VFIO_TYPE, VFIO_BASE + 7)
 
 struct vfio_region_info {
 	uint32_t argsz;
@@ -102,14 +107,14 @@ struct vfio_region_info {
 	dpi_u64a size;   /* bytes; 0: the region does not exist */
 	dpi_u64a offset; /* of the region within the device fd (pread/pwrite/mmap) */
 };
-#define VFIO_REGION_INFO_FLAG_READ (1 << 0)
-#define VFIO_REGION_INFO_FLAG_WRITE (1 << 1)
-#define VFIO_REGION_INFO_FLAG_MMAP (1 << 2)
-#define VFIO_REGION_INFO_FLAG_CAPS (1 << 3)
-#define VFIO_DEVICE_GET_REGION_INFO _IO(VFIO_TYPE, VFIO_BASE + 8)
+#define VFIO_REGION_INFO_FLAG_READ         (1 << 0)
+#define VFIO_REGION_INFO_FLAG_WRITE        (1 << 1)
+#define VFIO_REGION_INFO_FLAG_MMAP         (1 << 2)
+#define VFIO_REGION_INFO_FLAG_CAPS         (1 << 3)
+#define VFIO_DEVICE_GET_REGION_INFO        _IO(VFIO_TYPE, VFIO_BASE + 8)
 
 /* Region capability: only these areas of the region may be mmap()ed. */
-#define VFIO_REGION_INFO_CAP_SPARSE_MMAP 1
+#define VFIO_REGION_INFO_CAP_SPARSE_MMAP   1
 struct vfio_region_sparse_mmap_area {
 	dpi_u64a offset;
 	dpi_u64a size;
@@ -129,11 +134,11 @@ struct vfio_irq_info {
 	uint32_t index;
 	uint32_t count; /* vectors of this index; 0: not supported */
 };
-#define VFIO_IRQ_INFO_EVENTFD (1 << 0)
-#define VFIO_IRQ_INFO_MASKABLE (1 << 1)
-#define VFIO_IRQ_INFO_AUTOMASKED (1 << 2)
-#define VFIO_IRQ_INFO_NORESIZE (1 << 3)
-#define VFIO_DEVICE_GET_IRQ_INFO _IO(VFIO_TYPE, VFIO_BASE + 9)
+#define VFIO_IRQ_INFO_EVENTFD              (1 << 0)
+#define VFIO_IRQ_INFO_MASKABLE             (1 << 1)
+#define VFIO_IRQ_INFO_AUTOMASKED           (1 << 2)
+#define VFIO_IRQ_INFO_NORESIZE             (1 << 3)
+#define VFIO_DEVICE_GET_IRQ_INFO           _IO(VFIO_TYPE, VFIO_BASE + 9)
 
 /* Route/unroute vectors [start, start+count) of index; data: count int32_t eventfds or none. */
 struct vfio_irq_set {
@@ -144,15 +149,15 @@ struct vfio_irq_set {
 	uint32_t count;
 	uint8_t data[];
 };
-#define VFIO_IRQ_SET_DATA_NONE (1 << 0)
-#define VFIO_IRQ_SET_DATA_BOOL (1 << 1)
-#define VFIO_IRQ_SET_DATA_EVENTFD (1 << 2)
-#define VFIO_IRQ_SET_ACTION_MASK (1 << 3)
-#define VFIO_IRQ_SET_ACTION_UNMASK (1 << 4)
-#define VFIO_IRQ_SET_ACTION_TRIGGER (1 << 5)
-#define VFIO_DEVICE_SET_IRQS _IO(VFIO_TYPE, VFIO_BASE + 10)
+#define VFIO_IRQ_SET_DATA_NONE             (1 << 0)
+#define VFIO_IRQ_SET_DATA_BOOL             (1 << 1)
+#define VFIO_IRQ_SET_DATA_EVENTFD          (1 << 2)
+#define VFIO_IRQ_SET_ACTION_MASK           (1 << 3)
+#define VFIO_IRQ_SET_ACTION_UNMASK         (1 << 4)
+#define VFIO_IRQ_SET_ACTION_TRIGGER        (1 << 5)
+#define VFIO_DEVICE_SET_IRQS               _IO(VFIO_TYPE, VFIO_BASE + 10)
 
-#define VFIO_DEVICE_RESET _IO(VFIO_TYPE, VFIO_BASE + 11)
+#define VFIO_DEVICE_RESET                    _IO(VFIO_TYPE, VFIO_BASE + 11)
 
 /* Fixed region and IRQ indexes of vfio-pci. */
 enum {
@@ -183,8 +188,8 @@ struct vfio_device_bind_iommufd {
 	uint32_t out_devid;
 	dpi_u64a token_uuid_ptr; /* 6.17: with VFIO_DEVICE_BIND_FLAG_TOKEN (VF token) */
 };
-#define VFIO_DEVICE_BIND_FLAG_TOKEN (1 << 0)
-#define VFIO_DEVICE_BIND_IOMMUFD _IO(VFIO_TYPE, VFIO_BASE + 18)
+#define VFIO_DEVICE_BIND_FLAG_TOKEN          (1 << 0)
+#define VFIO_DEVICE_BIND_IOMMUFD             _IO(VFIO_TYPE, VFIO_BASE + 18)
 
 /* Attach the device (or one PASID of it) to an IOAS or HWPT; pt_id out: the HWPT used. */
 struct vfio_device_attach_iommufd_pt {
@@ -193,8 +198,8 @@ struct vfio_device_attach_iommufd_pt {
 	uint32_t pt_id;
 	uint32_t pasid; /* 6.15: with VFIO_DEVICE_ATTACH_PASID */
 };
-#define VFIO_DEVICE_ATTACH_PASID (1 << 0)
-#define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
+#define VFIO_DEVICE_ATTACH_PASID             (1 << 0)
+#define VFIO_DEVICE_ATTACH_IOMMUFD_PT        _IO(VFIO_TYPE, VFIO_BASE + 19)
 
 /* Detach the device (or one PASID); DMA is blocked afterwards. */
 struct vfio_device_detach_iommufd_pt {
@@ -202,8 +207,8 @@ struct vfio_device_detach_iommufd_pt {
 	uint32_t flags;
 	uint32_t pasid; /* 6.15: with VFIO_DEVICE_DETACH_PASID */
 };
-#define VFIO_DEVICE_DETACH_PASID (1 << 0)
-#define VFIO_DEVICE_DETACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 20)
+#define VFIO_DEVICE_DETACH_PASID             (1 << 0)
+#define VFIO_DEVICE_DETACH_IOMMUFD_PT        _IO(VFIO_TYPE, VFIO_BASE + 20)
 
 /* ---- type1 IOMMU (container ioctls after VFIO_SET_IOMMU) ---------------------------------- */
 
@@ -214,9 +219,9 @@ struct vfio_iommu_type1_info {
 	uint32_t cap_offset;
 	uint32_t pad;
 };
-#define VFIO_IOMMU_INFO_PGSIZES (1 << 0)
-#define VFIO_IOMMU_INFO_CAPS (1 << 1)
-#define VFIO_IOMMU_GET_INFO _IO(VFIO_TYPE, VFIO_BASE + 12)
+#define VFIO_IOMMU_INFO_PGSIZES              (1 << 0)
+#define VFIO_IOMMU_INFO_CAPS                 (1 << 1)
+#define VFIO_IOMMU_GET_INFO                  _IO(VFIO_TYPE, VFIO_BASE + 12)
 
 /* Capability: the usable IOVA ranges (end inclusive), after reserved regions are taken out. */
 #define VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE 1
@@ -232,7 +237,7 @@ struct vfio_iommu_type1_info_cap_iova_range {
 };
 
 /* Capability: how many more MAP_DMA calls the container accepts (dma_entry_limit). */
-#define VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL 3
+#define VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL      3
 struct vfio_iommu_type1_info_dma_avail {
 	struct vfio_info_cap_header header;
 	uint32_t avail;
@@ -245,9 +250,9 @@ struct vfio_iommu_type1_dma_map {
 	uint64_t iova;
 	uint64_t size;
 };
-#define VFIO_DMA_MAP_FLAG_READ (1 << 0)  /* the device may read */
-#define VFIO_DMA_MAP_FLAG_WRITE (1 << 1) /* the device may write */
-#define VFIO_IOMMU_MAP_DMA _IO(VFIO_TYPE, VFIO_BASE + 13)
+#define VFIO_DMA_MAP_FLAG_READ               (1 << 0) /* the device may read */
+#define VFIO_DMA_MAP_FLAG_WRITE              (1 << 1) /* the device may write */
+#define VFIO_IOMMU_MAP_DMA                   _IO(VFIO_TYPE, VFIO_BASE + 13)
 
 /* Unmap whole mappings inside [iova, iova+size); size out = bytes unmapped. */
 struct vfio_iommu_type1_dma_unmap {
@@ -257,8 +262,8 @@ struct vfio_iommu_type1_dma_unmap {
 	uint64_t size;
 	uint8_t data[];
 };
-#define VFIO_DMA_UNMAP_FLAG_ALL (1 << 1)
-#define VFIO_IOMMU_UNMAP_DMA _IO(VFIO_TYPE, VFIO_BASE + 14)
+#define VFIO_DMA_UNMAP_FLAG_ALL              (1 << 1)
+#define VFIO_IOMMU_UNMAP_DMA                 _IO(VFIO_TYPE, VFIO_BASE + 14)
 
 #endif /* own definitions */
 

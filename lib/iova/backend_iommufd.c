@@ -45,8 +45,9 @@ static int open_error(int err)
 {
 	switch (err) {
 	case ENOENT:
-		DPI_NOTICE("no " IOMMU_DEV_PATH ": the kernel lacks CONFIG_IOMMUFD (or iommufd is not "
-			   "loaded: modprobe iommufd); DP_IOMMU=vfio uses the VFIO type1 container");
+		DPI_NOTICE(
+			"no " IOMMU_DEV_PATH ": the kernel lacks CONFIG_IOMMUFD (or iommufd is not "
+			"loaded: modprobe iommufd); DP_IOMMU=vfio uses the VFIO type1 container");
 		return -ENOTSUP;
 	case ENODEV:
 	case ENXIO:
@@ -55,8 +56,10 @@ static int open_error(int err)
 		return -ENOTSUP;
 	case EACCES:
 	case EPERM:
-		DPI_ERR("no permission to open " IOMMU_DEV_PATH ": run as root, or give the user the "
-			"node (chown/chmod " IOMMU_DEV_PATH ") and a large RLIMIT_MEMLOCK (ulimit -l)");
+		DPI_ERR("no permission to open " IOMMU_DEV_PATH
+			": run as root, or give the user the "
+			"node (chown/chmod " IOMMU_DEV_PATH
+			") and a large RLIMIT_MEMLOCK (ulimit -l)");
 		return -EACCES;
 	default:
 		DPI_ERR("cannot open " IOMMU_DEV_PATH ": %s", strerror(err));
@@ -128,7 +131,8 @@ static int iommufd_init(struct dp_ioas *ioas)
 	if (dpi_ioctl(p->fd, IOMMU_IOAS_ALLOC, &alloc) != 0) {
 		rc = -errno;
 		if (rc == -ENOTTY || rc == -EOPNOTSUPP) {
-			DPI_NOTICE(IOMMU_DEV_PATH " does not support IOMMU_IOAS_ALLOC (%s): kernel "
+			DPI_NOTICE(IOMMU_DEV_PATH
+				   " does not support IOMMU_IOAS_ALLOC (%s): kernel "
 				   "too old for iommufd; DP_IOMMU=vfio uses the type1 container",
 				   strerror(-rc));
 			rc = -ENOTSUP;
@@ -199,8 +203,7 @@ static const char *map_hint(int err)
 	}
 }
 
-static int iommufd_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
-		       uint32_t prot)
+static int iommufd_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len, uint32_t prot)
 {
 	struct iommufd_ioas *p = priv_of(ioas);
 	struct iommu_ioas_map cmd = {
@@ -215,8 +218,8 @@ static int iommufd_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t
 	if (dpi_ioctl(p->fd, IOMMU_IOAS_MAP, &cmd) != 0) {
 		int err = errno;
 
-		DPI_ERR("iommufd: IOMMU_IOAS_MAP of %#zx bytes at %p to IOVA %#" PRIx64 ": %s%s", len,
-			vaddr, iova, strerror(err), map_hint(err));
+		DPI_ERR("iommufd: IOMMU_IOAS_MAP of %#zx bytes at %p to IOVA %#" PRIx64 ": %s%s",
+			len, vaddr, iova, strerror(err), map_hint(err));
 		return -err;
 	}
 	return 0;
@@ -235,8 +238,8 @@ static int iommufd_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	if (dpi_ioctl(p->fd, IOMMU_IOAS_UNMAP, &cmd) != 0) {
 		int err = errno;
 
-		DPI_ERR("iommufd: IOMMU_IOAS_UNMAP of %#zx bytes at IOVA %#" PRIx64 ": %s", len, iova,
-			strerror(err));
+		DPI_ERR("iommufd: IOMMU_IOAS_UNMAP of %#zx bytes at IOVA %#" PRIx64 ": %s", len,
+			iova, strerror(err));
 		return -err;
 	}
 	if (cmd.length != len) {
@@ -335,8 +338,7 @@ static int read_ranges(struct iommufd_ioas *p, struct iommu_iova_range **out, ui
 	return -EAGAIN;
 }
 
-static int iommufd_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges,
-			      uint32_t *count)
+static int iommufd_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint32_t *count)
 {
 	struct iommufd_ioas *p = priv_of(ioas);
 	struct iommu_iova_range stack[RANGES_ON_STACK];
