@@ -40,7 +40,7 @@
 
 /* First GET_INFO buffer; grown to what the kernel asks for. */
 #define INFO_BUF_SIZE 512
-#define INFO_TRIES 4
+#define INFO_TRIES    4
 
 struct t1_map {
 	uint64_t iova;
@@ -97,7 +97,8 @@ static int kunmap(struct type1 *t, uint64_t iova, uint64_t len)
 	if (dpi_ioctl(t->container, VFIO_IOMMU_UNMAP_DMA, &cmd) != 0) {
 		int err = errno;
 
-		DPI_ERR("type1: VFIO_IOMMU_UNMAP_DMA of %#" PRIx64 " bytes at IOVA %#" PRIx64 ": %s",
+		DPI_ERR("type1: VFIO_IOMMU_UNMAP_DMA of %#" PRIx64 " bytes at IOVA %#" PRIx64
+			": %s",
 			len, iova, strerror(err));
 		return -err;
 	}
@@ -115,8 +116,8 @@ static void log_map_error(const struct t1_map *m, int err)
 	const char *hint = "";
 
 	if (err == ENOSPC)
-		hint = " (the container's mapping limit is reached: coalesce mappings, or raise it: "
-		       "modprobe vfio_iommu_type1 dma_entry_limit=N)";
+		hint = " (the container's mapping limit is reached: coalesce mappings, or "
+		       "raise it: modprobe vfio_iommu_type1 dma_entry_limit=N)";
 	else if (err == ENOMEM)
 		hint = " (pinned memory is charged to RLIMIT_MEMLOCK: raise it, ulimit -l)";
 	else if (err == EINVAL)
@@ -246,7 +247,8 @@ static int open_container(void)
 	case ENODEV:
 	case ENXIO:
 		DPI_NOTICE("no " CONTAINER_PATH " (%s): the kernel lacks CONFIG_VFIO_CONTAINER, or "
-			   "vfio is not loaded (modprobe vfio-pci)", strerror(err));
+			   "vfio is not loaded (modprobe vfio-pci)",
+			   strerror(err));
 		return -ENOTSUP;
 	case EACCES:
 	case EPERM:
@@ -332,8 +334,7 @@ static void type1_fini(struct dp_ioas *ioas)
 	free(t);
 }
 
-static int type1_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
-		     uint32_t prot)
+static int type1_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len, uint32_t prot)
 {
 	struct type1 *t = priv_of(ioas);
 	struct t1_map m = {.iova = iova, .len = len, .vaddr = (uintptr_t)vaddr, .prot = prot};
@@ -378,7 +379,8 @@ static int type1_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	for (end = first; end < t->nmaps && t->maps[end].iova == next && next < iova + len; end++)
 		next += t->maps[end].len;
 	if (end == first || next != iova + len) {
-		DPI_ERR("type1: IOVA %#" PRIx64 "+%#zx is not exactly a run of mappings", iova, len);
+		DPI_ERR("type1: IOVA %#" PRIx64 "+%#zx is not exactly a run of mappings", iova,
+			len);
 		rc = -ENOENT;
 		goto out;
 	}
@@ -562,7 +564,8 @@ int dpi_type1_group_attach(struct dp_ioas *ioas, int group_fd)
 			/* The type1 driver refuses a group whose reserved ranges or aperture
 			 * conflict with existing mappings. */
 			DPI_ERR("type1: VFIO_GROUP_SET_CONTAINER: %s: most likely mappings of the "
-				"IOAS fall in IOVA ranges this group reserves", strerror(err));
+				"IOAS fall in IOVA ranges this group reserves",
+				strerror(err));
 			rc = -ERANGE;
 		} else {
 			DPI_ERR("type1: VFIO_GROUP_SET_CONTAINER: %s%s", strerror(err),
@@ -610,11 +613,12 @@ int dpi_type1_group_detach(struct dp_ioas *ioas, int group_fd)
 		rc = -ENOENT;
 		goto out;
 	}
+	/* Forget the group even when the kernel refuses: the caller closes the group file next,
+	 * and closing it takes the group out of the container in any case. */
 	if (dpi_ioctl(group_fd, VFIO_GROUP_UNSET_CONTAINER, NULL) != 0) {
 		rc = -errno;
 		DPI_ERR("type1: VFIO_GROUP_UNSET_CONTAINER: %s%s", strerror(-rc),
 			rc == -EBUSY ? " (device files of the group are still open)" : "");
-		goto out;
 	}
 	t->groups[idx] = t->groups[--t->ngroups];
 	if (t->ngroups == 0) {
