@@ -53,7 +53,7 @@ int dpi_vfio_pci_open(const char *bdf, struct dp_ioas *ioas, struct dp_device *d
 int dpi_vfio_sim_open(const char *name, struct dp_ioas *ioas, struct dp_device *dev);
 
 /*
- * Parse a PCI address "DDDD:BB:DD.F" or "BB:DD.F" into canonical form (13 chars + NUL).
+ * Parse a PCI address "DDDD:BB:DD.F" or "BB:DD.F" into canonical form (12 chars + NUL).
  * Returns 0 or -EINVAL.
  */
 int dpi_pci_addr_parse(const char *in, char out[13]);

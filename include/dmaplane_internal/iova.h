@@ -77,6 +77,11 @@ int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id
 int dpi_type1_group_attach(struct dp_ioas *ioas, int group_fd);
 int dpi_type1_group_detach(struct dp_ioas *ioas, int group_fd);
 
+/* type1: how many more mappings the container accepts (the kernel's dma_entry_limit, 65535 by
+ * default, minus mappings made). 0; -ENOTSUP (not a type1 IOAS); -ENODATA (no group attached
+ * yet, or the kernel does not report it); another kernel errno. */
+int dpi_type1_dma_avail(const struct dp_ioas *ioas, uint32_t *avail);
+
 /* sim: the sim IOMMU domain behind the IOAS. */
 struct dpi_sim_domain;
 int dpi_ioas_sim_domain(const struct dp_ioas *ioas, struct dpi_sim_domain **domain);

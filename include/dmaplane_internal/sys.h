@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <dmaplane_internal/fault.h>
@@ -34,6 +36,62 @@ static inline int dpi_open(const char *path, int flags)
 		return -1;
 	}
 	return open(path, flags | O_CLOEXEC);
+}
+
+static inline ssize_t dpi_pread(int fd, void *buf, size_t len, off_t off)
+{
+	int err = dpi_fault("pread");
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return pread(fd, buf, len, off);
+}
+
+static inline ssize_t dpi_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	int err = dpi_fault("pwrite");
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return pwrite(fd, buf, len, off);
+}
+
+static inline void *dpi_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int err = dpi_fault("mmap");
+
+	if (err) {
+		errno = err;
+		return MAP_FAILED;
+	}
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+/* The system allocator on slow paths; the fault site is "malloc" for both. */
+static inline void *dpi_calloc(size_t n, size_t size)
+{
+	int err = dpi_fault("malloc");
+
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	return calloc(n, size);
+}
+
+static inline void *dpi_realloc(void *p, size_t size)
+{
+	int err = dpi_fault("malloc");
+
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	return realloc(p, size);
 }
 
 #endif
