@@ -64,6 +64,9 @@ int dp_device_close(struct dp_device *dev)
 {
 	if (dev == NULL)
 		return -EINVAL;
+	/* Stop the device's DMA before its mappings can go away. */
+	if (dev->region_len[DP_REGION_CONFIG] != 0)
+		dp_device_set_bus_master(dev, false);
 	for (uint32_t i = 0; i < DPI_MAX_REGIONS; i++)
 		if (dev->mmap_addr[i] != NULL)
 			munmap(dev->mmap_addr[i], dev->mmap_len[i]);

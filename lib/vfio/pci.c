@@ -629,6 +629,7 @@ static void pci_close(struct dp_device *dev)
 		if (p->irq_enabled & (1u << t))
 			irq_disable(p, t);
 	release(p);
+	dpi_ioas_device_gone(dev->ioas); /* the ranges may widen again */
 	DPI_INFO("%s: closed", p->addr);
 	free(p);
 	dev->priv = NULL;
