@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dmaplane_internal/sys.h>
+
 #include "sim_impl.h"
 
 #define MAX_MODELS     16
@@ -215,7 +217,7 @@ int dpi_sim_cfg_write(struct dpi_sim_device *dev, uint32_t off, const void *buf,
 static int device_build(struct model_slot *slot, const char *name, uint32_t n,
 			struct dpi_sim_device **out)
 {
-	struct dpi_sim_device *dev = calloc(1, sizeof(*dev));
+	struct dpi_sim_device *dev = dpi_calloc(1, sizeof(*dev));
 	int rc;
 
 	if (dev == NULL)

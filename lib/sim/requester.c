@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <dmaplane_internal/sys.h>
+
 #include "sim_impl.h"
 
 int dpi_sim_requester_create(const char *name, struct dpi_sim_requester **req)
@@ -15,7 +17,7 @@ int dpi_sim_requester_create(const char *name, struct dpi_sim_requester **req)
 
 	if (name == NULL || req == NULL)
 		return -EINVAL;
-	r = calloc(1, sizeof(*r));
+	r = dpi_calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
 	snprintf(r->name, sizeof(r->name), "%s", name);

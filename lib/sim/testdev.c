@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dmaplane_internal/sys.h>
+
 #include "sim_impl.h"
 
 #define BAR0_SIZE    4096
@@ -30,7 +32,7 @@ struct testdev {
 
 static int testdev_create(struct dpi_sim_device *dev, void **state)
 {
-	struct testdev *t = calloc(1, sizeof(*t));
+	struct testdev *t = dpi_calloc(1, sizeof(*t));
 
 	if (t == NULL)
 		return -ENOMEM;
