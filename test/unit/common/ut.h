@@ -4,6 +4,7 @@
 #define DMAPLANE_UT_H
 
 #include <CUnit/Basic.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dmaplane/env.h>
 #include <dmaplane/log.h>
 
 /* ---- log capture: tests assert that a failure was reported with a useful line ---------------- */
@@ -88,6 +90,36 @@ static inline int ut_run_in_child(void (*fn)(void))
 		return 255;
 	}
 	return WEXITSTATUS(status);
+}
+
+/* ---- shared fixtures ------------------------------------------------------------------------ */
+
+/* Suite init/fini that bring the env up with default options (DPDK when built with it). */
+static inline int ut_env_init(void)
+{
+	struct dp_env_opts o;
+
+	dp_env_opts_init(&o, sizeof(o));
+	return dp_env_init(&o) == 0 ? 0 : -1;
+}
+
+static inline int ut_env_fini(void)
+{
+	dp_env_fini();
+	return 0;
+}
+
+/* Open file descriptors of this process (tests check that nothing leaks). */
+static inline int ut_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d != NULL && readdir(d) != NULL)
+		n++;
+	if (d != NULL)
+		closedir(d);
+	return n;
 }
 
 /* ---- main ---------------------------------------------------------------------------------- */

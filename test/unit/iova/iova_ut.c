@@ -5,7 +5,6 @@
  * device (blocked and logged when the IOVA is not mapped), and fail-nth fault injection through
  * every entry point.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -65,19 +64,6 @@ static void *map_anon(size_t len)
 	CU_ASSERT_FATAL(p != MAP_FAILED);
 	memset(p, 0, len);
 	return p;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while (readdir(d) != NULL)
-		n++;
-	closedir(d);
-	return n;
 }
 
 /* ---- IOAS lifecycle and ranges ------------------------------------------------------------ */
@@ -456,7 +442,7 @@ static void test_range_narrowing(void)
 	struct dp_iova_range r[4];
 	uint32_t n = 4;
 	uint8_t *buf = map_anon(2 * MiB);
-	int fds = count_fds();
+	int fds = ut_count_fds();
 
 	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, 0xfee00000ull, 0), 0);
 	ut_log_capture();
@@ -484,7 +470,7 @@ static void test_range_narrowing(void)
 	CU_ASSERT_EQUAL(dp_ioas_get_ranges(ioas, r, &n), 0);
 	CU_ASSERT_EQUAL(n, 1);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(ut_count_fds(), fds);
 	munmap(buf, 2 * MiB);
 }
 
@@ -541,7 +527,7 @@ struct snapshot {
 static struct snapshot snap(struct dp_ioas *ioas)
 {
 	return (struct snapshot){dpi_sim_domain_mapped_bytes(domain_of(ioas)),
-				 dpi_ioas_area_count(ioas), count_fds()};
+				 dpi_ioas_area_count(ioas), ut_count_fds()};
 }
 
 static bool same(struct snapshot a, struct snapshot b)
@@ -707,20 +693,6 @@ static void test_concurrent_translate(void)
 	munmap(churn, 8 * MiB);
 }
 
-static int suite_init(void)
-{
-	struct dp_env_opts o;
-
-	dp_env_opts_init(&o, sizeof(o));
-	return dp_env_init(&o) == 0 ? 0 : -1;
-}
-
-static int suite_fini(void)
-{
-	dp_env_fini();
-	return 0;
-}
-
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -739,5 +711,5 @@ int main(void)
 		UT_TEST(test_concurrent_translate),
 	};
 
-	return ut_main("iova", tests, DPI_ARRAY_SIZE(tests), suite_init, suite_fini);
+	return ut_main("iova", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
 }

@@ -8,7 +8,6 @@
  * registration mirrored into the kernel IOAS, BAR0 mmap and config space (NVMe CAP/VS), reset,
  * and open/close 100 times without leaking fds or pinned pages (/proc/self/status VmPin).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,18 +37,6 @@ static struct dp_ioas *new_ioas(uint32_t flags)
 	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
 	CU_ASSERT_EQUAL(dp_ioas_backend(ioas), g_backend);
 	return ioas;
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d != NULL && readdir(d) != NULL)
-		n++;
-	if (d != NULL)
-		closedir(d);
-	return n;
 }
 
 /* kB of pinned memory the kernel accounts to this process (iommufd/type1 pins show here). */
@@ -191,7 +178,7 @@ static void test_regions(void)
 
 static void test_reopen_100(void)
 {
-	int fds = count_fds();
+	int fds = ut_count_fds();
 	long pin = vm_pin_kb();
 
 	for (int i = 0; i < 100; i++) {
@@ -205,9 +192,9 @@ static void test_reopen_100(void)
 		CU_ASSERT_EQUAL(dp_device_close(dev), 0);
 		CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 	}
-	CU_ASSERT_EQUAL(count_fds(), fds);
+	CU_ASSERT_EQUAL(ut_count_fds(), fds);
 	CU_ASSERT_EQUAL(vm_pin_kb(), pin);
-	printf("\n  after 100 open/close: fds %d -> %d, VmPin %ld -> %ld kB\n", fds, count_fds(),
+	printf("\n  after 100 open/close: fds %d -> %d, VmPin %ld -> %ld kB\n", fds, ut_count_fds(),
 	       pin, vm_pin_kb());
 }
 
@@ -228,20 +215,6 @@ static void test_open_errors(void)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 }
 
-static int suite_init(void)
-{
-	struct dp_env_opts o;
-
-	dp_env_opts_init(&o, sizeof(o));
-	return dp_env_init(&o) == 0 ? 0 : -1;
-}
-
-static int suite_fini(void)
-{
-	dp_env_fini();
-	return 0;
-}
-
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -259,5 +232,5 @@ int main(void)
 	}
 	g_backend = strcmp(b, "iommufd") == 0 ? DP_IOMMU_IOMMUFD : DP_IOMMU_VFIO;
 	return ut_main(g_backend == DP_IOMMU_IOMMUFD ? "iova-kernel-iommufd" : "iova-kernel-vfio",
-		       tests, DPI_ARRAY_SIZE(tests), suite_init, suite_fini);
+		       tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
 }
