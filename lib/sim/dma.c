@@ -26,11 +26,16 @@ static int xlate(struct dpi_sim_requester *req, uint32_t pasid, uint64_t iova, u
 		return -EIO;
 	pthread_mutex_lock(&req->lock);
 	hit = sim_iotlb_lookup(&req->tlb, pasid, iova, leaf);
-	d = sim_req_domain_locked(req, pasid);
+	d = hit ? NULL : sim_req_domain_locked(req, pasid);
+	if (d != NULL)
+		sim_domain_get(d);
 	pthread_mutex_unlock(&req->lock);
-	if (!hit)
-		reason = d == NULL ? DPI_SIM_FAULT_NO_DOMAIN
-				   : sim_domain_walk_fill(d, req, pasid, iova, leaf);
+	if (d != NULL) {
+		reason = sim_domain_walk_fill(d, req, pasid, iova, leaf);
+		sim_domain_put(d);
+	} else if (!hit) {
+		reason = DPI_SIM_FAULT_NO_DOMAIN;
+	}
 	if (reason == 0 && (leaf->prot & access) != access)
 		reason = DPI_SIM_FAULT_PERM;
 	if (reason != 0) {

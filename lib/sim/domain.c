@@ -5,6 +5,7 @@
  * 39 bits (3 levels), 48 (4 levels) and 57 (5 levels).
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "sim_impl.h"
@@ -52,6 +53,9 @@ void dpi_sim_domain_destroy(struct dpi_sim_domain *d)
 		pthread_mutex_unlock(&req->lock);
 	}
 	pthread_rwlock_unlock(&d->lock);
+	/* Nobody can find the domain now; wait for misses that found it before. */
+	while (__atomic_load_n(&d->walkers, __ATOMIC_ACQUIRE) != 0)
+		sched_yield();
 	sim_pt_fini(&d->pt);
 	pthread_rwlock_destroy(&d->lock);
 	free(d->bind);
@@ -149,6 +153,16 @@ int dpi_sim_domain_translate(struct dpi_sim_domain *d, uint64_t iova, uint32_t a
 	*va = leaf.host + (iova - leaf.base);
 	*contig = leaf.base + (1ull << leaf.shift) - iova;
 	return 0;
+}
+
+void sim_domain_get(struct dpi_sim_domain *d)
+{
+	__atomic_add_fetch(&d->walkers, 1, __ATOMIC_RELAXED);
+}
+
+void sim_domain_put(struct dpi_sim_domain *d)
+{
+	__atomic_sub_fetch(&d->walkers, 1, __ATOMIC_RELEASE);
 }
 
 uint32_t sim_domain_walk_fill(struct dpi_sim_domain *d, struct dpi_sim_requester *req,

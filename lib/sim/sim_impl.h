@@ -95,6 +95,7 @@ struct dpi_sim_domain {
 	uint64_t last_iova;
 	struct sim_binding *bind; /* requesters attached, under lock */
 	uint32_t nbind, cbind;
+	uint32_t walkers; /* DMA misses using the domain outside its lock (atomic) */
 };
 
 struct sim_attachment {
@@ -120,6 +121,10 @@ void sim_req_remove_locked(struct dpi_sim_requester *req, uint32_t pasid);
 /* Domain side of attach/detach (domain.c); takes the locks. */
 int sim_domain_attach(struct dpi_sim_domain *d, struct dpi_sim_requester *req, uint32_t pasid);
 int sim_domain_detach(struct dpi_sim_domain *d, struct dpi_sim_requester *req, uint32_t pasid);
+
+/* Pin a domain found attached under req->lock, so that destroy waits until the walk is done. */
+void sim_domain_get(struct dpi_sim_domain *d);
+void sim_domain_put(struct dpi_sim_domain *d);
 
 /* A DMA miss: walk @d for iova and fill req's IOTLB. 0; or a positive DPI_SIM_FAULT_* reason. */
 uint32_t sim_domain_walk_fill(struct dpi_sim_domain *d, struct dpi_sim_requester *req,

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,7 +562,8 @@ static void test_iotlb_capacity(void)
 {
 	struct rig g = rig_new("dev3");
 	size_t npages = 1024;
-	uint8_t *mem = alloc_aligned(PG, npages * PG);
+	uint8_t *buf = alloc_aligned(2 * MiB, (npages + 1) * PG);
+	uint8_t *mem = buf + PG; /* never 2 MiB aligned: 4 KiB leaves only */
 	uint64_t v, bad = 0;
 
 	CU_ASSERT_EQUAL(dpi_sim_domain_map(g.d, 0x100000000ull, mem, npages * PG, RW), 0);
@@ -579,7 +581,7 @@ static void test_iotlb_capacity(void)
 	CU_ASSERT(stats_of(g.r).entries > SIM_IOTLB_SETS * SIM_IOTLB_WAYS / 2);
 	CU_ASSERT(stats_of(g.r).misses >= npages);
 	rig_free(&g);
-	free(mem);
+	free(buf);
 }
 
 static void expect_fault(uint32_t pasid, uint64_t iova, uint32_t access, uint32_t reason,
@@ -1241,6 +1243,69 @@ static void test_threads(void)
 	free(mem);
 }
 
+struct churn {
+	struct dpi_sim_requester *r;
+	int stop; /* atomic */
+	int errors;
+	uint64_t ok, faulted; /* atomic */
+};
+
+/* DMA through PASID 3 while the main thread attaches and destroys domains there. */
+static void *churn_dma(void *p)
+{
+	struct churn *c = p;
+	uint8_t b[64];
+
+	while (!__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+		int rc = dpi_sim_dma_read(c->r, 3, 0x3000, b, sizeof(b));
+
+		if (rc == 0 && b[0] == 0xc3 && b[63] == 0xc3)
+			__atomic_add_fetch(&c->ok, 1, __ATOMIC_RELAXED);
+		else if (rc == -EFAULT)
+			__atomic_add_fetch(&c->faulted, 1, __ATOMIC_RELAXED);
+		else
+			c->errors++;
+	}
+	return NULL;
+}
+
+/* At least 2000 rounds, and on until the DMA thread has seen both outcomes (bounded). */
+static bool churn_done(struct churn *c, int round)
+{
+	if (round < 2000)
+		return false;
+	return round >= 1000000 || (__atomic_load_n(&c->ok, __ATOMIC_RELAXED) != 0 &&
+				    __atomic_load_n(&c->faulted, __ATOMIC_RELAXED) != 0);
+}
+
+static void test_destroy_under_dma(void)
+{
+	struct churn c = {.r = NULL};
+	uint8_t *mem = alloc_aligned(PG, PG);
+	pthread_t t;
+
+	memset(mem, 0xc3, PG);
+	CU_ASSERT_FATAL(dpi_sim_requester_create("churn", &c.r) == 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, churn_dma, &c), 0);
+	for (int i = 0; !churn_done(&c, i); i++) {
+		struct dpi_sim_domain *d = domain_new(48);
+
+		CU_ASSERT_EQUAL(dpi_sim_domain_map(d, 0x3000, mem, PG, RD), 0);
+		CU_ASSERT_EQUAL(dpi_sim_requester_attach(c.r, 3, d), 0);
+		if (i % 2)
+			sched_yield();
+		dpi_sim_domain_destroy(d);
+	}
+	__atomic_store_n(&c.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(c.errors, 0);
+	CU_ASSERT(c.faulted > 0);
+	CU_ASSERT(c.ok > 0);
+	dpi_sim_requester_destroy(c.r);
+	dpi_sim_fault_clear();
+	free(mem);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -1275,6 +1340,7 @@ int main(void)
 		UT_TEST(test_testdev_commands),
 		UT_TEST(test_testdev_copy_fault),
 		UT_TEST(test_threads),
+		UT_TEST(test_destroy_under_dma),
 	};
 
 	return ut_main("sim", tests, DPI_ARRAY_SIZE(tests), init_suite, NULL);
