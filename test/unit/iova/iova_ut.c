@@ -21,6 +21,7 @@
 #include <dmaplane_internal/sim.h>
 
 #include "ut.h"
+#include "ut_simdev.h"
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
@@ -332,147 +333,10 @@ static void test_coalescing(void)
 
 /* ---- devices and DMA ---------------------------------------------------------------------- */
 
-static int dev_cmd(struct dp_device *dev, uint64_t cmd, dp_iova_t src, dp_iova_t dst,
-		   uint64_t len, uint64_t *status)
-{
-	int rc = 0;
 
-	rc |= dp_device_region_write(dev, 0, DPI_SIM_TEST_SRC, &src, 8);
-	rc |= dp_device_region_write(dev, 0, DPI_SIM_TEST_DST, &dst, 8);
-	rc |= dp_device_region_write(dev, 0, DPI_SIM_TEST_LEN, &len, 8);
-	rc |= dp_device_region_write(dev, 0, DPI_SIM_TEST_CMD, &cmd, 8);
-	rc |= dp_device_region_read(dev, 0, DPI_SIM_TEST_STATUS, status, 8);
-	return rc;
-}
-
-static void test_device_dma(void)
-{
-	struct dp_ioas *ioas = new_ioas(0);
-	struct dp_device *dev = NULL;
-	struct dp_device_info info = {.size = sizeof(info)};
-	uint8_t *src, *dst, *other;
-	uint64_t st;
-	uint16_t vendor = 0;
-
-	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open("sim:test0", ioas, &dev), 0);
-	CU_ASSERT_EQUAL(dp_device_get_info(dev, &info), 0);
-	CU_ASSERT_STRING_EQUAL(info.addr, "sim:test0");
-	CU_ASSERT_EQUAL(info.vendor_id, DPI_SIM_TEST_VENDOR);
-	CU_ASSERT(info.flags & DP_DEVICE_F_SIM);
-	CU_ASSERT_EQUAL(dp_device_cfg_read(dev, 0, &vendor, 2), 0);
-	CU_ASSERT_EQUAL(vendor, DPI_SIM_TEST_VENDOR);
-	CU_ASSERT_PTR_EQUAL(dp_device_ioas(dev), ioas);
-
-	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&src), 0);
-	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&dst), 0);
-	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&other), 0);
-	for (int i = 0; i < 64 * 1024; i++) {
-		src[i] = (uint8_t)(i * 7 + 1);
-		other[i] = 0x5a;
-	}
-	memset(dst, 0, 64 * KiB);
-
-	/* Bus mastering starts off, as after a PCI reset: the DMA never happens. */
-	CU_ASSERT_EQUAL(dev_cmd(dev, DPI_SIM_TEST_CMD_COPY, dp_iova_of(src, NULL),
-				dp_iova_of(dst, NULL), 64 * KiB, &st), 0);
-	CU_ASSERT_EQUAL(st, DPI_SIM_TEST_ST_NO_BME);
-	CU_ASSERT_EQUAL(dst[0], 0);
-	CU_ASSERT_EQUAL(dp_device_set_bus_master(dev, true), 0);
-	CU_ASSERT_EQUAL(dev_cmd(dev, DPI_SIM_TEST_CMD_COPY, dp_iova_of(src, NULL),
-				dp_iova_of(dst, NULL), 64 * KiB, &st), 0);
-	CU_ASSERT_EQUAL(st, DPI_SIM_TEST_ST_OK);
-	CU_ASSERT_EQUAL(memcmp(src, dst, 64 * KiB), 0);
-
-	/* DMA to an IOVA nothing maps: blocked, logged, and no mapped memory changes. */
-	dp_iova_t nowhere = 0x7000000000ull;
-	CU_ASSERT_PTR_NULL(sim_target(ioas, nowhere));
-	dpi_sim_fault_clear();
-	CU_ASSERT_EQUAL(dev_cmd(dev, DPI_SIM_TEST_CMD_COPY, dp_iova_of(src, NULL), nowhere,
-				8 * KiB, &st), 0);
-	CU_ASSERT_EQUAL(st, DPI_SIM_TEST_ST_FAULT);
-	struct dpi_sim_fault f;
-	CU_ASSERT_EQUAL_FATAL(dpi_sim_fault_pop(&f), 0);
-	CU_ASSERT_EQUAL(f.iova, nowhere);
-	CU_ASSERT_EQUAL(f.reason, DPI_SIM_FAULT_NOT_PRESENT);
-	CU_ASSERT_EQUAL(f.access, DPI_SIM_ACCESS_WRITE);
-	CU_ASSERT_STRING_EQUAL(f.requester, "test0");
-	for (int i = 0; i < 64 * 1024; i++) {
-		if (other[i] != 0x5a || dst[i] != src[i]) {
-			CU_FAIL("a blocked DMA changed mapped memory");
-			break;
-		}
-	}
-	/* After free + unregister the IOVA is gone too: a DMA through a stale address faults. */
-	dp_iova_t old = dp_iova_of(other, NULL);
-	CU_ASSERT_EQUAL(dp_dma_free(other), 0);
-	(void)old;
-
-	/* Region and device errors. */
-	void *map;
-	uint64_t v = 0;
-	ut_log_capture();
-	CU_ASSERT_EQUAL(dp_device_region_mmap(dev, 0, &map), -ENOTSUP);
-	CU_ASSERT_EQUAL(dp_device_region_read(dev, 0, 4096, &v, 8), -EINVAL);
-	CU_ASSERT_EQUAL(dp_device_region_read(dev, 12, 0, &v, 8), -EINVAL);
-	CU_ASSERT_EQUAL(dp_device_region_read(dev, 0, 0, NULL, 8), -EINVAL);
-	int fd = 0;
-	CU_ASSERT_EQUAL(dp_device_irq_enable(dev, DP_IRQ_MSIX, 0, 1, &fd), -ENOTSUP);
-	CU_ASSERT_EQUAL(dp_device_irq_enable(dev, 7, 0, 1, &fd), -EINVAL);
-	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), -EBUSY);
-	CU_ASSERT(ut_log_has("still attached"));
-	struct dp_device *again;
-	CU_ASSERT_EQUAL(dp_pci_device_open("sim:test0", ioas, &again), -EBUSY);
-	CU_ASSERT_EQUAL(dp_pci_device_open("sim:nosuch0", ioas, &again), -ENODEV);
-	CU_ASSERT_EQUAL(dp_pci_device_open("00:zz.0", ioas, &again), -EINVAL);
-	CU_ASSERT_EQUAL(dp_pci_device_open(NULL, ioas, &again), -EINVAL);
-	ut_log_release();
-
-	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
-	CU_ASSERT_EQUAL(dp_dma_free(src), 0);
-	CU_ASSERT_EQUAL(dp_dma_free(dst), 0);
-	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
-}
 
 /* Attaching a device narrows the usable ranges (its MSI window); mappings already there make
  * the attach fail cleanly; closing widens them again. */
-static void test_range_narrowing(void)
-{
-	struct dp_ioas *ioas = new_ioas(DP_IOAS_F_MANUAL);
-	struct dp_device *dev = NULL;
-	struct dp_iova_range r[4];
-	uint32_t n = 4;
-	uint8_t *buf = map_anon(2 * MiB);
-	int fds = ut_count_fds();
-
-	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, 0xfee00000ull, 0), 0);
-	ut_log_capture();
-	CU_ASSERT_EQUAL(dp_pci_device_open("sim:test1", ioas, &dev), -ERANGE);
-	CU_ASSERT(ut_log_has("reserves IOVA ranges"));
-	ut_log_release();
-	CU_ASSERT_PTR_NULL(dev);
-	CU_ASSERT_EQUAL(dp_ioas_get_ranges(ioas, r, &n), 0);
-	CU_ASSERT_EQUAL(n, 1); /* the failed attach left nothing reserved */
-	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, 0xfee00000ull, 4096), 0);
-
-	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open("sim:test1", ioas, &dev), 0);
-	n = 4;
-	CU_ASSERT_EQUAL(dp_ioas_get_ranges(ioas, r, &n), 0);
-	CU_ASSERT_EQUAL_FATAL(n, 2);
-	CU_ASSERT_EQUAL(r[0].start, 0);
-	CU_ASSERT_EQUAL(r[0].last, 0xfedfffffull);
-	CU_ASSERT_EQUAL(r[1].start, 0xfef00000ull);
-	ut_log_capture();
-	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, 0xfee01000ull, 0), -ERANGE);
-	ut_log_release();
-	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, 0xfef00000ull, 0), 0);
-	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
-	n = 4;
-	CU_ASSERT_EQUAL(dp_ioas_get_ranges(ioas, r, &n), 0);
-	CU_ASSERT_EQUAL(n, 1);
-	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
-	CU_ASSERT_EQUAL(ut_count_fds(), fds);
-	munmap(buf, 2 * MiB);
-}
 
 /* An IOMMU with 39 address bits cannot take IOVA = VA for high memory: the registration
  * gets a window IOVA inside the range, translation follows, and device DMA works through it. */
@@ -704,8 +568,6 @@ int main(void)
 		UT_TEST(test_register_boundaries),
 		UT_TEST(test_register_mirrors),
 		UT_TEST(test_coalescing),
-		UT_TEST(test_device_dma),
-		UT_TEST(test_range_narrowing),
 		UT_TEST(test_iova_window),
 		UT_TEST(test_fail_nth),
 		UT_TEST(test_concurrent_translate),
