@@ -2,6 +2,7 @@
 /* lib/vfio front end: argument checks and dispatch to the VFIO PCI or sim device kinds. */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -15,6 +16,42 @@
 
 #define PCI_COMMAND 0x04
 #define PCI_COMMAND_MASTER 0x4
+#define MAX_OPEN_PCI 256
+
+/* PCI devices open in this process: the kernel lets a group hand out a device twice, but two
+ * handles on one device would fight over its registers, so the second open is refused. */
+static pthread_mutex_t g_open_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_open_pci[MAX_OPEN_PCI][13];
+
+static int pci_claim(const char *bdf)
+{
+	int free_slot = -1;
+
+	pthread_mutex_lock(&g_open_lock);
+	for (int i = 0; i < MAX_OPEN_PCI; i++) {
+		if (strcmp(g_open_pci[i], bdf) == 0) {
+			pthread_mutex_unlock(&g_open_lock);
+			DPI_ERR("%s is open already in this process: close it before opening it again",
+				bdf);
+			return -EBUSY;
+		}
+		if (g_open_pci[i][0] == '\0' && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+		memcpy(g_open_pci[free_slot], bdf, 13);
+	pthread_mutex_unlock(&g_open_lock);
+	return free_slot >= 0 ? 0 : -EMFILE;
+}
+
+static void pci_unclaim(const char *bdf)
+{
+	pthread_mutex_lock(&g_open_lock);
+	for (int i = 0; i < MAX_OPEN_PCI; i++)
+		if (strcmp(g_open_pci[i], bdf) == 0)
+			g_open_pci[i][0] = '\0';
+	pthread_mutex_unlock(&g_open_lock);
+}
 
 int dp_pci_device_open(const char *addr, struct dp_ioas *ioas, struct dp_device **out)
 {
@@ -40,8 +77,10 @@ int dp_pci_device_open(const char *addr, struct dp_ioas *ioas, struct dp_device 
 		DPI_ERR("'%s' is not a PCI address (DDDD:BB:DD.F, e.g. 0000:03:00.0) or a sim "
 			"device (sim:test0)", addr);
 		rc = -EINVAL;
-	} else {
+	} else if ((rc = pci_claim(bdf)) == 0) {
 		rc = dpi_vfio_pci_open(bdf, ioas, dev);
+		if (rc != 0)
+			pci_unclaim(bdf);
 	}
 	if (rc != 0) {
 		free(dev);
@@ -71,6 +110,8 @@ int dp_device_close(struct dp_device *dev)
 		if (dev->mmap_addr[i] != NULL)
 			munmap(dev->mmap_addr[i], dev->mmap_len[i]);
 	dev->ops->close(dev);
+	if (!(dev->info.flags & DP_DEVICE_F_SIM))
+		pci_unclaim(dev->info.addr);
 	free(dev);
 	return 0;
 }

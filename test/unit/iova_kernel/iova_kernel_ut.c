@@ -39,16 +39,17 @@ static struct dp_ioas *new_ioas(uint32_t flags)
 	return ioas;
 }
 
-/* kB of pinned memory the kernel accounts to this process (iommufd/type1 pins show here). */
+/* kB of memory the kernel accounts as pinned for DMA: iommufd charges VmPin (pinned_vm),
+ * VFIO type1 charges VmLck (locked_vm). */
 static long vm_pin_kb(void)
 {
 	char line[256];
-	long kb = -1;
+	long kb = 0, v;
 	FILE *f = fopen("/proc/self/status", "r");
 
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "VmPin: %ld kB", &kb) == 1)
-			break;
+		if (sscanf(line, "VmPin: %ld kB", &v) == 1 || sscanf(line, "VmLck: %ld kB", &v) == 1)
+			kb += v;
 	if (f != NULL)
 		fclose(f);
 	return kb;
