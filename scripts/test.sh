@@ -52,7 +52,8 @@ install_and_consume() {
 		PKG_CONFIG_PATH=$prefix/lib/pkgconfig cc -Wall -Werror -o "$work/hello_env" \
 			test/external/hello_env.c $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs dmaplane) &&
 		"$work/hello_env" &&
-		ldd "$work/hello_env" | grep -q "$prefix/lib/libdmaplane.so"
+		libs=$(ldd "$work/hello_env") && # not piped into grep -q: pipefail would see SIGPIPE
+		[[ $libs == *"$prefix/lib/libdmaplane.so"* ]]
 }
 
 variant() { # variant NAME CONFIGURE_ARGS...
