@@ -254,6 +254,8 @@ int ra_init(struct range_alloc *ra, const struct dp_iova_range *ranges, uint32_t
 		ra->mem = NULL;
 		return -ENOMEM;
 	}
+	/* Huge pages where the kernel has them: the page map is read at random IOVAs. */
+	(void)madvise(ra->mem, ra->mem_len, MADV_HUGEPAGE);
 	uint64_t *at = (uint64_t *)ra->mem;
 	for (uint32_t o = 0; o <= ra->order_max; o++) {
 		bm_place(&ra->free[o], npages >> o, at);
