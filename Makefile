@@ -19,6 +19,11 @@ SHARED_LDFLAGS += -Wl,--no-undefined
 endif
 
 TEST_DIRS := $(if $(filter y,$(CONFIG_CUNIT)),test/unit)
+# libFuzzer targets: only when configured --with-fuzzer (clang).
+ifeq ($(CONFIG_FUZZER),y)
+TEST_DIRS += test/fuzz
+endif
+FUZZ_SECONDS ?= 60
 
 all: apps tests
 
@@ -67,6 +72,14 @@ check-symbols: libs
 test: all check-headers check-symbols
 	$(Q)test/unit/run.sh $(TEST_DIR)/unit
 
+# Run the fuzzers for a bounded time each: make fuzz FUZZ_SECONDS=60
+fuzz: all
+ifeq ($(CONFIG_FUZZER),y)
+	$(Q)test/fuzz/run.sh $(BUILD_DIR)/fuzz $(FUZZ_SECONDS)
+else
+	@echo "make fuzz: configure with --with-fuzzer --cc=clang first"; exit 1
+endif
+
 test-vm: all
 	$(Q)test/vm/run.sh
 
@@ -92,5 +105,5 @@ clean:
 distclean: clean
 	rm -f mk/config.mk
 
-.PHONY: all components libs apps tests check-headers check-symbols test test-vm install uninstall \
-	clean distclean
+.PHONY: all components libs apps tests check-headers check-symbols test fuzz test-vm install \
+	uninstall clean distclean

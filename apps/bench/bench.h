@@ -26,5 +26,6 @@ void bench_print(const struct bench_result *r);
 double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args);
 
 int bench_xlate(int argc, char **argv, const char *argv0);
+int bench_iova(int argc, char **argv, const char *argv0);
 
 #endif

@@ -12,11 +12,15 @@
  *
  * Memory registration: by default every IOAS maps all DMA-able memory of lib/env (now and as it
  * grows) plus everything given to dp_mem_register(), at one process-wide IOVA per byte: the
- * virtual address itself (IOVA = VA) where it lies below 2^39, outside the x86 MSI window
+ * virtual address itself (IOVA = VA) where it lies below 2^38, outside the x86 MSI window
  * 0xfee00000-0xfeefffff and inside every IOAS's usable ranges, else an address from a compact
  * window from 4 GiB up inside them. Staying below 2^39 keeps registered memory valid for IOMMUs
  * with 39 address bits, whose devices may attach after the memory was mapped. dp_iova_of()
  * translates on the I/O hot path without locks.
+ *
+ * Dynamic mappings: dp_iova_map() maps any buffer at an IOVA the library allocates, from the
+ * window [2^38, 2^39) (the top half of the space below 2^39, which registered memory never
+ * uses), with a lock-free allocator per IOAS.
  *
  * Errors: 0 or a negative errno, per call below. Thread rules: dp_iova_of() from any thread at
  * any time; everything else from any thread, serialised inside (control path).
@@ -109,7 +113,8 @@ int dp_ioas_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint3
  * Map [vaddr, vaddr+len) at a fixed @p iova. vaddr, iova and len must be 4 KiB aligned.
  * The memory is pinned by the backend for as long as it is mapped.
  * @return 0; -EINVAL (NULL, zero length, misaligned, unknown flags); -ERANGE (outside the
- *   usable ranges; checked before any kernel call); -EEXIST (overlaps a mapping);
+ *   usable ranges; checked before any kernel call); -EEXIST (overlaps a mapping, or lies in
+ *   the dp_iova_map window [2^38, 2^39) after the IOAS's first dp_iova_map);
  *   -EFAULT (vaddr is not mapped memory of this process); -ENOMEM; -ENOSPC (type1's mapping
  *   limit); another negative errno from the kernel (logged).
  */
@@ -130,6 +135,31 @@ int dp_ioas_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len);
  */
 int dp_ioas_copy(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *src, dp_iova_t src_iova,
 		 size_t len, uint32_t flags);
+
+/**
+ * Map [vaddr, vaddr+len) at an IOVA the library chooses, in the window [2^38, 2^39) of the
+ * IOAS's usable ranges. vaddr and len must be 4 KiB aligned; len may be anything from 4 KiB to
+ * the size of the window. The IOVA is aligned to len rounded up to a power of two (so 2 MiB
+ * and 1 GiB mappings can use IOMMU superpages); a len up to 1 MiB uses IOVA space of that
+ * power of two. Any thread: the IOVA comes from a per-thread cache without locks; the mapping
+ * itself goes through the backend under the IOAS lock. The memory is pinned while mapped.
+ * @param flags DP_MAP_* (0: read and write).
+ * @param[out] iova the IOVA of vaddr.
+ * @return 0; -EINVAL (NULL, zero length, misaligned, unknown flags); -ERANGE (the usable
+ *   ranges leave nothing of the window, or the ranges narrowed since the first call);
+ *   -ENOSPC (the window is full); -EFAULT (vaddr is not mapped memory of this process);
+ *   -ENOMEM; another negative errno from the backend (logged).
+ */
+int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, dp_iova_t *iova);
+
+/**
+ * Unmap a mapping made by dp_iova_map() (exactly its @p iova and @p len) and free its IOVA.
+ * Strict: the IOTLB is flushed before this returns, and only then may the IOVA be handed out
+ * again. Any thread (also another than the one that mapped).
+ * @return 0; -EINVAL (NULL, zero length, misaligned); -ENOENT (not a dp_iova_map mapping of
+ *   exactly this range, e.g. unmapped already: logged, nothing changes).
+ */
+int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len);
 
 /**
  * Register application memory for DMA: it is mapped into every IOAS that is not MANUAL, now

@@ -82,6 +82,12 @@ static int refresh_ranges(struct dp_ioas *ioas)
 	return 0;
 }
 
+bool dpi_ioas_in_dyn_window(const struct dp_ioas *ioas, dp_iova_t iova, uint64_t len)
+{
+	return __atomic_load_n(&ioas->dyn, __ATOMIC_ACQUIRE) != NULL && iova <= DPI_DYN_LAST &&
+	       iova + len - 1 >= DPI_DYN_START;
+}
+
 bool dpi_ioas_in_ranges(const struct dp_ioas *ioas, dp_iova_t iova, uint64_t len)
 {
 	dp_iova_t last = iova + len - 1;
@@ -274,6 +280,7 @@ int dp_ioas_destroy(struct dp_ioas *ioas)
 	pthread_mutex_lock(&ioas->lock);
 	unmap_all(ioas);
 	pthread_mutex_unlock(&ioas->lock);
+	dpi_dynmap_fini(ioas);
 	ioas->ops->fini(ioas);
 	pthread_mutex_destroy(&ioas->lock);
 	free(ioas);
@@ -319,6 +326,11 @@ int dpi_ioas_map_locked(struct dp_ioas *ioas, uintptr_t vaddr, uint64_t len, dp_
 	}
 	if (area_overlaps(&ioas->areas, iova, len)) {
 		DPI_ERR("IOVA 0x%" PRIx64 "+0x%" PRIx64 " overlaps an existing mapping", iova, len);
+		return -EEXIST;
+	}
+	if (owner != AREA_DYN && dpi_ioas_in_dyn_window(ioas, iova, len)) {
+		DPI_ERR("IOVA 0x%" PRIx64 "+0x%" PRIx64 " lies in the window dp_iova_map allocates "
+			"from (0x%llx-0x%llx)", iova, len, DPI_DYN_START, DPI_DYN_LAST);
 		return -EEXIST;
 	}
 	rc = area_insert(&ioas->areas, &a);
@@ -449,8 +461,9 @@ static int copy_locked(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *
 			" is outside the usable ranges", dst_iova, len);
 		return -ERANGE;
 	}
-	if (area_overlaps(&dst->areas, dst_iova, len)) {
-		DPI_ERR("dp_ioas_copy: destination IOVA 0x%" PRIx64 " overlaps a mapping", dst_iova);
+	if (area_overlaps(&dst->areas, dst_iova, len) || dpi_ioas_in_dyn_window(dst, dst_iova, len)) {
+		DPI_ERR("dp_ioas_copy: destination IOVA 0x%" PRIx64 " overlaps a mapping or the "
+			"dp_iova_map window", dst_iova);
 		return -EEXIST;
 	}
 	rc = source_pieces(src, src_iova, len, &p, &n);

@@ -16,7 +16,18 @@
 enum area_owner {
 	AREA_USER = 1, /* dp_ioas_map / dp_ioas_copy */
 	AREA_REG = 2,  /* mirror of registered memory */
+	AREA_DYN = 3,  /* dp_iova_map: its IOVA belongs to the IOAS's allocator */
 };
+
+/*
+ * The window dp_iova_map() allocates from: the top half of the space below 2^39, so dynamic
+ * mappings stay valid for IOMMUs with 39 address bits, like registered memory, which stays
+ * below it (memmap.c). Registered memory never lands here; fixed mappings (dp_ioas_map,
+ * dp_ioas_copy) made before the first dp_iova_map are left out of the allocator, later ones
+ * are refused.
+ */
+#define DPI_DYN_START (1ull << 38)
+#define DPI_DYN_LAST ((1ull << 39) - 1)
 
 struct area {
 	dp_iova_t iova;
@@ -41,6 +52,7 @@ struct dp_ioas {
 	uint32_t nranges;
 	uint32_t ndevices;
 	uint32_t flags;
+	struct dpi_iova_allocator *dyn; /* dp_iova_map's allocator; created on first use */
 	bool on_list;          /* in the registration map's IOAS list */
 	struct dp_ioas *next;  /* registration map's list */
 };
@@ -65,6 +77,13 @@ bool dpi_ioas_in_ranges(const struct dp_ioas *ioas, dp_iova_t iova, uint64_t len
 int dpi_ioas_map_locked(struct dp_ioas *ioas, uintptr_t vaddr, uint64_t len, dp_iova_t iova,
 			uint32_t prot, uint32_t owner);
 int dpi_ioas_unmap_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len, uint32_t owner);
+
+/* True when the IOAS's allocator exists and [iova, iova+len) touches its window. */
+bool dpi_ioas_in_dyn_window(const struct dp_ioas *ioas, dp_iova_t iova, uint64_t len);
+
+/* ---- dynmap.c ---- */
+/* Destroy the allocator (the mappings are gone already). */
+void dpi_dynmap_fini(struct dp_ioas *ioas);
 
 /* ---- memmap.c ---- */
 /* Mirror all registrations into a new auto IOAS and add it to the list; -ERANGE etc. */

@@ -12,7 +12,9 @@
  * The safe aperture: usable ranges narrow when devices attach (an IOMMU with 39 address bits,
  * the x86 MSI window), after memory was registered. A mapping outside a device's ranges makes
  * the attach fail, so registrations stay below 2^39 and outside 0xfee00000-0xfeefffff from the
- * start. Nothing is lost by this: dp_iova_of() translates through a table either way.
+ * start. The top half of that, [2^38, 2^39), is dp_iova_map's window (DPI_DYN_START), so
+ * registrations stay below 2^38. Nothing is lost by this: dp_iova_of() translates through a
+ * table either way.
  *
  * Granularity: where lib/env may cut a region on removal (DPDK's dynamic hugepage memory), each
  * page is its own registration, so a removal never unmaps memory that is still in use.
@@ -35,7 +37,7 @@
 #include "iova_impl.h"
 
 #define PROT_RW (DP_MAP_READ | DP_MAP_WRITE)
-#define SAFE_LAST ((1ull << 39) - 1)
+#define SAFE_LAST (DPI_DYN_START - 1)
 #define MSI_START 0xfee00000ull
 #define MSI_LAST 0xfeefffffull
 #define WINDOW_START (4ull << 30) /* above the 32-bit MMIO hole and the MSI window */

@@ -174,7 +174,7 @@ static void test_destroy_unmaps(void)
 	struct dp_ioas *ioas = new_ioas(DP_IOAS_F_MANUAL);
 	uint8_t *buf = map_anon(2 * MiB);
 
-	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 2 * MiB, 0x100000000ull, 0), 0);
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 2 * MiB, 0x3f00000000ull, 0), 0);
 	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, 0x200000000ull, DP_MAP_READ), 0);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 	munmap(buf, 2 * MiB);
@@ -227,9 +227,9 @@ static void test_translate_dma_memory(void)
 	CU_ASSERT_NOT_EQUAL(iova, DP_IOVA_INVALID);
 	CU_ASSERT_EQUAL(len, 3 * MiB); /* one registration: contiguous */
 	/* IOVA = VA where the VA lies in the safe aperture, else a window IOVA */
-	if ((uintptr_t)p + 3 * MiB <= (1ull << 39))
+	if ((uintptr_t)p + 3 * MiB <= (1ull << 38))
 		CU_ASSERT_EQUAL(iova, (dp_iova_t)(uintptr_t)p);
-	CU_ASSERT(iova + 3 * MiB <= (1ull << 39));
+	CU_ASSERT(iova + 3 * MiB <= (1ull << 38)); /* never in dp_iova_map's window */
 	CU_ASSERT_PTR_EQUAL(sim_target(ioas, iova + MiB + 5), (uint8_t *)p + MiB + 5);
 	len = 100;
 	CU_ASSERT_EQUAL(dp_iova_of(&on_stack, &len), DP_IOVA_INVALID);
@@ -378,6 +378,176 @@ static void test_iova_window(void)
 	CU_ASSERT_EQUAL(dp_mem_unregister(hi, 4 * MiB), 0);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 	munmap(area, 6 * MiB);
+}
+
+/* ---- dynamic mappings --------------------------------------------------------------------- */
+
+#define DYN_START (1ull << 38)
+#define DYN_END (1ull << 39)
+
+static void test_dyn_map_unmap(void)
+{
+	struct dp_ioas *ioas = new_ioas(0);
+	struct dpi_sim_domain *d = domain_of(ioas);
+	uint8_t *buf = map_anon(4 * MiB);
+	uint32_t areas = dpi_ioas_area_count(ioas);
+	uint64_t mapped = dpi_sim_domain_mapped_bytes(d);
+	dp_iova_t iova[8];
+
+	/* sizes of every kind; each lands in the window, aligned, and maps the buffer */
+	static const size_t len[8] = {4 * KiB, 8 * KiB, 12 * KiB, 64 * KiB,
+				      1 * MiB, 2 * MiB, 3 * MiB, 4 * KiB};
+	for (int i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, len[i], 0, &iova[i]), 0);
+		CU_ASSERT(iova[i] >= DYN_START && iova[i] + len[i] <= DYN_END);
+		uint64_t pow2 = 4 * KiB;
+		while (pow2 < len[i])
+			pow2 <<= 1;
+		CU_ASSERT_EQUAL(iova[i] % pow2, 0);
+		CU_ASSERT_PTR_EQUAL(sim_target(ioas, iova[i]), buf);
+		CU_ASSERT_PTR_EQUAL(sim_target(ioas, iova[i] + len[i] - 1), buf + len[i] - 1);
+		for (int j = 0; j < i; j++)
+			CU_ASSERT_NOT_EQUAL(iova[i], iova[j]);
+	}
+	/* errors */
+	ut_log_capture();
+	dp_iova_t x;
+	CU_ASSERT_EQUAL(dp_iova_map(NULL, buf, 4096, 0, &x), -EINVAL);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, NULL, 4096, 0, &x), -EINVAL);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf, 4096, 0, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf + 1, 4096, 0, &x), -EINVAL);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf, 100, 0, &x), -EINVAL);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf, 0, 0, &x), -EINVAL);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf, 4096, 0x80, &x), -EINVAL);
+	uint8_t *gone = map_anon(4096);
+	munmap(gone, 4096);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, gone, 4096, 0, &x), -EFAULT);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[0], 8 * KiB), -ENOENT);   /* wrong length */
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[0] + 4096, 4096), -ENOENT); /* never mapped */
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[1], 0), -EINVAL);
+	CU_ASSERT_EQUAL(dp_iova_unmap(NULL, iova[1], 4096), -EINVAL);
+	CU_ASSERT(ut_log_has("not a mapping made by dp_iova_map"));
+	/* fixed mappings cannot go into the window now, nor be unmapped by dp_iova_unmap */
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, DYN_START + 128 * GiB, 0), -EEXIST);
+	CU_ASSERT(ut_log_has("window dp_iova_map allocates from"));
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, 0x7000000000ull + 4096 * 8, 0), -EEXIST);
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4096, 0x3f00000000ull, 0), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, 0x3f00000000ull, 4096), -ENOENT);
+	/* and dp_ioas_unmap does not take dynamic mappings */
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, iova[0], 4096), -ENOENT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, 0x3f00000000ull, 4096), 0);
+
+	for (int i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[i], len[i]), 0);
+		CU_ASSERT_PTR_NULL(sim_target(ioas, iova[i]));
+	}
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[3], len[3]), -ENOENT); /* twice */
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), areas);
+	CU_ASSERT_EQUAL(dpi_sim_domain_mapped_bytes(d), mapped);
+
+	/* map/unmap cycles reuse IOVAs and leave nothing behind */
+	for (int round = 0; round < 2000; round++) {
+		size_t l = (size_t)(1 + round % 16) * 4 * KiB;
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf + (round % 64) * 4096, l,
+						  DP_MAP_READ, &x), 0);
+		CU_ASSERT_PTR_EQUAL(sim_target(ioas, x), buf + (round % 64) * 4096);
+		CU_ASSERT_EQUAL_FATAL(dp_iova_unmap(ioas, x, l), 0);
+	}
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), areas);
+	CU_ASSERT_EQUAL(dpi_sim_domain_mapped_bytes(d), mapped);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf, 64 * KiB, 0, &x), 0); /* destroy unmaps it */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(buf, 4 * MiB);
+}
+
+/* A fixed mapping in the window made before the first dp_iova_map stays out of the allocator. */
+static void test_dyn_map_around_fixed(void)
+{
+	struct dp_ioas *ioas = new_ioas(DP_IOAS_F_MANUAL);
+	uint8_t *buf = map_anon(64 * KiB);
+	dp_iova_t x;
+
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 64 * KiB, DYN_START, 0), 0);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &x), 0);
+	CU_ASSERT(x >= DYN_START + 64 * KiB);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, x, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, DYN_START, 64 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(buf, 64 * KiB);
+}
+
+/* A device DMAs into a dp_iova_map'ed buffer; after dp_iova_unmap the same IOVA faults. */
+static void test_dyn_map_dma(void)
+{
+	struct dp_ioas *ioas = new_ioas(0);
+	struct dp_device *dev = NULL;
+	uint8_t *src, *dst = map_anon(64 * KiB);
+	dp_iova_t iova;
+	uint64_t st;
+
+	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open("sim:test5", ioas, &dev), 0);
+	CU_ASSERT_EQUAL(dp_device_set_bus_master(dev, true), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&src), 0);
+	for (int i = 0; i < 64 * 1024; i++)
+		src[i] = (uint8_t)(i * 13 + 5);
+	CU_ASSERT_EQUAL(dp_iova_of(dst, NULL), DP_IOVA_INVALID); /* not registered memory */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, dst, 64 * KiB, 0, &iova), 0);
+	CU_ASSERT_EQUAL(dev_cmd(dev, DPI_SIM_TEST_CMD_COPY, dp_iova_of(src, NULL), iova, 64 * KiB,
+				&st), 0);
+	CU_ASSERT_EQUAL(st, DPI_SIM_TEST_ST_OK);
+	CU_ASSERT_EQUAL(memcmp(src, dst, 64 * KiB), 0);
+
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova, 64 * KiB), 0);
+	memset(dst, 0, 64 * KiB);
+	dpi_sim_fault_clear();
+	CU_ASSERT_EQUAL(dev_cmd(dev, DPI_SIM_TEST_CMD_COPY, dp_iova_of(src, NULL), iova, 4 * KiB,
+				&st), 0);
+	CU_ASSERT_EQUAL(st, DPI_SIM_TEST_ST_FAULT);
+	struct dpi_sim_fault f;
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_fault_pop(&f), 0);
+	CU_ASSERT_EQUAL(f.iova, iova);
+	CU_ASSERT_EQUAL(f.reason, DPI_SIM_FAULT_NOT_PRESENT);
+	CU_ASSERT_EQUAL(dst[0], 0);
+	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_dma_free(src), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(dst, 64 * KiB);
+}
+
+struct dyn_thread {
+	struct dp_ioas *ioas;
+	uint8_t *buf;
+	dp_iova_t iova[64];
+	int rc;
+};
+
+static void *dyn_unmap_all(void *p)
+{
+	struct dyn_thread *t = p;
+
+	for (int i = 0; i < 64 && t->rc == 0; i++)
+		t->rc = dp_iova_unmap(t->ioas, t->iova[i], 8 * KiB);
+	return NULL;
+}
+
+/* Unmap from another thread than the one that mapped. */
+static void test_dyn_map_cross_thread(void)
+{
+	struct dyn_thread t = {.ioas = new_ioas(DP_IOAS_F_MANUAL), .buf = map_anon(512 * KiB)};
+	pthread_t th;
+
+	for (int i = 0; i < 64; i++)
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(t.ioas, t.buf + i * 8 * KiB, 8 * KiB, 0,
+						  &t.iova[i]), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, dyn_unmap_all, &t), 0);
+	pthread_join(th, NULL);
+	CU_ASSERT_EQUAL(t.rc, 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(t.ioas), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(t.ioas), 0);
+	munmap(t.buf, 512 * KiB);
 }
 
 /* ---- fault injection ---------------------------------------------------------------------- */
@@ -569,6 +739,10 @@ int main(void)
 		UT_TEST(test_register_mirrors),
 		UT_TEST(test_coalescing),
 		UT_TEST(test_iova_window),
+		UT_TEST(test_dyn_map_unmap),
+		UT_TEST(test_dyn_map_around_fixed),
+		UT_TEST(test_dyn_map_dma),
+		UT_TEST(test_dyn_map_cross_thread),
 		UT_TEST(test_fail_nth),
 		UT_TEST(test_concurrent_translate),
 	};

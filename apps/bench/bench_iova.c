@@ -1,0 +1,473 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * dmaplane_bench iova: the IOVA allocator behind dp_iova_map() against a baseline of the classic
+ * design (a mutex around a balanced tree, first fit: bench_baseline_alloc.c), in the same run.
+ *
+ * Cases:
+ *  pair_4k          alloc + free of 4 KiB, one thread: ns and (--instr) instructions per pair
+ *  mixed_live_<n>   sizes 4 KiB - 1 MiB (half 4 KiB, a quarter 8 KiB, ...), n live allocations
+ *                   (1k, 100k, 1M); each op frees a random live one and allocates a new one
+ *  threads_2        each thread runs mixed_live with 1k live of its own; aggregate throughput of
+ *                   2 threads over 1 thread ("scaling")
+ *  cross_thread     2 threads, each allocating and handing its IOVAs to the other to free
+ * ratio_vs_baseline is baseline time / dmaplane time (how many times faster). Instruction counts
+ * are net of the measuring loop (the same loop with no allocator call is subtracted). The mixed
+ * cases also report loop_ns, the loop with no allocator (its own live array misses the caches
+ * too at 1M), and net_vs_live_1000, the growth of the cost net of that loop.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dmaplane/env.h>
+#include <dmaplane_internal/iova_alloc.h>
+
+#include "bench.h"
+#include "bench_iova.h"
+
+#define SPAN_START (1ull << 38)
+#define SPAN_LEN (64ull << 30)
+#define PAIR_OPS 20000000ull
+#define MIXED_OPS 2000000ull
+#define THREAD_OPS 4000000ull
+#define INSTR_OPS 200000ull
+
+struct impl {
+	const char *name;
+	int (*alloc)(void *a, uint64_t size, uint64_t *iova);
+	void (*free)(void *a, uint64_t iova, uint64_t size);
+	void *(*create)(void);
+	void (*destroy)(void *a);
+};
+
+static int ours_alloc(void *a, uint64_t size, uint64_t *iova)
+{
+	return dpi_iova_alloc(a, size, 0, iova);
+}
+
+static void ours_free(void *a, uint64_t iova, uint64_t size)
+{
+	if (dpi_iova_free(a, iova, size) != 0)
+		abort();
+}
+
+static void *ours_create(void)
+{
+	struct dp_iova_range r = {SPAN_START, SPAN_START + SPAN_LEN - 1};
+	struct dpi_iova_allocator *a;
+
+	return dpi_iova_allocator_create(&r, 1, &a) == 0 ? a : NULL;
+}
+
+static void ours_destroy(void *a)
+{
+	dpi_iova_allocator_destroy(a);
+}
+
+static int b_alloc(void *a, uint64_t size, uint64_t *iova)
+{
+	return base_alloc(a, size, iova);
+}
+
+static void b_free(void *a, uint64_t iova, uint64_t size)
+{
+	base_free(a, iova, size);
+}
+
+static void *b_create(void)
+{
+	return base_create(SPAN_START, SPAN_LEN);
+}
+
+static void b_destroy(void *a)
+{
+	base_destroy(a);
+}
+
+/* No allocator at all: what the measuring loop itself costs (its live array grows too). */
+static int null_alloc(void *a, uint64_t size, uint64_t *iova)
+{
+	(void)a;
+	*iova = size;
+	return 0;
+}
+
+static void null_free(void *a, uint64_t iova, uint64_t size)
+{
+	(void)a, (void)iova, (void)size;
+}
+
+static void *null_create(void)
+{
+	return (void *)1;
+}
+
+static void null_destroy(void *a)
+{
+	(void)a;
+}
+
+static const struct impl g_null = {"none", null_alloc, null_free, null_create, null_destroy};
+static const struct impl g_ours = {"dmaplane", ours_alloc, ours_free, ours_create, ours_destroy};
+static const struct impl g_base = {"mutex-avl-baseline", b_alloc, b_free, b_create, b_destroy};
+
+/* ---- measured loops (noinline: callgrind collects inside them only) ----------------------- */
+
+static __attribute__((noinline, used)) uint64_t loop_pair_ours(void *a, uint64_t n)
+{
+	uint64_t sum = 0, iova;
+
+	for (uint64_t i = 0; i < n; i++) {
+		dpi_iova_alloc(a, 4096, 0, &iova);
+		dpi_iova_free(a, iova, 4096);
+		sum += iova;
+	}
+	return sum;
+}
+
+static __attribute__((noinline, used)) uint64_t loop_pair_base(void *a, uint64_t n)
+{
+	uint64_t sum = 0, iova;
+
+	for (uint64_t i = 0; i < n; i++) {
+		base_alloc(a, 4096, &iova);
+		base_free(a, iova, 4096);
+		sum += iova;
+	}
+	return sum;
+}
+
+static __attribute__((noinline, used)) uint64_t loop_pair_empty(void *a, uint64_t n)
+{
+	uint64_t sum = 0, iova = (uintptr_t)a;
+
+	for (uint64_t i = 0; i < n; i++) {
+		__asm__ volatile("" : "+r"(iova));
+		sum += iova;
+	}
+	return sum;
+}
+
+/* ---- mixed sizes with a live set ---------------------------------------------------------- */
+
+struct live {
+	uint64_t iova, size;
+};
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Half 4 KiB, a quarter 8 KiB, ... up to 1 MiB; one in 8 a non-power-of-two multiple. */
+static uint64_t mixed_size(uint64_t r)
+{
+	uint32_t k = (uint32_t)__builtin_ctzll(r | (1ull << 8));
+	uint64_t size = 4096ull << k;
+
+	if ((r >> 61) == 0 && k > 0)
+		size -= 4096;
+	return size;
+}
+
+static int fill(const struct impl *im, void *a, struct live *l, uint64_t n, uint64_t *seed)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		l[i].size = mixed_size(xorshift(seed));
+		if (im->alloc(a, l[i].size, &l[i].iova) != 0)
+			return -ENOSPC;
+	}
+	return 0;
+}
+
+static void drain(const struct impl *im, void *a, struct live *l, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		im->free(a, l[i].iova, l[i].size);
+}
+
+static __attribute__((noinline, used)) uint64_t loop_mixed(const struct impl *im, void *a,
+							   struct live *l, uint64_t nlive,
+							   uint64_t ops, uint64_t *seed)
+{
+	uint64_t sum = 0;
+
+	for (uint64_t i = 0; i < ops; i++) {
+		uint64_t r = xorshift(seed);
+		struct live *x = &l[r % nlive];
+		im->free(a, x->iova, x->size);
+		x->size = mixed_size(r >> 20 | 1ull << 63);
+		if (im->alloc(a, x->size, &x->iova) != 0)
+			abort();
+		sum += x->iova;
+	}
+	return sum;
+}
+
+static double now_ns(void)
+{
+	return (double)dp_time_ns();
+}
+
+/* ns per op of the mixed case with @nlive live allocations. */
+static double mixed(const struct impl *im, uint64_t nlive, uint64_t ops)
+{
+	void *a = im->create();
+	struct live *l = calloc(nlive, sizeof(*l));
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	double t0, t1;
+
+	if (a == NULL || l == NULL || fill(im, a, l, nlive, &seed) != 0) {
+		fprintf(stderr, "dmaplane_bench iova: setup of mixed_live_%llu failed\n",
+			(unsigned long long)nlive);
+		exit(1);
+	}
+	loop_mixed(im, a, l, nlive, ops / 10, &seed); /* warm up */
+	t0 = now_ns();
+	loop_mixed(im, a, l, nlive, ops, &seed);
+	t1 = now_ns();
+	drain(im, a, l, nlive);
+	im->destroy(a);
+	free(l);
+	return (t1 - t0) / (double)ops;
+}
+
+/* ---- threads ------------------------------------------------------------------------------ */
+
+#define RING 256
+
+struct ring {
+	uint64_t head __attribute__((aligned(64)));
+	uint64_t tail __attribute__((aligned(64)));
+	struct live e[RING];
+};
+
+struct worker {
+	const struct impl *im;
+	void *a;
+	uint64_t ops;
+	int id;
+	struct ring *in, *out; /* cross-thread case */
+	pthread_barrier_t *start;
+	double ns;
+};
+
+static void *run_mixed(void *p)
+{
+	struct worker *w = p;
+	struct live *l = calloc(1000, sizeof(*l));
+	uint64_t seed = 0x1234567ull * (uint64_t)(w->id + 1);
+
+	if (l == NULL || fill(w->im, w->a, l, 1000, &seed) != 0)
+		abort();
+	pthread_barrier_wait(w->start);
+	double t0 = now_ns();
+	loop_mixed(w->im, w->a, l, 1000, w->ops, &seed);
+	w->ns = now_ns() - t0;
+	drain(w->im, w->a, l, 1000);
+	free(l);
+	return NULL;
+}
+
+/* Allocate, hand to the other thread; take what it handed over, free it. */
+static void *run_cross(void *p)
+{
+	struct worker *w = p;
+	uint64_t seed = 0x7654321ull * (uint64_t)(w->id + 1), sent = 0, got = 0;
+
+	pthread_barrier_wait(w->start);
+	double t0 = now_ns();
+	while (sent < w->ops || got < w->ops) {
+		bool progress = false;
+		uint64_t tail = __atomic_load_n(&w->out->tail, __ATOMIC_ACQUIRE);
+		if (sent < w->ops && w->out->head - tail < RING) {
+			struct live x = {0, mixed_size(xorshift(&seed) | 1ull << 6)}; /* <= 256 KiB */
+			if (w->im->alloc(w->a, x.size, &x.iova) != 0)
+				abort();
+			w->out->e[w->out->head % RING] = x;
+			__atomic_store_n(&w->out->head, w->out->head + 1, __ATOMIC_RELEASE);
+			sent++;
+			progress = true;
+		}
+		uint64_t head = __atomic_load_n(&w->in->head, __ATOMIC_ACQUIRE);
+		if (got < w->ops && w->in->tail != head) {
+			struct live x = w->in->e[w->in->tail % RING];
+			__atomic_store_n(&w->in->tail, w->in->tail + 1, __ATOMIC_RELEASE);
+			w->im->free(w->a, x.iova, x.size);
+			got++;
+			progress = true;
+		}
+		if (!progress)
+			sched_yield(); /* the other thread is not running: let it */
+	}
+	w->ns = now_ns() - t0;
+	return NULL;
+}
+
+/* Wall ns for @n threads each doing @ops operations of @fn. */
+static double threads(const struct impl *im, void *(*fn)(void *), int n, uint64_t ops)
+{
+	struct worker w[2];
+	struct ring *r = aligned_alloc(64, 2 * sizeof(*r));
+	pthread_t t[2];
+	pthread_barrier_t start;
+	void *a = im->create();
+	double wall = 0;
+
+	if (r == NULL || a == NULL)
+		exit(1);
+	memset(r, 0, 2 * sizeof(*r));
+	pthread_barrier_init(&start, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct worker){im, a, ops, i, &r[i], &r[1 - i], &start, 0};
+		if (pthread_create(&t[i], NULL, fn, &w[i]) != 0)
+			exit(1);
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		if (w[i].ns > wall)
+			wall = w[i].ns;
+	}
+	pthread_barrier_destroy(&start);
+	im->destroy(a);
+	free(r);
+	return wall;
+}
+
+/* ---- driver ------------------------------------------------------------------------------- */
+
+static double pair_ns(const struct impl *im, uint64_t (*loop)(void *, uint64_t))
+{
+	void *a = im->create();
+	double t0, t1;
+
+	loop(a, PAIR_OPS / 10);
+	t0 = now_ns();
+	loop(a, PAIR_OPS);
+	t1 = now_ns();
+	im->destroy(a);
+	return (t1 - t0) / (double)PAIR_OPS;
+}
+
+static int worker(const char *what)
+{
+	const struct impl *im = strcmp(what, "base") == 0 ? &g_base : &g_ours;
+	void *a = im->create();
+	uint64_t iova;
+
+	/* Warm up outside the counted function: thread id, caches, first refill. */
+	for (int i = 0; i < 100; i++) {
+		im->alloc(a, 4096, &iova);
+		im->free(a, iova, 4096);
+	}
+	if (strcmp(what, "ours") == 0)
+		loop_pair_ours(a, INSTR_OPS);
+	else if (strcmp(what, "base") == 0)
+		loop_pair_base(a, INSTR_OPS);
+	else if (strcmp(what, "empty") == 0)
+		loop_pair_empty(a, INSTR_OPS);
+	else
+		return 2;
+	im->destroy(a);
+	return 0;
+}
+
+static double instr(const char *argv0, const char *what, const char *fn)
+{
+	const char *args[] = {"iova", what, NULL};
+	double total = bench_callgrind(argv0, fn, args);
+
+	return total < 0 ? -1 : total / (double)INSTR_OPS;
+}
+
+static void print(const char *cs, const char *impl, int nthreads, uint64_t ops, double ns,
+		  double in, double ratio, const char *extra)
+{
+	bench_print(&(struct bench_result){"iova", cs, impl, nthreads, ops, ns, in, ratio, extra});
+}
+
+int bench_iova(int argc, char **argv, const char *argv0)
+{
+	bool do_instr = false;
+	char extra[160];
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--instr") == 0)
+			do_instr = true;
+		else if (strcmp(argv[i], "--json") != 0 && argv0 != NULL) {
+			fprintf(stderr, "dmaplane_bench iova: unknown option %s\n", argv[i]);
+			return 2;
+		}
+	}
+	if (argv0 == NULL) /* worker under callgrind */
+		return worker(argc > 0 ? argv[0] : "");
+
+	/* 1: one pair of 4 KiB, one thread. */
+	double bi = -1, oi = -1;
+	if (do_instr) {
+		double e = instr(argv0, "empty", "loop_pair_empty");
+		bi = instr(argv0, "base", "loop_pair_base");
+		oi = instr(argv0, "ours", "loop_pair_ours");
+		if (e >= 0 && bi >= 0 && oi >= 0)
+			bi -= e, oi -= e;
+		else
+			bi = oi = -1;
+	}
+	double bns = pair_ns(&g_base, loop_pair_base), ons = pair_ns(&g_ours, loop_pair_ours);
+	print("pair_4k", g_base.name, 1, PAIR_OPS, bns, bi, -1,
+	      do_instr ? "\"instr_net_of_loop\":true" : NULL);
+	snprintf(extra, sizeof(extra), "\"instr_ratio_vs_baseline\":%.2f%s",
+		 oi > 0 ? bi / oi : -1.0, do_instr ? ",\"instr_net_of_loop\":true" : "");
+	print("pair_4k", g_ours.name, 1, PAIR_OPS, ons, oi, bns / ons, do_instr ? extra : NULL);
+
+	/* 2: mixed sizes, 1k / 100k / 1M live allocations. */
+	static const uint64_t live[] = {1000, 100000, 1000000};
+	char cs[32];
+	double o1k = 0, b1k = 0, h1k = 0;
+	for (size_t i = 0; i < 3; i++) {
+		double b = mixed(&g_base, live[i], MIXED_OPS), o = mixed(&g_ours, live[i], MIXED_OPS);
+		double h = mixed(&g_null, live[i], MIXED_OPS);
+		if (i == 0)
+			o1k = o, b1k = b, h1k = h;
+		snprintf(cs, sizeof(cs), "mixed_live_%llu", (unsigned long long)live[i]);
+		snprintf(extra, sizeof(extra),
+			 "\"live\":%llu,\"vs_live_1000\":%.2f,\"loop_ns\":%.3f,"
+			 "\"net_vs_live_1000\":%.2f",
+			 (unsigned long long)live[i], b / b1k, h, (b - h) / (b1k - h1k));
+		print(cs, g_base.name, 1, MIXED_OPS, b, -1, -1, extra);
+		snprintf(extra, sizeof(extra),
+			 "\"live\":%llu,\"vs_live_1000\":%.2f,\"loop_ns\":%.3f,"
+			 "\"net_vs_live_1000\":%.2f",
+			 (unsigned long long)live[i], o / o1k, h, (o - h) / (o1k - h1k));
+		print(cs, g_ours.name, 1, MIXED_OPS, o, -1, b / o, extra);
+	}
+
+	/* 3: two threads against one; cross-thread frees. */
+	const struct impl *ims[2] = {&g_base, &g_ours};
+	double base2 = 0, basex = 0;
+	for (int k = 0; k < 2; k++) {
+		double one = threads(ims[k], run_mixed, 1, THREAD_OPS);
+		double two = threads(ims[k], run_mixed, 2, THREAD_OPS);
+		double ns = two / (2.0 * THREAD_OPS); /* wall ns per op, aggregate */
+		snprintf(extra, sizeof(extra), "\"scaling_vs_1_thread\":%.2f,\"one_thread_ns\":%.3f",
+			 (one / THREAD_OPS) / ns, one / THREAD_OPS);
+		if (k == 0)
+			base2 = ns;
+		print("threads_2", ims[k]->name, 2, 2 * THREAD_OPS, ns, -1, k ? base2 / ns : -1,
+		      extra);
+	}
+	for (int k = 0; k < 2; k++) {
+		double ns = threads(ims[k], run_cross, 2, THREAD_OPS / 2) / (double)THREAD_OPS;
+		if (k == 0)
+			basex = ns;
+		print("cross_thread", ims[k]->name, 2, THREAD_OPS, ns, -1, k ? basex / ns : -1,
+		      "\"op\":\"alloc in one thread, free in the other\"");
+	}
+	return 0;
+}

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * IOVA allocator: allocation and free through the per-thread caches.
+ *
+ * Each thread (dpi_thread_id()) has, per size class, a loaded and a previous magazine (after
+ * Bonwick's magazines). A hit pops from or pushes to the loaded one: plain loads and stores on
+ * memory only this thread writes, framed by the busy flag of the hand-off protocol (see
+ * tc_enter in alloc_impl.h). When the loaded magazine is empty (alloc) or full (free), the two
+ * are swapped if that helps; otherwise whole magazines are exchanged with the depot; only when
+ * the depot has nothing does the thread take the backing allocator's lock, to refill half a
+ * magazine at once or to flush one.
+ *
+ * Checks on free (O(1) each, nothing changes when one fails):
+ *  - cached classes: the page map word of the first page must say "live allocation of exactly
+ *    this class"; the free sets its "cached" bit, the next allocation of the IOVA clears it.
+ *    So a double free is caught whether the first free left the IOVA in a cache, in the depot
+ *    or in the backing allocator, and a free of a range never allocated (or of another size,
+ *    or of an address inside an allocation) finds no such word.
+ *  - larger sizes: the backing allocator checks the same word under its lock.
+ */
+#include <errno.h>
+#include <inttypes.h>
+
+#define DP_LOG_COMPONENT "iova"
+#include <dmaplane_internal/env.h>
+#include <dmaplane_internal/log.h>
+
+#include "alloc_impl.h"
+
+#define PAGE 4096ull
+#define REFILL (DPI_IOVA_MAG_SIZE / 2)
+
+/* ---- slow paths --------------------------------------------------------------------------- */
+
+static void count(uint64_t *c)
+{
+	ST(*c, LD(*c) + 1);
+}
+
+/* Pop from the loaded magazine, or after a swap or a depot exchange. Cache entered. */
+static bool local_pop(struct dpi_iova_allocator *a, struct tcache *tc, uint32_t c,
+		      dp_iova_t *iova)
+{
+	struct mag *m = tc->mag[c][0], *p = tc->mag[c][1], *full;
+	uint32_t n;
+
+	if (LD(m->n) == 0 && LD(p->n) != 0) {
+		ST(tc->mag[c][0], p);
+		ST(tc->mag[c][1], m);
+		m = p;
+	} else if (LD(m->n) == 0) {
+		full = pool_get_full(&a->pool, c);
+		if (full == NULL)
+			return false;
+		pool_put_empty(&a->pool, m);
+		ST(tc->mag[c][0], full);
+		m = full;
+		count(&tc->exchanges);
+	}
+	n = LD(m->n) - 1;
+	*iova = m->iova[n];
+	ST(m->n, n);
+	ST(a->pm[(*iova - a->base) >> RA_PAGE_SHIFT], 1u << c);
+	return true;
+}
+
+/* Refill half a magazine from the backing allocator and take one. */
+static int refill(struct dpi_iova_allocator *a, struct tcache *tc, uint32_t c, dp_iova_t *iova)
+{
+	dp_iova_t got[REFILL];
+	uint64_t page;
+	uint32_t n = 0;
+	int rc;
+
+	rc = backing_alloc(a, 1ull << c, c, &got[n]);
+	if (rc != 0)
+		return rc;
+	n++;
+	pthread_mutex_lock(&a->range.lock);
+	for (; n < REFILL && ra_alloc(&a->range, 1ull << c, c, &page) == 0; n++) {
+		got[n] = a->base + (page << RA_PAGE_SHIFT);
+		ST(a->pm[page], (1u << c) | PM_CACHED);
+	}
+	pthread_mutex_unlock(&a->range.lock);
+	*iova = got[0];
+	if (n == 1)
+		return 0;
+	tc_enter_wait(a, tc);
+	/* Only this thread fills its magazines: the loaded one is still empty, or was emptied. */
+	struct mag *m = tc->mag[c][0];
+	uint32_t k = LD(m->n);
+	for (uint32_t i = 1; i < n; i++)
+		m->iova[k++] = got[i];
+	ST(m->n, k);
+	tc_leave(tc);
+	return 0;
+}
+
+static int alloc_cached(struct dpi_iova_allocator *a, uint32_t c, dp_iova_t *iova)
+{
+	struct tcache *tc = tc_get(a);
+	bool hit;
+
+	if (tc == NULL) {
+		int rc = backing_alloc(a, 1ull << c, c, iova);
+		if (rc == 0)
+			__atomic_fetch_add(&a->uncached_allocs, 1, __ATOMIC_RELAXED);
+		return rc;
+	}
+	tc_enter_wait(a, tc);
+	hit = local_pop(a, tc, c, iova);
+	tc_leave(tc);
+	if (!hit) {
+		int rc = refill(a, tc, c, iova);
+		if (rc != 0)
+			return rc;
+	}
+	count(&tc->misses);
+	return 0;
+}
+
+static __attribute__((noinline)) int alloc_slow(struct dpi_iova_allocator *a, uint64_t size,
+						uint64_t align, dp_iova_t *iova)
+{
+	uint32_t align_order = 0;
+	int rc;
+
+	if (size == 0 || (size & (PAGE - 1)) ||
+	    (align != 0 && (!dpi_is_pow2(align) || align < PAGE))) {
+		DPI_ERR("IOVA allocation of 0x%" PRIx64 " bytes aligned to 0x%" PRIx64 ": the size "
+			"must be a non-zero multiple of 4 KiB and the alignment 0 or a power of two "
+			">= 4 KiB", size, align);
+		return -EINVAL;
+	}
+	if (size > DPI_IOVA_MAX_SPAN || align > DPI_IOVA_MAX_SPAN)
+		return -ENOSPC;
+	if (align != 0)
+		align_order = (uint32_t)__builtin_ctzll(align) - RA_PAGE_SHIFT;
+	if (size <= DPI_IOVA_CACHE_MAX) {
+		uint32_t c = size_class(size);
+		if (align_order <= c)
+			return alloc_cached(a, c, iova);
+		/* A stricter alignment than the class gives: a fresh block of the class. */
+		size = PAGE << c;
+	}
+	rc = backing_alloc(a, size >> RA_PAGE_SHIFT, align_order, iova);
+	if (rc == 0)
+		__atomic_fetch_add(&a->uncached_allocs, 1, __ATOMIC_RELAXED);
+	return rc;
+}
+
+static int bad_free(struct dpi_iova_allocator *a, dp_iova_t iova, uint64_t size, uint32_t word)
+{
+	const char *why = "it is not a live allocation of this size";
+
+	if (word & PM_CACHED)
+		why = "double free: it was freed already";
+	__atomic_fetch_add(&a->bad_frees, 1, __ATOMIC_RELAXED);
+	DPI_ERR("IOVA free of 0x%" PRIx64 "+0x%" PRIx64 " refused: %s", iova, size, why);
+	return -EINVAL;
+}
+
+/* Push onto the loaded magazine, after a swap, a depot exchange or a flush. Cache entered. */
+static void local_push(struct dpi_iova_allocator *a, struct tcache *tc, uint32_t c,
+		       dp_iova_t iova)
+{
+	struct mag *m = tc->mag[c][0], *p = tc->mag[c][1], *e;
+	uint32_t n;
+
+	if (LD(m->n) == DPI_IOVA_MAG_SIZE && LD(p->n) == 0) {
+		ST(tc->mag[c][0], p);
+		ST(tc->mag[c][1], m);
+		m = p;
+	} else if (LD(m->n) == DPI_IOVA_MAG_SIZE) {
+		/* Both full: the previous one goes to the depot (or back to the backing allocator
+		 * when the depot is full), the loaded one becomes previous. */
+		if (pool_put_full(&a->pool, c, p) && (e = pool_get_empty(&a->pool)) != NULL) {
+			count(&tc->exchanges);
+		} else {
+			e = p; /* still ours when the depot refused it */
+			if (LD(e->n) != 0)
+				mag_flush(a, e, c);
+		}
+		ST(tc->mag[c][1], m);
+		ST(tc->mag[c][0], e);
+		m = e;
+	}
+	n = LD(m->n);
+	m->iova[n] = iova;
+	ST(m->n, n + 1);
+	ST(a->pm[(iova - a->base) >> RA_PAGE_SHIFT], (1u << c) | PM_CACHED);
+}
+
+static __attribute__((noinline)) int free_slow(struct dpi_iova_allocator *a, dp_iova_t iova,
+					       uint64_t size)
+{
+	uint64_t off = iova - a->base, page = off >> RA_PAGE_SHIFT;
+	struct tcache *tc;
+	uint32_t word = 0;
+	int rc;
+
+	if (size == 0 || ((size | iova) & (PAGE - 1)) || iova < a->base ||
+	    off >= a->end - a->base || size > a->end - iova)
+		return bad_free(a, iova, size, 0);
+	word = LD(a->pm[page]);
+	if (size > DPI_IOVA_CACHE_MAX) {
+		pthread_mutex_lock(&a->range.lock);
+		rc = ra_free(&a->range, page, size >> RA_PAGE_SHIFT);
+		pthread_mutex_unlock(&a->range.lock);
+		if (rc != 0)
+			return bad_free(a, iova, size, 0);
+		__atomic_fetch_add(&a->uncached_frees, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	uint32_t c = size_class(size);
+	if (word != (1u << c))
+		return bad_free(a, iova, size, word == ((1u << c) | PM_CACHED) ? word : 0);
+	tc = tc_get(a);
+	if (tc == NULL) {
+		pthread_mutex_lock(&a->range.lock);
+		rc = ra_free(&a->range, page, 1ull << c);
+		pthread_mutex_unlock(&a->range.lock);
+		__atomic_fetch_add(&a->uncached_frees, 1, __ATOMIC_RELAXED);
+		return rc;
+	}
+	tc_enter_wait(a, tc);
+	local_push(a, tc, c, iova);
+	tc_leave(tc);
+	count(&tc->frees);
+	return 0;
+}
+
+/* ---- hot paths ---------------------------------------------------------------------------- */
+
+int dpi_iova_alloc(struct dpi_iova_allocator *a, uint64_t size, uint64_t align, dp_iova_t *iova)
+{
+	if (dpi_likely(size - 1 < DPI_IOVA_CACHE_MAX && (size & (PAGE - 1)) == 0 && align == 0)) {
+		int id = dpi_tls_thread_id;
+		struct tcache *tc;
+		if (dpi_likely(id >= 0 && (tc = a->tc[id]) != NULL)) {
+			uint32_t c = size_class(size);
+			bool in = tc_enter(a, tc);
+			struct mag *m = tc->mag[c][0];
+			uint32_t n = LD(m->n);
+			if (dpi_likely(in && n != 0)) {
+				dp_iova_t v = m->iova[n - 1];
+				ST(m->n, n - 1);
+				ST(a->pm[(v - a->base) >> RA_PAGE_SHIFT], 1u << c);
+				tc_leave(tc);
+				count(&tc->hits);
+				*iova = v;
+				return 0;
+			}
+			tc_leave(tc);
+		}
+	}
+	return alloc_slow(a, size, align, iova);
+}
+
+int dpi_iova_free(struct dpi_iova_allocator *a, dp_iova_t iova, uint64_t size)
+{
+	if (dpi_likely(size - 1 < DPI_IOVA_CACHE_MAX && (size & (PAGE - 1)) == 0)) {
+		uint32_t c = size_class(size);
+		uint64_t off = iova - a->base;
+		int id = dpi_tls_thread_id;
+		struct tcache *tc;
+		if (dpi_likely(off < a->end - a->base && (iova & ((PAGE << c) - 1)) == 0 &&
+			       id >= 0 && (tc = a->tc[id]) != NULL)) {
+			uint32_t *pe = &a->pm[off >> RA_PAGE_SHIFT];
+			bool in = tc_enter(a, tc);
+			struct mag *m = tc->mag[c][0];
+			uint32_t n = LD(m->n);
+			if (dpi_likely(in && n < DPI_IOVA_MAG_SIZE && LD(*pe) == (1u << c))) {
+				m->iova[n] = iova;
+				ST(m->n, n + 1);
+				ST(*pe, (1u << c) | PM_CACHED);
+				tc_leave(tc);
+				count(&tc->frees);
+				return 0;
+			}
+			tc_leave(tc);
+		}
+	}
+	return free_slow(a, iova, size);
+}

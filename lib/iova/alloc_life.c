@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * IOVA allocator: creation, thread caches' life (creation, exit, reclaim) and statistics.
+ *
+ * Memory held in caches is bounded: per thread and class two magazines, per class at most
+ * DPI_IOVA_DEPOT_MAX full magazines in the depot, each of DPI_IOVA_MAG_SIZE IOVAs. When the
+ * backing allocator runs out, reclaim takes everything back: it marks every thread cache
+ * stolen, forces a barrier on all threads (membarrier), waits until no owner is inside its
+ * cache, empties the caches and the depot into the backing allocator, and gives the caches
+ * back. A thread that exits empties its own caches (a thread-exit hook of lib/env).
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define DP_LOG_COMPONENT "iova"
+#include <dmaplane_internal/env.h>
+#include <dmaplane_internal/sys.h>
+#include <dmaplane_internal/log.h>
+
+#include "alloc_impl.h"
+
+#define POOL_CAP (DP_MAX_THREADS * DPI_IOVA_NCLASSES * 2 + \
+		  DPI_IOVA_NCLASSES * (DPI_IOVA_DEPOT_MAX + 2) + 64)
+
+static struct {
+	pthread_mutex_t lock;
+	struct dpi_iova_allocator *list;
+	bool hooked;
+	int membarrier; /* 0: not tried; 1: registered; -1: not available */
+} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---- caches ------------------------------------------------------------------------------- */
+
+void tc_enter_wait(struct dpi_iova_allocator *a, struct tcache *tc)
+{
+	while (!tc_enter(a, tc)) {
+		tc_leave(tc);
+		while (__atomic_load_n(&tc->stolen, __ATOMIC_ACQUIRE))
+			sched_yield();
+	}
+}
+
+void mag_flush(struct dpi_iova_allocator *a, struct mag *m, uint32_t c)
+{
+	uint32_t n = LD(m->n);
+
+	if (n == 0)
+		return;
+	pthread_mutex_lock(&a->range.lock);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t page = (m->iova[i] - a->base) >> RA_PAGE_SHIFT;
+		ST(a->pm[page], 1u << c);
+		ra_free(&a->range, page, 1ull << c);
+	}
+	pthread_mutex_unlock(&a->range.lock);
+	ST(m->n, 0);
+}
+
+static void tc_drain(struct dpi_iova_allocator *a, struct tcache *tc)
+{
+	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
+		for (int k = 0; k < 2; k++)
+			mag_flush(a, tc->mag[c][k], c);
+}
+
+static void tc_destroy(struct dpi_iova_allocator *a, struct tcache *tc)
+{
+	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
+		for (int k = 0; k < 2; k++)
+			if (tc->mag[c][k] != NULL)
+				pool_put_empty(&a->pool, tc->mag[c][k]);
+	free(tc);
+}
+
+struct tcache *tc_get(struct dpi_iova_allocator *a)
+{
+	int id = dpi_thread_id();
+	struct tcache *tc;
+
+	if (id < 0)
+		return NULL;
+	tc = a->tc[id];
+	if (tc != NULL)
+		return tc;
+	tc = dpi_fault("malloc") ? NULL : aligned_alloc(64, DPI_ALIGN_UP(sizeof(*tc), 64));
+	if (tc == NULL)
+		return NULL;
+	memset(tc, 0, sizeof(*tc));
+	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
+		for (int k = 0; k < 2; k++) {
+			tc->mag[c][k] = pool_get_empty(&a->pool);
+			if (tc->mag[c][k] == NULL) {
+				tc_destroy(a, tc);
+				return NULL;
+			}
+		}
+	}
+	/* Published for reclaimers and statistics; the owner's own reads need no order. */
+	__atomic_store_n(&a->tc[id], tc, __ATOMIC_RELEASE);
+	return tc;
+}
+
+/* The thread-exit hook: give back what the exiting thread's caches hold, in every allocator. */
+static void on_thread_exit(int id, void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&g.lock);
+	for (struct dpi_iova_allocator *a = g.list; a != NULL; a = a->next) {
+		struct tcache *tc = a->tc[id];
+		if (tc == NULL)
+			continue;
+		tc_enter_wait(a, tc);
+		tc_drain(a, tc);
+		tc_leave(tc);
+	}
+	pthread_mutex_unlock(&g.lock);
+}
+
+/* ---- reclaim ------------------------------------------------------------------------------ */
+
+/* After marking caches stolen: every owner now either sees the mark or shows busy. */
+static void barrier_all_threads(const struct dpi_iova_allocator *a)
+{
+#if DPI_ALLOC_TSAN
+	(void)a; /* owners and reclaimers use sequentially consistent accesses */
+#else
+	if (a->fence || syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+#endif
+}
+
+void dpi_iova_reclaim(struct dpi_iova_allocator *a)
+{
+	struct mag *m;
+
+	pthread_mutex_lock(&a->reclaim_lock);
+	__atomic_fetch_add(&a->reclaims, 1, __ATOMIC_RELAXED);
+	for (int i = 0; i < DP_MAX_THREADS; i++) {
+		struct tcache *tc = __atomic_load_n(&a->tc[i], __ATOMIC_ACQUIRE);
+		if (tc != NULL)
+			__atomic_store_n(&tc->stolen, 1, __ATOMIC_SEQ_CST);
+	}
+	barrier_all_threads(a);
+	for (int i = 0; i < DP_MAX_THREADS; i++) {
+		struct tcache *tc = __atomic_load_n(&a->tc[i], __ATOMIC_ACQUIRE);
+		if (tc == NULL || !__atomic_load_n(&tc->stolen, __ATOMIC_RELAXED))
+			continue; /* created after the marking: empty */
+		while (__atomic_load_n(&tc->busy, __ATOMIC_SEQ_CST))
+			sched_yield();
+		tc_drain(a, tc);
+		__atomic_store_n(&tc->stolen, 0, __ATOMIC_RELEASE);
+	}
+	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
+		while ((m = pool_get_full(&a->pool, c)) != NULL) {
+			mag_flush(a, m, c);
+			pool_put_empty(&a->pool, m);
+		}
+	}
+	pthread_mutex_unlock(&a->reclaim_lock);
+}
+
+int backing_alloc(struct dpi_iova_allocator *a, uint64_t pages, uint32_t align_order,
+		  dp_iova_t *iova)
+{
+	uint64_t page;
+	int rc;
+
+	for (int attempt = 0;; attempt++) {
+		pthread_mutex_lock(&a->range.lock);
+		rc = ra_alloc(&a->range, pages, align_order, &page);
+		pthread_mutex_unlock(&a->range.lock);
+		if (rc == 0) {
+			*iova = a->base + (page << RA_PAGE_SHIFT);
+			return 0;
+		}
+		if (attempt == 1)
+			return rc;
+		dpi_iova_reclaim(a);
+	}
+}
+
+/* ---- create / destroy --------------------------------------------------------------------- */
+
+/* membarrier(PRIVATE_EXPEDITED) lets cache owners go without fences; registered once. */
+static bool have_membarrier(void)
+{
+	if (g.membarrier == 0) {
+		long r = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+		g.membarrier = r == 0 ? 1 : -1;
+		if (r != 0)
+			DPI_INFO("membarrier() is not available: IOVA cache hits take a fence");
+	}
+	return g.membarrier == 1;
+}
+
+int dpi_iova_allocator_create(const struct dp_iova_range *ranges, uint32_t n,
+			      struct dpi_iova_allocator **out)
+{
+	struct dpi_iova_allocator *a;
+	int rc;
+
+	if (ranges == NULL || n == 0 || out == NULL)
+		return -EINVAL;
+	a = dpi_calloc(1, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	rc = ra_init(&a->range, ranges, n);
+	if (rc != 0)
+		goto err_free;
+	rc = pool_init(&a->pool, POOL_CAP);
+	if (rc != 0)
+		goto err_range;
+	a->pm = a->range.pm;
+	a->base = a->range.base;
+	a->end = a->base + ((1ull << a->range.order_max) << RA_PAGE_SHIFT);
+	pthread_mutex_init(&a->reclaim_lock, NULL);
+	pthread_mutex_lock(&g.lock);
+	if (!g.hooked) {
+		rc = dpi_thread_exit_register(on_thread_exit, NULL);
+		g.hooked = rc == 0 || rc == -EEXIST;
+	}
+	a->fence = !have_membarrier();
+	a->next = g.list;
+	g.list = a;
+	pthread_mutex_unlock(&g.lock);
+	if (!g.hooked)
+		DPI_WARN("no thread-exit hook: IOVAs cached by exiting threads wait for a reclaim");
+	*out = a;
+	return 0;
+
+err_range:
+	ra_fini(&a->range);
+err_free:
+	free(a);
+	return rc;
+}
+
+void dpi_iova_allocator_destroy(struct dpi_iova_allocator *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&g.lock);
+	for (struct dpi_iova_allocator **pp = &g.list; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g.lock);
+	for (int i = 0; i < DP_MAX_THREADS; i++)
+		if (a->tc[i] != NULL)
+			free(a->tc[i]);
+	pthread_mutex_destroy(&a->reclaim_lock);
+	pool_fini(&a->pool);
+	ra_fini(&a->range);
+	free(a);
+}
+
+/* ---- statistics --------------------------------------------------------------------------- */
+
+void dpi_iova_alloc_stats(struct dpi_iova_allocator *a, struct dpi_iova_alloc_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (int i = 0; i < DP_MAX_THREADS; i++) {
+		struct tcache *tc = __atomic_load_n(&a->tc[i], __ATOMIC_ACQUIRE);
+		if (tc == NULL)
+			continue;
+		st->cache_hits += LD(tc->hits);
+		st->cache_misses += LD(tc->misses);
+		st->frees += LD(tc->frees);
+		st->depot_exchanges += LD(tc->exchanges);
+		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
+			for (int k = 0; k < 2; k++)
+				st->bytes_cached += (uint64_t)LD(LD(tc->mag[c][k])->n)
+						    << (c + RA_PAGE_SHIFT);
+	}
+	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
+		int32_t full = __atomic_load_n(&a->pool.full[c].count, __ATOMIC_RELAXED);
+		if (full > 0)
+			st->bytes_cached += ((uint64_t)full * DPI_IOVA_MAG_SIZE)
+					    << (c + RA_PAGE_SHIFT);
+	}
+	st->allocs = st->cache_hits + st->cache_misses + LD(a->uncached_allocs);
+	st->frees += LD(a->uncached_frees);
+	st->reclaims = LD(a->reclaims);
+	st->bad_frees = LD(a->bad_frees);
+	pthread_mutex_lock(&a->range.lock);
+	st->bytes_free = a->range.free_pages << RA_PAGE_SHIFT;
+	st->bytes_total = a->range.total_pages << RA_PAGE_SHIFT;
+	pthread_mutex_unlock(&a->range.lock);
+}
