@@ -4,7 +4,8 @@
 #   1. default build (DPDK when present): unit tests, public headers alone as C and C++, the
 #      exported-symbol check; scripts/setup.sh against a fake sysfs tree
 #   2. install into a temporary prefix; an external program builds with pkg-config and runs
-#   3. the same unit tests in a --without-dpdk build, an ASan+UBSan build and a TSan build
+#   3. the same unit tests in a --without-dpdk build, an ASan+UBSan build and a TSan build;
+#      the libFuzzer targets for DP_FUZZ_SECONDS (default 60) each
 #   4. the real-kernel tests in a QEMU guest (test/vm), unless DP_SKIP_VM=1 (said loudly)
 #
 # Ends with one line "N passed, N failed" counting the stages; exits non-zero on any failure.
@@ -72,6 +73,14 @@ stage "native env (--without-dpdk)" variant nodpdk --without-dpdk
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	stage "ASan + UBSan" variant asan --enable-debug --enable-asan --enable-ubsan
 TSAN_OPTIONS=halt_on_error=1 stage "TSan" variant tsan --enable-debug --enable-tsan
+
+fuzz() { # build the libFuzzer targets with clang and run each for a bounded time
+	local dir=$work/fuzz
+	variant_tree "$dir" &&
+		(cd "$dir" && ./configure --cc=clang --with-fuzzer >/dev/null && make -j"$jobs" >/dev/null &&
+			make fuzz FUZZ_SECONDS="${DP_FUZZ_SECONDS:-60}")
+}
+stage "fuzzers (${DP_FUZZ_SECONDS:-60} s each)" fuzz
 
 if [ "${DP_SKIP_VM:-0}" = 1 ]; then
 	echo
