@@ -50,7 +50,11 @@ DP_TEST_BDF=${DP_TEST_BDFS%% *}
 export DP_TEST_BDF DP_TEST_BDFS
 dmesg_start=$(dmesg | wc -l)
 
-# 2. scripted checks
+# 2. scripted checks (their absence is a failure: a payload without them would pass vacuously)
+if [ -z "$(ls "$GUEST"/tests.d/ 2>/dev/null)" ]; then
+    fail=$((fail + 1)); failed_names="$failed_names tests.d"
+    echo "FAIL: tests.d (no scripted checks in the payload: $GUEST/tests.d is empty or missing)"
+fi
 for t in "$GUEST"/tests.d/*; do
     [ -f "$t" ] || continue
     name=$(basename "$t")
