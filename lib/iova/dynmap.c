@@ -2,8 +2,9 @@
 /*
  * Dynamic mappings: dp_iova_map() takes an IOVA from the IOAS's allocator (lock-free) and maps
  * through the front end, which records the mapping as AREA_DYN; dp_iova_unmap() unmaps and
- * only then frees the IOVA (strict mode: a device can never reach the buffer through an IOVA
- * that is handed out again).
+ * only then frees the IOVA (strict mode), or retags it AREA_DYN_PENDING and hands it to the
+ * invalidation engine (inval.c, deferred mode), which frees the IOVA after its batched unmap:
+ * either way a device can never reach the buffer through an IOVA that is handed out again.
  *
  * The allocator of an IOAS is created on the first dp_iova_map() over the window
  * [DPI_DYN_START, DPI_DYN_LAST] cut to the IOAS's usable ranges, minus fixed mappings that lie
@@ -111,7 +112,10 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
 	rc = allocator_of(ioas, &a);
 	if (rc != 0)
 		return rc;
+	inval_check_age(ioas);
 	rc = dpi_iova_alloc(a, len, 0, &at);
+	if (rc == -ENOSPC && inval_flush(ioas, INVAL_PRESSURE) > 0)
+		rc = dpi_iova_alloc(a, len, 0, &at); /* deferred unmaps gave IOVAs back */
 	if (rc != 0) {
 		DPI_ERR("dp_iova_map: no IOVA range of 0x%zx bytes free: %s", len, strerror(-rc));
 		return rc;
@@ -124,8 +128,32 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
 		dpi_iova_free(a, at, len);
 		return rc;
 	}
+	__atomic_add_fetch(&ioas->inval.c.maps, 1, __ATOMIC_RELAXED);
 	*iova = at;
 	return 0;
+}
+
+/* Deferred: retag the mapping as pending (a second unmap fails) and queue it. */
+static int unmap_deferred(struct dp_ioas *ioas, uint32_t first, dp_iova_t iova, size_t len)
+{
+	int rc;
+
+	ioas->areas.a[first].owner = AREA_DYN_PENDING;
+	pthread_mutex_unlock(&ioas->lock);
+	rc = inval_defer(ioas, iova, len);
+	pthread_mutex_lock(&ioas->lock);
+	if (rc == 0)
+		return 0;
+	/* No queue for this thread (no memory, or a failed flush left it full): unmap now. */
+	uint32_t count;
+	rc = dpi_ioas_unmap_run_locked(ioas, iova, len, AREA_DYN_PENDING, &count);
+	if (rc == 0) {
+		inval_count_unmap(ioas, 1);
+		return 1; /* unmapped: the caller frees the IOVA */
+	}
+	if (area_exact(&ioas->areas, iova, len, AREA_DYN_PENDING, &first, &count) == 0)
+		ioas->areas.a[first].owner = AREA_DYN;
+	return rc;
 }
 
 int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
@@ -136,19 +164,38 @@ int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 
 	if (rc != 0)
 		return rc;
+	inval_check_age(ioas);
 	a = __atomic_load_n(&ioas->dyn, __ATOMIC_ACQUIRE);
 	pthread_mutex_lock(&ioas->lock);
 	rc = a == NULL ? -ENOENT : area_exact(&ioas->areas, iova, len, AREA_DYN, &first, &count);
 	if (rc == 0 && count != 1)
 		rc = -ENOENT; /* several dynamic mappings: each has its own IOVA allocation */
-	if (rc == 0)
+	if (rc == 0 && ioas->inval.mode == DP_INVAL_DEFERRED) {
+		rc = unmap_deferred(ioas, first, iova, len);
+		pthread_mutex_unlock(&ioas->lock);
+		if (rc < 0)
+			return rc;
+		__atomic_add_fetch(&ioas->inval.c.unmaps, 1, __ATOMIC_RELAXED);
+		if (rc == 0)
+			return 0; /* queued: the flush frees the IOVA after its unmap */
+		goto reclaim;
+	}
+	if (rc == 0) {
 		rc = dpi_ioas_unmap_locked(ioas, iova, len, AREA_DYN);
+		if (rc == 0)
+			inval_count_unmap(ioas, 1);
+	}
 	pthread_mutex_unlock(&ioas->lock);
 	if (rc == -ENOENT)
 		DPI_ERR("dp_iova_unmap: IOVA 0x%" PRIx64 "+0x%zx is not a mapping made by "
 			"dp_iova_map", iova, len);
 	if (rc != 0)
 		return rc;
+	__atomic_add_fetch(&ioas->inval.c.unmaps, 1, __ATOMIC_RELAXED);
+reclaim:
 	/* Strict: the backend has flushed the IOTLB; only now may the IOVA be reused. */
-	return dpi_iova_free(a, iova, len);
+	rc = dpi_iova_free(a, iova, len);
+	if (rc == 0)
+		__atomic_add_fetch(&ioas->inval.c.reclaimed, 1, __ATOMIC_RELAXED);
+	return rc;
 }

@@ -206,10 +206,11 @@ static int check_opts(const struct dp_ioas_opts *in, struct dp_ioas_opts *o)
 	}
 	memcpy(o, in, DPI_MIN(in->size, sizeof(*o)));
 	o->size = sizeof(*o);
-	if (o->backend > DP_IOMMU_SIM || (o->flags & ~DP_IOAS_F_MANUAL) || o->reserved[0] ||
-	    o->reserved[1]) {
-		DPI_ERR("dp_ioas_create: bad options (backend %u, flags 0x%x, reserved not 0?)",
-			o->backend, o->flags);
+	if (o->backend > DP_IOMMU_SIM || (o->flags & ~DP_IOAS_F_MANUAL) || o->reserved ||
+	    o->inval_mode > DP_INVAL_STRICT || o->inval_batch > 65536) {
+		DPI_ERR("dp_ioas_create: bad options (backend %u, flags 0x%x, inval_mode %u, "
+			"inval_batch %u, reserved not 0?)", o->backend, o->flags, o->inval_mode,
+			o->inval_batch);
 		return -EINVAL;
 	}
 	return 0;
@@ -238,6 +239,7 @@ int dp_ioas_create(const struct dp_ioas_opts *opts, struct dp_ioas **out)
 		return -ENOMEM;
 	pthread_mutex_init(&ioas->lock, NULL);
 	ioas->flags = o.flags;
+	inval_init(ioas, o.inval_mode, o.inval_batch, o.inval_age_us);
 	rc = init_backend(ioas, o.backend);
 	if (rc != 0)
 		goto err_free;
@@ -258,6 +260,7 @@ err_fini:
 	pthread_mutex_unlock(&ioas->lock);
 	ioas->ops->fini(ioas);
 err_free:
+	inval_fini(ioas);
 	pthread_mutex_destroy(&ioas->lock);
 	free(ioas);
 	return rc;
@@ -275,6 +278,7 @@ int dp_ioas_destroy(struct dp_ioas *ioas)
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&ioas->lock);
+	inval_fini(ioas); /* deferred unmaps: flushed, or unmapped below with everything */
 	if (ioas->on_list)
 		dpi_memmap_ioas_remove(ioas);
 	pthread_mutex_lock(&ioas->lock);
@@ -346,6 +350,14 @@ int dpi_ioas_map_locked(struct dp_ioas *ioas, uintptr_t vaddr, uint64_t len, dp_
 
 int dpi_ioas_unmap_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len, uint32_t owner)
 {
+	uint32_t count;
+
+	return dpi_ioas_unmap_run_locked(ioas, iova, len, owner, &count);
+}
+
+int dpi_ioas_unmap_run_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len,
+			      uint32_t owner, uint32_t *n)
+{
 	uint32_t first, count;
 	int rc = area_exact(&ioas->areas, iova, len, owner, &first, &count);
 
@@ -358,6 +370,7 @@ int dpi_ioas_unmap_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len, ui
 		return rc;
 	}
 	area_remove(&ioas->areas, first, count);
+	*n = count;
 	return 0;
 }
 

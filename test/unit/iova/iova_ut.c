@@ -27,7 +27,7 @@
 #define MiB (1024ull * KiB)
 #define GiB (1024ull * MiB)
 
-static struct dp_ioas *new_ioas(uint32_t flags)
+static struct dp_ioas *new_ioas_mode(uint32_t flags, uint32_t inval_mode)
 {
 	struct dp_ioas_opts o;
 	struct dp_ioas *ioas = NULL;
@@ -35,8 +35,14 @@ static struct dp_ioas *new_ioas(uint32_t flags)
 	dp_ioas_opts_init(&o, sizeof(o));
 	o.backend = DP_IOMMU_SIM;
 	o.flags = flags;
+	o.inval_mode = inval_mode;
 	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
 	return ioas;
+}
+
+static struct dp_ioas *new_ioas(uint32_t flags)
+{
+	return new_ioas_mode(flags, DP_INVAL_DEFERRED);
 }
 
 static struct dpi_sim_domain *domain_of(struct dp_ioas *ioas)
@@ -86,6 +92,12 @@ static void test_create_destroy(void)
 	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
 	dp_ioas_opts_init(&o, sizeof(o));
 	o.backend = 9;
+	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.inval_mode = 2;
+	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.reserved = 1;
 	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
 	dp_ioas_opts_init(&o, sizeof(o));
 	setenv("DP_IOMMU", "magic", 1);
@@ -385,9 +397,10 @@ static void test_iova_window(void)
 #define DYN_START (1ull << 38)
 #define DYN_END (1ull << 39)
 
+/* Strict mode: each dp_iova_unmap is unmapped when it returns (deferred: iova_inval_ut). */
 static void test_dyn_map_unmap(void)
 {
-	struct dp_ioas *ioas = new_ioas(0);
+	struct dp_ioas *ioas = new_ioas_mode(0, DP_INVAL_STRICT);
 	struct dpi_sim_domain *d = domain_of(ioas);
 	uint8_t *buf = map_anon(4 * MiB);
 	uint32_t areas = dpi_ioas_area_count(ioas);
@@ -479,10 +492,11 @@ static void test_dyn_map_around_fixed(void)
 	munmap(buf, 64 * KiB);
 }
 
-/* A device DMAs into a dp_iova_map'ed buffer; after dp_iova_unmap the same IOVA faults. */
+/* A device DMAs into a dp_iova_map'ed buffer; after a strict dp_iova_unmap the same IOVA
+ * faults. */
 static void test_dyn_map_dma(void)
 {
-	struct dp_ioas *ioas = new_ioas(0);
+	struct dp_ioas *ioas = new_ioas_mode(0, DP_INVAL_STRICT);
 	struct dp_device *dev = NULL;
 	uint8_t *src, *dst = map_anon(64 * KiB);
 	dp_iova_t iova;
@@ -545,6 +559,7 @@ static void test_dyn_map_cross_thread(void)
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, dyn_unmap_all, &t), 0);
 	pthread_join(th, NULL);
 	CU_ASSERT_EQUAL(t.rc, 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(t.ioas), 0); /* the other thread's queue is flushed here */
 	CU_ASSERT_EQUAL(dpi_ioas_area_count(t.ioas), 0);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(t.ioas), 0);
 	munmap(t.buf, 512 * KiB);
