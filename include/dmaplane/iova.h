@@ -190,7 +190,8 @@ int dp_ioas_copy(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *src, d
  * @param[out] iova the IOVA of vaddr.
  * @return 0; -EINVAL (NULL, zero length, misaligned, unknown flags); -ERANGE (the usable
  *   ranges leave nothing of the window, or the ranges narrowed since the first call);
- *   -ENOSPC (the window is full); -EFAULT (vaddr is not mapped memory of this process);
+ *   -ENOSPC (the window is full, also after flushing the deferred unmaps pending);
+ *   -EFAULT (vaddr is not mapped memory of this process);
  *   -ENOMEM; another negative errno from the backend (logged).
  */
 int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, dp_iova_t *iova);

@@ -254,7 +254,7 @@ static int process(struct dp_ioas *ioas, uint32_t n)
 		}
 		i = j;
 	}
-	v->nretry = keep;
+	__atomic_store_n(&v->nretry, keep, __ATOMIC_RELAXED); /* dp_iova_stats reads it */
 	return err ? err : reclaimed;
 }
 
