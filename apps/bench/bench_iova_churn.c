@@ -153,9 +153,9 @@ int bench_iova_churn(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (ops == 0 || live == 0 || live > 65536) {
+	if (ops == 0 || live == 0 || live > 1000000) {
 		fprintf(stderr, "dmaplane_bench churn: --ops and --live must be > 0 "
-				"(live <= 65536)\n");
+				"(live <= 1000000)\n");
 		return 2;
 	}
 	dp_env_opts_init(&o, sizeof(o));
@@ -166,10 +166,9 @@ int bench_iova_churn(int argc, char **argv)
 		return 1;
 	}
 	mem = mmap(NULL, (size_t)live * MAX_BUF, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (mem == MAP_FAILED)
 		return 1;
-	memset(mem, 0, (size_t)live * MAX_BUF);
 
 	static const struct {
 		const char *name;

@@ -33,9 +33,10 @@ static int window_pieces(const struct dp_ioas *ioas, struct dp_iova_range *out, 
 		dp_iova_t l = DPI_MIN(ioas->ranges[i].last, DPI_DYN_LAST);
 		if (s > l)
 			continue;
-		for (uint32_t j = area_lower(&ioas->areas, s);
-		     j < ioas->areas.n && ioas->areas.a[j].iova <= l && s <= l; j++) {
-			const struct area *a = &ioas->areas.a[j];
+		for (struct area_pos j = area_lower(&ioas->areas, s);
+		     area_valid(&ioas->areas, j) && area_at(&ioas->areas, j)->iova <= l && s <= l;
+		     j = area_next(&ioas->areas, j)) {
+			const struct area *a = area_at(&ioas->areas, j);
 			if (a->iova > s) {
 				if (k == MAX_PIECES)
 					return -ENOSPC;
@@ -134,11 +135,12 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
 }
 
 /* Deferred: retag the mapping as pending (a second unmap fails) and queue it. */
-static int unmap_deferred(struct dp_ioas *ioas, uint32_t first, dp_iova_t iova, size_t len)
+static int unmap_deferred(struct dp_ioas *ioas, struct area_pos first, dp_iova_t iova,
+			  size_t len)
 {
 	int rc;
 
-	ioas->areas.a[first].owner = AREA_DYN_PENDING;
+	area_at(&ioas->areas, first)->owner = AREA_DYN_PENDING;
 	pthread_mutex_unlock(&ioas->lock);
 	rc = inval_defer(ioas, iova, len);
 	pthread_mutex_lock(&ioas->lock);
@@ -152,14 +154,15 @@ static int unmap_deferred(struct dp_ioas *ioas, uint32_t first, dp_iova_t iova, 
 		return 1; /* unmapped: the caller frees the IOVA */
 	}
 	if (area_exact(&ioas->areas, iova, len, AREA_DYN_PENDING, &first, &count) == 0)
-		ioas->areas.a[first].owner = AREA_DYN;
+		area_at(&ioas->areas, first)->owner = AREA_DYN; /* positions moved: look again */
 	return rc;
 }
 
 int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 {
 	struct dpi_iova_allocator *a;
-	uint32_t first, count = 0;
+	struct area_pos first;
+	uint32_t count = 0;
 	int rc = check_args(ioas, iova, len, "dp_iova_unmap");
 
 	if (rc != 0)

@@ -39,10 +39,23 @@ struct area {
 	uint32_t owner;
 };
 
-/* A sorted array of non-overlapping areas. */
+/* Non-overlapping areas in IOVA order: a two-level sorted chunk list (areas.c). */
+#define AREA_CHUNK 128
+
+struct area_chunk {
+	uint32_t n;
+	struct area a[AREA_CHUNK];
+};
+
 struct area_set {
-	struct area *a;
-	uint32_t n, cap;
+	struct area_chunk **c; /* sorted, none empty */
+	uint32_t nc, capc;
+	uint32_t n; /* areas */
+};
+
+/* A position: slot i of chunk c; {nc, 0} is the end. */
+struct area_pos {
+	uint32_t c, i;
 };
 
 /* One freed dynamic mapping waiting for its flush. */
@@ -107,17 +120,36 @@ struct dp_ioas {
 };
 
 /* ---- areas.c ---- */
-/* Index of the first area whose end is above iova (may be n). */
-uint32_t area_lower(const struct area_set *s, dp_iova_t iova);
+/* Position of the first area whose end is above iova (may be the end). */
+struct area_pos area_lower(const struct area_set *s, dp_iova_t iova);
+static inline struct area_pos area_first(const struct area_set *s)
+{
+	(void)s;
+	return (struct area_pos){0, 0};
+}
+static inline bool area_valid(const struct area_set *s, struct area_pos p)
+{
+	return p.c < s->nc;
+}
+static inline struct area *area_at(const struct area_set *s, struct area_pos p)
+{
+	return &s->c[p.c]->a[p.i];
+}
+static inline struct area_pos area_next(const struct area_set *s, struct area_pos p)
+{
+	return p.i + 1 < s->c[p.c]->n ? (struct area_pos){p.c, p.i + 1}
+				       : (struct area_pos){p.c + 1, 0};
+}
 /* True when [iova, iova+len) overlaps an area. */
 bool area_overlaps(const struct area_set *s, dp_iova_t iova, uint64_t len);
-/* Insert (no overlap checked here). 0 or -ENOMEM. */
+/* Insert (no overlap checked here). 0 or -ENOMEM (nothing changed). */
 int area_insert(struct area_set *s, const struct area *a);
-/* Areas [first, first+count) exactly cover [iova, iova+len) with the given owner: returns
- * 0 and sets first/count; -ENOENT otherwise. */
+/* Areas from *first, count of them, exactly cover [iova, iova+len) with the given owner:
+ * returns 0 and sets first/count; -ENOENT otherwise. */
 int area_exact(const struct area_set *s, dp_iova_t iova, uint64_t len, uint32_t owner,
-	       uint32_t *first, uint32_t *count);
-void area_remove(struct area_set *s, uint32_t first, uint32_t count);
+	       struct area_pos *first, uint32_t *count);
+/* Remove count areas from first on (positions after it are invalid afterwards). */
+void area_remove(struct area_set *s, struct area_pos first, uint32_t count);
 void area_free(struct area_set *s);
 
 /* ---- ioas.c: locked helpers used by the registration map ---- */

@@ -224,6 +224,62 @@ static void test_copy(void)
 	munmap(buf, 64 * KiB);
 }
 
+/* The mapping record under many mappings inserted and removed out of order (chunk splits and
+ * merges), with unmaps that span two mappings (and chunk boundaries). */
+static void test_many_mappings(void)
+{
+	enum { N = 6000 };
+	struct dp_ioas *ioas = new_ioas(DP_IOAS_F_MANUAL);
+	uint8_t *buf = map_anon(4 * KiB);
+	uint32_t *perm = calloc(N, sizeof(*perm));
+	dp_iova_t base = 0x100000000ull;
+	uint64_t seed = 12345;
+	int bad = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(perm);
+	for (uint32_t i = 0; i < N; i++)
+		perm[i] = i;
+	for (uint32_t i = N - 1; i > 0; i--) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t j = (uint32_t)((seed >> 33) % (i + 1)), t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (uint32_t i = 0; i < N; i++)
+		bad += dp_ioas_map(ioas, buf, 4 * KiB, base + perm[i] * 4 * KiB, DP_MAP_READ) != 0;
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), N);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4 * KiB, base + 77 * 4 * KiB, 0), -EEXIST);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, base + N * 4 * KiB, 4 * KiB), -ENOENT);
+	ut_log_release();
+	/* unmap pairs of adjacent mappings, in the shuffled order of the pairs */
+	uint32_t done = 0;
+	for (uint32_t i = 0; i < N; i++) {
+		if (perm[i] % 2 != 0)
+			continue;
+		bad += dp_ioas_unmap(ioas, base + perm[i] * 4 * KiB, 8 * KiB) != 0;
+		done += 2;
+		if (done == N / 2)
+			CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), N / 2);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), 0);
+	/* again, then one unmap per mapping from the top down */
+	for (uint32_t i = 0; i < N; i++)
+		bad += dp_ioas_map(ioas, buf, 4 * KiB, base + perm[i] * 4 * KiB, 0) != 0;
+	for (uint32_t i = 0; i < N; i += 97)
+		bad += sim_target(ioas, base + i * 4 * KiB) != buf;
+	for (uint32_t i = N; i-- > 0;)
+		bad += dp_ioas_unmap(ioas, base + i * 4 * KiB, 4 * KiB) != 0;
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_mapped_bytes(domain_of(ioas)), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	free(perm);
+	munmap(buf, 4 * KiB);
+}
+
 /* ---- registration and translation --------------------------------------------------------- */
 
 static void test_translate_dma_memory(void)
@@ -749,6 +805,7 @@ int main(void)
 		UT_TEST(test_map_unmap),
 		UT_TEST(test_destroy_unmaps),
 		UT_TEST(test_copy),
+		UT_TEST(test_many_mappings),
 		UT_TEST(test_translate_dma_memory),
 		UT_TEST(test_register_boundaries),
 		UT_TEST(test_register_mirrors),
