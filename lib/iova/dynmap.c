@@ -115,8 +115,10 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
 		return rc;
 	inval_check_age(ioas);
 	rc = dpi_iova_alloc(a, len, 0, &at);
-	if (rc == -ENOSPC && inval_flush(ioas, INVAL_PRESSURE) > 0)
-		rc = dpi_iova_alloc(a, len, 0, &at); /* deferred unmaps gave IOVAs back */
+	/* Pressure: flush deferred unmaps and retry (also when a concurrent flush, which this
+	 * one waited for, did the reclaiming). */
+	if (rc == -ENOSPC && inval_flush(ioas, INVAL_PRESSURE) >= 0)
+		rc = dpi_iova_alloc(a, len, 0, &at);
 	if (rc != 0) {
 		DPI_ERR("dp_iova_map: no IOVA range of 0x%zx bytes free: %s", len, strerror(-rc));
 		return rc;
