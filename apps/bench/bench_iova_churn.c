@@ -176,8 +176,9 @@ int bench_iova_churn(int argc, char **argv)
 	} cases[] = {{"churn_4k", false}, {"churn_mixed", true}};
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		struct run strict, deferred;
-		if ((rc = churn(DP_INVAL_STRICT, cases[c].mixed, ops, live, mem, &strict)) != 0 ||
-		    (rc = churn(DP_INVAL_DEFERRED, cases[c].mixed, ops, live, mem, &deferred)) != 0) {
+		bool mixed = cases[c].mixed;
+		if ((rc = churn(DP_INVAL_STRICT, mixed, ops, live, mem, &strict)) != 0 ||
+		    (rc = churn(DP_INVAL_DEFERRED, mixed, ops, live, mem, &deferred)) != 0) {
 			fprintf(stderr, "dmaplane_bench churn: %s failed: %s\n", cases[c].name,
 				strerror(-rc));
 			return 1;

@@ -20,8 +20,8 @@
  *
  * Dynamic mappings: dp_iova_map() maps any buffer at an IOVA the library allocates, from the
  * window [2^38, 2^39) (the top half of the space below 2^39, which registered memory never
- * uses), with a lock-free allocator per IOAS; dp_iova_unmap() defers the IOTLB flush by default and
- * batches it (see enum dp_inval_mode, and its security window).
+ * uses), with a lock-free allocator per IOAS; dp_iova_unmap() defers the IOTLB flush by
+ * default and batches it (see enum dp_inval_mode, and its security window).
  *
  * Errors: 0 or a negative errno, per call below. Thread rules: dp_iova_of() from any thread at
  * any time; everything else from any thread, serialised inside (control path).
@@ -75,9 +75,10 @@ enum dp_iommu_backend {
  * device can still read and write the buffer through the old IOVA (the IOMMU still maps it,
  * and the IOTLB may cache it). Do not unmap a buffer in deferred mode and then hand its memory
  * to anything the device must not reach (another tenant, a freed heap block, secrets) before
- * dp_iova_flush() returns; by default the window lasts at most inval_age_us after the
- * thread's last dp_iova_poll/map/unmap, or until the queue fills. Use DP_INVAL_STRICT where
- * the device is not trusted.
+ * dp_iova_flush() returns. The window closes at a flush: when a thread's queue fills, at the
+ * first dp_iova_poll/map/unmap on the IOAS once inval_age_us have passed, or at
+ * dp_iova_flush(). There is no timer: an application that stops calling these keeps the
+ * window (and the pages pinned) open. Use DP_INVAL_STRICT where the device is not trusted.
  *
  * DP_INVAL_STRICT: dp_iova_unmap() unmaps (and the backend flushes the IOTLB) before it
  * returns, one backend call per buffer.

@@ -282,8 +282,8 @@ int inval_flush(struct dp_ioas *ioas, enum inval_trigger why)
 	}
 	pthread_mutex_unlock(&v->flush_lock);
 	if (rc < 0)
-		DPI_ERR("deferred unmap flush: the backend failed (%s); %u range(s) stay pending and "
-			"are retried by the next flush", strerror(-rc), v->nretry);
+		DPI_ERR("deferred unmap flush: the backend failed (%s); %u range(s) stay pending "
+			"and are retried by the next flush", strerror(-rc), LD(&v->nretry));
 	return rc < 0 ? rc : grc < 0 ? grc : rc;
 }
 

@@ -111,6 +111,11 @@ static int64_t dev_sum(struct dp_device *dev, dp_iova_t iova, uint64_t len)
 	return (int64_t)sum;
 }
 
+static int map4k(struct dp_ioas *ioas, void *p, dp_iova_t *iova)
+{
+	return dp_iova_map(ioas, p, 4 * KiB, 0, iova);
+}
+
 /* ---- modes -------------------------------------------------------------------------------- */
 
 static void test_defaults_and_args(void)
@@ -196,7 +201,7 @@ static void test_strict_faults_at_once(void)
 
 	memset(buf, 1, 64 * KiB);
 	for (int i = 0; i < 16; i++)
-		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf + i * 4 * KiB, 4 * KiB, 0, &iova[i]), 0);
+		CU_ASSERT_EQUAL_FATAL(map4k(ioas, buf + i * 4 * KiB, &iova[i]), 0);
 	CU_ASSERT_EQUAL(dev_sum(dev, iova[0], 4 * KiB), 4 * KiB);
 	dpi_sim_fault_clear();
 	ut_log_capture();
@@ -379,7 +384,7 @@ static void test_merge(void)
 	uint64_t runs = 1;
 
 	for (int i = 0; i < 64; i++)
-		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf + i * 4 * KiB, 4 * KiB, 0, &iova[i]), 0);
+		CU_ASSERT_EQUAL_FATAL(map4k(ioas, buf + i * 4 * KiB, &iova[i]), 0);
 	memcpy(sorted, iova, sizeof(sorted));
 	qsort(sorted, 64, sizeof(sorted[0]), cmp_u64);
 	for (int i = 1; i < 64; i++)
@@ -404,7 +409,7 @@ static void test_merge(void)
 	/* a live mapping in the middle splits the run in two; gaps (12 KiB in a 16 KiB slot)
 	 * are never bridged */
 	for (int i = 0; i < 64; i++)
-		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf + i * 4 * KiB, 4 * KiB, 0, &iova[i]), 0);
+		CU_ASSERT_EQUAL_FATAL(map4k(ioas, buf + i * 4 * KiB, &iova[i]), 0);
 	memcpy(sorted, iova, sizeof(sorted));
 	qsort(sorted, 64, sizeof(sorted[0]), cmp_u64);
 	runs = 1;
@@ -457,7 +462,8 @@ static void test_epoch_rule(void)
 	for (int round = 0; round < 2000; round++) {
 		int slot = round % LIVE, pg = (round * 7) % PAGES;
 		if (live[slot] != 0) {
-			if (dev_sum(dev, live[slot], 4 * KiB) != (int64_t)(page_of[slot] + 1) * 4096)
+			int64_t want = (int64_t)(page_of[slot] + 1) * 4096;
+			if (dev_sum(dev, live[slot], 4 * KiB) != want)
 				bad++;
 			CU_ASSERT_EQUAL(dp_iova_unmap(ioas, live[slot], 4 * KiB), 0);
 		}
@@ -520,7 +526,7 @@ static void test_flush_backend_failure(void)
 	memset(buf, 1, 8 * 4 * KiB);
 	small_window(ioas, 8 * 4 * KiB);
 	for (int i = 0; i < 8; i++)
-		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf + i * 4 * KiB, 4 * KiB, 0, &iova[i]), 0);
+		CU_ASSERT_EQUAL_FATAL(map4k(ioas, buf + i * 4 * KiB, &iova[i]), 0);
 	for (int i = 0; i < 8; i++)
 		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[i], 4 * KiB), 0);
 	ut_log_capture();
