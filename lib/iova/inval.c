@@ -5,7 +5,9 @@
  * Deferred mode. dp_iova_unmap() checks the mapping against the record, retags it
  * AREA_DYN_PENDING (a second unmap of it fails with -ENOENT) and pushes its range onto the
  * calling thread's ring: one ring per (IOAS, dpi_thread_id), single producer, no lock and no
- * read-modify-write atomic on the push. A flush, serialised by the IOAS's flush lock:
+ * read-modify-write atomic on the push. (The check and retag of the record itself happen under
+ * the IOAS lock, as dp_iova_map's insert does: the record is shared control-path state.)
+ * A flush, serialised by the IOAS's flush lock:
  *   1. gathers every ring (and the ranges an earlier flush failed to unmap) into a scratch
  *      array and sorts it by IOVA;
  *   2. cuts it into runs of adjacent ranges (each range is one whole mapping, so a run is a
