@@ -5,6 +5,7 @@
  * callgrind (stable across runs, unlike times on shared machines).
  *
  * Usage: dmaplane_bench xlate|iova [--json] [--instr]
+ *        dmaplane_bench churn [--json] [--ops N] [--live N]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -88,7 +89,8 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: dmaplane_bench xlate|iova [--json] [--instr]\n");
+	fprintf(stderr, "usage: dmaplane_bench xlate|iova [--json] [--instr]\n"
+			"       dmaplane_bench churn [--json] [--ops N] [--live N]\n");
 }
 
 int main(int argc, char **argv)
@@ -101,6 +103,8 @@ int main(int argc, char **argv)
 		return bench_iova(argc - 2, argv + 2, argv[0]);
 	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "iova") == 0)
 		return bench_iova(argc - 3, argv + 3, NULL);
+	if (argc >= 2 && strcmp(argv[1], "churn") == 0)
+		return bench_iova_churn(argc - 2, argv + 2);
 	usage();
 	return 2;
 }

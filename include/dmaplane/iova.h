@@ -20,7 +20,8 @@
  *
  * Dynamic mappings: dp_iova_map() maps any buffer at an IOVA the library allocates, from the
  * window [2^38, 2^39) (the top half of the space below 2^39, which registered memory never
- * uses), with a lock-free allocator per IOAS.
+ * uses), with a lock-free allocator per IOAS; dp_iova_unmap() defers the IOTLB flush by
+ * default and batches it (see enum dp_inval_mode, and its security window).
  *
  * Errors: 0 or a negative errno, per call below. Thread rules: dp_iova_of() from any thread at
  * any time; everything else from any thread, serialised inside (control path).
@@ -56,16 +57,59 @@ enum dp_iommu_backend {
 /** Do not map lib/env memory and dp_mem_register() memory into this IOAS automatically. */
 #define DP_IOAS_F_MANUAL (1u << 0)
 
+/**
+ * Invalidation modes of dp_iova_unmap() (dp_ioas_opts.inval_mode).
+ *
+ * DP_INVAL_DEFERRED (the default): dp_iova_unmap() checks the mapping, marks it as going away
+ * and queues its range on the calling thread's pending queue (no lock on the queue); the
+ * mapping stays in the IOMMU until a flush unmaps it. A flush takes every thread's queue,
+ * sorts the ranges, merges runs of adjacent mappings and unmaps each run with one backend
+ * call (one IOTLB flush for many buffers). Flushes happen when a thread's queue reaches
+ * inval_batch ranges, when the oldest pending range is older than inval_age_us (checked by
+ * dp_iova_poll() and by dp_iova_map() / dp_iova_unmap(): there is no timer thread), on
+ * dp_iova_flush(), and when dp_iova_map() finds no free IOVA (it flushes and retries).
+ * An IOVA goes back to the allocator only after the backend unmap covering it has returned:
+ * a dp_iova_map() never hands out an IOVA whose old translation may still be cached.
+ *
+ * SECURITY WINDOW of deferred mode: between dp_iova_unmap() and the flush that covers it, the
+ * device can still read and write the buffer through the old IOVA (the IOMMU still maps it,
+ * and the IOTLB may cache it). Do not unmap a buffer in deferred mode and then hand its memory
+ * to anything the device must not reach (another tenant, a freed heap block, secrets) before
+ * dp_iova_flush() returns. The window closes at a flush: when a thread's queue fills, at the
+ * first dp_iova_poll/map/unmap on the IOAS once inval_age_us have passed, or at
+ * dp_iova_flush(). There is no timer: an application that stops calling these keeps the
+ * window (and the pages pinned) open. Use DP_INVAL_STRICT where the device is not trusted.
+ *
+ * DP_INVAL_STRICT: dp_iova_unmap() unmaps (and the backend flushes the IOTLB) before it
+ * returns, one backend call per buffer.
+ */
+enum dp_inval_mode {
+	DP_INVAL_DEFERRED = 0,
+	DP_INVAL_STRICT = 1,
+};
+
+/** Defaults of the deferred-mode flush triggers. */
+#define DP_INVAL_BATCH_DEFAULT 256
+#define DP_INVAL_AGE_US_DEFAULT 10000
+
 /** Options for dp_ioas_create(). Initialise with dp_ioas_opts_init(). */
 struct dp_ioas_opts {
 	size_t size;       /**< sizeof(struct dp_ioas_opts) */
 	uint32_t backend;  /**< enum dp_iommu_backend (default AUTO; DP_IOMMU overrides AUTO) */
 	uint32_t flags;    /**< DP_IOAS_F_* */
-	uint64_t reserved[2]; /**< must be 0 */
+	/* Taken from what was reserved[0]: 0 in each means the default, as before. */
+	uint32_t inval_mode;   /**< enum dp_inval_mode for dp_iova_unmap (0: DEFERRED) */
+	uint32_t inval_batch;  /**< deferred: flush at this many ranges in a thread's queue
+				    (0: DP_INVAL_BATCH_DEFAULT; at most 65536) */
+	uint32_t inval_age_us; /**< deferred: flush when the oldest pending range is older
+				    (0: DP_INVAL_AGE_US_DEFAULT) */
+	uint32_t reserved;     /**< must be 0 */
 };
 
 #if defined(__LP64__)
 DP_STATIC_ASSERT(sizeof(struct dp_ioas_opts) == 32, "dp_ioas_opts layout is ABI");
+DP_STATIC_ASSERT(offsetof(struct dp_ioas_opts, inval_mode) == 16, "dp_ioas_opts layout is ABI");
+DP_STATIC_ASSERT(offsetof(struct dp_ioas_opts, reserved) == 28, "dp_ioas_opts layout is ABI");
 #endif
 
 void dp_ioas_opts_init(struct dp_ioas_opts *opts, size_t size);
@@ -147,19 +191,74 @@ int dp_ioas_copy(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *src, d
  * @param[out] iova the IOVA of vaddr.
  * @return 0; -EINVAL (NULL, zero length, misaligned, unknown flags); -ERANGE (the usable
  *   ranges leave nothing of the window, or the ranges narrowed since the first call);
- *   -ENOSPC (the window is full); -EFAULT (vaddr is not mapped memory of this process);
+ *   -ENOSPC (the window is full, also after flushing the deferred unmaps pending);
+ *   -EFAULT (vaddr is not mapped memory of this process);
  *   -ENOMEM; another negative errno from the backend (logged).
  */
 int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, dp_iova_t *iova);
 
 /**
  * Unmap a mapping made by dp_iova_map() (exactly its @p iova and @p len) and free its IOVA.
- * Strict: the IOTLB is flushed before this returns, and only then may the IOVA be handed out
- * again. Any thread (also another than the one that mapped).
+ * The IOVA is handed out again only after the IOTLB was flushed for it. Any thread (also
+ * another than the one that mapped).
+ * Strict mode: unmapped and flushed before this returns.
+ * Deferred mode (the default; see enum dp_inval_mode and its SECURITY WINDOW): queued; the
+ *   device may reach the buffer until the next flush. Falls back to a strict unmap when the
+ *   thread's queue cannot be allocated. May run a flush (queue full, or age due).
  * @return 0; -EINVAL (NULL, zero length, misaligned); -ENOENT (not a dp_iova_map mapping of
- *   exactly this range, e.g. unmapped already: logged, nothing changes).
+ *   exactly this range, e.g. unmapped already, also when still pending: logged, nothing
+ *   changes); strict: a backend errno (logged; the mapping stays).
  */
 int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len);
+
+/**
+ * Flush deferred unmaps: every dp_iova_unmap() that returned before this call is unmapped
+ * (IOTLB flushed) and its IOVA reclaimed when this returns 0. Any thread; flushes serialise.
+ * @return 0 (also in strict mode, where nothing is ever pending); -EINVAL (NULL);
+ *   -ENOMEM (no memory to gather the queues: nothing changed); a backend errno (logged): the
+ *   ranges it could not unmap stay pending, are not reused, and are retried by the next flush.
+ */
+int dp_iova_flush(struct dp_ioas *ioas);
+
+/**
+ * Poll hook for the deferred mode's age trigger: call it from the poll loop. Flushes when the
+ * oldest pending range is older than inval_age_us; else costs a load and a tick read.
+ * @return the number of IOVA ranges reclaimed (0 when nothing was due); -EINVAL (NULL);
+ *   a negative errno as dp_iova_flush().
+ */
+int dp_iova_poll(struct dp_ioas *ioas);
+
+/** Counters of dynamic mappings and the invalidation engine (dp_iova_stats()). */
+struct dp_iova_stats {
+	size_t size;                /**< in: sizeof(struct dp_iova_stats); out: bytes filled */
+	uint32_t inval_mode;        /**< enum dp_inval_mode of the IOAS */
+	uint32_t reserved;
+	uint64_t maps;              /**< successful dp_iova_map() */
+	uint64_t unmaps;            /**< successful dp_iova_unmap() (buffers freed by callers) */
+	uint64_t backend_unmaps;    /**< unmap calls issued to the backend for them */
+	uint64_t ranges_unmapped;   /**< mappings those calls covered: ranges per backend unmap
+				         is ranges_unmapped / backend_unmaps */
+	uint64_t max_ranges_per_unmap; /**< most mappings one backend unmap covered */
+	uint64_t flushes_queue;     /**< flushes because a thread's queue was full */
+	uint64_t flushes_age;       /**< flushes because the oldest range was too old */
+	uint64_t flushes_explicit;  /**< dp_iova_flush() calls that found work */
+	uint64_t flushes_pressure;  /**< flushes because dp_iova_map() found no free IOVA */
+	uint64_t reclaimed;         /**< IOVA ranges given back to the allocator after unmap */
+	uint64_t pending;           /**< ranges unmapped by callers but not yet by a flush */
+	uint64_t unmap_failures;    /**< backend unmaps that failed in a flush (kept, retried) */
+	uint64_t flush_epoch;       /**< flushes completed (the global flush epoch) */
+};
+
+#if defined(__LP64__)
+DP_STATIC_ASSERT(sizeof(struct dp_iova_stats) == 120, "dp_iova_stats layout is ABI");
+#endif
+
+/**
+ * Read the counters (a snapshot; racy against concurrent callers, never torn). Set st->size
+ * first; fields beyond it are not written, st->size says how many bytes were filled.
+ * @return 0; -EINVAL (NULL, or st->size smaller than the first two fields).
+ */
+int dp_iova_stats(struct dp_ioas *ioas, struct dp_iova_stats *st);
 
 /**
  * Register application memory for DMA: it is mapped into every IOAS that is not MANUAL, now

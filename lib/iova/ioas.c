@@ -184,8 +184,9 @@ static int init_backend(struct dp_ioas *ioas, uint32_t backend)
 /* Unmap every area and clear the record. Lock held. */
 static void unmap_all(struct dp_ioas *ioas)
 {
-	for (uint32_t i = 0; i < ioas->areas.n; i++) {
-		struct area *a = &ioas->areas.a[i];
+	for (struct area_pos p = area_first(&ioas->areas); area_valid(&ioas->areas, p);
+	     p = area_next(&ioas->areas, p)) {
+		struct area *a = area_at(&ioas->areas, p);
 		int rc = ioas->ops->unmap(ioas, a->iova, a->len);
 		if (rc != 0)
 			DPI_WARN("unmapping IOVA 0x%" PRIx64 "+0x%" PRIx64 " at teardown: %s", a->iova,
@@ -206,10 +207,11 @@ static int check_opts(const struct dp_ioas_opts *in, struct dp_ioas_opts *o)
 	}
 	memcpy(o, in, DPI_MIN(in->size, sizeof(*o)));
 	o->size = sizeof(*o);
-	if (o->backend > DP_IOMMU_SIM || (o->flags & ~DP_IOAS_F_MANUAL) || o->reserved[0] ||
-	    o->reserved[1]) {
-		DPI_ERR("dp_ioas_create: bad options (backend %u, flags 0x%x, reserved not 0?)",
-			o->backend, o->flags);
+	if (o->backend > DP_IOMMU_SIM || (o->flags & ~DP_IOAS_F_MANUAL) || o->reserved ||
+	    o->inval_mode > DP_INVAL_STRICT || o->inval_batch > 65536) {
+		DPI_ERR("dp_ioas_create: bad options (backend %u, flags 0x%x, inval_mode %u, "
+			"inval_batch %u, reserved not 0?)", o->backend, o->flags, o->inval_mode,
+			o->inval_batch);
 		return -EINVAL;
 	}
 	return 0;
@@ -238,6 +240,7 @@ int dp_ioas_create(const struct dp_ioas_opts *opts, struct dp_ioas **out)
 		return -ENOMEM;
 	pthread_mutex_init(&ioas->lock, NULL);
 	ioas->flags = o.flags;
+	inval_init(ioas, o.inval_mode, o.inval_batch, o.inval_age_us);
 	rc = init_backend(ioas, o.backend);
 	if (rc != 0)
 		goto err_free;
@@ -258,6 +261,7 @@ err_fini:
 	pthread_mutex_unlock(&ioas->lock);
 	ioas->ops->fini(ioas);
 err_free:
+	inval_fini(ioas);
 	pthread_mutex_destroy(&ioas->lock);
 	free(ioas);
 	return rc;
@@ -275,6 +279,7 @@ int dp_ioas_destroy(struct dp_ioas *ioas)
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&ioas->lock);
+	inval_fini(ioas); /* deferred unmaps: flushed, or unmapped below with everything */
 	if (ioas->on_list)
 		dpi_memmap_ioas_remove(ioas);
 	pthread_mutex_lock(&ioas->lock);
@@ -316,7 +321,8 @@ int dpi_ioas_map_locked(struct dp_ioas *ioas, uintptr_t vaddr, uint64_t len, dp_
 			uint32_t prot, uint32_t owner)
 {
 	struct area a = {.iova = iova, .len = len, .vaddr = vaddr, .prot = prot, .owner = owner};
-	uint32_t first, count;
+	struct area_pos first;
+	uint32_t count;
 	int rc;
 
 	if (!dpi_ioas_in_ranges(ioas, iova, len)) {
@@ -346,7 +352,16 @@ int dpi_ioas_map_locked(struct dp_ioas *ioas, uintptr_t vaddr, uint64_t len, dp_
 
 int dpi_ioas_unmap_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len, uint32_t owner)
 {
-	uint32_t first, count;
+	uint32_t count;
+
+	return dpi_ioas_unmap_run_locked(ioas, iova, len, owner, &count);
+}
+
+int dpi_ioas_unmap_run_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len,
+			      uint32_t owner, uint32_t *n)
+{
+	struct area_pos first;
+	uint32_t count;
 	int rc = area_exact(&ioas->areas, iova, len, owner, &first, &count);
 
 	if (rc != 0)
@@ -358,6 +373,7 @@ int dpi_ioas_unmap_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len, ui
 		return rc;
 	}
 	area_remove(&ioas->areas, first, count);
+	*n = count;
 	return 0;
 }
 
@@ -403,15 +419,16 @@ struct piece {
 static int source_pieces(struct dp_ioas *src, dp_iova_t iova, uint64_t len, struct piece **out,
 			 uint32_t *n)
 {
-	uint32_t i = area_lower(&src->areas, iova), k = 0;
+	struct area_pos i = area_lower(&src->areas, iova);
+	uint32_t k = 0;
 	dp_iova_t at = iova, end = iova + len;
 	struct piece *p;
 
 	p = dpi_fault("malloc") ? NULL : calloc(src->areas.n + 1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
-	for (; i < src->areas.n && at < end; i++) {
-		const struct area *a = &src->areas.a[i];
+	for (; area_valid(&src->areas, i) && at < end; i = area_next(&src->areas, i)) {
+		const struct area *a = area_at(&src->areas, i);
 		if (a->iova > at)
 			break;
 		uint64_t off = at - a->iova, take = DPI_MIN(a->len - off, end - at);
@@ -496,7 +513,8 @@ static int copy_locked(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *
 			dpi_ioas_unmap_locked(dst, dst_iova, p[done - 1].iova + p[done - 1].len -
 							    src_iova, AREA_USER);
 		if (shared) {
-			uint32_t first, count;
+			struct area_pos first;
+			uint32_t count;
 			dst->ops->unmap(dst, dst_iova, len);
 			if (done > 0 && area_exact(&dst->areas, dst_iova,
 						   p[done - 1].iova + p[done - 1].len - src_iova,
@@ -533,8 +551,9 @@ int dpi_ioas_device_attached(struct dp_ioas *ioas, struct dp_device *dev)
 	(void)dev;
 	pthread_mutex_lock(&ioas->lock);
 	rc = refresh_ranges(ioas);
-	for (uint32_t i = 0; rc == 0 && i < ioas->areas.n; i++) {
-		const struct area *a = &ioas->areas.a[i];
+	for (struct area_pos p = area_first(&ioas->areas); rc == 0 && area_valid(&ioas->areas, p);
+	     p = area_next(&ioas->areas, p)) {
+		const struct area *a = area_at(&ioas->areas, p);
 		if (!dpi_ioas_in_ranges(ioas, a->iova, a->len)) {
 			DPI_ERR("the device reserves IOVA ranges that mapping 0x%" PRIx64 "+0x%" PRIx64
 				" already uses; map elsewhere or attach the device first", a->iova,

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <dmaplane/env.h>
 #include <dmaplane_internal/iova.h>
 
 #define DPI_PAGE_4K 4096ull
@@ -17,6 +18,7 @@ enum area_owner {
 	AREA_USER = 1, /* dp_ioas_map / dp_ioas_copy */
 	AREA_REG = 2,  /* mirror of registered memory */
 	AREA_DYN = 3,  /* dp_iova_map: its IOVA belongs to the IOAS's allocator */
+	AREA_DYN_PENDING = 4, /* dp_iova_unmap'ed in deferred mode, waiting for a flush */
 };
 
 /*
@@ -37,10 +39,69 @@ struct area {
 	uint32_t owner;
 };
 
-/* A sorted array of non-overlapping areas. */
+/* Non-overlapping areas in IOVA order: a two-level sorted chunk list (areas.c). */
+#define AREA_CHUNK 128
+
+struct area_chunk {
+	uint32_t n;
+	struct area a[AREA_CHUNK];
+};
+
 struct area_set {
-	struct area *a;
-	uint32_t n, cap;
+	struct area_chunk **c; /* sorted, none empty */
+	uint32_t nc, capc;
+	uint32_t n; /* areas */
+};
+
+/* A position: slot i of chunk c; {nc, 0} is the end. */
+struct area_pos {
+	uint32_t c, i;
+};
+
+/* One freed dynamic mapping waiting for its flush. */
+struct inval_range {
+	dp_iova_t iova;
+	uint64_t len;
+};
+
+/*
+ * A thread's pending queue: a single-producer single-consumer ring. The owning thread (by
+ * dpi_thread_id) produces without locks; a flush (serialised by the flush lock) consumes.
+ * Indices run free; mask = capacity - 1 (a power of two >= the batch trigger).
+ */
+struct inval_ring {
+	_Alignas(64) uint64_t tail; /* written by the owner */
+	_Alignas(64) uint64_t head; /* written by the flusher */
+	uint64_t mask;
+	struct inval_range r[];
+};
+
+/* Counters (relaxed atomics). */
+struct inval_counters {
+	uint64_t maps, unmaps, backend_unmaps, ranges_unmapped, max_ranges;
+	uint64_t flushes[4]; /* enum inval_trigger */
+	uint64_t reclaimed, pending, unmap_failures, epoch;
+};
+
+enum inval_trigger {
+	INVAL_QUEUE = 0,
+	INVAL_AGE = 1,
+	INVAL_EXPLICIT = 2,
+	INVAL_PRESSURE = 3,
+	INVAL_TEARDOWN = 4, /* dp_ioas_destroy: not counted */
+};
+
+/* The invalidation engine of an IOAS (inval.c). */
+struct inval {
+	uint32_t mode;  /* enum dp_inval_mode */
+	uint32_t batch; /* ranges per thread queue that trigger a flush */
+	uint64_t age_us;
+	uint64_t since; /* dp_ticks() (never 0) when a range was queued with none pending; 0 */
+	struct inval_ring *ring[DP_MAX_THREADS]; /* per thread id; made by the thread itself */
+	pthread_mutex_t flush_lock; /* serialises flushes; taken before the IOAS lock */
+	struct inval_range *buf; /* flush scratch; [0, nretry) failed earlier, retried first */
+	uint32_t cap, nretry;
+	struct inval_counters c;
 };
 
 struct dp_ioas {
@@ -53,22 +114,42 @@ struct dp_ioas {
 	uint32_t ndevices;
 	uint32_t flags;
 	struct dpi_iova_allocator *dyn; /* dp_iova_map's allocator; created on first use */
+	struct inval inval;
 	bool on_list;          /* in the registration map's IOAS list */
 	struct dp_ioas *next;  /* registration map's list */
 };
 
 /* ---- areas.c ---- */
-/* Index of the first area whose end is above iova (may be n). */
-uint32_t area_lower(const struct area_set *s, dp_iova_t iova);
+/* Position of the first area whose end is above iova (may be the end). */
+struct area_pos area_lower(const struct area_set *s, dp_iova_t iova);
+static inline struct area_pos area_first(const struct area_set *s)
+{
+	(void)s;
+	return (struct area_pos){0, 0};
+}
+static inline bool area_valid(const struct area_set *s, struct area_pos p)
+{
+	return p.c < s->nc;
+}
+static inline struct area *area_at(const struct area_set *s, struct area_pos p)
+{
+	return &s->c[p.c]->a[p.i];
+}
+static inline struct area_pos area_next(const struct area_set *s, struct area_pos p)
+{
+	return p.i + 1 < s->c[p.c]->n ? (struct area_pos){p.c, p.i + 1}
+				       : (struct area_pos){p.c + 1, 0};
+}
 /* True when [iova, iova+len) overlaps an area. */
 bool area_overlaps(const struct area_set *s, dp_iova_t iova, uint64_t len);
-/* Insert (no overlap checked here). 0 or -ENOMEM. */
+/* Insert (no overlap checked here). 0 or -ENOMEM (nothing changed). */
 int area_insert(struct area_set *s, const struct area *a);
-/* Areas [first, first+count) exactly cover [iova, iova+len) with the given owner: returns
- * 0 and sets first/count; -ENOENT otherwise. */
+/* Areas from *first, count of them, exactly cover [iova, iova+len) with the given owner:
+ * returns 0 and sets first/count; -ENOENT otherwise. */
 int area_exact(const struct area_set *s, dp_iova_t iova, uint64_t len, uint32_t owner,
-	       uint32_t *first, uint32_t *count);
-void area_remove(struct area_set *s, uint32_t first, uint32_t count);
+	       struct area_pos *first, uint32_t *count);
+/* Remove count areas from first on (positions after it are invalid afterwards). */
+void area_remove(struct area_set *s, struct area_pos first, uint32_t count);
 void area_free(struct area_set *s);
 
 /* ---- ioas.c: locked helpers used by the registration map ---- */
@@ -80,6 +161,27 @@ int dpi_ioas_unmap_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len, ui
 
 /* True when the IOAS's allocator exists and [iova, iova+len) touches its window. */
 bool dpi_ioas_in_dyn_window(const struct dp_ioas *ioas, dp_iova_t iova, uint64_t len);
+
+/* Unmap the run of adjacent mappings exactly covering [iova, iova+len), all with @owner, with
+ * one backend call (the backend gets whole mappings only), and drop them from the record.
+ * *count gets the number of mappings. 0; -ENOENT (not exactly such a run); backend errno
+ * (logged; the record is unchanged). IOAS lock held. */
+int dpi_ioas_unmap_run_locked(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len,
+			      uint32_t owner, uint32_t *count);
+
+/* ---- inval.c: the invalidation engine behind dp_iova_unmap ---- */
+void inval_init(struct dp_ioas *ioas, uint32_t mode, uint32_t batch, uint32_t age_us);
+/* Flush what is pending and free the queues (destroy; no other thread uses the IOAS). */
+void inval_fini(struct dp_ioas *ioas);
+/* Queue a range whose area is AREA_DYN_PENDING already. 0; -ENOMEM (no queue: the caller
+ * unmaps it strictly). May flush (queue full). */
+int inval_defer(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len);
+/* Flush everything pending; returns ranges reclaimed or a negative errno. */
+int inval_flush(struct dp_ioas *ioas, enum inval_trigger why);
+/* Age trigger: flush when due. Ranges reclaimed, or a negative errno. */
+int inval_check_age(struct dp_ioas *ioas);
+/* Count one backend unmap of @n mappings. */
+void inval_count_unmap(struct dp_ioas *ioas, uint32_t n);
 
 /* ---- dynmap.c ---- */
 /* Destroy the allocator (the mappings are gone already). */

@@ -112,9 +112,9 @@ static dp_iova_t iova_used(dp_iova_t iova, uint64_t len)
 		if (g.r[i].iova < iova + len && iova < g.r[i].iova + g.r[i].len)
 			return g.r[i].iova + g.r[i].len;
 	for (struct dp_ioas *io = g.list; io != NULL; io = io->next) {
-		uint32_t k = area_lower(&io->areas, iova);
-		if (k < io->areas.n && io->areas.a[k].iova < iova + len)
-			return io->areas.a[k].iova + io->areas.a[k].len;
+		struct area_pos k = area_lower(&io->areas, iova);
+		if (area_valid(&io->areas, k) && area_at(&io->areas, k)->iova < iova + len)
+			return area_at(&io->areas, k)->iova + area_at(&io->areas, k)->len;
 	}
 	return 0;
 }

@@ -27,7 +27,7 @@
 #define MiB (1024ull * KiB)
 #define GiB (1024ull * MiB)
 
-static struct dp_ioas *new_ioas(uint32_t flags)
+static struct dp_ioas *new_ioas_mode(uint32_t flags, uint32_t inval_mode)
 {
 	struct dp_ioas_opts o;
 	struct dp_ioas *ioas = NULL;
@@ -35,8 +35,14 @@ static struct dp_ioas *new_ioas(uint32_t flags)
 	dp_ioas_opts_init(&o, sizeof(o));
 	o.backend = DP_IOMMU_SIM;
 	o.flags = flags;
+	o.inval_mode = inval_mode;
 	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
 	return ioas;
+}
+
+static struct dp_ioas *new_ioas(uint32_t flags)
+{
+	return new_ioas_mode(flags, DP_INVAL_DEFERRED);
 }
 
 static struct dpi_sim_domain *domain_of(struct dp_ioas *ioas)
@@ -86,6 +92,12 @@ static void test_create_destroy(void)
 	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
 	dp_ioas_opts_init(&o, sizeof(o));
 	o.backend = 9;
+	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.inval_mode = 2;
+	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.reserved = 1;
 	CU_ASSERT_EQUAL(dp_ioas_create(&o, &ioas), -EINVAL);
 	dp_ioas_opts_init(&o, sizeof(o));
 	setenv("DP_IOMMU", "magic", 1);
@@ -210,6 +222,62 @@ static void test_copy(void)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(src), 0);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(dst), 0);
 	munmap(buf, 64 * KiB);
+}
+
+/* The mapping record under many mappings inserted and removed out of order (chunk splits and
+ * merges), with unmaps that span two mappings (and chunk boundaries). */
+static void test_many_mappings(void)
+{
+	enum { N = 6000 };
+	struct dp_ioas *ioas = new_ioas(DP_IOAS_F_MANUAL);
+	uint8_t *buf = map_anon(4 * KiB);
+	uint32_t *perm = calloc(N, sizeof(*perm));
+	dp_iova_t base = 0x100000000ull;
+	uint64_t seed = 12345;
+	int bad = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(perm);
+	for (uint32_t i = 0; i < N; i++)
+		perm[i] = i;
+	for (uint32_t i = N - 1; i > 0; i--) {
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint32_t j = (uint32_t)((seed >> 33) % (i + 1)), t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (uint32_t i = 0; i < N; i++)
+		bad += dp_ioas_map(ioas, buf, 4 * KiB, base + perm[i] * 4 * KiB, DP_MAP_READ) != 0;
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), N);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, buf, 4 * KiB, base + 77 * 4 * KiB, 0), -EEXIST);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, base + N * 4 * KiB, 4 * KiB), -ENOENT);
+	ut_log_release();
+	/* unmap pairs of adjacent mappings, in the shuffled order of the pairs */
+	uint32_t done = 0;
+	for (uint32_t i = 0; i < N; i++) {
+		if (perm[i] % 2 != 0)
+			continue;
+		bad += dp_ioas_unmap(ioas, base + perm[i] * 4 * KiB, 8 * KiB) != 0;
+		done += 2;
+		if (done == N / 2)
+			CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), N / 2);
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), 0);
+	/* again, then one unmap per mapping from the top down */
+	for (uint32_t i = 0; i < N; i++)
+		bad += dp_ioas_map(ioas, buf, 4 * KiB, base + perm[i] * 4 * KiB, 0) != 0;
+	for (uint32_t i = 0; i < N; i += 97)
+		bad += sim_target(ioas, base + i * 4 * KiB) != buf;
+	for (uint32_t i = N; i-- > 0;)
+		bad += dp_ioas_unmap(ioas, base + i * 4 * KiB, 4 * KiB) != 0;
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_mapped_bytes(domain_of(ioas)), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	free(perm);
+	munmap(buf, 4 * KiB);
 }
 
 /* ---- registration and translation --------------------------------------------------------- */
@@ -385,9 +453,10 @@ static void test_iova_window(void)
 #define DYN_START (1ull << 38)
 #define DYN_END (1ull << 39)
 
+/* Strict mode: each dp_iova_unmap is unmapped when it returns (deferred: iova_inval_ut). */
 static void test_dyn_map_unmap(void)
 {
-	struct dp_ioas *ioas = new_ioas(0);
+	struct dp_ioas *ioas = new_ioas_mode(0, DP_INVAL_STRICT);
 	struct dpi_sim_domain *d = domain_of(ioas);
 	uint8_t *buf = map_anon(4 * MiB);
 	uint32_t areas = dpi_ioas_area_count(ioas);
@@ -479,10 +548,11 @@ static void test_dyn_map_around_fixed(void)
 	munmap(buf, 64 * KiB);
 }
 
-/* A device DMAs into a dp_iova_map'ed buffer; after dp_iova_unmap the same IOVA faults. */
+/* A device DMAs into a dp_iova_map'ed buffer; after a strict dp_iova_unmap the same IOVA
+ * faults. */
 static void test_dyn_map_dma(void)
 {
-	struct dp_ioas *ioas = new_ioas(0);
+	struct dp_ioas *ioas = new_ioas_mode(0, DP_INVAL_STRICT);
 	struct dp_device *dev = NULL;
 	uint8_t *src, *dst = map_anon(64 * KiB);
 	dp_iova_t iova;
@@ -545,6 +615,7 @@ static void test_dyn_map_cross_thread(void)
 	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, dyn_unmap_all, &t), 0);
 	pthread_join(th, NULL);
 	CU_ASSERT_EQUAL(t.rc, 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(t.ioas), 0); /* the other thread's queue is flushed here */
 	CU_ASSERT_EQUAL(dpi_ioas_area_count(t.ioas), 0);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(t.ioas), 0);
 	munmap(t.buf, 512 * KiB);
@@ -734,6 +805,7 @@ int main(void)
 		UT_TEST(test_map_unmap),
 		UT_TEST(test_destroy_unmaps),
 		UT_TEST(test_copy),
+		UT_TEST(test_many_mappings),
 		UT_TEST(test_translate_dma_memory),
 		UT_TEST(test_register_boundaries),
 		UT_TEST(test_register_mirrors),
