@@ -72,7 +72,7 @@ int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cq
 	sqe->cid = cid;
 	q->sq[q->sq_tail] = *sqe;
 	q->sq_tail = (q->sq_tail + 1) % q->entries;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	dpi_wmb();
 	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
 	for (uint32_t round = 0;; round++) {
 		struct nvme_cqe *e = &q->cq[q->cq_head];

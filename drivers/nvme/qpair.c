@@ -296,7 +296,7 @@ static int build_prps(struct nvme_tracker *t, const void *buf, size_t len, struc
 
 static inline void sq_ring(struct dp_nvme_qpair *qp)
 {
-	__atomic_thread_fence(__ATOMIC_RELEASE);
+	dpi_wmb();
 	dpi_mmio_write32(qp->mmio, qp->q.sq_db, qp->q.sq_tail);
 }
 
