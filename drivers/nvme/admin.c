@@ -10,6 +10,7 @@
 #define DP_LOG_COMPONENT "nvme"
 #include <dmaplane/env.h>
 #include <dmaplane_internal/log.h>
+#include <dmaplane_internal/nvme.h>
 
 #include "nvme_internal.h"
 
@@ -118,4 +119,37 @@ int nvme_identify(struct dp_nvme_ctrlr *c, uint32_t cns, uint32_t nsid)
 
 	memset(c->buf, 0, NVME_ID_SIZE);
 	return nvme_admin_cmd(c, &sqe, &cpl);
+}
+
+int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *c, uint8_t lid, uint32_t nsid,
+			       uint64_t offset, void *buf, size_t len)
+{
+	uint32_t numd = (uint32_t)(len / 4) - 1;
+	struct nvme_sqe sqe = {.opc = NVME_ADM_GET_LOG_PAGE, .nsid = nsid, .cdw10 = lid | (numd << 16),
+			       .cdw11 = numd >> 16, .cdw12 = (uint32_t)offset,
+			       .cdw13 = (uint32_t)(offset >> 32)};
+	struct nvme_cqe cpl;
+	int rc;
+
+	if (c == NULL || buf == NULL || len == 0 || len > NVME_ID_SIZE || len % 4 != 0 ||
+	    offset % 4 != 0)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	sqe.prp1 = c->buf_iova;
+	memset(c->buf, 0, len);
+	rc = nvme_admin_cmd(c, &sqe, &cpl);
+	if (rc == 0)
+		memcpy(buf, c->buf, len);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = nvme_admin_cmd(c, sqe, cpl);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
 }

@@ -16,6 +16,7 @@
 #define DP_LOG_COMPONENT "nvme"
 #include <dmaplane/env.h>
 #include <dmaplane_internal/log.h>
+#include <dmaplane_internal/nvme.h>
 #include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/xlate.h>
 
@@ -329,6 +330,12 @@ static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *bu
 		qp->q.sq_tail = 0;
 	sq_ring(qp);
 	return 0;
+}
+
+int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *buf,
+			      size_t len, dp_nvme_cmd_cb cb, void *arg)
+{
+	return submit(qp, sqe, len != 0 ? buf : NULL, len, cb, arg);
 }
 
 /* Checks shared by the commands on a block range. */

@@ -147,6 +147,23 @@ struct dp_nvme_ns_info {
 /** @return 0; -EINVAL (NULL, or info->size smaller than up to @c nsid). Any thread. */
 int dp_nvme_ns_get_info(const struct dp_nvme_ns *ns, struct dp_nvme_ns_info *info);
 
+/** Log identifiers for dp_nvme_ctrlr_get_log_page(). */
+#define DP_NVME_LOG_ERROR 0x01 /**< error information: 64-byte entries, newest first */
+#define DP_NVME_LOG_SMART 0x02 /**< SMART / health information: 512 bytes */
+/** The namespace id meaning "the controller as a whole" (for log pages). */
+#define DP_NVME_NSID_ALL 0xffffffffu
+
+/**
+ * Read @p len bytes of log page @p lid from byte @p offset into @p buf (ordinary memory: the
+ * driver copies through its own DMA page). Control path; any thread.
+ * @param nsid DP_NVME_NSID_ALL for controller-wide logs.
+ * @return 0; -EINVAL (NULL; len 0, above 4096 or not a multiple of 4; offset not a multiple
+ *   of 4); -EIO (the controller refused it, e.g. a log page it does not have: the log line has
+ *   the status; or the controller reported a fatal status); -ETIMEDOUT.
+ */
+int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *ctrlr, uint8_t lid, uint32_t nsid,
+			       uint64_t offset, void *buf, size_t len);
+
 /**
  * Create an I/O queue pair (Create I/O Completion Queue, then Submission Queue). Control path.
  * @param depth commands that may be outstanding at once (the queues get depth + 1 entries);

@@ -21,6 +21,7 @@
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/nvme.h>
+#include <dmaplane_internal/nvme_spec.h>
 #include <dmaplane_internal/sim.h>
 
 #include "ut.h"
@@ -582,6 +583,128 @@ static void test_threads(void)
 	fx_close(&f);
 }
 
+/* Admin commands as given; returns the completion status (SCT << 8 | SC). */
+static uint16_t admin(struct dp_nvme_ctrlr *c, struct nvme_sqe sqe, uint32_t *dw0)
+{
+	struct nvme_cqe cpl;
+
+	memset(&cpl, 0xff, sizeof(cpl));
+	dpi_nvme_admin_raw(c, &sqe, &cpl);
+	if (dw0 != NULL)
+		*dw0 = cpl.dw0;
+	return (uint16_t)((NVME_CQE_SCT(cpl.status) << 8) | NVME_CQE_SC(cpl.status));
+}
+
+static uint16_t io_raw(struct fixture *f, struct nvme_sqe sqe, const void *buf, size_t len)
+{
+	struct done d = {0};
+
+	CU_ASSERT_EQUAL_FATAL(dpi_nvme_qpair_submit_raw(f->qp, &sqe, buf, len, on_done, &d), 0);
+	wait_done(f->qp, &d);
+	return d.status;
+}
+
+/* The sim controller's status codes, through commands the driver would not send. */
+static void test_model_status(void)
+{
+	struct fixture f;
+	uint32_t dw0 = 0, qid;
+	uint8_t *buf;
+	dp_iova_t iova;
+
+	fx_open(&f, 0);
+	qid = 1; /* the fixture's queue pair */
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	iova = dp_iova_of(buf, NULL);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = 0x7f}, NULL), 0x0001);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_IDENTIFY, .prp1 = iova,
+						     .cdw10 = 0x55}, NULL), 0x0002);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_IDENTIFY, .prp1 = iova,
+						     .nsid = 9}, NULL), 0x000b);
+	/* Create I/O CQ: qid 0, qid beyond the granted 16, size 1, not contiguous, in use. */
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16, .cdw11 = 1}, NULL), 0x0101);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | 17, .cdw11 = 1}, NULL),
+			0x0101);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 5, .cdw11 = 1}, NULL), 0x0102);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | 5, .cdw11 = 0}, NULL),
+			0x0002);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | qid, .cdw11 = 1}, NULL),
+			0x0101);
+	/* Create I/O SQ on a CQ that does not exist; deletes of what is not there or in use. */
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_SQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | 5, .cdw11 = 9u << 16 | 1},
+			      NULL), 0x0100);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_DELETE_SQ, .cdw10 = 9}, NULL),
+			0x0101);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_DELETE_CQ, .cdw10 = qid},
+			      NULL), 0x010c);
+	/* Logs and features. */
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_GET_LOG_PAGE, .prp1 = iova,
+						     .cdw10 = 127u << 16 | 0x07}, NULL), 0x0109);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_GET_FEATURES,
+						     .cdw10 = NVME_FEAT_NUM_QUEUES}, &dw0), 0);
+	CU_ASSERT_EQUAL(dw0, 15u << 16 | 15u);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_SET_FEATURES,
+						     .cdw10 = 0x7e}, NULL), 0x0002);
+
+	/* I/O: bad opcode, namespace, LBA range, beyond MDTS, PRP offset, fused. */
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = 0x7e, .nsid = 1}, NULL, 0), 0x0001);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 5}, buf, 512),
+			0x000b);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 2,
+						     .cdw10 = 16383, .cdw12 = 1}, buf, 8192),
+			0x0080);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 1,
+						     .cdw12 = 511}, buf, 256 * KiB), 0x0002);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 1,
+						     .prp1 = iova + 2}, NULL, 0), 0x0013);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 1, .flags = 1},
+			       buf, 512), 0x0002);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_FLUSH, .nsid = UINT32_MAX},
+			       NULL, 0), 0);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_FLUSH, .nsid = 3}, NULL, 0),
+			0x000b);
+	ut_log_release();
+
+	/* The error log has the last failure first; SMART counts what was written. */
+	uint8_t log[4096];
+	uint16_t st, sqid;
+	uint64_t count, units, cmds;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_ERROR, DP_NVME_NSID_ALL, 0, log,
+						   sizeof(log)), 0);
+	memcpy(&count, log, 8);
+	memcpy(&sqid, log + 8, 2);
+	memcpy(&st, log + 12, 2);
+	CU_ASSERT(count >= 20);
+	CU_ASSERT_EQUAL(sqid, qid);
+	CU_ASSERT_EQUAL(st, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_NS));
+	fill(buf, 64 * KiB, 5);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 0, 16), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 0, log,
+						   512), 0);
+	memcpy(&units, log + 48, 8);
+	memcpy(&cmds, log + 80, 8);
+	CU_ASSERT_EQUAL(units, 1); /* 128 units of 512 bytes, in thousands rounded up */
+	CU_ASSERT_EQUAL(cmds, 1);
+	CU_ASSERT_EQUAL(log[3], 100);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 0, log,
+						   6), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 2, log,
+						   8), -EINVAL);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, 0x42, DP_NVME_NSID_ALL, 0, log, 64), -EIO);
+	CU_ASSERT(ut_log_has("code 0x09"));
+	ut_log_release();
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -590,6 +713,7 @@ int main(void)
 		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
 		UT_TEST(test_queue_full), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_threads),
+		UT_TEST(test_model_status),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
