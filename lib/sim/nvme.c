@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DP_LOG_COMPONENT "sim"
+#include <dmaplane_internal/log.h>
 #include <dmaplane_internal/sys.h>
 
 #include "nvme_impl.h"
@@ -120,8 +122,9 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 	n->instance = (uint32_t)strtoul(name + strcspn(name, "0123456789"), NULL, 10);
 	rc = ns_parse(n, ns_spec(n->instance));
 	if (rc != 0) {
-		fprintf(stderr, "sim nvme%u: bad namespace list '%s' (want e.g. 512:64M,4096:64M)\n",
-			n->instance, ns_spec(n->instance));
+		DPI_ERR("nvme%u: bad namespace list '%s' in DP_SIM_NVME%u_NS or DP_SIM_NVME_NS (want "
+			"<block size 512..4096>:<bytes>[,...], up to 8, e.g. 512:64M,4096:64M)",
+			n->instance, ns_spec(n->instance), n->instance);
 		free(n);
 		return rc;
 	}
