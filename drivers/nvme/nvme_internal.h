@@ -40,11 +40,19 @@ struct nvme_queue {
 	uint32_t sq_db, cq_db; /* doorbell offsets in BAR0 */
 };
 
+/*
+ * One command slot. A request is one command, or several when it is larger than the maximum
+ * transfer (MDTS): then the first command's tracker is the parent, holds the callback, counts
+ * the commands still pending (its own included) and keeps the first error; it is freed last.
+ */
 struct nvme_tracker {
 	dp_nvme_cmd_cb cb;
 	void *arg;
 	uint64_t *prp_list;    /* one page of DMA memory for this command's PRP list */
 	dp_iova_t prp_list_iova;
+	uint16_t parent;       /* tracker index of the request's parent (itself when alone) */
+	uint16_t pending;      /* on the parent: commands of the request not completed yet */
+	uint16_t status;       /* on the parent: first non-zero status (SCT << 8 | SC) */
 	bool active;
 };
 

@@ -7,7 +7,8 @@
  * with depth trackers and depth + 1 queue entries the submission queue can never overflow),
  * builds its PRPs from dpi_iova_of(), writes the entry and rings the tail doorbell. Completions
  * are found by their phase tag; each frees its tracker before its callback runs, so the callback
- * may submit again.
+ * may submit again. I/O larger than the maximum transfer is split into one command per
+ * max_xfer bytes under a parent tracker (see nvme_internal.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -323,11 +324,73 @@ static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *bu
 	qp->nfree--;
 	t->cb = cb;
 	t->arg = arg;
+	t->parent = cid;
+	t->pending = 1;
+	t->status = 0;
 	t->active = true;
 	sqe->cid = cid;
 	qp->q.sq[qp->q.sq_tail] = *sqe;
 	if (++qp->q.sq_tail == qp->q.entries)
 		qp->q.sq_tail = 0;
+	sq_ring(qp);
+	return 0;
+}
+
+/*
+ * A read/write larger than the maximum transfer: one command per max_xfer bytes, all or none.
+ * Entries are written into the free SQ slots after the tail (the controller does not look
+ * there) and published with one doorbell write once every PRP was built.
+ */
+static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc,
+			const uint8_t *buf, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb,
+			void *arg)
+{
+	uint32_t per = qp->max_xfer >> ns->lbads, n = (nlb + per - 1) / per, tail = qp->q.sq_tail;
+	uint16_t parent;
+	int rc;
+
+	if (n > qp->depth) {
+		DPI_ERR("NVMe I/O of %u blocks needs %u commands of at most %u bytes, more than the "
+			"queue pair's depth %u", nlb, n, qp->max_xfer, qp->depth);
+		return -E2BIG;
+	}
+	if (dpi_unlikely(qp->failed))
+		return -EIO;
+	if (qp->nfree < n)
+		return -EAGAIN;
+	parent = qp->free[qp->nfree - 1];
+	for (uint32_t k = 0; k < n; k++) {
+		uint16_t cid = qp->free[qp->nfree - 1 - k];
+		uint32_t cn = DPI_MIN(per, nlb - k * per);
+		uint64_t l = lba + (uint64_t)k * per;
+		struct nvme_sqe *e = &qp->q.sq[tail];
+
+		memset(e, 0, sizeof(*e));
+		e->opc = opc;
+		e->cid = cid;
+		e->nsid = ns->nsid;
+		e->cdw10 = (uint32_t)l;
+		e->cdw11 = (uint32_t)(l >> 32);
+		e->cdw12 = cn - 1;
+		rc = build_prps(&qp->tr[cid], buf + ((size_t)k * per << ns->lbads),
+				(size_t)cn << ns->lbads, e);
+		if (rc != 0)
+			return rc; /* nothing published, no tracker taken */
+		tail = tail + 1 == qp->q.entries ? 0 : tail + 1;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		struct nvme_tracker *t = &qp->tr[qp->free[--qp->nfree]];
+
+		t->parent = parent;
+		t->cb = NULL;
+		t->active = true;
+	}
+	qp->tr[parent] = (struct nvme_tracker){.cb = cb, .arg = arg,
+					       .prp_list = qp->tr[parent].prp_list,
+					       .prp_list_iova = qp->tr[parent].prp_list_iova,
+					       .parent = parent, .pending = (uint16_t)n,
+					       .active = true};
+	qp->q.sq_tail = tail;
 	sq_ring(qp);
 	return 0;
 }
@@ -364,16 +427,13 @@ static int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc, cons
 	if (dpi_unlikely(rc != 0))
 		return rc;
 	len = (uint64_t)nlb << ns->lbads;
-	if (dpi_unlikely(len > qp->max_xfer)) {
-		DPI_ERR("NVMe I/O of %lu bytes is larger than the controller's %u-byte maximum: "
-			"split it", (unsigned long)len, qp->max_xfer);
-		return -E2BIG;
-	}
 	if (dpi_unlikely(buf == NULL || ((uintptr_t)buf & 3))) {
 		DPI_ERR("NVMe I/O buffer %p is NULL or not 4-byte aligned (PRPs need dword "
 			"alignment)", buf);
 		return -EINVAL;
 	}
+	if (dpi_unlikely(len > qp->max_xfer))
+		return submit_split(qp, ns, opc, buf, lba, nlb, cb, arg);
 	memset(&sqe, 0, sizeof(sqe));
 	sqe.opc = opc;
 	sqe.nsid = ns->nsid;
@@ -430,7 +490,13 @@ int dp_nvme_flush(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, dp_nvme_cmd_c
 
 /* ---- completions ----------------------------------------------------------------------------- */
 
-/* The controller is failed: every outstanding command gets -EIO, none is lost. */
+static inline void tracker_release(struct dp_nvme_qpair *qp, uint16_t cid)
+{
+	qp->tr[cid].active = false;
+	qp->free[qp->nfree++] = cid;
+}
+
+/* The controller is failed: every outstanding request gets -EIO once, none is lost. */
 static void fail_all(struct dp_nvme_qpair *qp)
 {
 	qp->failed = true;
@@ -439,10 +505,28 @@ static void fail_all(struct dp_nvme_qpair *qp)
 
 		if (!t->active)
 			continue;
-		t->active = false;
-		qp->free[qp->nfree++] = (uint16_t)i;
-		if (t->cb != NULL)
+		tracker_release(qp, (uint16_t)i);
+		if (t->parent == i && t->cb != NULL)
 			t->cb(t->arg, -EIO, NVME_STATUS_DRIVER);
+	}
+}
+
+/* Command @cid completed with status @s: finish its request when it was the last command. */
+static inline void complete(struct dp_nvme_qpair *qp, uint16_t cid, uint16_t s)
+{
+	struct nvme_tracker *t = &qp->tr[cid];
+	uint16_t pid = t->parent;
+	struct nvme_tracker *p = &qp->tr[pid];
+
+	if (dpi_unlikely(s != 0) && p->status == 0)
+		p->status = s;
+	if (dpi_unlikely(pid != cid))
+		tracker_release(qp, cid);
+	if (dpi_likely(--p->pending == 0)) {
+		s = p->status;
+		tracker_release(qp, pid);
+		if (p->cb != NULL)
+			p->cb(p->arg, dpi_likely(s == 0) ? 0 : nvme_status_errno(s), s);
 	}
 }
 
@@ -472,9 +556,6 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 	while (n < max) {
 		struct nvme_cqe *e = &q->cq[q->cq_head];
 		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE), cid = e->cid;
-		struct nvme_tracker *t;
-		uint16_t s;
-
 		if ((st & NVME_CQE_PHASE) != q->phase)
 			break;
 		if (++q->cq_head == q->entries) {
@@ -488,12 +569,7 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 				qp->ctrlr->info.addr, cid, q->qid);
 			continue;
 		}
-		t = &qp->tr[cid];
-		t->active = false;
-		qp->free[qp->nfree++] = cid;
-		s = nvme_cqe_status(st);
-		if (t->cb != NULL)
-			t->cb(t->arg, dpi_likely(s == 0) ? 0 : nvme_status_errno(s), s);
+		complete(qp, cid, nvme_cqe_status(st));
 	}
 	if (n == 0)
 		return idle_poll(qp);

@@ -103,7 +103,8 @@ struct dp_nvme_ctrlr_info {
 	uint16_t cntlid;        /**< controller id */
 	uint16_t oncs;          /**< optional NVM commands supported (bit field, as in Identify) */
 	uint32_t version;       /**< VS register: major << 16 | minor << 8 | tertiary */
-	uint32_t max_xfer;      /**< largest I/O in bytes this driver submits (MDTS, bounded) */
+	uint32_t max_xfer;      /**< largest single command in bytes (MDTS, at most 2 MiB);
+				     larger reads/writes are split into several commands */
 	uint32_t num_ns;        /**< active namespaces */
 	uint32_t nn;            /**< highest namespace id (NN) */
 	uint32_t io_queues;     /**< I/O queue pairs granted */
@@ -201,15 +202,18 @@ typedef void (*dp_nvme_cmd_cb)(void *arg, int rc, uint16_t status);
 /**
  * Submit a read of @p nlb blocks from @p lba of @p ns into @p buf. The data is in @p buf when
  * @p cb runs (from dp_nvme_qpair_process_completions()). Hot path; the queue pair's thread.
+ * A read larger than dp_nvme_ctrlr_info.max_xfer is split into ceil(bytes / max_xfer)
+ * commands, submitted all together or not at all; @p cb runs once, when the last completes,
+ * with the first error any of them had.
  * @return 0 submitted;
  *   -EINVAL  NULL arguments, @p nlb 0, or @p buf not 4-byte aligned (NVMe PRPs need dword
  *            alignment);
  *   -ERANGE  lba + nlb beyond the namespace;
- *   -E2BIG   more than dp_nvme_ctrlr_info.max_xfer bytes (split the I/O);
+ *   -E2BIG   the I/O needs more commands than the queue pair's depth (max_xfer * depth bytes);
  *   -EFAULT  @p buf is not DMA-able memory (dp_iova_of() does not translate it): allocate it
  *            with dp_dma_alloc() or register it with dp_mem_register();
- *   -EAGAIN  the queue pair is full: process completions and submit again (nothing was
- *            submitted, nothing is lost);
+ *   -EAGAIN  the queue pair has fewer free slots than the I/O needs commands: process
+ *            completions and submit again (nothing was submitted, nothing is lost);
  *   -EIO     the controller reported a fatal status.
  */
 int dp_nvme_read(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, void *buf, uint64_t lba,
@@ -238,7 +242,8 @@ int dp_nvme_flush(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, dp_nvme_cm
  */
 int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qpair, uint32_t max);
 
-/** Commands submitted on @p qpair whose callbacks have not run yet (0 for NULL). */
+/** Command slots of @p qpair in use: commands submitted whose requests have not completed
+ * (a split I/O holds one per command until its callback runs). 0 for NULL. */
 uint32_t dp_nvme_qpair_outstanding(const struct dp_nvme_qpair *qpair);
 
 #ifdef __cplusplus

@@ -316,7 +316,9 @@ static void test_io_errors(void)
 	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf + 2, 0, 1, on_done, &d), -EINVAL);
 	CU_ASSERT(ut_log_has("4-byte aligned"));
 	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], NULL, 0, 1, on_done, &d), -EINVAL);
-	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf, 0, 64, on_done, &d), -E2BIG);
+	/* 8200 blocks of 4 KiB need 257 commands of 128 KiB: more than the depth of 256. */
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf, 0, 8200, on_done, &d), -E2BIG);
+	CU_ASSERT(ut_log_has("depth"));
 	CU_ASSERT_EQUAL(dp_nvme_read(NULL, f.ns[0], buf, 0, 1, on_done, &d), -EINVAL);
 	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, NULL, buf, 0, 1, on_done, &d), -EINVAL);
 	/* Memory dp_iova_of does not know: -EFAULT, with the hint. */
@@ -584,6 +586,72 @@ static void test_threads(void)
 	fx_close(&f);
 }
 
+/* I/O beyond MDTS (128 KiB on the sim) is split into commands, completed as one request. */
+static void test_split(void)
+{
+	struct fixture f;
+	struct dpi_sim_domain *dom = NULL;
+	struct done d = {0};
+	uint8_t *src, *dst, *anon;
+	int count = 0;
+	dp_iova_t bad;
+
+	fx_open(&f, 16);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&src), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&dst), 0);
+	/* 1 MiB = 8 commands, from an offset, across the 2 MiB boundary; and 1 MiB + 4 KiB = 9. */
+	write_read_verify(&f, f.ns[0], src, 2 * MiB - 333 * KiB + 4, dst, 2 * MiB - 4 * KiB, MiB,
+			  4096, 21);
+	write_read_verify(&f, f.ns[1], src, 4 * KiB, dst, 12, MiB + 4 * KiB, 77, 22);
+	fill(src, MiB, 23);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 2048, on_done, &d), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 8);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+
+	/* All or nothing: 8 commands do not fit in 6 free slots. */
+	for (int i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 8 * i, 8, on_count, &count), 0);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 2048, on_done, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 10);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(f.qp, 0), 10);
+	CU_ASSERT_EQUAL(count, 10);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 2048, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	/* More commands than the depth can ever hold. */
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 4097, on_done, &d), -E2BIG);
+
+	/* A fault in one command of the request: one callback, with the error. */
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_sim_domain(f.ioas, &dom), 0);
+	anon = mmap(NULL, 512 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(anon != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(dp_mem_register(anon, 256 * KiB), 0);
+	/* The tail is not registered: -EFAULT and nothing submitted; then the queue still works. */
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], anon, 0, 1024, on_done, &d), -EFAULT);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	bad = dp_iova_of(anon + 200 * KiB, NULL);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_unmap(dom, bad, 4096), 0);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], anon, 0, 512, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+	CU_ASSERT_EQUAL(d.status, 0x0004);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(dom, bad, anon + 200 * KiB, 4096,
+					   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	CU_ASSERT_EQUAL(dp_mem_unregister(anon, 256 * KiB), 0);
+	munmap(anon, 512 * KiB);
+	dpi_sim_fault_clear();
+	write_read_verify(&f, f.ns[1], src, 0, dst, 0, 2 * MiB, 0, 24);
+	dp_dma_free(src);
+	dp_dma_free(dst);
+	fx_close(&f);
+}
+
 /* Admin commands as given; returns the completion status (SCT << 8 | SC). */
 static uint16_t admin(struct dp_nvme_ctrlr *c, struct nvme_sqe sqe, uint32_t *dw0)
 {
@@ -759,7 +827,7 @@ int main(void)
 		UT_TEST(test_bringup_identify), UT_TEST(test_open_errors),
 		UT_TEST(test_rw_both_namespaces), UT_TEST(test_prp_edges),
 		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
-		UT_TEST(test_queue_full), UT_TEST(test_dma_fault),
+		UT_TEST(test_queue_full), UT_TEST(test_split), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_fail_nth),
 	};
