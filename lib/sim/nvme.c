@@ -53,7 +53,8 @@ static int ns_parse(struct snvme *n, const char *spec)
 
 		if (n->nns == SNVME_MAX_NS || parse_size(p, &end, &bs) != 0 || *end != ':')
 			return -EINVAL;
-		if (parse_size(end + 1, &end, &size) != 0 || (*end != ',' && *end != '\0'))
+		if (parse_size(end + 1, &end, &size) != 0 || (*end != ',' && *end != '\0') ||
+		    (*end == ',' && end[1] == '\0'))
 			return -EINVAL;
 		if (!dpi_is_pow2(bs) || bs < 512 || bs > 4096 || size < bs || size % bs != 0)
 			return -EINVAL;

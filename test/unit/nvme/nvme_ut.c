@@ -774,6 +774,56 @@ static void test_model_status(void)
 	fx_close(&f);
 }
 
+/* Namespaces from DP_SIM_NVME<n>_NS / DP_SIM_NVME_NS; a bad list refuses to create the device. */
+static void test_ns_config(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_nvme_ctrlr *c = NULL;
+	struct dp_nvme_ns_info ni = {.size = sizeof(ni)};
+	struct dp_nvme_ctrlr_info ci = {.size = sizeof(ci)};
+	uint8_t *buf;
+
+	setenv("DP_SIM_NVME3_NS", "4096:1M,512:2M,1024:1M", 1);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme3", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_info(c, &ci), 0);
+	CU_ASSERT_EQUAL(ci.num_ns, 3);
+	CU_ASSERT_STRING_EQUAL(ci.serial, "DPSIM0003");
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 3), &ni), 0);
+	CU_ASSERT_EQUAL(ni.block_size, 1024);
+	CU_ASSERT_EQUAL(ni.num_blocks, 1024);
+	/* A smaller info struct gets what fits. */
+	struct dp_nvme_ns_info small = {.size = offsetof(struct dp_nvme_ns_info, num_blocks)};
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 1), &small), 0);
+	CU_ASSERT_EQUAL(small.block_size, 4096);
+	CU_ASSERT_EQUAL(small.num_blocks, 0);
+	/* 1 KiB blocks read and write like the others. */
+	struct dp_nvme_qpair *qp = NULL;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(c, 0, &qp), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(16 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 8 * KiB, 31);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 3), true, buf, 1016, 8), 0);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 3), false, buf + 8 * KiB, 1016, 8), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 8 * KiB, 8 * KiB), 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+
+	static const char *const bad[] = {"513:1M", "512:1000", "8192:1M", "512", "512:1M,",
+					  "512:1M,512:1M,512:1M,512:1M,512:1M,512:1M,512:1M,512:1M,512:1M",
+					  "x", "512:1M,,512:1M", "512:0"};
+	ut_log_capture();
+	for (size_t i = 0; i < DPI_ARRAY_SIZE(bad); i++) {
+		setenv("DP_SIM_NVME3_NS", bad[i], 1);
+		c = NULL;
+		if (dp_nvme_ctrlr_open("sim:nvme3", ioas, NULL, &c) != -EINVAL)
+			CU_FAIL(bad[i]);
+		CU_ASSERT_PTR_NULL(c);
+	}
+	CU_ASSERT(ut_log_has("bad namespace list"));
+	ut_log_release();
+	unsetenv("DP_SIM_NVME3_NS");
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
 /* Fail every fault point of open and of qpair create in turn: each failure is reported and
  * leaves nothing behind (the sim instance is free again, ASan sees no leak). */
 static void test_fail_nth(void)
@@ -829,7 +879,7 @@ int main(void)
 		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
 		UT_TEST(test_queue_full), UT_TEST(test_split), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_threads),
-		UT_TEST(test_model_status), UT_TEST(test_fail_nth),
+		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
