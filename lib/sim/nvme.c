@@ -211,8 +211,12 @@ static void sq_process(struct snvme *n, uint32_t qid)
 		struct snvme_cq *cq = &n->cq[sq->cqid];
 		struct snvme_cmd c = {.sqid = (uint16_t)qid};
 
-		if (!cq->valid || cq_full(cq))
+		if (!cq->valid)
 			return;
+		if (cq_full(cq)) {
+			cq->stalled = true;
+			return;
+		}
 		if (dpi_sim_dma_read(n->req, DPI_SIM_NO_PASID, sq->base + (uint64_t)sq->head * 64,
 				     &c.sqe, sizeof(c.sqe)) != 0) {
 			fatal(n);
@@ -251,7 +255,10 @@ static void doorbell(struct snvme *n, uint64_t off, uint32_t v)
 		if (!cq->valid || v >= cq->size)
 			return;
 		cq->head = v;
+		if (!cq->stalled)
+			return;
 		/* Room in the CQ: resume the SQs that feed it. */
+		cq->stalled = false;
 		for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++)
 			if (n->sq[q].valid && n->sq[q].cqid == qid)
 				sq_process(n, q);

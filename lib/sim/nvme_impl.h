@@ -41,6 +41,7 @@ struct snvme_cq {
 	uint32_t head, tail;
 	uint16_t phase;
 	bool valid;
+	bool stalled; /* an SQ stopped because this CQ was full: resume on the head doorbell */
 };
 
 struct snvme_ns {

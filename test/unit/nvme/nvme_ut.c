@@ -434,6 +434,54 @@ static void test_queue_full(void)
 	fx_close(&f);
 }
 
+/* Callbacks that submit again: the controller sees its CQ full until the head doorbell after
+ * the callbacks, stalls, and resumes; nothing is lost. */
+struct chain {
+	struct dp_nvme_qpair *qp;
+	struct dp_nvme_ns *ns;
+	void *buf;
+	int left, done, errors;
+};
+
+static void on_chain(void *arg, int rc, uint16_t status)
+{
+	struct chain *ch = arg;
+
+	ch->done++;
+	if (rc != 0)
+		ch->errors++;
+	if (ch->left > 0) {
+		ch->left--;
+		if (dp_nvme_read(ch->qp, ch->ns, ch->buf, (uint64_t)ch->left % 64, 1, on_chain, ch) != 0)
+			ch->errors++;
+	}
+}
+
+static void test_resubmit_from_callback(void)
+{
+	struct fixture f;
+	struct chain ch[4];
+	uint8_t *buf;
+	int total = 0;
+
+	fx_open(&f, 4);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(16 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	for (int i = 0; i < 4; i++) {
+		ch[i] = (struct chain){.qp = f.qp, .ns = f.ns[1], .buf = buf + i * 4096, .left = 99};
+		CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], ch[i].buf, 0, 1, on_chain, &ch[i]), 0);
+	}
+	for (int i = 0; i < 10000 && dp_nvme_qpair_outstanding(f.qp) > 0; i++)
+		CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+	for (int i = 0; i < 4; i++) {
+		total += ch[i].done;
+		CU_ASSERT_EQUAL(ch[i].errors, 0);
+	}
+	CU_ASSERT_EQUAL(total, 400);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
 /* Unmap a buffer's page in the sim IOMMU behind the driver: the write completes with Data
  * Transfer Error, the fault log has the IOVA, and nothing else changed. */
 static void test_dma_fault(void)
@@ -877,7 +925,7 @@ int main(void)
 		UT_TEST(test_bringup_identify), UT_TEST(test_open_errors),
 		UT_TEST(test_rw_both_namespaces), UT_TEST(test_prp_edges),
 		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
-		UT_TEST(test_queue_full), UT_TEST(test_split), UT_TEST(test_dma_fault),
+		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 	};
