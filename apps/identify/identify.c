@@ -94,7 +94,9 @@ static void print_text(const struct dp_nvme_ctrlr_info *ci, const struct health 
 	       ci->max_queue_entries, ci->doorbell_stride);
 	printf("  ready timeout %u ms\n", ci->timeout_ms);
 	printf("  write cache   %s\n", ci->vwc ? "volatile, present" : "none");
-	printf("  write zeroes  %s\n", (ci->oncs & (1u << 3)) ? "supported" : "not supported");
+	printf("  optional cmds%s%s%s%s\n", (ci->oncs & (1u << 0)) ? " compare" : "",
+	       (ci->oncs & (1u << 2)) ? " dataset-management" : "",
+	       (ci->oncs & (1u << 3)) ? " write-zeroes" : "", (ci->oncs & 0xd) ? "" : " none");
 	if (h->valid)
 		printf("  health        %d C, spare %u%% (threshold %u%%), %u%% used, %" PRIu64
 		       " read / %" PRIu64 " write commands, %" PRIu64 " errors logged\n",

@@ -110,6 +110,8 @@ int nvme_status_errno(uint16_t s)
 		default: return -EIO;
 		}
 	}
+	if (sct == NVME_SCT_MEDIA && sc == NVME_SC_COMPARE_FAILED)
+		return -EILSEQ;
 	return -EIO;
 }
 
@@ -302,25 +304,12 @@ static inline void sq_ring(struct dp_nvme_qpair *qp)
 	dpi_mmio_write32(qp->mmio, qp->q.sq_db, qp->q.sq_tail);
 }
 
-/* Take a tracker, build PRPs for buf (when not NULL), write the entry, ring. */
-static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *buf, size_t len,
-		  dp_nvme_cmd_cb cb, void *arg)
+/* Command @cid (the top of the free stack) starts a request of its own: write the entry, ring. */
+static inline void publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe,
+			   dp_nvme_cmd_cb cb, void *arg)
 {
-	struct nvme_tracker *t;
-	uint16_t cid;
-	int rc;
+	struct nvme_tracker *t = &qp->tr[cid];
 
-	if (dpi_unlikely(qp->failed))
-		return -EIO;
-	if (dpi_unlikely(qp->nfree == 0))
-		return -EAGAIN;
-	cid = qp->free[qp->nfree - 1];
-	t = &qp->tr[cid];
-	if (buf != NULL) {
-		rc = build_prps(t, buf, len, sqe);
-		if (dpi_unlikely(rc != 0))
-			return rc;
-	}
 	qp->nfree--;
 	t->cb = cb;
 	t->arg = arg;
@@ -333,6 +322,26 @@ static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *bu
 	if (++qp->q.sq_tail == qp->q.entries)
 		qp->q.sq_tail = 0;
 	sq_ring(qp);
+}
+
+/* Take a tracker, build PRPs for buf (when not NULL), write the entry, ring. */
+static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *buf, size_t len,
+		  dp_nvme_cmd_cb cb, void *arg)
+{
+	uint16_t cid;
+	int rc;
+
+	if (dpi_unlikely(qp->failed))
+		return -EIO;
+	if (dpi_unlikely(qp->nfree == 0))
+		return -EAGAIN;
+	cid = qp->free[qp->nfree - 1];
+	if (buf != NULL) {
+		rc = build_prps(&qp->tr[cid], buf, len, sqe);
+		if (dpi_unlikely(rc != 0))
+			return rc;
+	}
+	publish(qp, cid, sqe, cb, arg);
 	return 0;
 }
 
@@ -453,6 +462,52 @@ int dp_nvme_write(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, const void *b
 		  uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
 {
 	return rw(qp, ns, NVME_IO_WRITE, buf, lba, nlb, cb, arg);
+}
+
+int dp_nvme_compare(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, const void *buf,
+		    uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
+{
+	if (qp != NULL && !(qp->ctrlr->info.oncs & NVME_ONCS_COMPARE))
+		return -ENOTSUP;
+	return rw(qp, ns, NVME_IO_COMPARE, buf, lba, nlb, cb, arg);
+}
+
+int dp_nvme_deallocate(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns,
+		       const struct dp_nvme_range *ranges, uint32_t n, dp_nvme_cmd_cb cb, void *arg)
+{
+	struct nvme_dsm_range *r;
+	struct nvme_sqe sqe;
+	uint16_t cid;
+
+	if (qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || ranges == NULL || n == 0 ||
+	    n > DP_NVME_MAX_RANGES)
+		return -EINVAL;
+	if (!(qp->ctrlr->info.oncs & NVME_ONCS_DSM))
+		return -ENOTSUP;
+	for (uint32_t i = 0; i < n; i++) {
+		if (ranges[i].nlb == 0 || ranges[i].reserved0 != 0)
+			return -EINVAL;
+		if (ranges[i].lba >= ns->num_blocks || ranges[i].nlb > ns->num_blocks - ranges[i].lba)
+			return -ERANGE;
+	}
+	if (qp->failed)
+		return -EIO;
+	if (qp->nfree == 0)
+		return -EAGAIN;
+	/* The range list goes in this command's PRP list page: 256 ranges fill it exactly. */
+	cid = qp->free[qp->nfree - 1];
+	r = (struct nvme_dsm_range *)qp->tr[cid].prp_list;
+	for (uint32_t i = 0; i < n; i++)
+		r[i] = (struct nvme_dsm_range){.cattr = 0, .nlb = ranges[i].nlb,
+					       .slba = ranges[i].lba};
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = NVME_IO_DSM;
+	sqe.nsid = ns->nsid;
+	sqe.prp1 = qp->tr[cid].prp_list_iova;
+	sqe.cdw10 = n - 1;
+	sqe.cdw11 = NVME_DSM_AD;
+	publish(qp, cid, &sqe, cb, arg);
+	return 0;
 }
 
 int dp_nvme_write_zeroes(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba,

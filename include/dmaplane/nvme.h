@@ -193,7 +193,8 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qpair);
  *   -ENOTSUP invalid opcode;
  *   -ENXIO   invalid namespace;
  *   -ENOSPC  capacity exceeded;
- *   -ECANCELED aborted.
+ *   -ECANCELED aborted;
+ *   -EILSEQ  compare failure (dp_nvme_compare(): the data differ).
  * @param status the raw NVMe status: SCT << 8 | SC (0 on success; 0xffff when failed back by
  *   the driver without a completion from the controller).
  */
@@ -228,6 +229,35 @@ int dp_nvme_write(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const void
  * no -EFAULT; -ENOTSUP when the controller does not support the command). */
 int dp_nvme_write_zeroes(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, uint64_t lba,
 			 uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
+
+/**
+ * Submit a Compare of @p nlb blocks at @p lba with @p buf: the callback gets 0 when the blocks
+ * hold exactly the buffer's bytes, -EILSEQ when they differ. Same rules and returns as
+ * dp_nvme_read() (split like it), plus -ENOTSUP when the controller lacks Compare.
+ */
+int dp_nvme_compare(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const void *buf,
+		    uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
+
+/** A block range for dp_nvme_deallocate(). */
+struct dp_nvme_range {
+	uint64_t lba;
+	uint32_t nlb;       /**< blocks, > 0 */
+	uint32_t reserved0; /**< must be 0 */
+};
+
+/** Most ranges in one dp_nvme_deallocate(). */
+#define DP_NVME_MAX_RANGES 256
+
+/**
+ * Submit Dataset Management with Deallocate (trim) of @p n ranges (copied before this returns).
+ * What deallocated blocks read as depends on the controller (the sim returns zeroes).
+ * @return 0; -EINVAL (NULL, n 0 or above DP_NVME_MAX_RANGES, a range of 0 blocks or with
+ *   reserved0 set); -ERANGE (a range beyond the namespace); -ENOTSUP (the controller lacks
+ *   Dataset Management); -EAGAIN; -EIO (fatal status).
+ */
+int dp_nvme_deallocate(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns,
+		       const struct dp_nvme_range *ranges, uint32_t n, dp_nvme_cmd_cb cb,
+		       void *arg);
 
 /** Submit Flush of @p ns (the volatile write cache to media). Returns -EINVAL, -EAGAIN, -EIO. */
 int dp_nvme_flush(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, dp_nvme_cmd_cb cb,

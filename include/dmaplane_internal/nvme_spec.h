@@ -204,13 +204,26 @@ enum nvme_sc_media {
 #define NVME_IDC_SGLS   536
 #define NVME_IDC_SUBNQN 768 /* 256 bytes */
 
+#define NVME_ONCS_COMPARE      (1u << 0)
+#define NVME_ONCS_DSM          (1u << 2)
 #define NVME_ONCS_WRITE_ZEROES (1u << 3)
+
+/* Dataset Management: cdw10 NR (0's based ranges), cdw11 attributes; 16-byte ranges. */
+#define NVME_DSM_AD         (1u << 2) /* deallocate */
+#define NVME_DSM_MAX_RANGES 256
+struct nvme_dsm_range {
+	uint32_t cattr;
+	uint32_t nlb;
+	uint64_t slba;
+};
+DP_STATIC_ASSERT(sizeof(struct nvme_dsm_range) == 16, "DSM range is 16 bytes");
 
 #define NVME_IDNS_NSZE   0
 #define NVME_IDNS_NCAP   8
 #define NVME_IDNS_NUSE   16
 #define NVME_IDNS_NLBAF  25
 #define NVME_IDNS_FLBAS  26
+#define NVME_IDNS_DLFEAT 33
 #define NVME_IDNS_NGUID  104
 #define NVME_IDNS_EUI64  120
 #define NVME_IDNS_LBAF0  128 /* 4 bytes each: MS 15:0, LBADS 23:16, RP 25:24 */

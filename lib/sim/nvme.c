@@ -130,6 +130,13 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 		return rc;
 	}
 	rc = ns_alloc(n);
+	if (rc == 0) {
+		n->scratch = dpi_calloc(1, (size_t)NVME_PAGE_SIZE << SNVME_MDTS);
+		if (n->scratch == NULL) {
+			ns_free(n);
+			rc = -ENOMEM;
+		}
+	}
 	if (rc != 0) {
 		free(n);
 		return rc;
@@ -146,6 +153,7 @@ static void snvme_destroy(void *state)
 	struct snvme *n = state;
 
 	ns_free(n);
+	free(n->scratch);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
 }

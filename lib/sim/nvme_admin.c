@@ -60,7 +60,7 @@ static void id_ctrlr(struct snvme *n, uint8_t *d)
 	d[NVME_IDC_SQES] = (NVME_SQES_LOG2 << 4) | NVME_SQES_LOG2;
 	d[NVME_IDC_CQES] = (NVME_CQES_LOG2 << 4) | NVME_CQES_LOG2;
 	put32(d + NVME_IDC_NN, n->nns);
-	put16(d + NVME_IDC_ONCS, NVME_ONCS_WRITE_ZEROES);
+	put16(d + NVME_IDC_ONCS, NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES);
 	d[NVME_IDC_VWC] = 1;
 	snprintf(s, sizeof(s), "nqn.2026-11.io.dmaplane:sim:nvme%u", n->instance);
 	memcpy(d + NVME_IDC_SUBNQN, s, strlen(s));
@@ -75,6 +75,7 @@ static void id_ns(struct snvme *n, uint32_t nsid, uint8_t *d)
 	put64(d + NVME_IDNS_NUSE, ns->nlb);
 	d[NVME_IDNS_NLBAF] = 0;
 	d[NVME_IDNS_FLBAS] = 0;
+	d[NVME_IDNS_DLFEAT] = 1; /* deallocated blocks read as zeroes */
 	/* EUI-64: a made-up OUI 'd' 'p' 's', then instance and namespace. */
 	d[NVME_IDNS_EUI64] = 'd';
 	d[NVME_IDNS_EUI64 + 1] = 'p';

@@ -72,6 +72,7 @@ struct snvme {
 
 	uint32_t nns;
 	struct snvme_ns ns[SNVME_MAX_NS];
+	uint8_t *scratch; /* (4096 << MDTS) bytes: Compare's host data */
 
 	uint64_t err_count;
 	struct snvme_err errlog[SNVME_ERRLOG]; /* ring, newest at (err_count - 1) % SNVME_ERRLOG */

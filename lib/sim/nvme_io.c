@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * NVM commands of the sim NVMe controller (Read, Write, Flush, Write Zeroes) on in-memory
+ * NVM commands of the sim NVMe controller (Read, Write, Compare, Flush, Write Zeroes, Dataset
+ * Management with deallocate: the blocks then read as zeroes) on in-memory
  * namespaces, and the PRP walk that moves their data. Every byte of host memory, PRP lists
  * included, is reached through the sim IOMMU: a bad PRP faults (and is in the fault log) and
  * the command completes with Data Transfer Error.
@@ -127,6 +128,50 @@ static void rw(struct snvme *n, struct snvme_cmd *c, bool write)
 	}
 }
 
+static void compare(struct snvme *n, struct snvme_cmd *c)
+{
+	uint64_t slba, nlb, len;
+	struct snvme_ns *ns = lba_range(n, c, &slba, &nlb);
+
+	if (ns == NULL)
+		return;
+	len = nlb << ns->lbads;
+	if (len > ((uint64_t)PAGE << SNVME_MDTS)) {
+		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		return;
+	}
+	c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2, n->scratch, len, false);
+	if (c->status == 0 && memcmp(n->scratch, ns->data + (slba << ns->lbads), len) != 0)
+		snvme_set_status(c, NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED);
+}
+
+/* Dataset Management: check every range first, then deallocate (zero) them all or none. */
+static void dsm(struct snvme *n, struct snvme_cmd *c)
+{
+	struct nvme_dsm_range r[NVME_DSM_MAX_RANGES];
+	uint32_t nr = (c->sqe.cdw10 & 0xff) + 1;
+	struct snvme_ns *ns;
+
+	if (c->sqe.nsid == 0 || c->sqe.nsid > n->nns) {
+		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
+		return;
+	}
+	ns = &n->ns[c->sqe.nsid - 1];
+	c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2, (uint8_t *)r, nr * sizeof(r[0]),
+				   false);
+	if (c->status != 0 || !(c->sqe.cdw11 & NVME_DSM_AD))
+		return; /* only deallocate does anything here; other attributes are hints */
+	for (uint32_t i = 0; i < nr; i++) {
+		if (r[i].slba > ns->nlb || r[i].nlb > ns->nlb - r[i].slba) {
+			c->err_lba = r[i].slba;
+			snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_LBA_RANGE);
+			return;
+		}
+	}
+	for (uint32_t i = 0; i < nr; i++)
+		memset(ns->data + (r[i].slba << ns->lbads), 0, (size_t)r[i].nlb << ns->lbads);
+}
+
 static void write_zeroes(struct snvme *n, struct snvme_cmd *c)
 {
 	uint64_t slba, nlb;
@@ -152,7 +197,9 @@ void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)
 	switch (c->sqe.opc) {
 	case NVME_IO_READ: rw(n, c, false); break;
 	case NVME_IO_WRITE: rw(n, c, true); break;
+	case NVME_IO_COMPARE: compare(n, c); break;
 	case NVME_IO_WRITE_ZEROES: write_zeroes(n, c); break;
+	case NVME_IO_DSM: dsm(n, c); break;
 	case NVME_IO_FLUSH: flush(n, c); break;
 	default: snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE); break;
 	}

@@ -164,7 +164,7 @@ static void test_bringup_identify(void)
 	CU_ASSERT_EQUAL(info.doorbell_stride, 4);
 	CU_ASSERT_EQUAL(info.timeout_ms, 1000);
 	CU_ASSERT_EQUAL(info.vwc, 1);
-	CU_ASSERT(info.oncs & (1u << 3));
+	CU_ASSERT_EQUAL(info.oncs, (1u << 0) | (1u << 2) | (1u << 3));
 
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_ns_list(c, ids, &n), -ENOSPC);
 	CU_ASSERT_EQUAL(n, 2);
@@ -372,6 +372,73 @@ static void test_write_zeroes_flush(void)
 	ut_log_release();
 	dp_dma_free(buf);
 	dp_dma_free(zero);
+	fx_close(&f);
+}
+
+static void test_compare_deallocate(void)
+{
+	struct fixture f;
+	struct done d = {0};
+	struct dp_nvme_range r[DP_NVME_MAX_RANGES + 1];
+	uint8_t *buf, *chk;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&chk), 0);
+	fill(buf, 512 * KiB, 41);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], true, buf, 0, 1024), 0);
+	/* Same data: 0, also split over four commands; one byte off: -EILSEQ. */
+	CU_ASSERT_EQUAL(dp_nvme_compare(f.qp, f.ns[0], buf, 0, 1024, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	buf[300 * KiB] ^= 1;
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_compare(f.qp, f.ns[0], buf, 0, 1024, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EILSEQ);
+	CU_ASSERT_EQUAL(d.status, 0x0285);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_compare(f.qp, f.ns[0], buf + 4, 0, 8, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EILSEQ);
+	buf[300 * KiB] ^= 1;
+
+	/* Deallocate two ranges: they read as zeroes, their neighbours are intact. */
+	r[0] = (struct dp_nvme_range){.lba = 10, .nlb = 5};
+	r[1] = (struct dp_nvme_range){.lba = 100, .nlb = 1};
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, 2, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, chk, 0, 128), 0);
+	CU_ASSERT_EQUAL(memcmp(chk, buf, 10 * 512), 0);
+	for (size_t i = 10 * 512; i < 15 * 512; i++)
+		if (chk[i] != 0) {
+			CU_FAIL("deallocated block not zero");
+			break;
+		}
+	CU_ASSERT_EQUAL(memcmp(chk + 15 * 512, buf + 15 * 512, 85 * 512), 0);
+	CU_ASSERT_EQUAL(chk[100 * 512], 0);
+	CU_ASSERT_EQUAL(memcmp(chk + 101 * 512, buf + 101 * 512, 27 * 512), 0);
+
+	/* The most ranges at once; and the errors. */
+	for (int i = 0; i <= DP_NVME_MAX_RANGES; i++)
+		r[i] = (struct dp_nvme_range){.lba = 2000 + 2 * (uint64_t)i, .nlb = 1};
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, DP_NVME_MAX_RANGES, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, DP_NVME_MAX_RANGES + 1, on_done, &d),
+			-EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], NULL, 1, on_done, &d), -EINVAL);
+	r[0].nlb = 0;
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, 1, on_done, &d), -EINVAL);
+	r[0] = (struct dp_nvme_range){.lba = 64 * MiB / 4096 - 1, .nlb = 2};
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[1], r, 1, on_done, &d), -ERANGE);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	dp_dma_free(buf);
+	dp_dma_free(chk);
 	fx_close(&f);
 }
 
@@ -925,6 +992,7 @@ int main(void)
 		UT_TEST(test_bringup_identify), UT_TEST(test_open_errors),
 		UT_TEST(test_rw_both_namespaces), UT_TEST(test_prp_edges),
 		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
+		UT_TEST(test_compare_deallocate),
 		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
