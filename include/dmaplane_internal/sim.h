@@ -229,4 +229,13 @@ int dpi_sim_cfg_write(struct dpi_sim_device *dev, uint32_t off, const void *buf,
  * an NVMe model). */
 int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev);
 
+/* Test hook: the next @count commands with opcode @opc on the admin queue (@admin) or on I/O
+ * queues complete with status @sct_sc (SCT << 8 | SC) without running. 0; -EINVAL. */
+int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t opc,
+			       uint16_t sct_sc, uint32_t count);
+
+/* Null mode (also DP_SIM_NVME_NULL=1 at creation): Read, Write and Compare check their
+ * arguments and complete without moving data, for measuring the driver. 0; -EINVAL. */
+int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
+
 #endif

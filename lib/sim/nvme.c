@@ -7,6 +7,7 @@
  * through the sim IOMMU, and posts their completions with the phase tag; when a completion
  * queue is full the model stops fetching until the host moves that CQ's head.
  *
+ * DP_SIM_NVME_NULL=1 selects null mode: Read, Write and Compare complete without moving data.
  * Namespaces come from DP_SIM_NVME<n>_NS or DP_SIM_NVME_NS ("<block size>:<bytes>,...", sizes
  * with K/M/G suffix, e.g. "512:64M,4096:64M", the default), up to 8, 512..4096-byte blocks.
  */
@@ -113,7 +114,7 @@ static void ctrl_reset_regs(struct snvme *n)
 static int snvme_create(struct dpi_sim_device *dev, void **state)
 {
 	struct snvme *n = dpi_calloc(1, sizeof(*n));
-	const char *name = dpi_sim_device_name(dev);
+	const char *name = dpi_sim_device_name(dev), *null_env;
 	int rc;
 
 	if (n == NULL)
@@ -141,6 +142,8 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 		free(n);
 		return rc;
 	}
+	null_env = getenv("DP_SIM_NVME_NULL");
+	n->null_mode = null_env != NULL && strcmp(null_env, "1") == 0;
 	n->cap = SNVME_MQES | NVME_CAP_CQR | ((uint64_t)SNVME_TO << 24) | NVME_CAP_CSS_NVM;
 	pthread_mutex_init(&n->lock, NULL);
 	ctrl_reset_regs(n);
@@ -231,7 +234,11 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			return;
 		}
 		sq->head = (sq->head + 1) % sq->size;
-		if (qid == 0)
+		if (n->inject.count > 0 && n->inject.admin == (qid == 0) &&
+		    n->inject.opc == c.sqe.opc) {
+			n->inject.count--;
+			c.status = n->inject.status;
+		} else if (qid == 0)
 			snvme_admin_exec(n, &c);
 		else
 			snvme_io_exec(n, &c);
@@ -429,6 +436,41 @@ int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev)
 	n = dpi_sim_device_state(dev);
 	pthread_mutex_lock(&n->lock);
 	fatal(n);
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+static struct snvme *nvme_of(struct dpi_sim_device *dev)
+{
+	if (dev == NULL || dpi_sim_device_model(dev) != &dpi_sim_nvme_model)
+		return NULL;
+	return dpi_sim_device_state(dev);
+}
+
+int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t opc,
+			       uint16_t sct_sc, uint32_t count)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL || sct_sc == 0 || (sct_sc >> 8) > 7)
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	n->inject.admin = admin;
+	n->inject.opc = opc;
+	n->inject.status = NVME_STATUS(sct_sc >> 8, sct_sc & 0xff);
+	n->inject.count = count;
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	n->null_mode = on;
 	pthread_mutex_unlock(&n->lock);
 	return 0;
 }

@@ -73,6 +73,13 @@ struct snvme {
 	uint32_t nns;
 	struct snvme_ns ns[SNVME_MAX_NS];
 	uint8_t *scratch; /* (4096 << MDTS) bytes: Compare's host data */
+	bool null_mode;   /* Read/Write/Compare check their arguments but move no data */
+	struct {
+		uint32_t count; /* commands left to fail */
+		uint16_t status; /* NVME_STATUS form */
+		uint8_t opc;
+		bool admin;
+	} inject;
 
 	uint64_t err_count;
 	struct snvme_err errlog[SNVME_ERRLOG]; /* ring, newest at (err_count - 1) % SNVME_ERRLOG */

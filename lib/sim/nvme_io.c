@@ -117,8 +117,9 @@ static void rw(struct snvme *n, struct snvme_cmd *c, bool write)
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 		return;
 	}
-	c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2, ns->data + (slba << ns->lbads),
-				   len, !write);
+	if (!n->null_mode)
+		c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2,
+					   ns->data + (slba << ns->lbads), len, !write);
 	if (write) {
 		n->write_cmds++;
 		n->units_written += len / 512;
@@ -140,6 +141,8 @@ static void compare(struct snvme *n, struct snvme_cmd *c)
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 		return;
 	}
+	if (n->null_mode)
+		return;
 	c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2, n->scratch, len, false);
 	if (c->status == 0 && memcmp(n->scratch, ns->data + (slba << ns->lbads), len) != 0)
 		snvme_set_status(c, NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED);

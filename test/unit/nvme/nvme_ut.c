@@ -68,6 +68,11 @@ static void fx_close(struct fixture *f)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(f->ioas), 0);
 }
 
+static struct dpi_sim_device *sim_of(struct fixture *f)
+{
+	return dpi_device_sim(dpi_nvme_ctrlr_device(f->c));
+}
+
 struct done {
 	int calls;
 	int rc;
@@ -625,7 +630,7 @@ static void test_fatal_status(void)
 
 	fx_open(&f, 0);
 	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
-	CU_ASSERT_EQUAL(dpi_sim_nvme_set_fatal(dpi_device_sim(dpi_nvme_ctrlr_device(f.c))), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_fatal(sim_of(&f)), 0);
 	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf, 0, 8, on_done, &d), 0);
 	ut_log_capture();
 	for (int i = 0; i < 100000 && rc == 0; i++)
@@ -646,6 +651,48 @@ static void test_fatal_status(void)
 	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme0", f.ioas, NULL, &f.c), 0);
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(f.c), 0);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(f.ioas), 0);
+}
+
+/* Injected command errors reach the callback with their status and errno; null mode moves no
+ * data but checks everything else. */
+static void test_inject_null(void)
+{
+	struct fixture f;
+	struct done d = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 51);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, NVME_IO_READ, 0x0281, 2), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), -EIO);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), 0); /* other opcodes run */
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf + 4096, 3, 1, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+	CU_ASSERT_EQUAL(d.status, 0x0281);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, NVME_IO_WRITE, 0x0080, 1), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), -ERANGE);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, NVME_IO_WRITE, 0x0007, 1), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), -ECANCELED);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, 1, 0, 1), -EINVAL);
+
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_null(sim_of(&f), true), 0);
+	memset(buf + 4096, 0x77, 4096);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), 0);
+	CU_ASSERT_EQUAL(buf[4096], 0x77);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 0), -EINVAL);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_null(sim_of(&f), false), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_null(NULL, true), -EINVAL);
+	dp_dma_free(buf);
+	fx_close(&f);
 }
 
 /* One queue pair per thread, two threads at once on one controller. */
@@ -994,7 +1041,7 @@ int main(void)
 		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
 		UT_TEST(test_compare_deallocate),
 		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
-		UT_TEST(test_fatal_status), UT_TEST(test_threads),
+		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 	};
 
