@@ -23,6 +23,22 @@ struct dpi_mmio {
  * Returns 0; -EINVAL (bad region); an mmap error. */
 int dpi_device_mmio(struct dp_device *dev, uint32_t region, struct dpi_mmio *mmio);
 
+/*
+ * Order stores to DMA memory (queue entries) before a following MMIO store (a doorbell).
+ * x86: stores are not reordered with older stores, but write-combined BARs need sfence.
+ * Under TSan (which rejects fences) the model runs in the same thread: a compiler barrier.
+ */
+static inline void dpi_wmb(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__asm__ volatile("sfence" ::: "memory");
+#elif defined(__SANITIZE_THREAD__)
+	__asm__ volatile("" ::: "memory");
+#else
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
+}
+
 static inline uint32_t dpi_mmio_read32(const struct dpi_mmio *m, uint64_t off)
 {
 	uint32_t v = UINT32_MAX;

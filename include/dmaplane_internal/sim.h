@@ -215,4 +215,27 @@ int dpi_sim_cfg_write(struct dpi_sim_device *dev, uint32_t off, const void *buf,
 #define DPI_SIM_TEST_VENDOR 0x1b36 /* QEMU's vendor id, as a harmless stand-in */
 #define DPI_SIM_TEST_DEVICE 0xd0a0
 
+
+/* ---- the NVMe controller ("sim:nvmeN") ------------------------------------------------------ */
+/*
+ * An NVMe 1.4 PCIe controller with in-memory namespaces (lib/sim/nvme.c has the details).
+ * Namespaces: DP_SIM_NVME<n>_NS, else DP_SIM_NVME_NS, else "512:64M,4096:64M" (block
+ * size:bytes, comma separated, up to 8). MDTS 5 (128 KiB), 1024-entry queues, 63 I/O queue pairs.
+ */
+#define DPI_SIM_NVME_VENDOR 0x1b36
+#define DPI_SIM_NVME_DEVICE 0xd0a1
+
+/* Test hook: set CSTS.CFS as a controller would on an internal fatal error. 0; -EINVAL (not
+ * an NVMe model). */
+int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev);
+
+/* Test hook: the next @count commands with opcode @opc on the admin queue (@admin) or on I/O
+ * queues complete with status @sct_sc (SCT << 8 | SC) without running. 0; -EINVAL. */
+int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t opc,
+			       uint16_t sct_sc, uint32_t count);
+
+/* Null mode (also DP_SIM_NVME_NULL=1 at creation): Read, Write and Compare check their
+ * arguments and complete without moving data, for measuring the driver. 0; -EINVAL. */
+int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
+
 #endif

@@ -99,6 +99,7 @@ static int model_add(const struct dpi_sim_model *model)
 static void builtin_init(void)
 {
 	model_add(&dpi_sim_testdev_model);
+	model_add(&dpi_sim_nvme_model);
 }
 
 /* Also -EINVAL (incomplete model, bad name) and -ENOSPC (16 models registered). */

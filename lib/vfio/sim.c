@@ -132,8 +132,9 @@ int dpi_vfio_sim_open(const char *name, struct dp_ioas *ioas, struct dp_device *
 	rc = dpi_sim_device_create(name, &s);
 	if (rc != 0) {
 		DPI_ERR("sim:%s: %s", name,
-			rc == -EBUSY ? "that sim device is open already"
-				     : "no such sim device (models: test, nvme, dsa; e.g. sim:test0)");
+			rc == -EBUSY	? "that sim device is open already"
+			: rc == -ENODEV ? "no such sim device (models: test, nvme, dsa; e.g. sim:test0)"
+					: "the model could not create it (its configuration or memory)");
 		return rc;
 	}
 	m = dpi_sim_device_model(s);

@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The admin queue: one command at a time, submitted and waited for on the control path under
+ * the controller's lock. Also the CSTS helpers used by bring-up and shutdown.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#define DP_LOG_COMPONENT "nvme"
+#include <dmaplane/env.h>
+#include <dmaplane_internal/log.h>
+#include <dmaplane_internal/nvme.h>
+
+#include "nvme_internal.h"
+
+static void pause_briefly(uint32_t round)
+{
+	struct timespec ts = {.tv_nsec = 10000};
+
+	if (round > 64)
+		nanosleep(&ts, NULL);
+}
+
+bool nvme_ctrlr_check_fatal(struct dp_nvme_ctrlr *c)
+{
+	uint32_t csts;
+
+	if (__atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+		return true;
+	csts = dpi_mmio_read32(&c->mmio, NVME_REG_CSTS);
+	if (csts == UINT32_MAX || (csts & NVME_CSTS_CFS)) {
+		__atomic_store_n(&c->failed, true, __ATOMIC_RELAXED);
+		DPI_ERR("%s: controller fatal status (CSTS 0x%08x): outstanding commands fail with "
+			"-EIO; close and reopen the controller", c->info.addr, csts);
+		return true;
+	}
+	return false;
+}
+
+int nvme_wait_csts(struct dp_nvme_ctrlr *c, uint32_t mask, uint32_t want, uint32_t timeout_ms,
+		   bool stop_on_cfs)
+{
+	uint64_t deadline = dp_time_ns() + (uint64_t)timeout_ms * 1000000ull;
+
+	for (uint32_t round = 0;; round++) {
+		uint32_t csts = dpi_mmio_read32(&c->mmio, NVME_REG_CSTS);
+
+		if (csts != UINT32_MAX && (csts & mask) == want)
+			return 0;
+		if (csts == UINT32_MAX || (stop_on_cfs && (csts & NVME_CSTS_CFS))) {
+			DPI_ERR("%s: controller fatal status (CSTS 0x%08x) while waiting for CSTS "
+				"0x%x/0x%x", c->info.addr, csts, want, mask);
+			return -EIO;
+		}
+		if (dp_time_ns() > deadline) {
+			DPI_ERR("%s: CSTS 0x%08x did not reach 0x%x (mask 0x%x) in %u ms",
+				c->info.addr, csts, want, mask, timeout_ms);
+			return -ETIMEDOUT;
+		}
+		pause_briefly(round);
+	}
+}
+
+int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
+{
+	struct nvme_queue *q = &c->admin;
+	uint64_t deadline = dp_time_ns() + NVME_ADMIN_TIMEOUT_MS * 1000000ull;
+	uint16_t cid = c->admin_cid++;
+
+	if (__atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+		return -EIO;
+	sqe->cid = cid;
+	q->sq[q->sq_tail] = *sqe;
+	q->sq_tail = (q->sq_tail + 1) % q->entries;
+	dpi_wmb();
+	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
+	for (uint32_t round = 0;; round++) {
+		struct nvme_cqe *e = &q->cq[q->cq_head];
+		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
+
+		if ((st & NVME_CQE_PHASE) == q->phase) {
+			*cpl = *e;
+			if (++q->cq_head == q->entries) {
+				q->cq_head = 0;
+				q->phase ^= 1;
+			}
+			q->sq_head = e->sqhd;
+			dpi_mmio_write32(&c->mmio, q->cq_db, q->cq_head);
+			if (cpl->cid != cid)
+				DPI_WARN("%s: admin completion for cid %u, expected %u", c->info.addr,
+					 cpl->cid, cid);
+			break;
+		}
+		if (round % 256 == 255 && nvme_ctrlr_check_fatal(c))
+			return -EIO;
+		if (dp_time_ns() > deadline) {
+			DPI_ERR("%s: admin command 0x%02x did not complete in %u ms", c->info.addr,
+				sqe->opc, NVME_ADMIN_TIMEOUT_MS);
+			return -ETIMEDOUT;
+		}
+		pause_briefly(round);
+	}
+	if (nvme_cqe_status(cpl->status) != 0) {
+		uint16_t s = nvme_cqe_status(cpl->status);
+
+		DPI_ERR("%s: admin command 0x%02x failed: status type %u code 0x%02x", c->info.addr,
+			sqe->opc, s >> 8, s & 0xff);
+		return -EIO;
+	}
+	return 0;
+}
+
+int nvme_identify(struct dp_nvme_ctrlr *c, uint32_t cns, uint32_t nsid)
+{
+	struct nvme_sqe sqe = {.opc = NVME_ADM_IDENTIFY, .nsid = nsid, .prp1 = c->buf_iova,
+			       .cdw10 = cns};
+	struct nvme_cqe cpl;
+
+	memset(c->buf, 0, NVME_ID_SIZE);
+	return nvme_admin_cmd(c, &sqe, &cpl);
+}
+
+int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *c, uint8_t lid, uint32_t nsid,
+			       uint64_t offset, void *buf, size_t len)
+{
+	uint32_t numd = (uint32_t)(len / 4) - 1;
+	struct nvme_sqe sqe = {.opc = NVME_ADM_GET_LOG_PAGE, .nsid = nsid, .cdw10 = lid | (numd << 16),
+			       .cdw11 = numd >> 16, .cdw12 = (uint32_t)offset,
+			       .cdw13 = (uint32_t)(offset >> 32)};
+	struct nvme_cqe cpl;
+	int rc;
+
+	if (c == NULL || buf == NULL || len == 0 || len > NVME_ID_SIZE || len % 4 != 0 ||
+	    offset % 4 != 0)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	sqe.prp1 = c->buf_iova;
+	memset(c->buf, 0, len);
+	rc = nvme_admin_cmd(c, &sqe, &cpl);
+	if (rc == 0)
+		memcpy(buf, c->buf, len);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = nvme_admin_cmd(c, sqe, cpl);
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * drivers/nvme internals, shared by its files:
+ *   ctrlr.c  open/close, bring-up (CC/CSTS handshake), Identify, info getters
+ *   admin.c  the admin queue: synchronous commands on the control path
+ *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs, completions
+ * The driver reaches the device only through lib/vfio (dp_pci_device_open, config space) and
+ * dpi_mmio (BAR0 registers): no ioctl here.
+ */
+#ifndef NVME_INTERNAL_H
+#define NVME_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dmaplane/nvme.h>
+#include <dmaplane/vfio.h>
+#include <dmaplane_internal/common.h>
+#include <dmaplane_internal/mmio.h>
+#include <dmaplane_internal/nvme_spec.h>
+
+#define NVME_ADMIN_TIMEOUT_MS 10000
+#define NVME_MAX_XFER         (2u << 20) /* one PRP list page covers 2 MiB + one page */
+#define NVME_DEFAULT_DEPTH    256
+#define NVME_MAX_NS           1024      /* one Identify active namespace list */
+#define NVME_CFS_CHECK_POLLS  4096      /* empty polls with work outstanding between CSTS reads */
+#define NVME_STATUS_DRIVER    0xffffu   /* raw status of commands failed back by the driver */
+
+/* One submission queue and its completion queue, in DMA memory. */
+struct nvme_queue {
+	struct nvme_sqe *sq;
+	struct nvme_cqe *cq;
+	dp_iova_t sq_iova, cq_iova;
+	uint32_t entries;
+	uint32_t sq_tail, sq_head; /* sq_head from the last completion's SQHD */
+	uint32_t cq_head;
+	uint16_t phase;
+	uint16_t qid;
+	uint32_t sq_db, cq_db; /* doorbell offsets in BAR0 */
+};
+
+/*
+ * One command slot. A request is one command, or several when it is larger than the maximum
+ * transfer (MDTS): then the first command's tracker is the parent, holds the callback, counts
+ * the commands still pending (its own included) and keeps the first error; it is freed last.
+ */
+struct nvme_tracker {
+	dp_nvme_cmd_cb cb;
+	void *arg;
+	uint64_t *prp_list;    /* one page of DMA memory for this command's PRP list */
+	dp_iova_t prp_list_iova;
+	uint16_t parent;       /* tracker index of the request's parent (itself when alone) */
+	uint16_t pending;      /* on the parent: commands of the request not completed yet */
+	uint16_t status;       /* on the parent: first non-zero status (SCT << 8 | SC) */
+	bool active;
+};
+
+struct dp_nvme_ns {
+	struct dp_nvme_ctrlr *ctrlr;
+	uint32_t nsid;
+	uint32_t lbads;
+	uint64_t num_blocks;
+	struct dp_nvme_ns_info info;
+};
+
+struct dp_nvme_qpair {
+	/* hot */
+	struct nvme_queue q;
+	const struct dpi_mmio *mmio;
+	struct nvme_tracker *tr; /* depth trackers; the command id is the index */
+	uint16_t *free;          /* stack of free tracker indexes */
+	uint32_t nfree, depth;
+	uint32_t idle_polls;
+	uint32_t max_xfer;
+	bool failed;
+	/* cold */
+	struct dp_nvme_ctrlr *ctrlr;
+	void *prp_mem;
+	struct dp_nvme_qpair *next; /* the controller's list, under its lock */
+};
+
+struct dp_nvme_ctrlr {
+	struct dp_device *dev;
+	struct dpi_mmio mmio;
+	pthread_mutex_t lock; /* control path: admin queue, qpair list, qid map */
+	uint64_t cap;
+	uint32_t dstrd;
+	uint32_t to_ms;
+	uint32_t rtd3e_us;
+	struct nvme_queue admin;
+	uint16_t admin_cid;
+	void *buf; /* one page of DMA memory for Identify and log pages */
+	dp_iova_t buf_iova;
+	struct dp_nvme_ctrlr_info info;
+	struct dp_nvme_ns *ns;
+	uint32_t nns;
+	uint8_t *qid_used; /* [0..info.io_queues] */
+	struct dp_nvme_qpair *qpairs;
+	bool failed; /* CSTS.CFS seen (atomic) */
+};
+
+/* ---- queues (qpair.c) ------------------------------------------------------------------ */
+
+/* Allocate zeroed, IOVA-contiguous queue memory for @entries entries; doorbells for @qid. */
+int nvme_queue_alloc(struct dp_nvme_ctrlr *c, struct nvme_queue *q, uint16_t qid,
+		     uint32_t entries);
+void nvme_queue_free(struct nvme_queue *q);
+
+/* DMA memory of @len bytes, aligned to @align, contiguous in IOVA space. 0; -ENOMEM;
+ * -EFAULT (the IOAS does not translate it in one piece). */
+int nvme_dma_zalloc(size_t len, size_t align, void **va, dp_iova_t *iova);
+
+/* The status field of a completion entry as SCT << 8 | SC (the form callbacks get). */
+static inline uint16_t nvme_cqe_status(uint16_t st)
+{
+	return (uint16_t)((NVME_CQE_SCT(st) << 8) | NVME_CQE_SC(st));
+}
+
+/* SCT << 8 | SC as a negative errno (0 for success). */
+int nvme_status_errno(uint16_t sct_sc);
+
+/* ---- admin (admin.c) ----------------------------------------------------------------------- */
+
+/* Run one admin command and wait for it. c->lock held. On return *cpl holds the completion.
+ * 0; -EIO (fatal status, or the command failed: logged with its status); -ETIMEDOUT. */
+int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl);
+
+/* Admin commands with data into c->buf (4 KiB). */
+int nvme_identify(struct dp_nvme_ctrlr *c, uint32_t cns, uint32_t nsid);
+
+/* CSTS.CFS: remember it and say so once. True when the controller is failed. */
+bool nvme_ctrlr_check_fatal(struct dp_nvme_ctrlr *c);
+
+/* Wait until (CSTS & mask) == want, bounded by timeout_ms. 0; -ETIMEDOUT; -EIO (CSTS all-ones,
+ * or CFS when stop_on_cfs). */
+int nvme_wait_csts(struct dp_nvme_ctrlr *c, uint32_t mask, uint32_t want, uint32_t timeout_ms,
+		   bool stop_on_cfs);
+
+#endif

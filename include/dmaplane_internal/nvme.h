@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* drivers/nvme hooks for tests and tools inside the tree. Not installed. */
+#ifndef DMAPLANE_INTERNAL_NVME_H
+#define DMAPLANE_INTERNAL_NVME_H
+
+#include <dmaplane/nvme.h>
+#include <dmaplane/vfio.h>
+
+/* The device a controller drives (NULL for NULL), e.g. to reach a sim model in tests. */
+struct dp_device *dpi_nvme_ctrlr_device(struct dp_nvme_ctrlr *ctrlr);
+
+/* Run one admin command as given (cid is set by the driver) and wait for it. 0; -EIO (the
+ * command failed: *cpl has the status; or fatal status); -ETIMEDOUT. */
+struct nvme_sqe;
+struct nvme_cqe;
+int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *ctrlr, struct nvme_sqe *sqe, struct nvme_cqe *cpl);
+
+/* Submit one I/O command as given (cid set by the driver; PRPs built for buf/len when len is
+ * not 0), without the argument checks of dp_nvme_read/write: for tests of controller-side
+ * errors. Returns as submission does: 0, -EAGAIN, -EFAULT, -EIO. */
+int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qpair, struct nvme_sqe *sqe, const void *buf,
+			      size_t len, dp_nvme_cmd_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The sim NVMe controller: a register-level model of an NVMe PCIe controller (NVMe 1.4, NVM
+ * command set) with in-memory namespaces. BAR0 holds CAP, VS, CC, CSTS, AQA, ASQ, ACQ and the
+ * doorbells at 0x1000 (stride 4 bytes, CAP.DSTRD = 0). Queues must be physically contiguous
+ * (CAP.CQR = 1). A write to an SQ tail doorbell fetches and executes the new commands at once,
+ * through the sim IOMMU, and posts their completions with the phase tag; when a completion
+ * queue is full the model stops fetching until the host moves that CQ's head.
+ *
+ * DP_SIM_NVME_NULL=1 selects null mode: Read, Write and Compare complete without moving data.
+ * Namespaces come from DP_SIM_NVME<n>_NS or DP_SIM_NVME_NS ("<block size>:<bytes>,...", sizes
+ * with K/M/G suffix, e.g. "512:64M,4096:64M", the default), up to 8, 512..4096-byte blocks.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DP_LOG_COMPONENT "sim"
+#include <dmaplane_internal/log.h>
+#include <dmaplane_internal/sys.h>
+
+#include "nvme_impl.h"
+
+#define DEFAULT_NS "512:64M,4096:64M"
+
+/* ---- namespaces from the environment ------------------------------------------------------- */
+
+static int parse_size(const char *s, char **end, uint64_t *out)
+{
+	uint64_t v = strtoull(s, end, 10);
+
+	if (*end == s)
+		return -EINVAL;
+	switch (**end) {
+	case 'G': case 'g': v <<= 30; (*end)++; break;
+	case 'M': case 'm': v <<= 20; (*end)++; break;
+	case 'K': case 'k': v <<= 10; (*end)++; break;
+	default: break;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parse "bs:size[,bs:size...]" into n->ns (data not allocated yet). 0; -EINVAL. */
+static int ns_parse(struct snvme *n, const char *spec)
+{
+	const char *p = spec;
+
+	n->nns = 0;
+	while (*p != '\0') {
+		uint64_t bs, size;
+		char *end;
+
+		if (n->nns == SNVME_MAX_NS || parse_size(p, &end, &bs) != 0 || *end != ':')
+			return -EINVAL;
+		if (parse_size(end + 1, &end, &size) != 0 || (*end != ',' && *end != '\0') ||
+		    (*end == ',' && end[1] == '\0'))
+			return -EINVAL;
+		if (!dpi_is_pow2(bs) || bs < 512 || bs > 4096 || size < bs || size % bs != 0)
+			return -EINVAL;
+		n->ns[n->nns].lbads = (uint32_t)__builtin_ctzll(bs);
+		n->ns[n->nns].nlb = size / bs;
+		n->nns++;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return n->nns > 0 ? 0 : -EINVAL;
+}
+
+static const char *ns_spec(uint32_t instance)
+{
+	char var[32];
+	const char *s;
+
+	snprintf(var, sizeof(var), "DP_SIM_NVME%u_NS", instance);
+	s = getenv(var);
+	if (s == NULL || s[0] == '\0')
+		s = getenv("DP_SIM_NVME_NS");
+	return s == NULL || s[0] == '\0' ? DEFAULT_NS : s;
+}
+
+static void ns_free(struct snvme *n)
+{
+	for (uint32_t i = 0; i < SNVME_MAX_NS; i++) {
+		free(n->ns[i].data);
+		n->ns[i].data = NULL;
+	}
+}
+
+static int ns_alloc(struct snvme *n)
+{
+	for (uint32_t i = 0; i < n->nns; i++) {
+		n->ns[i].data = dpi_calloc(1, n->ns[i].nlb << n->ns[i].lbads);
+		if (n->ns[i].data == NULL) {
+			ns_free(n);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* ---- life ---------------------------------------------------------------------------------- */
+
+static void ctrl_reset_regs(struct snvme *n)
+{
+	snvme_queues_reset(n);
+	n->cc = 0;
+	n->csts = 0;
+	n->aqa = 0;
+	n->asq = 0;
+	n->acq = 0;
+}
+
+static int snvme_create(struct dpi_sim_device *dev, void **state)
+{
+	struct snvme *n = dpi_calloc(1, sizeof(*n));
+	const char *name = dpi_sim_device_name(dev), *null_env;
+	int rc;
+
+	if (n == NULL)
+		return -ENOMEM;
+	n->dev = dev;
+	n->req = dpi_sim_device_requester(dev);
+	n->instance = (uint32_t)strtoul(name + strcspn(name, "0123456789"), NULL, 10);
+	rc = ns_parse(n, ns_spec(n->instance));
+	if (rc != 0) {
+		DPI_ERR("nvme%u: bad namespace list '%s' in DP_SIM_NVME%u_NS or DP_SIM_NVME_NS (want "
+			"<block size 512..4096>:<bytes>[,...], up to 8, e.g. 512:64M,4096:64M)",
+			n->instance, ns_spec(n->instance), n->instance);
+		free(n);
+		return rc;
+	}
+	rc = ns_alloc(n);
+	if (rc == 0) {
+		n->scratch = dpi_calloc(1, (size_t)NVME_PAGE_SIZE << SNVME_MDTS);
+		if (n->scratch == NULL) {
+			ns_free(n);
+			rc = -ENOMEM;
+		}
+	}
+	if (rc != 0) {
+		free(n);
+		return rc;
+	}
+	null_env = getenv("DP_SIM_NVME_NULL");
+	n->null_mode = null_env != NULL && strcmp(null_env, "1") == 0;
+	n->cap = SNVME_MQES | NVME_CAP_CQR | ((uint64_t)SNVME_TO << 24) | NVME_CAP_CSS_NVM;
+	pthread_mutex_init(&n->lock, NULL);
+	ctrl_reset_regs(n);
+	*state = n;
+	return 0;
+}
+
+static void snvme_destroy(void *state)
+{
+	struct snvme *n = state;
+
+	ns_free(n);
+	free(n->scratch);
+	pthread_mutex_destroy(&n->lock);
+	free(n);
+}
+
+static uint64_t snvme_bar_size(void *state, uint32_t bar)
+{
+	return bar == 0 ? SNVME_BAR0_SIZE : 0;
+}
+
+void snvme_queues_reset(struct snvme *n)
+{
+	memset(n->sq, 0, sizeof(n->sq));
+	memset(n->cq, 0, sizeof(n->cq));
+	n->nsq_alloc = 0;
+	n->ncq_alloc = 0;
+}
+
+/* ---- command processing -------------------------------------------------------------------- */
+
+static void fatal(struct snvme *n)
+{
+	n->csts |= NVME_CSTS_CFS;
+}
+
+static void errlog_add(struct snvme *n, const struct snvme_cmd *c)
+{
+	struct snvme_err *e = &n->errlog[n->err_count % SNVME_ERRLOG];
+
+	n->err_count++;
+	*e = (struct snvme_err){.count = n->err_count, .sqid = c->sqid, .cid = c->sqe.cid,
+				.status = c->status, .loc = 0xffff, .lba = c->err_lba,
+				.nsid = c->sqe.nsid};
+}
+
+static bool cq_full(const struct snvme_cq *cq)
+{
+	return (cq->tail + 1) % cq->size == cq->head;
+}
+
+/* Post the completion of @c to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
+static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct snvme_cmd *c,
+		   const struct snvme_sq *sq)
+{
+	struct nvme_cqe e = {.dw0 = c->dw0, .sqhd = (uint16_t)sq->head, .sqid = c->sqid,
+			     .cid = c->sqe.cid, .status = (uint16_t)(c->status | cq->phase)};
+
+	if (dpi_sim_dma_write(n->req, DPI_SIM_NO_PASID, cq->base + (uint64_t)cq->tail * sizeof(e),
+			      &e, sizeof(e)) != 0)
+		return -EFAULT;
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	return 0;
+}
+
+/* Fetch and run the commands of SQ @qid until it is empty or its CQ is full. */
+static void sq_process(struct snvme *n, uint32_t qid)
+{
+	struct snvme_sq *sq = &n->sq[qid];
+
+	while (sq->valid && sq->head != sq->tail && !(n->csts & NVME_CSTS_CFS)) {
+		struct snvme_cq *cq = &n->cq[sq->cqid];
+		struct snvme_cmd c = {.sqid = (uint16_t)qid};
+
+		if (!cq->valid)
+			return;
+		if (cq_full(cq)) {
+			cq->stalled = true;
+			return;
+		}
+		if (dpi_sim_dma_read(n->req, DPI_SIM_NO_PASID, sq->base + (uint64_t)sq->head * 64,
+				     &c.sqe, sizeof(c.sqe)) != 0) {
+			fatal(n);
+			return;
+		}
+		sq->head = (sq->head + 1) % sq->size;
+		if (n->inject.count > 0 && n->inject.admin == (qid == 0) &&
+		    n->inject.opc == c.sqe.opc) {
+			n->inject.count--;
+			c.status = n->inject.status;
+		} else if (qid == 0)
+			snvme_admin_exec(n, &c);
+		else
+			snvme_io_exec(n, &c);
+		if (c.status != 0)
+			errlog_add(n, &c);
+		if (cq_post(n, cq, &c, sq) != 0)
+			fatal(n);
+		/* Admin commands may delete this very queue. */
+		sq = &n->sq[qid];
+	}
+}
+
+static void doorbell(struct snvme *n, uint64_t off, uint32_t v)
+{
+	uint32_t idx = (uint32_t)(off - NVME_REG_DBS) / 4, qid = idx / 2;
+
+	if (!(n->csts & NVME_CSTS_RDY) || qid >= SNVME_MAX_QUEUES)
+		return;
+	if (idx % 2 == 0) {
+		struct snvme_sq *sq = &n->sq[qid];
+
+		if (!sq->valid || v >= sq->size)
+			return; /* an invalid doorbell write: ignored (no AER in this model) */
+		sq->tail = v;
+		sq_process(n, qid);
+	} else {
+		struct snvme_cq *cq = &n->cq[qid];
+
+		if (!cq->valid || v >= cq->size)
+			return;
+		cq->head = v;
+		if (!cq->stalled)
+			return;
+		/* Room in the CQ: resume the SQs that feed it. */
+		cq->stalled = false;
+		for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++)
+			if (n->sq[q].valid && n->sq[q].cqid == qid)
+				sq_process(n, q);
+	}
+}
+
+/* ---- CC / CSTS ----------------------------------------------------------------------------- */
+
+static void ctrl_enable(struct snvme *n)
+{
+	uint32_t asqs = (n->aqa & 0xfff) + 1, acqs = ((n->aqa >> 16) & 0xfff) + 1;
+	uint32_t mps = (n->cc >> NVME_CC_MPS_SHIFT) & 0xf, css = (n->cc >> NVME_CC_CSS_SHIFT) & 7;
+
+	if (asqs < 2 || acqs < 2 || (n->asq & 0xfff) || (n->acq & 0xfff) || mps != 0 || css != 0) {
+		fatal(n); /* this model's answer to a bad admin queue setup */
+		return;
+	}
+	snvme_queues_reset(n);
+	n->sq[0] = (struct snvme_sq){.base = n->asq, .size = asqs, .cqid = 0, .valid = true};
+	n->cq[0] = (struct snvme_cq){.base = n->acq, .size = acqs, .phase = 1, .valid = true};
+	n->csts = NVME_CSTS_RDY;
+}
+
+static void cc_write(struct snvme *n, uint32_t v)
+{
+	uint32_t old = n->cc;
+
+	n->cc = v;
+	if ((v & NVME_CC_EN) && !(old & NVME_CC_EN)) {
+		ctrl_enable(n);
+	} else if (!(v & NVME_CC_EN) && (old & NVME_CC_EN)) {
+		snvme_queues_reset(n);
+		n->csts = 0; /* RDY and CFS clear; the controller is reset */
+	}
+	if ((v & NVME_CC_SHN_MASK) && !(old & NVME_CC_SHN_MASK)) {
+		/* Shutdown completes at once: there is nothing volatile to flush. */
+		n->csts = (n->csts & ~NVME_CSTS_SHST_MASK) | NVME_CSTS_SHST_DONE;
+	} else if (!(v & NVME_CC_SHN_MASK)) {
+		n->csts &= ~NVME_CSTS_SHST_MASK;
+	}
+}
+
+/* ---- register access ----------------------------------------------------------------------- */
+
+static int reg_read(struct snvme *n, uint64_t off, uint64_t *v)
+{
+	switch (off) {
+	case NVME_REG_CAP: *v = n->cap; return 0;
+	case NVME_REG_CAP + 4: *v = n->cap >> 32; return 0;
+	case NVME_REG_VS: *v = 0x00010400; return 0;
+	case NVME_REG_CC: *v = n->cc; return 0;
+	case NVME_REG_CSTS: *v = n->csts; return 0;
+	case NVME_REG_AQA: *v = n->aqa; return 0;
+	case NVME_REG_ASQ: *v = n->asq; return 0;
+	case NVME_REG_ASQ + 4: *v = n->asq >> 32; return 0;
+	case NVME_REG_ACQ: *v = n->acq; return 0;
+	case NVME_REG_ACQ + 4: *v = n->acq >> 32; return 0;
+	default: *v = 0; return 0; /* reserved and write-only registers read 0 */
+	}
+}
+
+static void reg_write32(struct snvme *n, uint64_t off, uint32_t v)
+{
+	switch (off) {
+	case NVME_REG_CC: cc_write(n, v); break;
+	case NVME_REG_AQA: n->aqa = v & 0x0fff0fff; break;
+	case NVME_REG_ASQ: n->asq = (n->asq & ~0xffffffffull) | v; break;
+	case NVME_REG_ASQ + 4: n->asq = (n->asq & 0xffffffffull) | ((uint64_t)v << 32); break;
+	case NVME_REG_ACQ: n->acq = (n->acq & ~0xffffffffull) | v; break;
+	case NVME_REG_ACQ + 4: n->acq = (n->acq & 0xffffffffull) | ((uint64_t)v << 32); break;
+	default:
+		if (off >= NVME_REG_DBS)
+			doorbell(n, off, v);
+		break; /* read-only and reserved registers ignore writes */
+	}
+}
+
+static int access_check(uint32_t bar, uint64_t off, const void *buf, size_t len)
+{
+	if (bar != 0 || buf == NULL || (len != 4 && len != 8) || off % len != 0 ||
+	    off + len > SNVME_BAR0_SIZE)
+		return -EINVAL;
+	/* 8-byte accesses only to the 64-bit registers. */
+	return len == 8 && off != NVME_REG_CAP && off != NVME_REG_ASQ && off != NVME_REG_ACQ
+		       ? -EINVAL : 0;
+}
+
+static int snvme_mmio_read(void *state, uint32_t bar, uint64_t off, void *buf, size_t len)
+{
+	struct snvme *n = state;
+	uint64_t lo, hi = 0;
+	int rc = access_check(bar, off, buf, len);
+
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&n->lock);
+	reg_read(n, off, &lo);
+	if (len == 8)
+		reg_read(n, off + 4, &hi);
+	pthread_mutex_unlock(&n->lock);
+	if (len == 8) {
+		uint64_t v = (lo & 0xffffffffull) | (hi << 32);
+
+		memcpy(buf, &v, 8);
+	} else {
+		uint32_t v = (uint32_t)lo;
+
+		memcpy(buf, &v, 4);
+	}
+	return 0;
+}
+
+static int snvme_mmio_write(void *state, uint32_t bar, uint64_t off, const void *buf, size_t len)
+{
+	struct snvme *n = state;
+	uint64_t v = 0;
+	int rc = access_check(bar, off, buf, len);
+
+	if (rc != 0)
+		return rc;
+	memcpy(&v, buf, len);
+	pthread_mutex_lock(&n->lock);
+	reg_write32(n, off, (uint32_t)v);
+	if (len == 8)
+		reg_write32(n, off + 4, (uint32_t)(v >> 32));
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+static int snvme_reset(void *state)
+{
+	struct snvme *n = state;
+
+	pthread_mutex_lock(&n->lock);
+	ctrl_reset_regs(n);
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+const struct dpi_sim_model dpi_sim_nvme_model = {
+	.name = "nvme",
+	.vendor_id = DPI_SIM_NVME_VENDOR,
+	.device_id = DPI_SIM_NVME_DEVICE,
+	.class_code = 0x010802, /* mass storage, non-volatile memory, NVM Express */
+	.create = snvme_create,
+	.destroy = snvme_destroy,
+	.bar_size = snvme_bar_size,
+	.mmio_read = snvme_mmio_read,
+	.mmio_write = snvme_mmio_write,
+	.reset = snvme_reset,
+};
+
+/* Test hook (sim.h): make the controller report a fatal status. */
+int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev)
+{
+	struct snvme *n;
+
+	if (dev == NULL || dpi_sim_device_model(dev) != &dpi_sim_nvme_model)
+		return -EINVAL;
+	n = dpi_sim_device_state(dev);
+	pthread_mutex_lock(&n->lock);
+	fatal(n);
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+static struct snvme *nvme_of(struct dpi_sim_device *dev)
+{
+	if (dev == NULL || dpi_sim_device_model(dev) != &dpi_sim_nvme_model)
+		return NULL;
+	return dpi_sim_device_state(dev);
+}
+
+int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t opc,
+			       uint16_t sct_sc, uint32_t count)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL || sct_sc == 0 || (sct_sc >> 8) > 7)
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	n->inject.admin = admin;
+	n->inject.opc = opc;
+	n->inject.status = NVME_STATUS(sct_sc >> 8, sct_sc & 0xff);
+	n->inject.count = count;
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	n->null_mode = on;
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The sim NVMe controller (model "nvme"), shared between its files:
+ *   nvme.c        instance life, namespaces from the environment, registers, CC/CSTS, doorbells,
+ *                 fetching commands and posting completions
+ *   nvme_admin.c  admin commands
+ *   nvme_io.c     NVM commands and PRP walking
+ * One mutex per controller serialises everything: commands run synchronously on the doorbell
+ * write that makes them visible, in the writer's thread.
+ */
+#ifndef SIM_NVME_IMPL_H
+#define SIM_NVME_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dmaplane_internal/nvme_spec.h>
+
+#include "sim_impl.h"
+
+#define SNVME_MAX_QUEUES   64   /* queue ids 0..63: the admin queue and 63 I/O queue pairs */
+#define SNVME_MQES         1023 /* 0's based: 1024 entries per queue */
+#define SNVME_MAX_NS       8
+#define SNVME_MDTS         5    /* 2^5 pages: 128 KiB */
+#define SNVME_TO           2    /* CAP.TO: 1 s */
+#define SNVME_ERRLOG       64   /* error log entries kept */
+#define SNVME_BAR0_SIZE    0x2000
+
+struct snvme_sq {
+	uint64_t base;
+	uint32_t size; /* entries */
+	uint32_t head, tail;
+	uint16_t cqid;
+	bool valid;
+};
+
+struct snvme_cq {
+	uint64_t base;
+	uint32_t size;
+	uint32_t head, tail;
+	uint16_t phase;
+	bool valid;
+	bool stalled; /* an SQ stopped because this CQ was full: resume on the head doorbell */
+};
+
+struct snvme_ns {
+	uint64_t nlb;
+	uint32_t lbads; /* log2 of the block size */
+	uint8_t *data;
+};
+
+struct snvme_err {
+	uint64_t count;
+	uint16_t sqid, cid, status, loc;
+	uint64_t lba;
+	uint32_t nsid;
+};
+
+struct snvme {
+	struct dpi_sim_device *dev;
+	struct dpi_sim_requester *req;
+	pthread_mutex_t lock;
+	uint32_t instance;
+
+	uint64_t cap;
+	uint32_t cc, csts, aqa;
+	uint64_t asq, acq;
+	uint32_t nsq_alloc, ncq_alloc; /* I/O queues granted by Set Features (not 0's based) */
+	struct snvme_sq sq[SNVME_MAX_QUEUES];
+	struct snvme_cq cq[SNVME_MAX_QUEUES];
+
+	uint32_t nns;
+	struct snvme_ns ns[SNVME_MAX_NS];
+	uint8_t *scratch; /* (4096 << MDTS) bytes: Compare's host data */
+	bool null_mode;   /* Read/Write/Compare check their arguments but move no data */
+	struct {
+		uint32_t count; /* commands left to fail */
+		uint16_t status; /* NVME_STATUS form */
+		uint8_t opc;
+		bool admin;
+	} inject;
+
+	uint64_t err_count;
+	struct snvme_err errlog[SNVME_ERRLOG]; /* ring, newest at (err_count - 1) % SNVME_ERRLOG */
+	uint64_t units_read, units_written; /* SMART: 512-byte units */
+	uint64_t read_cmds, write_cmds;
+};
+
+/* A command being executed: the entry, where it came from, and what goes in the completion. */
+struct snvme_cmd {
+	struct nvme_sqe sqe;
+	uint16_t sqid;
+	uint16_t status; /* NVME_STATUS(sct, sc) */
+	uint32_t dw0;
+	uint64_t err_lba; /* for the error log */
+};
+
+static inline void snvme_set_status(struct snvme_cmd *c, uint32_t sct, uint32_t sc)
+{
+	c->status = NVME_STATUS(sct, sc);
+}
+
+/* nvme_admin.c / nvme_io.c: execute; fill c->status and c->dw0. */
+void snvme_admin_exec(struct snvme *n, struct snvme_cmd *c);
+void snvme_io_exec(struct snvme *n, struct snvme_cmd *c);
+
+/* nvme_io.c: copy between host memory described by PRP1/PRP2 and @buf (len bytes); to_host:
+ * device writes host memory. Returns NVME_STATUS of the outcome (0 on success). */
+uint16_t snvme_prp_xfer(struct snvme *n, uint64_t prp1, uint64_t prp2, uint8_t *buf, size_t len,
+			bool to_host);
+
+/* nvme.c: drop every I/O queue (controller reset). */
+void snvme_queues_reset(struct snvme *n);
+
+extern const struct dpi_sim_model dpi_sim_nvme_model;
+
+#endif

@@ -1,0 +1,1049 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * drivers/nvme unit tests against the lib/sim NVMe controller: bring-up and shutdown, Identify
+ * fields, read/write/verify on 512- and 4096-byte block namespaces, PRP construction edge cases
+ * (page offsets, exactly two pages, PRP lists, buffers across 2 MiB boundaries), the errors a
+ * caller can hit, queue-full back-pressure, a DMA fault behind the driver's back, and a
+ * controller fatal status failing outstanding commands back.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <dmaplane/env.h>
+#include <dmaplane/iova.h>
+#include <dmaplane/nvme.h>
+#include <dmaplane/vfio.h>
+#include <dmaplane_internal/device.h>
+#include <dmaplane_internal/fault.h>
+#include <dmaplane_internal/iova.h>
+#include <dmaplane_internal/nvme.h>
+#include <dmaplane_internal/nvme_spec.h>
+#include <dmaplane_internal/sim.h>
+
+#include "ut.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * KiB)
+
+/* ---- fixtures --------------------------------------------------------------------------------- */
+
+static struct dp_ioas *new_ioas(void)
+{
+	struct dp_ioas_opts o;
+	struct dp_ioas *ioas = NULL;
+
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.backend = DP_IOMMU_SIM;
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
+	return ioas;
+}
+
+struct fixture {
+	struct dp_ioas *ioas;
+	struct dp_nvme_ctrlr *c;
+	struct dp_nvme_qpair *qp;
+	struct dp_nvme_ns *ns[2];
+};
+
+static void fx_open(struct fixture *f, uint32_t depth)
+{
+	memset(f, 0, sizeof(*f));
+	f->ioas = new_ioas();
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme0", f->ioas, NULL, &f->c), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f->c, depth, &f->qp), 0);
+	f->ns[0] = dp_nvme_ctrlr_get_ns(f->c, 1);
+	f->ns[1] = dp_nvme_ctrlr_get_ns(f->c, 2);
+	CU_ASSERT_FATAL(f->ns[0] != NULL && f->ns[1] != NULL);
+}
+
+static void fx_close(struct fixture *f)
+{
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(f->qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(f->c), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(f->ioas), 0);
+}
+
+static struct dpi_sim_device *sim_of(struct fixture *f)
+{
+	return dpi_device_sim(dpi_nvme_ctrlr_device(f->c));
+}
+
+struct done {
+	int calls;
+	int rc;
+	uint16_t status;
+};
+
+static void on_done(void *arg, int rc, uint16_t status)
+{
+	struct done *d = arg;
+
+	d->calls++;
+	d->rc = rc;
+	d->status = status;
+}
+
+/* Poll until @d has been called (bounded). */
+static void wait_done(struct dp_nvme_qpair *qp, struct done *d)
+{
+	for (int i = 0; i < 100000 && d->calls == 0; i++)
+		CU_ASSERT(dp_nvme_qpair_process_completions(qp, 0) >= 0);
+	CU_ASSERT_EQUAL(d->calls, 1);
+}
+
+static int io_sync(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, bool write, void *buf,
+		   uint64_t lba, uint32_t nlb)
+{
+	struct done d = {0};
+	int rc = write ? dp_nvme_write(qp, ns, buf, lba, nlb, on_done, &d)
+		       : dp_nvme_read(qp, ns, buf, lba, nlb, on_done, &d);
+
+	if (rc != 0)
+		return rc;
+	wait_done(qp, &d);
+	return d.rc;
+}
+
+static void fill(uint8_t *p, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)((i * 131 + seed * 7 + (i >> 9)) ^ seed);
+}
+
+static uint32_t block_size(struct dp_nvme_ns *ns)
+{
+	struct dp_nvme_ns_info info = {.size = sizeof(info)};
+
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(ns, &info), 0);
+	return info.block_size;
+}
+
+/* Write @len bytes from @src+@soff at @lba, read them back into @dst+@doff, compare. */
+static void write_read_verify(struct fixture *f, struct dp_nvme_ns *ns, uint8_t *src, size_t soff,
+			      uint8_t *dst, size_t doff, size_t len, uint64_t lba, uint32_t seed)
+{
+	uint32_t nlb = (uint32_t)(len / block_size(ns));
+
+	fill(src + soff, len, seed);
+	memset(dst + doff, 0xee, len);
+	CU_ASSERT_EQUAL(io_sync(f->qp, ns, true, src + soff, lba, nlb), 0);
+	CU_ASSERT_EQUAL(io_sync(f->qp, ns, false, dst + doff, lba, nlb), 0);
+	if (memcmp(src + soff, dst + doff, len) != 0) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "data mismatch: len %zu soff %zu doff %zu lba %lu", len,
+			 soff, doff, (unsigned long)lba);
+		CU_FAIL(msg);
+	}
+}
+
+/* ---- tests ------------------------------------------------------------------------------------ */
+
+static void test_bringup_identify(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_nvme_ctrlr *c = NULL;
+	struct dp_nvme_ctrlr_info info = {.size = sizeof(info)};
+	struct dp_nvme_ns_info ni = {.size = sizeof(ni)};
+	uint32_t ids[4], n = 1;
+
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_info(c, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.addr, "sim:nvme0");
+	CU_ASSERT_STRING_EQUAL(info.model, "dmaplane sim NVMe controller");
+	CU_ASSERT_STRING_EQUAL(info.serial, "DPSIM0000");
+	CU_ASSERT_STRING_EQUAL(info.firmware, "0.1");
+	CU_ASSERT_STRING_EQUAL(info.subnqn, "nqn.2026-11.io.dmaplane:sim:nvme0");
+	CU_ASSERT_EQUAL(info.vendor_id, DPI_SIM_NVME_VENDOR);
+	CU_ASSERT_EQUAL(info.version, 0x00010400);
+	CU_ASSERT_EQUAL(info.max_xfer, 128 * KiB);
+	CU_ASSERT_EQUAL(info.num_ns, 2);
+	CU_ASSERT_EQUAL(info.nn, 2);
+	CU_ASSERT_EQUAL(info.io_queues, 16);
+	CU_ASSERT_EQUAL(info.max_queue_entries, 1024);
+	CU_ASSERT_EQUAL(info.doorbell_stride, 4);
+	CU_ASSERT_EQUAL(info.timeout_ms, 1000);
+	CU_ASSERT_EQUAL(info.vwc, 1);
+	CU_ASSERT_EQUAL(info.oncs, (1u << 0) | (1u << 2) | (1u << 3));
+
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_ns_list(c, ids, &n), -ENOSPC);
+	CU_ASSERT_EQUAL(n, 2);
+	n = 4;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_ns_list(c, ids, &n), 0);
+	CU_ASSERT(n == 2 && ids[0] == 1 && ids[1] == 2);
+	CU_ASSERT_PTR_NULL(dp_nvme_ctrlr_get_ns(c, 3));
+	CU_ASSERT_PTR_NULL(dp_nvme_ctrlr_get_ns(c, 0));
+
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 1), &ni), 0);
+	CU_ASSERT_EQUAL(ni.nsid, 1);
+	CU_ASSERT_EQUAL(ni.block_size, 512);
+	CU_ASSERT_EQUAL(ni.num_blocks, 64 * MiB / 512);
+	CU_ASSERT_EQUAL(ni.bytes, 64 * MiB);
+	CU_ASSERT_EQUAL(ni.eui64[0], 'd');
+	CU_ASSERT_EQUAL(ni.eui64[7], 1);
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 2), &ni), 0);
+	CU_ASSERT_EQUAL(ni.block_size, 4096);
+	CU_ASSERT_EQUAL(ni.num_blocks, 64 * MiB / 4096);
+
+	/* Shutdown, then the instance can be opened again (and came back up from reset). */
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
+static void test_open_errors(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_nvme_ctrlr *c = NULL;
+	struct dp_nvme_ctrlr_opts o;
+
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open(NULL, ioas, NULL, &c), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme0", NULL, NULL, &c), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, NULL, NULL), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nope0", ioas, NULL, &c), -ENODEV);
+	dp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	o.reserved0 = 1;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, &o, &c), -EINVAL);
+	dp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	o.admin_queue_size = 1;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, &o, &c), -EINVAL);
+	ut_log_release();
+	CU_ASSERT_PTR_NULL(c);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(NULL), -EINVAL);
+
+	/* Queue pairs: as many as granted, then -EBUSY. */
+	dp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	o.io_queues = 2;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, &o, &c), 0);
+	struct dp_nvme_qpair *q1 = NULL, *q2 = NULL, *q3 = NULL;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create(c, 8, &q1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create(c, 0, &q2), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create(c, 8, &q3), -EBUSY);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create(c, 1024, &q3), -EINVAL);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(q1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create(c, 8, &q3), 0);
+	/* Close destroys the queue pairs still there. */
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
+static void test_rw_both_namespaces(void)
+{
+	static const size_t sizes[] = {512, 4 * KiB, 8 * KiB, 12 * KiB, 64 * KiB, 128 * KiB};
+	struct fixture f;
+	uint8_t *src, *dst;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&src), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&dst), 0);
+	for (int n = 0; n < 2; n++) {
+		uint32_t bs = block_size(f.ns[n]);
+
+		for (size_t i = 0; i < DPI_ARRAY_SIZE(sizes); i++) {
+			if (sizes[i] % bs != 0)
+				continue;
+			/* Page aligned, and straddling the 2 MiB boundary in the middle. */
+			write_read_verify(&f, f.ns[n], src, 0, dst, 0, sizes[i], 8 * i, (uint32_t)i);
+			write_read_verify(&f, f.ns[n], src, 2 * MiB - sizes[i] / 2, dst,
+					  2 * MiB - sizes[i] / 2 + 4096, sizes[i], 1000 + 64 * i,
+					  (uint32_t)i + 100);
+		}
+		/* The last blocks of the namespace. */
+		uint64_t last = (64 * MiB) / bs;
+		write_read_verify(&f, f.ns[n], src, 0, dst, 0, 64 * KiB, last - 64 * KiB / bs, 7);
+	}
+	/* Namespaces are separate media: the same LBA holds different data on each. */
+	fill(src, 4096, 1);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], true, src, 0, 8), 0);
+	fill(src, 4096, 2);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, src, 0, 1), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, dst, 0, 8), 0);
+	fill(src, 4096, 1);
+	CU_ASSERT_EQUAL(memcmp(src, dst, 4096), 0);
+	dp_dma_free(src);
+	dp_dma_free(dst);
+	fx_close(&f);
+}
+
+static void test_prp_edges(void)
+{
+	struct fixture f;
+	uint8_t *src, *dst;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&src), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&dst), 0);
+	/* PRP1 only, with an offset; PRP1 with offset + PRP2 (one page over); exactly two
+	 * aligned pages (PRP2 is a page, not a list); three pages from an offset (a list). */
+	write_read_verify(&f, f.ns[0], src, 512, dst, 1024, 512, 10, 1);
+	write_read_verify(&f, f.ns[0], src, 3584, dst, 3584, 1024, 20, 2);
+	write_read_verify(&f, f.ns[0], src, 512, dst, 2048, 4096, 30, 3);
+	write_read_verify(&f, f.ns[0], src, 0, dst, 0, 8 * KiB, 40, 4);
+	write_read_verify(&f, f.ns[0], src, 512, dst, 4, 8 * KiB, 60, 5);
+	/* Dword-aligned but not block-aligned buffers; the maximum transfer from an offset (33
+	 * pages: PRP1 and a 32-entry list), across the 2 MiB boundary. */
+	write_read_verify(&f, f.ns[0], src, 4, dst, 8, 128 * KiB, 100, 6);
+	write_read_verify(&f, f.ns[1], src, 2 * MiB - 64 * KiB - 12, dst, 2 * MiB - 4, 128 * KiB,
+			  100, 7);
+	dp_dma_free(src);
+	dp_dma_free(dst);
+	fx_close(&f);
+}
+
+static void test_io_errors(void)
+{
+	struct fixture f;
+	struct done d = {0};
+	uint8_t *buf, stack[4096] __attribute__((aligned(4096)));
+	uint64_t nlb0;
+
+	fx_open(&f, 0);
+	nlb0 = 64 * MiB / 512;
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf, 0, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf, nlb0, 1, on_done, &d), -ERANGE);
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf, nlb0 - 1, 2, on_done, &d), -ERANGE);
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf, UINT64_MAX, 2, on_done, &d), -ERANGE);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[1], buf, 64 * MiB / 4096, 1, on_done, &d),
+			-ERANGE);
+	CU_ASSERT(ut_log_has("beyond namespace"));
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf + 1, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf + 2, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("4-byte aligned"));
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], NULL, 0, 1, on_done, &d), -EINVAL);
+	/* 8200 blocks of 4 KiB need 257 commands of 128 KiB: more than the depth of 256. */
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf, 0, 8200, on_done, &d), -E2BIG);
+	CU_ASSERT(ut_log_has("depth"));
+	CU_ASSERT_EQUAL(dp_nvme_read(NULL, f.ns[0], buf, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, NULL, buf, 0, 1, on_done, &d), -EINVAL);
+	/* Memory dp_iova_of does not know: -EFAULT, with the hint. */
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], stack, 0, 8, on_done, &d), -EFAULT);
+	CU_ASSERT(ut_log_has("dp_mem_register"));
+	/* A buffer whose tail runs off registered memory: also -EFAULT, nothing submitted. */
+	uint8_t *anon = mmap(NULL, 16 * KiB, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(anon != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(dp_mem_register(anon, 8 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], anon + 4096, 0, 16, on_done, &d), -EFAULT);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], anon, 0, 16, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(dp_mem_unregister(anon, 8 * KiB), 0);
+	munmap(anon, 16 * KiB);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(NULL, 0), -EINVAL);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+static void test_write_zeroes_flush(void)
+{
+	struct fixture f;
+	struct done d = {0};
+	uint8_t *buf, *zero;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_zalloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&zero), 0);
+	fill(buf, 64 * KiB, 9);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 100, 16), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write_zeroes(f.qp, f.ns[1], 104, 8, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf, 100, 16), 0);
+	fill(zero, 64 * KiB, 9);
+	CU_ASSERT_EQUAL(memcmp(buf, zero, 16 * KiB), 0);
+	CU_ASSERT_EQUAL(memcmp(buf + 48 * KiB, zero + 48 * KiB, 16 * KiB), 0);
+	memset(zero, 0, 64 * KiB);
+	CU_ASSERT_EQUAL(memcmp(buf + 16 * KiB, zero, 32 * KiB), 0);
+	d.calls = 0;
+	CU_ASSERT_EQUAL(dp_nvme_flush(f.qp, f.ns[0], on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_write_zeroes(f.qp, f.ns[1], 16383, 2, on_done, &d), -ERANGE);
+	ut_log_release();
+	dp_dma_free(buf);
+	dp_dma_free(zero);
+	fx_close(&f);
+}
+
+static void test_compare_deallocate(void)
+{
+	struct fixture f;
+	struct done d = {0};
+	struct dp_nvme_range r[DP_NVME_MAX_RANGES + 1];
+	uint8_t *buf, *chk;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&chk), 0);
+	fill(buf, 512 * KiB, 41);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], true, buf, 0, 1024), 0);
+	/* Same data: 0, also split over four commands; one byte off: -EILSEQ. */
+	CU_ASSERT_EQUAL(dp_nvme_compare(f.qp, f.ns[0], buf, 0, 1024, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	buf[300 * KiB] ^= 1;
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_compare(f.qp, f.ns[0], buf, 0, 1024, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EILSEQ);
+	CU_ASSERT_EQUAL(d.status, 0x0285);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_compare(f.qp, f.ns[0], buf + 4, 0, 8, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EILSEQ);
+	buf[300 * KiB] ^= 1;
+
+	/* Deallocate two ranges: they read as zeroes, their neighbours are intact. */
+	r[0] = (struct dp_nvme_range){.lba = 10, .nlb = 5};
+	r[1] = (struct dp_nvme_range){.lba = 100, .nlb = 1};
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, 2, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, chk, 0, 128), 0);
+	CU_ASSERT_EQUAL(memcmp(chk, buf, 10 * 512), 0);
+	for (size_t i = 10 * 512; i < 15 * 512; i++)
+		if (chk[i] != 0) {
+			CU_FAIL("deallocated block not zero");
+			break;
+		}
+	CU_ASSERT_EQUAL(memcmp(chk + 15 * 512, buf + 15 * 512, 85 * 512), 0);
+	CU_ASSERT_EQUAL(chk[100 * 512], 0);
+	CU_ASSERT_EQUAL(memcmp(chk + 101 * 512, buf + 101 * 512, 27 * 512), 0);
+
+	/* The most ranges at once; and the errors. */
+	for (int i = 0; i <= DP_NVME_MAX_RANGES; i++)
+		r[i] = (struct dp_nvme_range){.lba = 2000 + 2 * (uint64_t)i, .nlb = 1};
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, DP_NVME_MAX_RANGES, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, DP_NVME_MAX_RANGES + 1, on_done, &d),
+			-EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], NULL, 1, on_done, &d), -EINVAL);
+	r[0].nlb = 0;
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[0], r, 1, on_done, &d), -EINVAL);
+	r[0] = (struct dp_nvme_range){.lba = 64 * MiB / 4096 - 1, .nlb = 2};
+	CU_ASSERT_EQUAL(dp_nvme_deallocate(f.qp, f.ns[1], r, 1, on_done, &d), -ERANGE);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	dp_dma_free(buf);
+	dp_dma_free(chk);
+	fx_close(&f);
+}
+
+/* Callbacks that count, for the queue-full test. */
+static void on_count(void *arg, int rc, uint16_t status)
+{
+	int *n = arg;
+
+	CU_ASSERT_EQUAL(rc, 0);
+	(*n)++;
+}
+
+static void test_queue_full(void)
+{
+	struct fixture f;
+	uint8_t *buf;
+	int done = 0, rc;
+
+	fx_open(&f, 4);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 64 * KiB, 3);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf + i * 16 * KiB, 32 * i, 32,
+					      on_count, &done), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 4);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf, 200, 8, on_count, &done), -EAGAIN);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 4);
+	CU_ASSERT_EQUAL(done, 0);
+	/* Reap two, submit two more: back-pressure lifts by exactly what completed. */
+	CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(f.qp, 2), 2);
+	CU_ASSERT_EQUAL(done, 2);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf, 200, 8, on_count, &done), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf, 208, 8, on_count, &done), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf, 216, 8, on_count, &done), -EAGAIN);
+	rc = dp_nvme_qpair_process_completions(f.qp, 0);
+	CU_ASSERT_EQUAL(rc, 4);
+	CU_ASSERT_EQUAL(done, 6);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	/* Many rounds through the small queue: the phase tag flips many times. */
+	for (int i = 0; i < 1000; i++) {
+		rc = dp_nvme_write(f.qp, f.ns[0], buf, (uint64_t)(i % 100) * 8, 8, on_count,
+				   &done);
+		if (rc == -EAGAIN) {
+			CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) > 0);
+			i--;
+		} else {
+			CU_ASSERT_EQUAL(rc, 0);
+		}
+	}
+	while (dp_nvme_qpair_outstanding(f.qp) > 0)
+		CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+	CU_ASSERT_EQUAL(done, 1006);
+	/* Data written along the way reads back. */
+	uint8_t *chk;
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(16 * KiB, 4096, DP_NUMA_ANY, (void **)&chk), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, chk, 792, 8), 0);
+	CU_ASSERT_EQUAL(memcmp(chk, buf, 4 * KiB), 0);
+	dp_dma_free(chk);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* Callbacks that submit again: the controller sees its CQ full until the head doorbell after
+ * the callbacks, stalls, and resumes; nothing is lost. */
+struct chain {
+	struct dp_nvme_qpair *qp;
+	struct dp_nvme_ns *ns;
+	void *buf;
+	int left, done, errors;
+};
+
+static void on_chain(void *arg, int rc, uint16_t status)
+{
+	struct chain *ch = arg;
+
+	ch->done++;
+	if (rc != 0)
+		ch->errors++;
+	if (ch->left > 0) {
+		ch->left--;
+		if (dp_nvme_read(ch->qp, ch->ns, ch->buf, (uint64_t)ch->left % 64, 1, on_chain, ch) != 0)
+			ch->errors++;
+	}
+}
+
+static void test_resubmit_from_callback(void)
+{
+	struct fixture f;
+	struct chain ch[4];
+	uint8_t *buf;
+	int total = 0;
+
+	fx_open(&f, 4);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(16 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	for (int i = 0; i < 4; i++) {
+		ch[i] = (struct chain){.qp = f.qp, .ns = f.ns[1], .buf = buf + i * 4096, .left = 99};
+		CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], ch[i].buf, 0, 1, on_chain, &ch[i]), 0);
+	}
+	for (int i = 0; i < 10000 && dp_nvme_qpair_outstanding(f.qp) > 0; i++)
+		CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+	for (int i = 0; i < 4; i++) {
+		total += ch[i].done;
+		CU_ASSERT_EQUAL(ch[i].errors, 0);
+	}
+	CU_ASSERT_EQUAL(total, 400);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* Unmap a buffer's page in the sim IOMMU behind the driver: the write completes with Data
+ * Transfer Error, the fault log has the IOVA, and nothing else changed. */
+static void test_dma_fault(void)
+{
+	struct fixture f;
+	struct dpi_sim_domain *dom = NULL;
+	struct dpi_sim_fault fault;
+	struct done d = {0};
+	uint8_t *anon, *chk, *orig;
+	dp_iova_t bad;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_sim_domain(f.ioas, &dom), 0);
+	anon = mmap(NULL, 64 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(anon != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(dp_mem_register(anon, 64 * KiB), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&chk), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&orig), 0);
+
+	/* Known contents on the medium first. */
+	fill(orig, 64 * KiB, 11);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, orig, 0, 16), 0);
+	fill(anon, 64 * KiB, 12);
+
+	bad = dp_iova_of(anon + 8 * KiB, NULL);
+	CU_ASSERT_FATAL(bad != DP_IOVA_INVALID);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_unmap(dom, bad, 4096), 0);
+	dpi_sim_fault_clear();
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[1], anon, 4, 8, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+	CU_ASSERT_EQUAL(d.status, 0x0004); /* generic, Data Transfer Error */
+	CU_ASSERT_EQUAL(dpi_sim_fault_count(), 1);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_fault_pop(&fault), 0);
+	CU_ASSERT_EQUAL(fault.iova, bad);
+	CU_ASSERT_EQUAL(fault.access, DPI_SIM_ACCESS_READ);
+	CU_ASSERT_EQUAL(fault.reason, DPI_SIM_FAULT_NOT_PRESENT);
+	CU_ASSERT_STRING_EQUAL(fault.requester, "nvme0");
+
+	/* Blocks outside the failed command are intact; the buffer itself was only read. */
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, chk, 0, 4), 0);
+	CU_ASSERT_EQUAL(memcmp(chk, orig, 16 * KiB), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, chk, 12, 4), 0);
+	CU_ASSERT_EQUAL(memcmp(chk, orig + 48 * KiB, 16 * KiB), 0);
+	fill(chk, 64 * KiB, 12);
+	CU_ASSERT_EQUAL(memcmp(anon, chk, 64 * KiB), 0);
+
+	/* A read into the hole also faults (device write); the queue keeps working after. */
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], anon + 8 * KiB, 0, 1, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_fault_pop(&fault), 0);
+	CU_ASSERT_EQUAL(fault.access, DPI_SIM_ACCESS_WRITE);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, chk, 0, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(chk, orig, 16 * KiB), 0);
+
+	/* Put the page back so the registration can be undone cleanly. */
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(dom, bad, anon + 8 * KiB, 4096,
+					   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	CU_ASSERT_EQUAL(dp_mem_unregister(anon, 64 * KiB), 0);
+	munmap(anon, 64 * KiB);
+	dp_dma_free(chk);
+	dp_dma_free(orig);
+	fx_close(&f);
+}
+
+static void test_fatal_status(void)
+{
+	struct fixture f;
+	struct done d = {0};
+	uint8_t *buf;
+	int rc = 0;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_fatal(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf, 0, 8, on_done, &d), 0);
+	ut_log_capture();
+	for (int i = 0; i < 100000 && rc == 0; i++)
+		rc = dp_nvme_qpair_process_completions(f.qp, 0);
+	CU_ASSERT(ut_log_has("fatal status"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(rc, -EIO);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+	CU_ASSERT_EQUAL(d.status, 0xffff);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], buf, 0, 8, on_done, &d), -EIO);
+	dp_dma_free(buf);
+	/* Close skips the shutdown of a failed controller and frees everything. */
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(f.qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(f.c), 0);
+	/* The next open resets the controller (CC.EN = 0) and it works again. */
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme0", f.ioas, NULL, &f.c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(f.c), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(f.ioas), 0);
+}
+
+/* Injected command errors reach the callback with their status and errno; null mode moves no
+ * data but checks everything else. */
+static void test_inject_null(void)
+{
+	struct fixture f;
+	struct done d = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 51);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, NVME_IO_READ, 0x0281, 2), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), -EIO);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), 0); /* other opcodes run */
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf + 4096, 3, 1, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+	CU_ASSERT_EQUAL(d.status, 0x0281);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, NVME_IO_WRITE, 0x0080, 1), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), -ERANGE);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, NVME_IO_WRITE, 0x0007, 1), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 3, 1), -ECANCELED);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), false, 1, 0, 1), -EINVAL);
+
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_null(sim_of(&f), true), 0);
+	memset(buf + 4096, 0x77, 4096);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), 0);
+	CU_ASSERT_EQUAL(buf[4096], 0x77);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 0), -EINVAL);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_null(sim_of(&f), false), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 3, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_null(NULL, true), -EINVAL);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* One queue pair per thread, two threads at once on one controller. */
+struct worker {
+	struct fixture *f;
+	struct dp_nvme_qpair *qp;
+	uint32_t id;
+	int errors;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t *src, *dst;
+
+	if (dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&src) != 0 ||
+	    dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&dst) != 0) {
+		w->errors++;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < 200; i++) {
+		uint64_t lba = (w->id * 1000 + (i % 50) * 16) * 8ull;
+
+		fill(src, 8 * KiB, w->id * 1000 + i);
+		if (io_sync(w->qp, w->f->ns[0], true, src, lba, 16) != 0 ||
+		    io_sync(w->qp, w->f->ns[0], false, dst, lba, 16) != 0 ||
+		    memcmp(src, dst, 8 * KiB) != 0)
+			w->errors++;
+	}
+	dp_dma_free(src);
+	dp_dma_free(dst);
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct fixture f;
+	struct worker w[2];
+	pthread_t t[2];
+
+	fx_open(&f, 0);
+	for (uint32_t i = 0; i < 2; i++) {
+		w[i] = (struct worker){.f = &f, .id = i};
+		CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 32, &w[i].qp), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		CU_ASSERT_EQUAL(w[i].errors, 0);
+		CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(w[i].qp), 0);
+	}
+	fx_close(&f);
+}
+
+/* I/O beyond MDTS (128 KiB on the sim) is split into commands, completed as one request. */
+static void test_split(void)
+{
+	struct fixture f;
+	struct dpi_sim_domain *dom = NULL;
+	struct done d = {0};
+	uint8_t *src, *dst, *anon;
+	int count = 0;
+	dp_iova_t bad;
+
+	fx_open(&f, 16);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&src), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * MiB, 2 * MiB, DP_NUMA_ANY, (void **)&dst), 0);
+	/* 1 MiB = 8 commands, from an offset, across the 2 MiB boundary; and 1 MiB + 4 KiB = 9. */
+	write_read_verify(&f, f.ns[0], src, 2 * MiB - 333 * KiB + 4, dst, 2 * MiB - 4 * KiB, MiB,
+			  4096, 21);
+	write_read_verify(&f, f.ns[1], src, 4 * KiB, dst, 12, MiB + 4 * KiB, 77, 22);
+	fill(src, MiB, 23);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 2048, on_done, &d), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 8);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+
+	/* All or nothing: 8 commands do not fit in 6 free slots. */
+	for (int i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 8 * i, 8, on_count, &count), 0);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 2048, on_done, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 10);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(f.qp, 0), 10);
+	CU_ASSERT_EQUAL(count, 10);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 2048, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	/* More commands than the depth can ever hold. */
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], src, 0, 4097, on_done, &d), -E2BIG);
+
+	/* A fault in one command of the request: one callback, with the error. */
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_sim_domain(f.ioas, &dom), 0);
+	anon = mmap(NULL, 512 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(anon != MAP_FAILED);
+	CU_ASSERT_EQUAL_FATAL(dp_mem_register(anon, 256 * KiB), 0);
+	/* The tail is not registered: -EFAULT and nothing submitted; then the queue still works. */
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], anon, 0, 1024, on_done, &d), -EFAULT);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	bad = dp_iova_of(anon + 200 * KiB, NULL);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_unmap(dom, bad, 4096), 0);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[0], anon, 0, 512, on_done, &d), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+	CU_ASSERT_EQUAL(d.status, 0x0004);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(dom, bad, anon + 200 * KiB, 4096,
+					   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	CU_ASSERT_EQUAL(dp_mem_unregister(anon, 256 * KiB), 0);
+	munmap(anon, 512 * KiB);
+	dpi_sim_fault_clear();
+	write_read_verify(&f, f.ns[1], src, 0, dst, 0, 2 * MiB, 0, 24);
+	dp_dma_free(src);
+	dp_dma_free(dst);
+	fx_close(&f);
+}
+
+/* Admin commands as given; returns the completion status (SCT << 8 | SC). */
+static uint16_t admin(struct dp_nvme_ctrlr *c, struct nvme_sqe sqe, uint32_t *dw0)
+{
+	struct nvme_cqe cpl;
+
+	memset(&cpl, 0xff, sizeof(cpl));
+	dpi_nvme_admin_raw(c, &sqe, &cpl);
+	if (dw0 != NULL)
+		*dw0 = cpl.dw0;
+	return (uint16_t)((NVME_CQE_SCT(cpl.status) << 8) | NVME_CQE_SC(cpl.status));
+}
+
+static uint16_t io_raw(struct fixture *f, struct nvme_sqe sqe, const void *buf, size_t len)
+{
+	struct done d = {0};
+
+	CU_ASSERT_EQUAL_FATAL(dpi_nvme_qpair_submit_raw(f->qp, &sqe, buf, len, on_done, &d), 0);
+	wait_done(f->qp, &d);
+	return d.status;
+}
+
+/* The sim controller's status codes, through commands the driver would not send. */
+static void test_model_status(void)
+{
+	struct fixture f;
+	uint32_t dw0 = 0, qid;
+	uint8_t *buf;
+	dp_iova_t iova;
+
+	fx_open(&f, 0);
+	qid = 1; /* the fixture's queue pair */
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	iova = dp_iova_of(buf, NULL);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = 0x7f}, NULL), 0x0001);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_IDENTIFY, .prp1 = iova,
+						     .cdw10 = 0x55}, NULL), 0x0002);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_IDENTIFY, .prp1 = iova,
+						     .nsid = 9}, NULL), 0x000b);
+	/* Create I/O CQ: qid 0, qid beyond the granted 16, size 1, not contiguous, in use. */
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16, .cdw11 = 1}, NULL), 0x0101);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | 17, .cdw11 = 1}, NULL),
+			0x0101);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 5, .cdw11 = 1}, NULL), 0x0102);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | 5, .cdw11 = 0}, NULL),
+			0x0002);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_CQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | qid, .cdw11 = 1}, NULL),
+			0x0101);
+	/* Create I/O SQ on a CQ that does not exist; deletes of what is not there or in use. */
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_CREATE_SQ, .prp1 = iova,
+						     .cdw10 = 15u << 16 | 5, .cdw11 = 9u << 16 | 1},
+			      NULL), 0x0100);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_DELETE_SQ, .cdw10 = 9}, NULL),
+			0x0101);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_DELETE_CQ, .cdw10 = qid},
+			      NULL), 0x010c);
+	/* Logs and features. */
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_GET_LOG_PAGE, .prp1 = iova,
+						     .cdw10 = 127u << 16 | 0x07}, NULL), 0x0109);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_GET_FEATURES,
+						     .cdw10 = NVME_FEAT_NUM_QUEUES}, &dw0), 0);
+	CU_ASSERT_EQUAL(dw0, 15u << 16 | 15u);
+	CU_ASSERT_EQUAL(admin(f.c, (struct nvme_sqe){.opc = NVME_ADM_SET_FEATURES,
+						     .cdw10 = 0x7e}, NULL), 0x0002);
+
+	/* I/O: bad opcode, namespace, LBA range, beyond MDTS, PRP offset, fused. */
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = 0x7e, .nsid = 1}, NULL, 0), 0x0001);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 5}, buf, 512),
+			0x000b);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 2,
+						     .cdw10 = 16383, .cdw12 = 1}, buf, 8192),
+			0x0080);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 1,
+						     .cdw12 = 511}, buf, 256 * KiB), 0x0002);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 1,
+						     .prp1 = iova + 2}, NULL, 0), 0x0013);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_READ, .nsid = 1, .flags = 1},
+			       buf, 512), 0x0002);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_FLUSH, .nsid = UINT32_MAX},
+			       NULL, 0), 0);
+	CU_ASSERT_EQUAL(io_raw(&f, (struct nvme_sqe){.opc = NVME_IO_FLUSH, .nsid = 3}, NULL, 0),
+			0x000b);
+	ut_log_release();
+
+	/* The error log has the last failure first; SMART counts what was written. */
+	uint8_t log[4096];
+	uint16_t st, sqid;
+	uint64_t count, units, cmds;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_ERROR, DP_NVME_NSID_ALL, 0, log,
+						   sizeof(log)), 0);
+	memcpy(&count, log, 8);
+	memcpy(&sqid, log + 8, 2);
+	memcpy(&st, log + 12, 2);
+	CU_ASSERT(count >= 20);
+	CU_ASSERT_EQUAL(sqid, qid);
+	CU_ASSERT_EQUAL(st, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_INVALID_NS));
+	fill(buf, 64 * KiB, 5);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 0, 16), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 0, log,
+						   512), 0);
+	memcpy(&units, log + 48, 8);
+	memcpy(&cmds, log + 80, 8);
+	CU_ASSERT_EQUAL(units, 1); /* 128 units of 512 bytes, in thousands rounded up */
+	CU_ASSERT_EQUAL(cmds, 1);
+	CU_ASSERT_EQUAL(log[3], 100);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 0, log,
+						   6), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 2, log,
+						   8), -EINVAL);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, 0x42, DP_NVME_NSID_ALL, 0, log, 64), -EIO);
+	CU_ASSERT(ut_log_has("code 0x09"));
+	ut_log_release();
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* Namespaces from DP_SIM_NVME<n>_NS / DP_SIM_NVME_NS; a bad list refuses to create the device. */
+static void test_ns_config(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_nvme_ctrlr *c = NULL;
+	struct dp_nvme_ns_info ni = {.size = sizeof(ni)};
+	struct dp_nvme_ctrlr_info ci = {.size = sizeof(ci)};
+	uint8_t *buf;
+
+	setenv("DP_SIM_NVME3_NS", "4096:1M,512:2M,1024:1M", 1);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme3", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_info(c, &ci), 0);
+	CU_ASSERT_EQUAL(ci.num_ns, 3);
+	CU_ASSERT_STRING_EQUAL(ci.serial, "DPSIM0003");
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 3), &ni), 0);
+	CU_ASSERT_EQUAL(ni.block_size, 1024);
+	CU_ASSERT_EQUAL(ni.num_blocks, 1024);
+	/* A smaller info struct gets what fits. */
+	struct dp_nvme_ns_info small = {.size = offsetof(struct dp_nvme_ns_info, num_blocks)};
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 1), &small), 0);
+	CU_ASSERT_EQUAL(small.block_size, 4096);
+	CU_ASSERT_EQUAL(small.num_blocks, 0);
+	/* 1 KiB blocks read and write like the others. */
+	struct dp_nvme_qpair *qp = NULL;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(c, 0, &qp), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(16 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 8 * KiB, 31);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 3), true, buf, 1016, 8), 0);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 3), false, buf + 8 * KiB, 1016, 8), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 8 * KiB, 8 * KiB), 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+
+	static const char *const bad[] = {"513:1M", "512:1000", "8192:1M", "512", "512:1M,",
+					  "512:1M,512:1M,512:1M,512:1M,512:1M,512:1M,512:1M,512:1M,512:1M",
+					  "x", "512:1M,,512:1M", "512:0"};
+	ut_log_capture();
+	for (size_t i = 0; i < DPI_ARRAY_SIZE(bad); i++) {
+		setenv("DP_SIM_NVME3_NS", bad[i], 1);
+		c = NULL;
+		if (dp_nvme_ctrlr_open("sim:nvme3", ioas, NULL, &c) != -EINVAL)
+			CU_FAIL(bad[i]);
+		CU_ASSERT_PTR_NULL(c);
+	}
+	CU_ASSERT(ut_log_has("bad namespace list"));
+	ut_log_release();
+	unsetenv("DP_SIM_NVME3_NS");
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
+/* Fail every fault point of open and of qpair create in turn: each failure is reported and
+ * leaves nothing behind (the sim instance is free again, ASan sees no leak). */
+static void test_fail_nth(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_nvme_ctrlr *c = NULL;
+	struct dp_nvme_qpair *qp = NULL;
+	int rc = -1, n;
+
+	ut_log_capture();
+	for (n = 1; n < 1000; n++) {
+		dpi_fault_arm(n, ENOMEM);
+		rc = dp_nvme_ctrlr_open("sim:nvme0", ioas, NULL, &c);
+		if (!dpi_fault_fired())
+			break;
+		dpi_fault_arm(0, 0);
+		CU_ASSERT(rc < 0);
+		CU_ASSERT_PTR_NULL(c);
+		if (c != NULL)
+			dp_nvme_ctrlr_close(c);
+		c = NULL;
+	}
+	dpi_fault_arm(0, 0);
+	CU_ASSERT(n > 3);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	for (n = 1; n < 1000; n++) {
+		dpi_fault_arm(n, ENOMEM);
+		rc = dp_nvme_qpair_create(c, 16, &qp);
+		if (!dpi_fault_fired())
+			break;
+		dpi_fault_arm(0, 0);
+		CU_ASSERT(rc < 0);
+		CU_ASSERT_PTR_NULL(qp);
+	}
+	dpi_fault_arm(0, 0);
+	ut_log_release();
+	CU_ASSERT(n > 3);
+	CU_ASSERT_EQUAL(rc, 0);
+	/* The queue ids of failed creates were not leaked: the pair works. */
+	uint8_t *buf;
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4096, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 1), true, buf, 0, 8), 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
+int main(void)
+{
+	static const struct ut_test tests[] = {
+		UT_TEST(test_bringup_identify), UT_TEST(test_open_errors),
+		UT_TEST(test_rw_both_namespaces), UT_TEST(test_prp_edges),
+		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
+		UT_TEST(test_compare_deallocate),
+		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
+		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
+		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
+	};
+
+	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
+}
