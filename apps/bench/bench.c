@@ -4,7 +4,7 @@
  * run. Prints one JSON line per case; with --instr also counts instructions per operation under
  * callgrind (stable across runs, unlike times on shared machines).
  *
- * Usage: dmaplane_bench xlate|iova [--json] [--instr]
+ * Usage: dmaplane_bench xlate|iova|poll [--json] [--instr]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -88,7 +88,7 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: dmaplane_bench xlate|iova [--json] [--instr]\n");
+	fprintf(stderr, "usage: dmaplane_bench xlate|iova|poll [--json] [--instr]\n");
 }
 
 int main(int argc, char **argv)
@@ -101,6 +101,10 @@ int main(int argc, char **argv)
 		return bench_iova(argc - 2, argv + 2, argv[0]);
 	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "iova") == 0)
 		return bench_iova(argc - 3, argv + 3, NULL);
+	if (argc >= 2 && strcmp(argv[1], "poll") == 0)
+		return bench_poll(argc - 2, argv + 2, argv[0]);
+	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "poll") == 0)
+		return bench_poll(argc - 3, argv + 3, NULL);
 	usage();
 	return 2;
 }
