@@ -37,15 +37,15 @@ typedef uint64_t (*dpi_tick_fn)(void);
 void dpi_ticks_set_source(dpi_tick_fn fn, uint64_t hz);
 
 /* The override itself, read by the inline dpi_ticks(); set only through dpi_ticks_set_source(). */
-extern dpi_tick_fn dpi_tick_override;
+extern dpi_tick_fn dpi_tick_override __attribute__((visibility("hidden")));
 
 static inline uint64_t dpi_hw_ticks(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	uint32_t lo, hi;
+	uint64_t lo, hi; /* rdtsc clears the upper halves of rax and rdx */
 
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
+	return (hi << 32) | lo;
 #else
 	return dp_time_ns();
 #endif

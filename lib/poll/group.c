@@ -38,6 +38,8 @@ void dpi_mpsc_init(struct dpi_mpsc *r, struct dpi_msg_slot *slots, uint32_t size
 {
 	r->tail = 0;
 	r->head = 0;
+	r->want = 1;
+	r->next = &slots[0];
 	r->mask = size - 1;
 	r->slots = slots;
 	for (uint32_t i = 0; i < size; i++)
@@ -107,7 +109,7 @@ int dp_poll_group_destroy(struct dp_poll_group *g)
 void dp_poll_group_stop(struct dp_poll_group *g)
 {
 	if (g != NULL)
-		__atomic_store_n(&g->stop, 1, __ATOMIC_RELEASE);
+		__atomic_fetch_or(&g->attn, DPI_ATTN_STOP, __ATOMIC_RELEASE);
 }
 
 int dp_poll_group_get_stats(struct dp_poll_group *g, struct dp_poll_stats *st)

@@ -39,6 +39,7 @@ struct poll_call {
 struct dp_poll_group {
 	/* Owner's hot line(s). */
 	struct poll_call *calls;       /* ncalls entries, registration order */
+	struct poll_call *calls_end;   /* calls + ncalls */
 	struct dp_poller **call_pollers;
 	uint32_t ncalls, cap;
 	uint32_t msg_batch;
@@ -46,7 +47,6 @@ struct dp_poll_group {
 	uint64_t timer_due;            /* earliest due of the timed pollers, UINT64_MAX if none */
 	uint64_t last_tick;            /* start of the current iteration */
 	bool last_busy;                /* the previous iteration was busy */
-	bool dirty;                    /* pollers were added or removed during the iteration */
 	bool in_iter;                  /* inside an iteration: removals are deferred */
 	struct dp_poller *timed;       /* sorted by due */
 	struct dp_poller *pending;     /* registered during an iteration, in order */
@@ -55,13 +55,30 @@ struct dp_poll_group {
 	/* Statistics: written by the owner only, read by any thread (relaxed atomics). */
 	uint64_t iters, busy_iters, busy_ticks, idle_ticks, msgs;
 
+	/* DPI_ATTN_*: one word the loop tests once per iteration. STOP is set by any thread. */
+	uint32_t attn;
+	int error;                     /* a poller's error, with DPI_ATTN_ERROR */
+
 	/* Any thread. */
 	int owner __attribute__((aligned(DPI_CACHE_LINE))); /* dp_thread_id() of the runner, -1 */
-	int stop;
 
 	struct dpi_mpsc ring;
 	char name[32];
 };
+
+#define DPI_ATTN_STOP 1u  /* dp_poll_group_stop() */
+#define DPI_ATTN_DIRTY 2u /* pollers were added or removed during the iteration */
+#define DPI_ATTN_ERROR 4u /* a poller returned an error */
+
+static inline void dpi_attn_set(struct dp_poll_group *g, uint32_t bit)
+{
+	__atomic_fetch_or(&g->attn, bit, __ATOMIC_RELEASE);
+}
+
+static inline uint32_t dpi_attn_take(struct dp_poll_group *g, uint32_t bits)
+{
+	return __atomic_fetch_and(&g->attn, ~bits, __ATOMIC_ACQUIRE) & bits;
+}
 
 /* Apply deferred registrations and removals (owner, outside the poller walk). */
 void dpi_poll_group_settle(struct dp_poll_group *g);

@@ -52,6 +52,7 @@ static int calls_append(struct dp_poll_group *g, struct dp_poller *p)
 	g->calls[g->ncalls] = (struct poll_call){p->fn, p->arg};
 	g->call_pollers[g->ncalls] = p;
 	g->ncalls++;
+	g->calls_end = g->calls + g->ncalls;
 	return 0;
 }
 
@@ -99,7 +100,7 @@ static int do_register(struct dp_poll_group *g, dp_poller_fn fn, void *arg, uint
 			pp = &(*pp)->next;
 		p->state = POLLER_PENDING;
 		*pp = p;
-		g->dirty = true;
+		dpi_attn_set(g, DPI_ATTN_DIRTY);
 	} else if ((rc = activate(g, p)) != 0) {
 		free(p);
 		return rc;
@@ -148,6 +149,7 @@ static void remove_now(struct dp_poll_group *g, struct dp_poller *p)
 			g->call_pollers[i - 1]->index = i - 1;
 		}
 		g->ncalls--;
+		g->calls_end = g->calls + g->ncalls;
 	} else {
 		struct dp_poller **pp = &g->timed;
 		while (*pp != p)
@@ -187,7 +189,7 @@ int dp_poller_unregister(struct dp_poller **poller)
 	if (p->state == POLLER_ACTIVE && p->period == 0)
 		g->calls[p->index].fn = removed_stub;
 	p->state = POLLER_REMOVED;
-	g->dirty = true;
+	dpi_attn_set(g, DPI_ATTN_DIRTY);
 	return 0;
 }
 
@@ -196,7 +198,7 @@ void dpi_poll_group_settle(struct dp_poll_group *g)
 	uint32_t n = 0;
 	struct dp_poller **pp, *p;
 
-	g->dirty = false;
+	dpi_attn_take(g, DPI_ATTN_DIRTY);
 	for (uint32_t i = 0; i < g->ncalls; i++) {
 		p = g->call_pollers[i];
 		if (p->state == POLLER_REMOVED) {
@@ -208,6 +210,7 @@ void dpi_poll_group_settle(struct dp_poll_group *g)
 		g->call_pollers[n++] = p;
 	}
 	g->ncalls = n;
+	g->calls_end = g->calls + n;
 	for (pp = &g->timed; *pp != NULL;) {
 		p = *pp;
 		if (p->state == POLLER_REMOVED) {
@@ -247,6 +250,7 @@ void dpi_poll_group_free_pollers(struct dp_poll_group *g)
 	free(g->calls);
 	free(g->call_pollers);
 	g->calls = NULL;
+	g->calls_end = NULL;
 	g->call_pollers = NULL;
 	g->ncalls = g->cap = 0;
 }

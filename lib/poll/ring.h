@@ -13,6 +13,7 @@
 #define DMAPLANE_POLL_RING_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <dmaplane/poll.h>
@@ -30,8 +31,11 @@ struct dpi_msg_slot {
 struct dpi_mpsc {
 	/* Producers' line. */
 	uint64_t tail __attribute__((aligned(DPI_CACHE_LINE)));
-	/* Consumer's line: head is written by the consumer only. */
-	uint64_t head __attribute__((aligned(DPI_CACHE_LINE)));
+	/* Consumer's line, written by the consumer only: next is the slot of position head, want
+	 * is head + 1 (the seq that slot has once its message is there). */
+	struct dpi_msg_slot *next __attribute__((aligned(DPI_CACHE_LINE)));
+	uint64_t want;
+	uint64_t head;
 	uint64_t mask;
 	struct dpi_msg_slot *slots;
 };
@@ -68,12 +72,18 @@ static inline int dpi_mpsc_push(struct dpi_mpsc *r, dp_msg_fn fn, void *arg)
 	return 0;
 }
 
+/* Consumer only: whether a message waits at head (cheap enough for every loop iteration). */
+static inline bool dpi_mpsc_ready(const struct dpi_mpsc *r)
+{
+	return __atomic_load_n(&r->next->seq, __ATOMIC_RELAXED) == r->want;
+}
+
 /* Consumer only. 1 and the message, or 0 when empty (or the next message is still being
  * written by its producer: it is seen by a later call). */
 static inline int dpi_mpsc_pop(struct dpi_mpsc *r, dp_msg_fn *fn, void **arg)
 {
+	struct dpi_msg_slot *s = r->next;
 	uint64_t pos = r->head;
-	struct dpi_msg_slot *s = &r->slots[pos & r->mask];
 
 	if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != pos + 1)
 		return 0;
@@ -81,6 +91,8 @@ static inline int dpi_mpsc_pop(struct dpi_mpsc *r, dp_msg_fn *fn, void **arg)
 	*arg = s->arg;
 	__atomic_store_n(&s->seq, pos + r->mask + 1, __ATOMIC_RELEASE);
 	r->head = pos + 1;
+	r->want = pos + 2;
+	r->next = &r->slots[(pos + 1) & r->mask];
 	return 1;
 }
 

@@ -330,6 +330,48 @@ static void test_timed(void)
 	dpi_ticks_set_source(NULL, 0);
 }
 
+/* dp_poll_group_run() on the fake clock (the loop's test tick path): a timed poller stops it. */
+struct stopper {
+	struct dp_poll_group *g;
+	int calls, stop_at;
+};
+
+static int stopper_fn(void *arg)
+{
+	struct stopper *s = arg;
+
+	if (++s->calls == s->stop_at)
+		dp_poll_group_stop(s->g);
+	return 0;
+}
+
+static void test_run_timed_stop(void)
+{
+	for (uint32_t flags = 0; flags <= DP_POLL_GROUP_F_POLLER_TICKS; flags++) {
+		struct dp_poll_group *g;
+		struct tp ticker = {.id = 1, .tick = 10};
+		struct stopper st = {.stop_at = 5};
+		struct dp_poll_stats s = {.size = sizeof(s)};
+
+		fake_clock(0);
+		g = new_group(0, 0, flags);
+		st.g = g;
+		CU_ASSERT(dp_poller_register(g, tp_fn, &ticker, &ticker.self) == 0);
+		CU_ASSERT(dp_poller_register_timed(g, stopper_fn, &st, 100, NULL) == 0);
+		CU_ASSERT(dp_poll_group_run(g) == 0);
+		/* Iteration k starts at tick 10 (k - 1): the stopper runs at 100, ..., 500, in
+		 * iterations 11, ..., 51, and the loop ends after iteration 51. */
+		CU_ASSERT(st.calls == 5);
+		CU_ASSERT(dp_poll_group_get_stats(g, &s) == 0);
+		CU_ASSERT(s.runs == 51 && s.idle_ticks == 510 && s.busy_ticks == 0);
+		CU_ASSERT(dp_poller_get_stats(ticker.self, &s) == 0);
+		CU_ASSERT(s.runs == 51);
+		CU_ASSERT(s.idle_ticks == (flags ? 510u : 0u));
+		CU_ASSERT(dp_poll_group_destroy(g) == 0);
+		dpi_ticks_set_source(NULL, 0);
+	}
+}
+
 /* Group and per-poller busy/idle ticks, on the fake clock. */
 static void test_idle_accounting(void)
 {
@@ -734,6 +776,7 @@ int main(void)
 		UT_TEST(test_thread_rules),
 		UT_TEST(test_poller_error),
 		UT_TEST(test_timed),
+		UT_TEST(test_run_timed_stop),
 		UT_TEST(test_idle_accounting),
 		UT_TEST(test_ring_full_empty_wrap),
 		UT_TEST(test_mpsc_two_producers),
