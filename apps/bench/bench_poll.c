@@ -8,6 +8,9 @@
  *     batch drained by dp_poll_group_run_once()), against DPDK's rte_ring as an MPSC ring of
  *     the same 16-byte (fn, arg) messages (MP enqueue, SC burst dequeue of 32) when built with
  *     DPDK.
+ *   mpsc_2_producers: two producer threads send to one consumer running the loop, timed only
+ *     (3 threads on what may be 2 cores: a full ring makes a producer yield), against the same
+ *     with rte_ring.
  * Instruction counts (--instr) come from callgrind with collection inside the measured function
  * only. Loop iterations are counted by the group's statistics (the loop is ended by a timed
  * poller, whose rare runs are included); the pollers' own instructions are counted separately
@@ -15,6 +18,8 @@
  * bare function-pointer loop (the calls of 4 pollers alone are about 36 instructions).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +185,105 @@ static int run_base_msgs(uint64_t n, double *ns)
 }
 #endif
 
+/* ---- two producers, one consumer ------------------------------------------------------------ */
+
+#define MP_PER_PRODUCER 250000ull
+
+struct mp_ctx {
+	bool rte;
+	struct dp_poll_group *g;
+	void *ring;
+	pthread_barrier_t start;
+};
+
+static uint64_t g_mp_count, g_mp_target;
+
+static void mp_msg_stop(void *arg)
+{
+	if (++g_mp_count == g_mp_target)
+		dp_poll_group_stop(arg);
+}
+
+static void mp_msg(void *arg)
+{
+	(void)arg;
+	g_mp_count++;
+}
+
+static void *mp_producer(void *arg)
+{
+	struct mp_ctx *c = arg;
+
+	pthread_barrier_wait(&c->start);
+	for (uint64_t i = 0; i < MP_PER_PRODUCER; i++) {
+#if DP_CONFIG_DPDK
+		if (c->rte) {
+			struct msg m = {mp_msg, NULL};
+			while (rte_ring_mp_enqueue_elem(c->ring, &m, sizeof(m)) != 0)
+				sched_yield();
+			continue;
+		}
+#endif
+		while (dp_poll_send(c->g, mp_msg_stop, c->g) != 0)
+			sched_yield();
+	}
+	return NULL;
+}
+
+/* Returns ns per message, or < 0. */
+static double run_mp(bool rte)
+{
+	struct mp_ctx c = {.rte = rte};
+	pthread_t t[2];
+	uint64_t t0, t1;
+	int rc = 0;
+
+	g_mp_count = 0;
+	g_mp_target = 2 * MP_PER_PRODUCER;
+	if (!rte && dp_poll_group_create(NULL, &c.g) != 0)
+		return -1;
+#if DP_CONFIG_DPDK
+	if (rte) {
+		ssize_t sz = rte_ring_get_memsize_elem(sizeof(struct msg), 4096);
+		if (sz < 0 || (c.ring = aligned_alloc(64, ((size_t)sz + 63) & ~(size_t)63)) == NULL)
+			return -1;
+		if (rte_ring_init(c.ring, "bench_mp", 4096, RING_F_SC_DEQ) != 0) {
+			free(c.ring);
+			return -1;
+		}
+	}
+#endif
+	pthread_barrier_init(&c.start, NULL, 3);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, mp_producer, &c);
+	pthread_barrier_wait(&c.start);
+	t0 = dp_time_ns();
+	if (!rte) {
+		rc = dp_poll_group_run(c.g);
+	}
+#if DP_CONFIG_DPDK
+	else {
+		struct msg buf[MSG_BATCH];
+		while (g_mp_count < g_mp_target) {
+			unsigned k = rte_ring_sc_dequeue_burst_elem(c.ring, buf, sizeof(buf[0]),
+								    MSG_BATCH, NULL);
+			for (unsigned x = 0; x < k; x++)
+				buf[x].fn(buf[x].arg);
+		}
+	}
+#endif
+	t1 = dp_time_ns();
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	pthread_barrier_destroy(&c.start);
+	if (!rte)
+		dp_poll_group_destroy(c.g);
+	free(c.ring);
+	if (rc != 0 || g_mp_count != g_mp_target)
+		return -1;
+	return (double)(t1 - t0) / (double)g_mp_target;
+}
+
 static int write_count(const char *path, uint64_t v)
 {
 	FILE *f = fopen(path, "w");
@@ -319,5 +423,26 @@ int bench_poll(int argc, char **argv, const char *argv0)
 	bench_print(&(struct bench_result){"poll", "msg_send_run", "dmaplane", 1, MSG_OPS, ns, in,
 					   bmsg_ns > 0 ? bmsg_ns / ns : -1,
 					   "\"batch\":32,\"target_instr\":60"});
+
+	/* Two producers, one consumer. */
+	double bmp = -1, mp;
+	char mp_extra[64];
+	/* With fewer than 3 cores the three threads share them and the scheduler sets the pace. */
+	snprintf(mp_extra, sizeof(mp_extra), "\"cores_online\":%ld", sysconf(_SC_NPROCESSORS_ONLN));
+#if DP_CONFIG_DPDK
+	bmp = run_mp(true);
+	if (bmp > 0)
+		bench_print(&(struct bench_result){"poll", "mpsc_2_producers",
+						   "rte_ring-mpsc-baseline", 3,
+						   2 * MP_PER_PRODUCER, bmp, -1, -1, mp_extra});
+#endif
+	mp = run_mp(false);
+	if (mp < 0) {
+		fprintf(stderr, "dmaplane_bench poll: the two-producer case failed\n");
+		return 1;
+	}
+	bench_print(&(struct bench_result){"poll", "mpsc_2_producers", "dmaplane", 3,
+					   2 * MP_PER_PRODUCER, mp, -1, bmp > 0 ? bmp / mp : -1,
+					   mp_extra});
 	return 0;
 }

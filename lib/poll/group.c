@@ -42,6 +42,8 @@ void dpi_mpsc_init(struct dpi_mpsc *r, struct dpi_msg_slot *slots, uint32_t size
 	r->next = &slots[0];
 	r->mask = size - 1;
 	r->slots = slots;
+	r->pmask = size - 1;
+	r->pslots = slots;
 	for (uint32_t i = 0; i < size; i++)
 		slots[i].seq = i;
 }

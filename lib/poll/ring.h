@@ -29,8 +29,11 @@ struct dpi_msg_slot {
 };
 
 struct dpi_mpsc {
-	/* Producers' line. */
+	/* Producers' line: tail, and copies of slots and mask so that producers never read the
+	 * consumer's line. */
 	uint64_t tail __attribute__((aligned(DPI_CACHE_LINE)));
+	struct dpi_msg_slot *pslots;
+	uint64_t pmask;
 	/* Consumer's line, written by the consumer only: next is the slot of position head, want
 	 * is head + 1 (the seq that slot has once its message is there). */
 	struct dpi_msg_slot *next __attribute__((aligned(DPI_CACHE_LINE)));
@@ -46,8 +49,8 @@ void dpi_mpsc_init(struct dpi_mpsc *r, struct dpi_msg_slot *slots, uint32_t size
 /* Any thread. 0, or -EAGAIN when full. */
 static inline int dpi_mpsc_push(struct dpi_mpsc *r, dp_msg_fn fn, void *arg)
 {
-	struct dpi_msg_slot *slots = r->slots;
-	uint64_t mask = r->mask;
+	struct dpi_msg_slot *slots = r->pslots;
+	uint64_t mask = r->pmask;
 	uint64_t pos = __atomic_load_n(&r->tail, __ATOMIC_RELAXED);
 	struct dpi_msg_slot *s;
 
