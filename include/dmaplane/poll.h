@@ -171,7 +171,8 @@ int dp_poller_get_stats(struct dp_poller *poller, struct dp_poll_stats *stats);
  * poller error. Messages still queued when it returns stay queued for the next run or for
  * dp_poll_group_destroy().
  * @return 0 after a stop; the negative errno a poller returned; -EINVAL (group NULL); -EBUSY
- *   (the group runs already, on this or another thread).
+ *   (the group runs already, on this or another thread); -EMFILE (the calling thread could not
+ *   get a dp_thread_id()).
  */
 int dp_poll_group_run(struct dp_poll_group *group);
 
@@ -179,7 +180,7 @@ int dp_poll_group_run(struct dp_poll_group *group);
  * Run one iteration on the calling thread (for applications with a loop of their own, and
  * tests). Does not look at the stop request.
  * @return > 0 the iteration was busy; 0 idle; the negative errno a poller returned; -EINVAL
- *   (group NULL); -EBUSY (the group runs already).
+ *   (group NULL); -EBUSY (the group runs already); -EMFILE (as dp_poll_group_run()).
  */
 int dp_poll_group_run_once(struct dp_poll_group *group);
 

@@ -73,8 +73,10 @@ int dp_poll_group_create(const struct dp_poll_group_opts *uopts, struct dp_poll_
 			o.msg_ring, MAX_RING, o.msg_batch);
 		return -EINVAL;
 	}
-	g = aligned_alloc(DPI_CACHE_LINE, DPI_ALIGN_UP(sizeof(*g), DPI_CACHE_LINE));
-	slots = aligned_alloc(DPI_CACHE_LINE, (size_t)o.msg_ring * sizeof(*slots));
+	g = dpi_poll_alloc_fails() ? NULL :
+		aligned_alloc(DPI_CACHE_LINE, DPI_ALIGN_UP(sizeof(*g), DPI_CACHE_LINE));
+	slots = dpi_poll_alloc_fails() ? NULL :
+		aligned_alloc(DPI_CACHE_LINE, (size_t)o.msg_ring * sizeof(*slots));
 	if (g == NULL || slots == NULL) {
 		free(g);
 		free(slots);

@@ -142,7 +142,7 @@ int dp_poll_launch(const char *core_list, const struct dp_poll_group_opts *opts,
 			"each core once)", core_list != NULL ? core_list : "(null)");
 		return -EINVAL;
 	}
-	l = calloc(1, sizeof(*l) + (size_t)n * sizeof(l->t[0]));
+	l = dpi_poll_alloc_fails() ? NULL : calloc(1, sizeof(*l) + (size_t)n * sizeof(l->t[0]));
 	if (l == NULL) {
 		pthread_mutex_unlock(&cores_lock);
 		return -ENOMEM;
@@ -176,7 +176,9 @@ int dp_poll_launch(const char *core_list, const struct dp_poll_group_opts *opts,
 		}
 	}
 	for (unsigned i = 0; i < l->n; i++) {
-		rc = pthread_create(&l->t[i].tid, NULL, thread_main, &l->t[i]);
+		rc = dpi_fault("poll-thread");
+		if (rc == 0)
+			rc = pthread_create(&l->t[i].tid, NULL, thread_main, &l->t[i]);
 		if (rc != 0) {
 			DPI_ERR("dp_poll_launch: cannot start a thread for core %d: errno %d",
 				l->t[i].core, rc);

@@ -8,6 +8,7 @@
 
 #include <dmaplane/poll.h>
 #include <dmaplane_internal/common.h>
+#include <dmaplane_internal/fault.h>
 
 #include "ring.h"
 
@@ -97,6 +98,12 @@ int dpi_poll_owner_check(struct dp_poll_group *g);
 
 /* Core lists: "0-3,6". Fills cores (at most max) and returns the count, or -EINVAL. */
 int dpi_parse_core_list(const char *s, int *cores, int max);
+
+/* Allocations pass the fault point "poll-alloc" (fail-nth tests). */
+static inline bool dpi_poll_alloc_fails(void)
+{
+	return dpi_fault("poll-alloc") != 0;
+}
 
 static inline void dpi_stat_add(uint64_t *p, uint64_t v)
 {

@@ -36,11 +36,13 @@ static int calls_append(struct dp_poll_group *g, struct dp_poller *p)
 {
 	if (g->ncalls == g->cap) {
 		uint32_t cap = g->cap ? g->cap * 2 : 8;
-		struct poll_call *c = realloc(g->calls, cap * sizeof(*c));
+		struct poll_call *c = dpi_poll_alloc_fails() ? NULL :
+			realloc(g->calls, cap * sizeof(*c));
 		if (c == NULL)
 			return -ENOMEM;
 		g->calls = c;
-		struct dp_poller **cp = realloc(g->call_pollers, cap * sizeof(*cp));
+		struct dp_poller **cp = dpi_poll_alloc_fails() ? NULL :
+			realloc(g->call_pollers, cap * sizeof(*cp));
 		if (cp == NULL)
 			return -ENOMEM;
 		g->call_pollers = cp;
@@ -84,7 +86,7 @@ static int do_register(struct dp_poll_group *g, dp_poller_fn fn, void *arg, uint
 
 	if ((rc = dpi_poll_owner_check(g)) != 0)
 		return rc;
-	p = calloc(1, sizeof(*p));
+	p = dpi_poll_alloc_fails() ? NULL : calloc(1, sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
 	p->fn = fn;

@@ -16,6 +16,7 @@
 #include <dmaplane/poll.h>
 #include <dmaplane_internal/common.h>
 #include <dmaplane_internal/env.h>
+#include <dmaplane_internal/fault.h>
 
 #include "ut.h"
 
@@ -768,6 +769,71 @@ static void test_stop_before_run(void)
 	CU_ASSERT(dp_poll_group_destroy(g) == 0);
 }
 
+static int idle_fn(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* Every allocation and thread start fails in turn: each failure is reported as documented and
+ * leaves nothing behind (the ASan build checks for leaks). */
+static void test_fail_nth(void)
+{
+	int fired = 0;
+
+	ut_log_capture();
+	for (int64_t n = 1;; n++) {
+		struct dp_poll_group *g = NULL;
+		struct dp_poller *p[10] = {0};
+		int rc, ok = 1;
+
+		dpi_fault_arm(n, ENOMEM);
+		rc = dp_poll_group_create(NULL, &g);
+		if (rc == 0) {
+			/* 10 pollers: the call array grows once (8 -> 16). */
+			for (int i = 0; i < 10 && rc == 0; i++)
+				rc = dp_poller_register(g, idle_fn, NULL, &p[i]);
+			if (rc == 0)
+				rc = dp_poller_register_timed(g, idle_fn, NULL, 100, NULL);
+			if (rc == 0)
+				ok &= dp_poll_group_run_once(g) == 0;
+			CU_ASSERT(dp_poll_group_destroy(g) == 0);
+		}
+		bool f = dpi_fault_fired();
+		dpi_fault_arm(0, 0);
+		if (!f) {
+			CU_ASSERT(rc == 0);
+			break;
+		}
+		fired++;
+		CU_ASSERT(rc == -ENOMEM);
+		CU_ASSERT(ok);
+	}
+	/* group 2; pollers 1-8: 8 + 2 (the array grows); 9: 1 + 2 (grows again); 10: 1; timed 1 */
+	CU_ASSERT(fired == 2 + 10 + 3 + 1 + 1);
+	/* The launch: its allocation, each group's two allocations, then each thread start. */
+	fired = 0;
+	for (int64_t n = 1;; n++) {
+		struct dp_poll_launch *l = NULL;
+		int rc;
+
+		dpi_fault_arm(n, EAGAIN);
+		rc = dp_poll_launch("0-1", NULL, NULL, NULL, &l);
+		bool f = dpi_fault_fired();
+		dpi_fault_arm(0, 0);
+		if (rc == 0) {
+			dp_poll_launch_stop(l);
+			CU_ASSERT(dp_poll_launch_wait(l) == 0);
+		}
+		if (!f)
+			break;
+		fired++;
+		CU_ASSERT(rc == -ENOMEM || rc == -EAGAIN);
+	}
+	CU_ASSERT(fired == 1 + 2 * 2 + 2);
+	ut_log_release();
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -786,6 +852,7 @@ int main(void)
 		UT_TEST(test_launch_0_1),
 		UT_TEST(test_launch_errors),
 		UT_TEST(test_bad_inputs),
+		UT_TEST(test_fail_nth),
 	};
 
 	return ut_main("poll", tests, DPI_ARRAY_SIZE(tests), NULL, NULL);
