@@ -141,16 +141,28 @@ int dp_poll_send(struct dp_poll_group *g, dp_msg_fn fn, void *arg)
 
 uint32_t dpi_poll_drain(struct dp_poll_group *g, uint32_t max)
 {
-	dp_msg_fn fn;
-	void *arg;
+	struct dpi_mpsc *r = &g->ring;
+	struct dpi_msg_slot *slots = r->slots;
+	uint64_t pos = r->head, mask = r->mask;
 	uint32_t n = 0;
 
-	/* The slot is freed before the message runs, so a message can send to its own group. */
-	while (n < max && dpi_mpsc_pop(&g->ring, &fn, &arg)) {
-		fn(arg);
+	/* The consumer's position stays in registers for the batch: only this loop moves it (a
+	 * message cannot re-enter the loop or destroy the group). Each slot is freed before its
+	 * message runs, so a message can send to its own group. */
+	while (n < max) {
+		struct dpi_msg_slot *s = &slots[pos & mask];
+		if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != pos + 1)
+			break;
+		dp_msg_fn fn = s->fn;
+		void *arg = s->arg;
+		__atomic_store_n(&s->seq, pos + mask + 1, __ATOMIC_RELEASE);
+		pos++;
 		n++;
+		fn(arg);
 	}
-	if (n != 0)
+	if (n != 0) {
+		dpi_mpsc_consumed(r, pos);
 		dpi_stat_add(&g->msgs, n);
+	}
 	return n;
 }

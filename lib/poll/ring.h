@@ -75,28 +75,18 @@ static inline int dpi_mpsc_push(struct dpi_mpsc *r, dp_msg_fn fn, void *arg)
 	return 0;
 }
 
+/* Consumer only: the consumer (which popped by hand) is at position @pos now. */
+static inline void dpi_mpsc_consumed(struct dpi_mpsc *r, uint64_t pos)
+{
+	r->head = pos;
+	r->want = pos + 1;
+	r->next = &r->slots[pos & r->mask];
+}
+
 /* Consumer only: whether a message waits at head (cheap enough for every loop iteration). */
 static inline bool dpi_mpsc_ready(const struct dpi_mpsc *r)
 {
 	return __atomic_load_n(&r->next->seq, __ATOMIC_RELAXED) == r->want;
-}
-
-/* Consumer only. 1 and the message, or 0 when empty (or the next message is still being
- * written by its producer: it is seen by a later call). */
-static inline int dpi_mpsc_pop(struct dpi_mpsc *r, dp_msg_fn *fn, void **arg)
-{
-	struct dpi_msg_slot *s = r->next;
-	uint64_t pos = r->head;
-
-	if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != pos + 1)
-		return 0;
-	*fn = s->fn;
-	*arg = s->arg;
-	__atomic_store_n(&s->seq, pos + r->mask + 1, __ATOMIC_RELEASE);
-	r->head = pos + 1;
-	r->want = pos + 2;
-	r->next = &r->slots[(pos + 1) & r->mask];
-	return 1;
 }
 
 #endif
