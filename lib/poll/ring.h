@@ -75,7 +75,7 @@ static inline int dpi_mpsc_push(struct dpi_mpsc *r, dp_msg_fn fn, void *arg)
 	return 0;
 }
 
-/* Consumer only: the consumer (which popped by hand) is at position @pos now. */
+/* Consumer only: after a batch, the consumer is at position @pos. */
 static inline void dpi_mpsc_consumed(struct dpi_mpsc *r, uint64_t pos)
 {
 	r->head = pos;

@@ -647,6 +647,17 @@ static void launch_on(const char *list, int ncores)
 		while (__atomic_load_n(&g_cores[i].msg_core, __ATOMIC_ACQUIRE) < 0 ||
 		       __atomic_load_n(&g_cores[i].polls, __ATOMIC_RELAXED) < 100)
 			sched_yield();
+	/* Statistics are readable from another thread while the groups run. */
+	for (int i = 0; i < ncores; i++) {
+		struct dp_poll_stats s = {.size = sizeof(s)};
+		do {
+			/* The iteration that ran the message may not have been booked yet. */
+			CU_ASSERT(dp_poll_group_get_stats(dp_poll_launch_group(l, (unsigned)i),
+							  &s) == 0);
+		} while ((s.msgs != 1 || s.busy_runs == 0) && sched_yield() == 0);
+		CU_ASSERT(s.runs >= 99 && s.msgs == 1 && s.busy_runs >= 1);
+		CU_ASSERT(s.busy_ticks + s.idle_ticks > 0);
+	}
 	dp_poll_launch_stop(l);
 	CU_ASSERT(dp_poll_launch_wait(l) == 0);
 	for (int i = 0; i < ncores; i++) {
