@@ -14,8 +14,9 @@
  * Nothing sleeps: there are no timer threads and no interrupts; timed pollers are driven by the
  * tick counter read in step 1.
  *
- * Pollers return the work they did: > 0 busy, 0 idle, < 0 an error, which ends the loop: run
- * returns that value after the iteration's bookkeeping.
+ * Pollers return the work they did: > 0 busy, 0 idle, < 0 an error, which ends the loop: the
+ * pollers after it in that iteration are skipped, and run returns the error after the
+ * iteration's bookkeeping.
  *
  * Thread rules, in short (each call says it again):
  *  - dp_poll_send(), dp_poll_group_stop() and dp_poll_group_get_stats(): any thread, any time
@@ -139,7 +140,8 @@ int dp_poller_unregister(struct dp_poller **poller);
  */
 struct dp_poll_stats {
 	size_t size;         /**< sizeof(struct dp_poll_stats), set by the caller */
-	uint64_t runs;       /**< group: loop iterations; poller: calls */
+	uint64_t runs;       /**< group: loop iterations; poller: calls (untimed: the group's
+				  iterations since it joined) */
 	uint64_t busy_runs;  /**< of those, busy ones */
 	uint64_t busy_ticks; /**< ticks spent in busy iterations / busy calls */
 	uint64_t idle_ticks; /**< ticks spent in idle iterations / idle calls */
@@ -207,7 +209,8 @@ typedef int (*dp_poll_init_fn)(struct dp_poll_group *group, unsigned index, int 
 
 /**
  * Start one poll group per core of @p core_list ("0-3,6": cores and ranges, no duplicates),
- * each run by its own pthread pinned to its core with dp_thread_pin(). The groups exist when
+ * each run by its own pthread pinned to its core with dp_thread_pin(). Each group is named
+ * "<opts->name>/<core>". The groups exist when
  * this returns (dp_poll_launch_group()), so messages can be sent to them at once. When any
  * thread fails (pinning, @p init or a poller error), every group is stopped.
  * Thread rules: any thread; the launch handle is then used by that thread (the stop call by any).
