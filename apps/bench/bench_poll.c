@@ -29,8 +29,12 @@
 #include <dmaplane/poll.h>
 
 #if DP_CONFIG_DPDK
+/* DPDK 22.11's ring headers test GCC_VERSION, which clang does not define. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wundef"
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
+#pragma GCC diagnostic pop
 #endif
 
 #include "bench.h"
@@ -204,11 +208,13 @@ static void mp_msg_stop(void *arg)
 		dp_poll_group_stop(arg);
 }
 
+#if DP_CONFIG_DPDK
 static void mp_msg(void *arg)
 {
 	(void)arg;
 	g_mp_count++;
 }
+#endif
 
 static void *mp_producer(void *arg)
 {
