@@ -36,6 +36,31 @@ int dpi_thread_exit_unregister(dpi_thread_exit_fn fn, void *arg);
 typedef uint64_t (*dpi_tick_fn)(void);
 void dpi_ticks_set_source(dpi_tick_fn fn, uint64_t hz);
 
+/* The override itself, read by the inline dpi_ticks(); set only through dpi_ticks_set_source(). */
+extern dpi_tick_fn dpi_tick_override __attribute__((visibility("hidden")));
+
+static inline uint64_t dpi_hw_ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	uint64_t lo, hi; /* rdtsc clears the upper halves of rax and rdx */
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (hi << 32) | lo;
+#else
+	return dp_time_ns();
+#endif
+}
+
+/* dp_ticks() inlined, for poll loops. */
+static inline uint64_t dpi_ticks(void)
+{
+	dpi_tick_fn fn = __atomic_load_n(&dpi_tick_override, __ATOMIC_RELAXED);
+
+	if (dpi_unlikely(fn != NULL))
+		return fn();
+	return dpi_hw_ticks();
+}
+
 /* True when dp_env_init() has completed and dp_env_fini() has not been called. */
 int dpi_env_ready(void);
 

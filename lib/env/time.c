@@ -7,7 +7,7 @@
 
 #include "env_impl.h"
 
-static dpi_tick_fn g_tick_override;
+dpi_tick_fn dpi_tick_override;
 static uint64_t g_override_hz;
 static uint64_t g_tsc_hz;
 
@@ -19,37 +19,21 @@ uint64_t dp_time_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static inline uint64_t hw_ticks(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	uint32_t lo, hi;
-
-	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-	return ((uint64_t)hi << 32) | lo;
-#else
-	return dp_time_ns();
-#endif
-}
-
 uint64_t dp_ticks(void)
 {
-	dpi_tick_fn fn = __atomic_load_n(&g_tick_override, __ATOMIC_RELAXED);
-
-	if (dpi_unlikely(fn != NULL))
-		return fn();
-	return hw_ticks();
+	return dpi_ticks();
 }
 
 /* Measure the TSC against CLOCK_MONOTONIC over ~5 ms. Called once per process. */
 static uint64_t calibrate(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	uint64_t t0 = dp_time_ns(), c0 = hw_ticks(), t1, c1;
+	uint64_t t0 = dp_time_ns(), c0 = dpi_hw_ticks(), t1, c1;
 	struct timespec d = {.tv_sec = 0, .tv_nsec = 5000000};
 
 	nanosleep(&d, NULL);
 	t1 = dp_time_ns();
-	c1 = hw_ticks();
+	c1 = dpi_hw_ticks();
 	if (t1 <= t0 || c1 <= c0)
 		return 1000000000ull;
 	/* Round to 1 MHz: the measurement is no better than that. */
@@ -70,7 +54,7 @@ void dpi_time_init(uint64_t known_hz)
 
 uint64_t dp_ticks_hz(void)
 {
-	if (__atomic_load_n(&g_tick_override, __ATOMIC_RELAXED) != NULL)
+	if (__atomic_load_n(&dpi_tick_override, __ATOMIC_RELAXED) != NULL)
 		return g_override_hz;
 	if (g_tsc_hz == 0)
 		dpi_time_init(0);
@@ -80,5 +64,5 @@ uint64_t dp_ticks_hz(void)
 void dpi_ticks_set_source(dpi_tick_fn fn, uint64_t hz)
 {
 	g_override_hz = hz;
-	__atomic_store_n(&g_tick_override, fn, __ATOMIC_RELEASE);
+	__atomic_store_n(&dpi_tick_override, fn, __ATOMIC_RELEASE);
 }
