@@ -261,8 +261,8 @@ static inline int dpi_iova_alloc(struct dpi_iova_allocator *a, uint64_t size, ui
 			struct dpi_iova_mag *m = __atomic_load_n(&k->mag[0], __ATOMIC_RELAXED);
 			uint32_t n = __atomic_load_n(&m->n, __ATOMIC_RELAXED);
 			if (dpi_likely(n > lo)) {
-				dp_iova_t v = m->iova[n - 1];
-				__atomic_store_n(&m->n, n - 1, __ATOMIC_RELAXED);
+				__atomic_store_n(&m->n, --n, __ATOMIC_RELAXED);
+				dp_iova_t v = m->iova[n];
 				__atomic_store_n((uint32_t *)(h->pm_by_page + (v >> 12) * 4), 1u << c,
 						 __ATOMIC_RELAXED);
 				dpi_iova_seq_add(&tc->seq_alloc, 1);
@@ -291,17 +291,18 @@ static inline int dpi_iova_free(struct dpi_iova_allocator *a, dp_iova_t iova, ui
 		if (dpi_likely(page < h->npages)) {
 			uint32_t c = dpi_iova_class(size);
 			struct dpi_iova_tc_class *k = &tc->cls[c];
-			uint32_t *pe = &h->pm[page];
 			dpi_iova_seq_add(&tc->seq_free, 1);
+			uint32_t *pm = h->pm;
 			uint32_t hi = dpi_iova_limit(&k->hi);
 			struct dpi_iova_mag *m = __atomic_load_n(&k->mag[0], __ATOMIC_RELAXED);
 			uint32_t n = __atomic_load_n(&m->n, __ATOMIC_RELAXED);
 			/* the word is exactly "live, this class" only at the first page of a live
 			 * allocation of this class: which also checks the class alignment */
-			if (dpi_likely(n < hi && dpi_iova_pm_word(pe) == 1u << c)) {
+			if (dpi_likely(n < hi && dpi_iova_pm_word(&pm[page]) == 1u << c)) {
 				m->iova[n] = iova;
 				__atomic_store_n(&m->n, n + 1, __ATOMIC_RELAXED);
-				__atomic_store_n(pe, (1u << c) | DPI_IOVA_PM_CACHED, __ATOMIC_RELAXED);
+				__atomic_store_n(&pm[page], (1u << c) | DPI_IOVA_PM_CACHED,
+						 __ATOMIC_RELAXED);
 				dpi_iova_seq_add(&tc->seq_free, 1);
 				return 0;
 			}
