@@ -5,7 +5,7 @@
  *
  *  - per-thread caches (alloc.c): for each size class 4 KiB, 8 KiB, ... 1 MiB, two magazines of
  *    IOVAs per thread, indexed by dpi_thread_id(). A hit is inline code in this header: a few
- *    plain loads and stores, no call, no lock, no atomic read-modify-write, no fence (about 17
+ *    plain loads and stores, no call, no lock, no locked instruction, no fence (about 16
  *    instructions for an allocation and 23 for a free on x86-64 when the size is a constant);
  *    everything else goes to the out-of-line dpi_iova_alloc_slow() / dpi_iova_free_slow();
  *  - a lock-free depot (alloc_depot.c): per class, Treiber stacks of full and of empty
