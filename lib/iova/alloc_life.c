@@ -5,9 +5,10 @@
  * Memory held in caches is bounded: per thread and class two magazines, per class at most
  * DPI_IOVA_DEPOT_MAX full magazines in the depot, each of DPI_IOVA_MAG_SIZE IOVAs. When the
  * backing allocator runs out, reclaim takes everything back: it marks every thread cache
- * stolen, forces a barrier on all threads (membarrier), waits until no owner is inside its
- * cache, empties the caches and the depot into the backing allocator, and gives the caches
- * back. A thread that exits empties its own caches (a thread-exit hook of lib/env).
+ * stolen and closes its inline hit paths (the per-class limits), forces a barrier on all
+ * threads (membarrier), waits until no owner is inside its cache (busy clear, sequence
+ * counters even or moved; see iova_alloc.h), empties the caches and the depot into the backing
+ * allocator, and gives the caches back (limits reopened, then stolen cleared). A thread that exits empties its own caches (a thread-exit hook of lib/env).
  */
 #include <errno.h>
 #include <linux/membarrier.h>
