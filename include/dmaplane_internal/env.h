@@ -9,8 +9,9 @@
 #include <dmaplane/env.h>
 #include <dmaplane_internal/common.h>
 
-/* Per-thread dense id; -1 until the thread first asks. */
-extern __thread int dpi_tls_thread_id;
+/* Per-thread dense id; -1 until the thread first asks. Initial-exec: read with one load on
+ * the inline hit paths (no __tls_get_addr; libdmaplane is never dlopen()ed late). */
+extern __thread int dpi_tls_thread_id __attribute__((tls_model("initial-exec")));
 int dpi_thread_id_slow(void);
 
 static inline int dpi_thread_id(void)

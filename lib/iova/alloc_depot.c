@@ -25,7 +25,7 @@
 #define HEAD_IDX(h) ((uint32_t)(h))
 #define HEAD_GEN(h) ((uint32_t)((h) >> 32))
 
-static void push(struct mag_pool *p, struct mag_stack *s, struct mag *m)
+static void push(struct mag_pool *p, struct mag_stack *s, struct dpi_iova_mag *m)
 {
 	uint64_t h = __atomic_load_n(&s->head, __ATOMIC_RELAXED);
 
@@ -37,10 +37,10 @@ static void push(struct mag_pool *p, struct mag_stack *s, struct mag *m)
 	(void)p;
 }
 
-static struct mag *pop(struct mag_pool *p, struct mag_stack *s)
+static struct dpi_iova_mag *pop(struct mag_pool *p, struct mag_stack *s)
 {
 	uint64_t h = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
-	struct mag *m;
+	struct dpi_iova_mag *m;
 
 	do {
 		if (HEAD_IDX(h) == MAG_NIL)
@@ -55,7 +55,7 @@ static struct mag *pop(struct mag_pool *p, struct mag_stack *s)
 
 int pool_init(struct mag_pool *p, uint32_t cap)
 {
-	size_t len = (size_t)cap * sizeof(struct mag);
+	size_t len = (size_t)cap * sizeof(struct dpi_iova_mag);
 
 	p->mags = dpi_mmap(NULL, len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -77,13 +77,13 @@ int pool_init(struct mag_pool *p, uint32_t cap)
 void pool_fini(struct mag_pool *p)
 {
 	if (p->mags != NULL)
-		munmap(p->mags, (size_t)p->cap * sizeof(struct mag));
+		munmap(p->mags, (size_t)p->cap * sizeof(struct dpi_iova_mag));
 	p->mags = NULL;
 }
 
-struct mag *pool_get_empty(struct mag_pool *p)
+struct dpi_iova_mag *pool_get_empty(struct mag_pool *p)
 {
-	struct mag *m = pop(p, &p->empty);
+	struct dpi_iova_mag *m = pop(p, &p->empty);
 	uint32_t i;
 
 	if (m != NULL)
@@ -99,17 +99,17 @@ struct mag *pool_get_empty(struct mag_pool *p)
 	return m;
 }
 
-void pool_put_empty(struct mag_pool *p, struct mag *m)
+void pool_put_empty(struct mag_pool *p, struct dpi_iova_mag *m)
 {
 	push(p, &p->empty, m);
 }
 
-struct mag *pool_get_full(struct mag_pool *p, uint32_t c)
+struct dpi_iova_mag *pool_get_full(struct mag_pool *p, uint32_t c)
 {
 	return pop(p, &p->full[c]);
 }
 
-bool pool_put_full(struct mag_pool *p, uint32_t c, struct mag *m)
+bool pool_put_full(struct mag_pool *p, uint32_t c, struct dpi_iova_mag *m)
 {
 	if (__atomic_load_n(&p->full[c].count, __ATOMIC_RELAXED) >= DPI_IOVA_DEPOT_MAX)
 		return false;

@@ -25,7 +25,7 @@
  *   pages | PM_CACHED the same, sitting freed in a thread cache or the depot
  */
 #define PM_FREE (1u << 31)
-#define PM_CACHED (1u << 30)
+#define PM_CACHED DPI_IOVA_PM_CACHED
 
 /* ---- alloc_range.c: the backing buddy allocator (callers hold ra->lock) ------------------- */
 
@@ -61,14 +61,6 @@ static inline uint32_t ra_order_ceil(uint64_t pages)
 
 /* ---- alloc_depot.c: magazines and the lock-free depot ------------------------------------- */
 
-struct mag {
-	uint32_t n;    /* IOVAs held */
-	uint32_t idx;  /* own index in the pool */
-	uint32_t next; /* next in a depot stack */
-	uint32_t pad;
-	dp_iova_t iova[DPI_IOVA_MAG_SIZE];
-};
-
 #define MAG_NIL UINT32_MAX
 
 /* A Treiber stack head: magazine index in the low 32 bits, generation in the high 32. */
@@ -78,7 +70,7 @@ struct mag_stack {
 } __attribute__((aligned(64)));
 
 struct mag_pool {
-	struct mag *mags; /* cap magazines, one mapping, never freed before the allocator */
+	struct dpi_iova_mag *mags; /* cap magazines, one mapping, never freed before the allocator */
 	uint32_t cap;
 	uint32_t used;    /* bump index for never used magazines */
 	struct mag_stack empty;
@@ -88,31 +80,19 @@ struct mag_pool {
 int pool_init(struct mag_pool *p, uint32_t cap);
 void pool_fini(struct mag_pool *p);
 /* An empty magazine (from the empty stack, else a new one), or NULL when all are in use. */
-struct mag *pool_get_empty(struct mag_pool *p);
-void pool_put_empty(struct mag_pool *p, struct mag *m);
+struct dpi_iova_mag *pool_get_empty(struct mag_pool *p);
+void pool_put_empty(struct mag_pool *p, struct dpi_iova_mag *m);
 /* A full magazine of class c, or NULL. */
-struct mag *pool_get_full(struct mag_pool *p, uint32_t c);
+struct dpi_iova_mag *pool_get_full(struct mag_pool *p, uint32_t c);
 /* Give a full magazine to the depot: false when the depot holds DPI_IOVA_DEPOT_MAX already. */
-bool pool_put_full(struct mag_pool *p, uint32_t c, struct mag *m);
+bool pool_put_full(struct mag_pool *p, uint32_t c, struct dpi_iova_mag *m);
 
 /* ---- alloc.c: thread caches ----------------------------------------------------------------- */
 
-struct tcache {
-	/* Written by the owner around every operation; read by a reclaimer. */
-	int busy;
-	/* Written by a reclaimer that empties this cache; read by the owner. */
-	int stolen __attribute__((aligned(64)));
-	/* Owner-only, except while a reclaimer holds the cache (stolen and not busy). */
-	struct mag *mag[DPI_IOVA_NCLASSES][2] __attribute__((aligned(64))); /* loaded, previous */
-	uint64_t hits, misses, allocs_slow, frees, exchanges;
-};
-
 struct dpi_iova_allocator {
-	struct tcache *tc[DP_MAX_THREADS]; /* created by the owner thread on first use */
-	uint32_t *pm;                      /* == range.pm, for the hit path */
-	dp_iova_t base;
+	struct dpi_iova_hot hot;           /* first: the inline hit paths read it */
 	dp_iova_t end;                     /* base + span */
-	bool fence;                        /* no membarrier: the owner fences instead */
+	bool fence;                        /* no membarrier: hit paths closed, owners fence */
 	struct range_alloc range;
 	struct mag_pool pool;
 	pthread_mutex_t reclaim_lock;
@@ -121,25 +101,17 @@ struct dpi_iova_allocator {
 };
 
 /*
- * Owner side of the cache hand-off: an asymmetric Dekker protocol. The owner marks itself busy
- * and then checks that no reclaimer holds its cache; a reclaimer marks the cache stolen, forces
- * a full barrier on every running thread of the process with membarrier(), and then waits until
- * the owner is not busy. So the owner needs no fence of its own, only a compiler barrier.
- * Without membarrier (a->fence) and under ThreadSanitizer (which does not know membarrier) the
- * owner uses a real sequentially consistent store instead.
+ * Owner side of the out-of-line paths' cache hand-off: an asymmetric Dekker protocol. The owner
+ * marks itself busy and then checks that no reclaimer holds its cache; a reclaimer marks the
+ * cache stolen, forces a full barrier on every running thread of the process with membarrier(),
+ * and then waits until the owner is not busy. So the owner needs no fence of its own, only a
+ * compiler barrier. Without membarrier (a->fence) and under ThreadSanitizer (which does not
+ * know membarrier) the owner uses a real sequentially consistent store instead. The inline hit
+ * paths use the same protocol with their sequence counters (see iova_alloc.h).
  */
-#if defined(__SANITIZE_THREAD__)
-#define DPI_ALLOC_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DPI_ALLOC_TSAN 1
-#endif
-#endif
-#ifndef DPI_ALLOC_TSAN
-#define DPI_ALLOC_TSAN 0
-#endif
+#define DPI_ALLOC_TSAN DPI_IOVA_TSAN
 
-static inline bool tc_enter(const struct dpi_iova_allocator *a, struct tcache *tc)
+static inline bool tc_enter(const struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc)
 {
 #if DPI_ALLOC_TSAN
 	(void)a;
@@ -155,7 +127,7 @@ static inline bool tc_enter(const struct dpi_iova_allocator *a, struct tcache *t
 #endif
 }
 
-static inline void tc_leave(struct tcache *tc)
+static inline void tc_leave(struct dpi_iova_tcache *tc)
 {
 	__atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
 }
@@ -168,11 +140,11 @@ static inline uint32_t size_class(uint64_t size)
 
 /* ---- alloc_life.c ---- */
 /* The calling thread's cache, created on first use; NULL when it cannot have one. */
-struct tcache *tc_get(struct dpi_iova_allocator *a);
+struct dpi_iova_tcache *tc_get(struct dpi_iova_allocator *a);
 /* Enter the own cache, waiting while a reclaimer holds it. */
-void tc_enter_wait(struct dpi_iova_allocator *a, struct tcache *tc);
+void tc_enter_wait(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc);
 /* Return a magazine's IOVAs of class c to the backing allocator; it is left empty. */
-void mag_flush(struct dpi_iova_allocator *a, struct mag *m, uint32_t c);
+void mag_flush(struct dpi_iova_allocator *a, struct dpi_iova_mag *m, uint32_t c);
 /* Backing allocation with one reclaim and retry on -ENOSPC. */
 int backing_alloc(struct dpi_iova_allocator *a, uint64_t pages, uint32_t align_order,
 		  dp_iova_t *iova);

@@ -5,9 +5,10 @@
  * Memory held in caches is bounded: per thread and class two magazines, per class at most
  * DPI_IOVA_DEPOT_MAX full magazines in the depot, each of DPI_IOVA_MAG_SIZE IOVAs. When the
  * backing allocator runs out, reclaim takes everything back: it marks every thread cache
- * stolen, forces a barrier on all threads (membarrier), waits until no owner is inside its
- * cache, empties the caches and the depot into the backing allocator, and gives the caches
- * back. A thread that exits empties its own caches (a thread-exit hook of lib/env).
+ * stolen and closes its inline hit paths (the per-class limits), forces a barrier on all
+ * threads (membarrier), waits until no owner is inside its cache (busy clear, sequence
+ * counters even or moved; see iova_alloc.h), empties the caches and the depot into the backing
+ * allocator, and gives the caches back (limits reopened, then stolen cleared). A thread that exits empties its own caches (a thread-exit hook of lib/env).
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -34,9 +35,23 @@ static struct {
 	int membarrier; /* 0: not tried; 1: registered; -1: not available */
 } g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+static struct dpi_iova_mag g_none_mag;
+
+struct dpi_iova_tcache dpi_iova_tc_none = {
+	.cls = {[0 ... DPI_IOVA_NCLASSES - 1] = {{&g_none_mag, &g_none_mag}, UINT32_MAX, 0}},
+};
+
+/* A thread's cache, or NULL. */
+static struct dpi_iova_tcache *tc_at(struct dpi_iova_allocator *a, int id)
+{
+	struct dpi_iova_tcache *tc = __atomic_load_n(&a->hot.tcs[id], __ATOMIC_ACQUIRE);
+
+	return tc == &dpi_iova_tc_none ? NULL : tc;
+}
+
 /* ---- caches ------------------------------------------------------------------------------- */
 
-void tc_enter_wait(struct dpi_iova_allocator *a, struct tcache *tc)
+void tc_enter_wait(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc)
 {
 	while (!tc_enter(a, tc)) {
 		tc_leave(tc);
@@ -45,7 +60,7 @@ void tc_enter_wait(struct dpi_iova_allocator *a, struct tcache *tc)
 	}
 }
 
-void mag_flush(struct dpi_iova_allocator *a, struct mag *m, uint32_t c)
+void mag_flush(struct dpi_iova_allocator *a, struct dpi_iova_mag *m, uint32_t c)
 {
 	uint32_t n = LD(m->n);
 
@@ -53,38 +68,40 @@ void mag_flush(struct dpi_iova_allocator *a, struct mag *m, uint32_t c)
 		return;
 	pthread_mutex_lock(&a->range.lock);
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t page = (m->iova[i] - a->base) >> RA_PAGE_SHIFT;
-		ST(a->pm[page], 1u << c);
+		uint64_t page = (m->iova[i] - a->hot.base) >> RA_PAGE_SHIFT;
+		ST(a->hot.pm[page], 1u << c);
 		ra_free(&a->range, page, 1ull << c);
 	}
 	pthread_mutex_unlock(&a->range.lock);
 	ST(m->n, 0);
 }
 
-static void tc_drain(struct dpi_iova_allocator *a, struct tcache *tc)
+static void tc_drain(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc)
 {
 	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
 		for (int k = 0; k < 2; k++)
-			mag_flush(a, tc->mag[c][k], c);
+			mag_flush(a, tc->cls[c].mag[k], c);
 }
 
-static void tc_destroy(struct dpi_iova_allocator *a, struct tcache *tc)
+static void tc_destroy(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc)
 {
 	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
 		for (int k = 0; k < 2; k++)
-			if (tc->mag[c][k] != NULL)
-				pool_put_empty(&a->pool, tc->mag[c][k]);
+			if (tc->cls[c].mag[k] != NULL)
+				pool_put_empty(&a->pool, tc->cls[c].mag[k]);
 	free(tc);
 }
 
-struct tcache *tc_get(struct dpi_iova_allocator *a)
+static void tc_limits(const struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc, bool open);
+
+struct dpi_iova_tcache *tc_get(struct dpi_iova_allocator *a)
 {
 	int id = dpi_thread_id();
-	struct tcache *tc;
+	struct dpi_iova_tcache *tc;
 
 	if (id < 0)
 		return NULL;
-	tc = a->tc[id];
+	tc = tc_at(a, id);
 	if (tc != NULL)
 		return tc;
 	tc = dpi_fault("malloc") ? NULL : aligned_alloc(64, DPI_ALIGN_UP(sizeof(*tc), 64));
@@ -93,16 +110,38 @@ struct tcache *tc_get(struct dpi_iova_allocator *a)
 	memset(tc, 0, sizeof(*tc));
 	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
 		for (int k = 0; k < 2; k++) {
-			tc->mag[c][k] = pool_get_empty(&a->pool);
-			if (tc->mag[c][k] == NULL) {
+			tc->cls[c].mag[k] = pool_get_empty(&a->pool);
+			if (tc->cls[c].mag[k] == NULL) {
 				tc_destroy(a, tc);
 				return NULL;
 			}
 		}
 	}
+	tc_limits(a, tc, true);
 	/* Published for reclaimers and statistics; the owner's own reads need no order. */
-	__atomic_store_n(&a->tc[id], tc, __ATOMIC_RELEASE);
+	__atomic_store_n(&a->hot.tcs[id], tc, __ATOMIC_RELEASE);
 	return tc;
+}
+
+/* Open (normal) or close (while a reclaimer holds the cache) the inline hit paths. Without
+ * membarrier they stay closed: every operation takes the out-of-line path, which fences. */
+static void tc_limits(const struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc, bool open)
+{
+	open = open && !a->fence;
+	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
+		__atomic_store_n(&tc->cls[c].lo, open ? 0 : UINT32_MAX, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&tc->cls[c].hi, open ? DPI_IOVA_MAG_SIZE : 0, __ATOMIC_SEQ_CST);
+	}
+}
+
+/* After the barrier: wait until the owner is outside a hit path it might have entered before. */
+static void wait_hit_path(const uint64_t *seq)
+{
+	uint64_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+
+	if (s & 1)
+		while (__atomic_load_n(seq, __ATOMIC_SEQ_CST) == s)
+			sched_yield();
 }
 
 /* The thread-exit hook: give back what the exiting thread's caches hold, in every allocator. */
@@ -111,7 +150,7 @@ static void on_thread_exit(int id, void *arg)
 	(void)arg;
 	pthread_mutex_lock(&g.lock);
 	for (struct dpi_iova_allocator *a = g.list; a != NULL; a = a->next) {
-		struct tcache *tc = a->tc[id];
+		struct dpi_iova_tcache *tc = tc_at(a, id);
 		if (tc == NULL)
 			continue;
 		tc_enter_wait(a, tc);
@@ -136,23 +175,28 @@ static void barrier_all_threads(const struct dpi_iova_allocator *a)
 
 void dpi_iova_reclaim(struct dpi_iova_allocator *a)
 {
-	struct mag *m;
+	struct dpi_iova_mag *m;
 
 	pthread_mutex_lock(&a->reclaim_lock);
 	__atomic_fetch_add(&a->reclaims, 1, __ATOMIC_RELAXED);
 	for (int i = 0; i < DP_MAX_THREADS; i++) {
-		struct tcache *tc = __atomic_load_n(&a->tc[i], __ATOMIC_ACQUIRE);
-		if (tc != NULL)
+		struct dpi_iova_tcache *tc = tc_at(a, i);
+		if (tc != NULL) {
 			__atomic_store_n(&tc->stolen, 1, __ATOMIC_SEQ_CST);
+			tc_limits(a, tc, false);
+		}
 	}
 	barrier_all_threads(a);
 	for (int i = 0; i < DP_MAX_THREADS; i++) {
-		struct tcache *tc = __atomic_load_n(&a->tc[i], __ATOMIC_ACQUIRE);
+		struct dpi_iova_tcache *tc = tc_at(a, i);
 		if (tc == NULL || !__atomic_load_n(&tc->stolen, __ATOMIC_RELAXED))
 			continue; /* created after the marking: empty */
 		while (__atomic_load_n(&tc->busy, __ATOMIC_SEQ_CST))
 			sched_yield();
+		wait_hit_path(&tc->seq_alloc);
+		wait_hit_path(&tc->seq_free);
 		tc_drain(a, tc);
+		tc_limits(a, tc, true);
 		__atomic_store_n(&tc->stolen, 0, __ATOMIC_RELEASE);
 	}
 	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
@@ -175,7 +219,7 @@ int backing_alloc(struct dpi_iova_allocator *a, uint64_t pages, uint32_t align_o
 		rc = ra_alloc(&a->range, pages, align_order, &page);
 		pthread_mutex_unlock(&a->range.lock);
 		if (rc == 0) {
-			*iova = a->base + (page << RA_PAGE_SHIFT);
+			*iova = a->hot.base + (page << RA_PAGE_SHIFT);
 			return 0;
 		}
 		if (attempt == 1)
@@ -215,9 +259,14 @@ int dpi_iova_allocator_create(const struct dp_iova_range *ranges, uint32_t n,
 	rc = pool_init(&a->pool, POOL_CAP);
 	if (rc != 0)
 		goto err_range;
-	a->pm = a->range.pm;
-	a->base = a->range.base;
-	a->end = a->base + ((1ull << a->range.order_max) << RA_PAGE_SHIFT);
+	a->hot.tc_unknown = &dpi_iova_tc_none;
+	for (int i = 0; i < DP_MAX_THREADS; i++)
+		a->hot.tcs[i] = &dpi_iova_tc_none;
+	a->hot.pm = a->range.pm;
+	a->hot.base = a->range.base;
+	a->hot.npages = 1ull << a->range.order_max;
+	a->hot.pm_by_page = (uintptr_t)a->hot.pm - (uintptr_t)(a->hot.base >> RA_PAGE_SHIFT) * 4;
+	a->end = a->hot.base + (a->hot.npages << RA_PAGE_SHIFT);
 	pthread_mutex_init(&a->reclaim_lock, NULL);
 	pthread_mutex_lock(&g.lock);
 	if (!g.hooked) {
@@ -253,8 +302,7 @@ void dpi_iova_allocator_destroy(struct dpi_iova_allocator *a)
 	}
 	pthread_mutex_unlock(&g.lock);
 	for (int i = 0; i < DP_MAX_THREADS; i++)
-		if (a->tc[i] != NULL)
-			free(a->tc[i]);
+		free(tc_at(a, i));
 	pthread_mutex_destroy(&a->reclaim_lock);
 	pool_fini(&a->pool);
 	ra_fini(&a->range);
@@ -267,16 +315,16 @@ void dpi_iova_alloc_stats(struct dpi_iova_allocator *a, struct dpi_iova_alloc_st
 {
 	memset(st, 0, sizeof(*st));
 	for (int i = 0; i < DP_MAX_THREADS; i++) {
-		struct tcache *tc = __atomic_load_n(&a->tc[i], __ATOMIC_ACQUIRE);
+		struct dpi_iova_tcache *tc = tc_at(a, i);
 		if (tc == NULL)
 			continue;
-		st->cache_hits += LD(tc->hits);
+		st->cache_hits += __atomic_load_n(&tc->seq_alloc, __ATOMIC_RELAXED) / 2;
 		st->cache_misses += LD(tc->misses);
-		st->frees += LD(tc->frees);
+		st->frees += __atomic_load_n(&tc->seq_free, __ATOMIC_RELAXED) / 2 + LD(tc->frees);
 		st->depot_exchanges += LD(tc->exchanges);
 		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
 			for (int k = 0; k < 2; k++)
-				st->bytes_cached += (uint64_t)LD(LD(tc->mag[c][k])->n)
+				st->bytes_cached += (uint64_t)LD(LD(tc->cls[c].mag[k])->n)
 						    << (c + RA_PAGE_SHIFT);
 	}
 	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {

@@ -442,6 +442,66 @@ static void test_reclaim_under_pressure(void)
 	free(iova);
 }
 
+/* Explicit reclaims racing with another thread's inline hit paths: the hit paths' limits close
+ * and reopen under it thousands of times; no IOVA may be handed out twice or lost. */
+static struct {
+	struct dpi_iova_allocator *a;
+	uint8_t live[256]; /* one byte per 4 KiB page of a 1 MiB span */
+	int stop;
+	uint64_t errors, rounds;
+} g_rr;
+
+static void *hit_loop(void *arg)
+{
+	dp_iova_t v[8];
+
+	(void)arg;
+	while (!__atomic_load_n(&g_rr.stop, __ATOMIC_ACQUIRE)) {
+		for (int i = 0; i < 8; i++) {
+			if (dpi_iova_alloc(g_rr.a, 4 * KiB, 0, &v[i]) != 0) {
+				g_rr.errors++;
+				return NULL;
+			}
+			uint8_t *b = &g_rr.live[(v[i] - 1 * MiB) / (4 * KiB)];
+			if (__atomic_exchange_n(b, 1, __ATOMIC_RELAXED) != 0)
+				g_rr.errors++; /* handed out twice */
+		}
+		for (int i = 0; i < 8; i++) {
+			__atomic_store_n(&g_rr.live[(v[i] - 1 * MiB) / (4 * KiB)], 0,
+					 __ATOMIC_RELAXED);
+			if (dpi_iova_free(g_rr.a, v[i], 4 * KiB) != 0)
+				g_rr.errors++;
+		}
+		__atomic_fetch_add(&g_rr.rounds, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_reclaim_races_hits(void)
+{
+	pthread_t t;
+
+	memset(&g_rr, 0, sizeof(g_rr));
+	g_rr.a = new_alloc(1 * MiB, 1 * MiB);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, hit_loop, NULL), 0);
+	/* at least 3000 reclaims, and until the other thread made 2000 rounds (it may start late
+	 * on a loaded machine) */
+	for (int i = 0; i < 3000 || __atomic_load_n(&g_rr.rounds, __ATOMIC_RELAXED) < 2000; i++)
+		dpi_iova_reclaim(g_rr.a);
+	__atomic_store_n(&g_rr.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(t, NULL);
+	CU_ASSERT_EQUAL(g_rr.errors, 0);
+	CU_ASSERT(g_rr.rounds > 0);
+	struct dpi_iova_alloc_stats st = stats(g_rr.a);
+	CU_ASSERT_EQUAL(st.bad_frees, 0);
+	CU_ASSERT_EQUAL(st.allocs, st.frees);
+	CU_ASSERT_EQUAL(st.allocs, g_rr.rounds * 8);
+	CU_ASSERT_EQUAL(st.bytes_free + st.bytes_cached, st.bytes_total);
+	dpi_iova_reclaim(g_rr.a);
+	CU_ASSERT_EQUAL(stats(g_rr.a).bytes_free, 1 * MiB);
+	dpi_iova_allocator_destroy(g_rr.a);
+}
+
 /* ---- stress ------------------------------------------------------------------------------- */
 
 #define ST_SPAN (512 * MiB)
@@ -585,6 +645,7 @@ int main(void)
 		UT_TEST(test_cross_thread_free),
 		UT_TEST(test_thread_exit),
 		UT_TEST(test_reclaim_under_pressure),
+		UT_TEST(test_reclaim_races_hits),
 		UT_TEST(test_stress),
 	};
 
