@@ -1,12 +1,46 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Driving the sim test device (lib/sim, "sim:testN") from tests. */
+/* Helpers for tests on the sim backend: the sim domain behind an IOAS, and the test device. */
 #ifndef DMAPLANE_UT_SIMDEV_H
 #define DMAPLANE_UT_SIMDEV_H
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
 
+#include <CUnit/CUnit.h>
 #include <dmaplane/vfio.h>
+#include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/sim.h>
+
+/* The sim IOMMU domain behind a sim IOAS. */
+static inline struct dpi_sim_domain *domain_of(struct dp_ioas *ioas)
+{
+	struct dpi_sim_domain *d = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_sim_domain(ioas, &d), 0);
+	return d;
+}
+
+/* The host address the sim IOMMU maps @iova to, or NULL. */
+static inline void *sim_target(struct dp_ioas *ioas, dp_iova_t iova)
+{
+	void *va = NULL;
+	size_t contig;
+
+	if (dpi_sim_domain_translate(domain_of(ioas), iova, DPI_SIM_ACCESS_READ, &va, &contig) != 0)
+		return NULL;
+	return va;
+}
+
+/* Zeroed anonymous memory that is not DMA memory (tests register or map it themselves). */
+static inline void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CU_ASSERT_FATAL(p != MAP_FAILED);
+	memset(p, 0, len);
+	return p;
+}
 
 /* Run one command of the test device through its BAR0 registers; *status gets STATUS.
  * Returns 0 or the first register access error. */

@@ -55,32 +55,8 @@ static struct dp_iova_stats stats(struct dp_ioas *ioas)
 	return s;
 }
 
-static struct dpi_sim_domain *domain_of(struct dp_ioas *ioas)
-{
-	struct dpi_sim_domain *d = NULL;
 
-	CU_ASSERT_EQUAL_FATAL(dpi_ioas_sim_domain(ioas, &d), 0);
-	return d;
-}
 
-static void *sim_target(struct dp_ioas *ioas, dp_iova_t iova)
-{
-	void *va = NULL;
-	size_t contig;
-
-	if (dpi_sim_domain_translate(domain_of(ioas), iova, DPI_SIM_ACCESS_READ, &va, &contig) != 0)
-		return NULL;
-	return va;
-}
-
-static void *map_anon(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	CU_ASSERT_FATAL(p != MAP_FAILED);
-	memset(p, 0, len);
-	return p;
-}
 
 /* Shrink the dp_iova_map window to its first @bytes: reserve the rest, re-read the ranges. */
 static void small_window(struct dp_ioas *ioas, uint64_t bytes)
