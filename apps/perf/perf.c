@@ -485,9 +485,14 @@ static int task_submit(struct task *t)
 	uint64_t lba = (wt->first + t->unit) * tg->blocks_per_io;
 	int rc;
 
-	if (!t->is_read && wt->seq != NULL)
-		pattern_fill(t->buf, tg->block_size, lba, tg->blocks_per_io,
-			     t->fill ? 1 : wt->seq[t->unit] + 1);
+	if (wt->seq != NULL) {
+		if (!t->is_read)
+			pattern_fill(t->buf, tg->block_size, lba, tg->blocks_per_io,
+				     t->fill ? 1 : wt->seq[t->unit] + 1);
+		else /* poison the headers: a read that moves no data must not pass */
+			for (uint32_t b = 0; b < tg->blocks_per_io; b++)
+				((uint64_t *)t->buf)[(size_t)b * tg->block_size / 8] = ~VERIFY_MAGIC;
+	}
 	t->start = dp_ticks();
 	if (t->is_read)
 		rc = dp_nvme_read(wt->qp, tg->ns, t->buf, lba, tg->blocks_per_io, io_done, t);
