@@ -2,7 +2,8 @@
 # Run all of dmaplane's tests. As root on a Debian machine after scripts/pkgdep.sh.
 #
 #   1. default build (DPDK when present): unit tests, public headers alone as C and C++, the
-#      exported-symbol check; scripts/setup.sh against a fake sysfs tree
+#      exported-symbol check; scripts/setup.sh against a fake sysfs tree; dmaplane_perf on the
+#      sim NVMe controller (every workload, --verify, bad options)
 #   2. install into a temporary prefix; an external program builds with pkg-config and runs
 #   3. the same unit tests in a --without-dpdk build, an ASan+UBSan build and a TSan build;
 #      the libFuzzer targets for DP_FUZZ_SECONDS (default 60) each
@@ -68,6 +69,7 @@ variant() { # variant NAME CONFIGURE_ARGS...
 
 stage "default build + unit tests" default_build
 stage "scripts/setup.sh against a fake sysfs" test/scripts/setup_test.sh
+stage "dmaplane_perf on the sim NVMe controller" test/scripts/perf_test.sh
 stage "install + external pkg-config program" install_and_consume
 stage "native env (--without-dpdk)" variant nodpdk --without-dpdk
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
