@@ -723,10 +723,9 @@ static void *worker_main(void *arg)
 		g_setup_failed = 1;
 	}
 	w->rc = rc;
+	/* Every thread passes all three barriers, also after a failure, or the others hang. */
 	pthread_barrier_wait(&g_start);
-	if (g_setup_failed)
-		return NULL;
-	if (g_opts.verify) {
+	if (!g_setup_failed && g_opts.verify) {
 		rc = worker_fill(w);
 		if (rc != 0) {
 			w->rc = rc;

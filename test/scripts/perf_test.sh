@@ -136,6 +136,16 @@ else
 	not_ok "a device that will not open exits 1 with the driver's error" "exit $RC"
 fi
 
+# A core the process cannot run on: the driver's error, exit 1, and no hang of the other threads.
+core=$(nproc --all)
+timeout 60 "$PERF" -t 1 -c "0,$core" >"$T/out" 2>"$T/err"
+RC=$? OUT=$(cat "$T/out") ERR=$(cat "$T/err")
+if [[ $RC -eq 1 && $ERR == *"cannot pin a thread to core $core"* ]]; then
+	ok "-c with an unusable core exits 1 (no hang)"
+else
+	not_ok "-c with an unusable core exits 1 (no hang)" "exit $RC"
+fi
+
 run -h
 if [[ $RC -eq 0 && $OUT == *"--verify"* ]]; then ok "-h exits 0 with help"; else not_ok "-h" "exit $RC"; fi
 
