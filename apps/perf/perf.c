@@ -886,7 +886,13 @@ static void print_row(const char *name, const char *nsid, const struct stats *s,
 
 static void print_json(const char *name, long nsid, const struct stats *s, double secs)
 {
-	printf("{\"device\":\"%s\",", name);
+	printf("{\"device\":\"");
+	for (const char *c = name; *c != '\0'; c++) {
+		if (*c == '"' || *c == '\\')
+			putchar('\\');
+		putchar((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f ? *c : '?');
+	}
+	printf("\",");
 	if (nsid >= 0)
 		printf("\"nsid\":%ld,", nsid);
 	printf("\"workload\":\"%s\",\"io_size\":%u,\"depth\":%u,\"threads\":%u,\"seconds\":%.3f,"
