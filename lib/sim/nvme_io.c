@@ -105,18 +105,31 @@ static struct snvme_ns *lba_range(struct snvme *n, struct snvme_cmd *c, uint64_t
 	return ns;
 }
 
+/* The range of a command that moves data (Read, Write, Compare): lba_range() plus the MDTS
+ * limit; NULL when invalid (status set). *len is the transfer in bytes. */
+static struct snvme_ns *data_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba,
+				   uint64_t *len)
+{
+	uint64_t nlb;
+	struct snvme_ns *ns = lba_range(n, c, slba, &nlb);
+
+	if (ns == NULL)
+		return NULL;
+	*len = nlb << ns->lbads;
+	if (*len > ((uint64_t)PAGE << SNVME_MDTS)) {
+		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
+		return NULL;
+	}
+	return ns;
+}
+
 static void rw(struct snvme *n, struct snvme_cmd *c, bool write)
 {
-	uint64_t slba, nlb, len;
-	struct snvme_ns *ns = lba_range(n, c, &slba, &nlb);
+	uint64_t slba, len;
+	struct snvme_ns *ns = data_range(n, c, &slba, &len);
 
 	if (ns == NULL)
 		return;
-	len = nlb << ns->lbads;
-	if (len > ((uint64_t)PAGE << SNVME_MDTS)) {
-		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-		return;
-	}
 	if (!n->null_mode)
 		c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2,
 					   ns->data + (slba << ns->lbads), len, !write);
@@ -131,16 +144,11 @@ static void rw(struct snvme *n, struct snvme_cmd *c, bool write)
 
 static void compare(struct snvme *n, struct snvme_cmd *c)
 {
-	uint64_t slba, nlb, len;
-	struct snvme_ns *ns = lba_range(n, c, &slba, &nlb);
+	uint64_t slba, len;
+	struct snvme_ns *ns = data_range(n, c, &slba, &len);
 
 	if (ns == NULL)
 		return;
-	len = nlb << ns->lbads;
-	if (len > ((uint64_t)PAGE << SNVME_MDTS)) {
-		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
-		return;
-	}
 	if (n->null_mode)
 		return;
 	c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2, n->scratch, len, false);
