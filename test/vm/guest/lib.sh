@@ -29,3 +29,15 @@ pci_driver() {
 # 64-bit hex register value (with or without 0x) -> bit $2
 hexbit() { v=${1#0x}; echo $(( (0x$v >> $2) & 1 )); }
 hexfield() { v=${1#0x}; echo $(( (0x$v >> $2) & ((1 << $3) - 1) )); }
+
+# Run a real-device unit-test program from build/test/unit against the first NVMe controller
+# through one IOMMU backend (iommufd or vfio): run_unit_on_nvme PROGRAM BACKEND
+run_unit_on_nvme() {
+    ut=$DP_ROOT/build/test/unit/$1
+    [ -x "$ut" ] || fail "$ut is not in the payload (build dmaplane before make test-vm)"
+    bdf=$(nvme_bdfs | head -n1)
+    [ -n "$bdf" ] || fail "no NVMe controller found"
+    [ "$(pci_driver "$bdf")" = vfio-pci ] || fail "$bdf is not bound to vfio-pci"
+    cd "$DP_ROOT" || exit 1
+    DP_IOMMU=$2 DP_TEST_BDF=$bdf exec "$ut"
+}
