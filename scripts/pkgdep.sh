@@ -21,7 +21,7 @@ apt-get install -y -q --no-install-recommends \
 	build-essential pkg-config ca-certificates git \
 	libdpdk-dev libnuma-dev libcunit1-dev \
 	clang libclang-rt-14-dev llvm \
-	valgrind binutils util-linux kmod pciutils
+	valgrind binutils util-linux kmod pciutils shellcheck
 
 if [ "${1:-}" = "--vm" ]; then
 	test/vm/install-deps.sh
