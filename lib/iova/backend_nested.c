@@ -128,20 +128,27 @@ static void pa_remove(struct parea_set *s, uint32_t i)
 	s->n--;
 }
 
-/* Parent unmap after the next successful submission; -ENOMEM leaves it mapped (leaked pin). */
-static void pa_retire(struct nested_ioas *ni, uint64_t gpa, uint64_t len)
+/* Room in the gone list for every area that exists, so retiring never allocates. */
+static int gone_reserve(struct nested_ioas *ni)
 {
-	if (ni->ngone == ni->cgone) {
-		uint32_t cap = ni->cgone ? ni->cgone * 2 : 16;
+	uint32_t need = ni->fixed.n + ni->dyn.n + ni->ngone + 1;
+
+	if (need > ni->cgone) {
+		uint32_t cap = ni->cgone ? ni->cgone : 16;
+		while (cap < need)
+			cap *= 2;
 		struct gone *g = dpi_realloc(ni->gone, cap * sizeof(*g));
-		if (g == NULL) {
-			DPI_WARN("nested: no memory to track the parent unmap of GPA 0x%" PRIx64
-				 "+0x%" PRIx64 "; it stays pinned until the IOAS is destroyed", gpa, len);
-			return;
-		}
+		if (g == NULL)
+			return -ENOMEM;
 		ni->gone = g;
 		ni->cgone = cap;
 	}
+	return 0;
+}
+
+/* Parent unmap after the next successful submission (room reserved by gone_reserve). */
+static void pa_retire(struct nested_ioas *ni, uint64_t gpa, uint64_t len)
+{
 	ni->gone[ni->ngone++] = (struct gone){gpa, len};
 }
 
@@ -338,7 +345,9 @@ static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t 
 			return -EFAULT;
 		}
 		s = in_dyn_window(iova) ? &ni->dyn : &ni->fixed;
-		rc = pa_insert(s, &a);
+		rc = gone_reserve(ni);
+		if (rc == 0)
+			rc = pa_insert(s, &a);
 		if (rc != 0)
 			return rc;
 		rc = dpi_sim_domain_map(ni->parent, iova, vaddr, len, S2_PROT);
