@@ -146,4 +146,42 @@ int dpi_s1_invalidate(dpi_s1_submit_fn submit, void *ctx,
 		      const struct iommu_hwpt_vtd_s1_invalidate *e, uint32_t n, uint32_t *failed,
 		      uint64_t *calls);
 
+/* ---- the iommufd side (lib/iova/nested_iommufd.c): kernel calls behind nesting ------------- */
+
+/* What IOMMU_GET_HW_INFO says about the IOMMU behind a bound device. */
+struct dpi_nesting_info {
+	uint32_t type;            /* enum iommu_hw_info_type */
+	uint8_t max_pasid_log2;
+	uint64_t capabilities;    /* enum iommufd_hw_capabilities */
+	uint64_t cap, ecap;       /* VT-d registers (type INTEL_VTD) */
+	bool big_pages;           /* 1 GiB first-stage leaves */
+	const char *why;          /* NULL when nesting is available, else what is missing */
+};
+
+/*
+ * IOMMU_GET_HW_INFO on (iommufd, dev_id) and the decision: 0 when a VT-d stage-1 table can be
+ * nested there; -EOPNOTSUPP when not (info->why says why: not VT-d, or which capability bit is
+ * missing; logged); the kernel's errno otherwise (logged; ENOTTY: a kernel before 6.6).
+ */
+int dpi_iommufd_nesting_probe(int iommufd, uint32_t dev_id, struct dpi_nesting_info *info);
+
+/*
+ * IOMMU_HWPT_ALLOC for dev_id on pt_id: with s1 == NULL a HWPT on an IOAS (flags e.g.
+ * IOMMU_HWPT_ALLOC_NEST_PARENT); with s1 a nested VT-d stage-1 HWPT on the parent HWPT pt_id.
+ * 0 with *hwpt_id; the kernel's errno (logged).
+ */
+int dpi_iommufd_hwpt_alloc(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+			   const struct iommu_hwpt_vtd_s1 *s1, uint32_t *hwpt_id);
+
+/* IOMMU_DESTROY of an object. 0 or the kernel's errno. */
+int dpi_iommufd_destroy(int iommufd, uint32_t id);
+
+/* A dpi_s1_submit_fn for IOMMU_HWPT_INVALIDATE: ctx points to this. */
+struct dpi_iommufd_hwpt {
+	int iommufd;
+	uint32_t hwpt_id;
+};
+int dpi_iommufd_s1_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e,
+			  uint32_t *num);
+
 #endif

@@ -635,6 +635,21 @@ static void pci_close(struct dp_device *dev)
 	dev->priv = NULL;
 }
 
+static const struct dpi_device_ops g_pci_ops;
+
+int dpi_device_iommufd_devid(struct dp_device *dev, uint32_t *devid)
+{
+	const struct vfio_pci *p;
+
+	if (dev == NULL || devid == NULL || dev->ops != &g_pci_ops)
+		return -ENOTSUP;
+	p = dev->priv;
+	if (p->backend != DP_IOMMU_IOMMUFD)
+		return -ENOTSUP;
+	*devid = p->devid;
+	return 0;
+}
+
 static const struct dpi_device_ops g_pci_ops = {
 	.name = "vfio-pci",
 	.region_info = pci_region_info,
