@@ -447,8 +447,11 @@ int dpi_nested_try(struct dp_ioas *ioas)
 	base->fini(ioas);
 	ioas->ops = &dpi_iommu_nested_ops;
 	rc = ioas->ops->init(ioas);
-	if (rc == 0)
+	if (rc == 0) {
+		DPI_INFO("IOAS with nested translation: stage-1 table at 0x%" PRIx64 " on a sim "
+			 "stage-2 parent", dpi_s1pt_root(ni_of(ioas)->pt));
 		return 0;
+	}
 	ioas->ops = base;
 	int brc = base->init(ioas);
 	return brc != 0 ? brc : rc;

@@ -706,6 +706,76 @@ static void test_nested_table_epoch(void)
 	munmap(mem, 4 * KiB);
 }
 
+/* Two threads, each with its own device, churn dp_iova_map/unmap on one nested IOAS while
+ * their devices read through the stage-1 table the other thread is changing (TSan). */
+struct nchurn {
+	struct dp_ioas *ioas;
+	struct dp_device *dev;
+	uint8_t *mem;
+	int bad, errors;
+};
+
+static void *nchurn_main(void *arg)
+{
+	struct nchurn *c = arg;
+	dp_iova_t live[8] = {0};
+
+	for (int i = 0; i < 400; i++) {
+		int s = i % 8;
+		if (live[s] != 0) {
+			if (dev_sum(c->dev, live[s], 4 * KiB) != (int64_t)(s + 1) * 4096)
+				c->bad++;
+			if (dp_iova_unmap(c->ioas, live[s], 4 * KiB) != 0)
+				c->errors++;
+		}
+		if (dp_iova_map(c->ioas, c->mem + s * 4 * KiB, 4 * KiB, 0, &live[s]) != 0) {
+			c->errors++;
+			live[s] = 0;
+		}
+	}
+	for (int s = 0; s < 8; s++)
+		if (live[s] != 0 && dp_iova_unmap(c->ioas, live[s], 4 * KiB) != 0)
+			c->errors++;
+	return NULL;
+}
+
+static void test_nested_threads(void)
+{
+	struct dp_ioas_opts o;
+	struct dp_ioas *ioas = NULL;
+	struct nchurn c[2];
+	pthread_t t[2];
+
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.backend = DP_IOMMU_SIM;
+	o.flags = DP_IOAS_F_NESTED | DP_IOAS_F_MANUAL;
+	o.inval_batch = 16;
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
+	for (int i = 0; i < 2; i++) {
+		c[i] = (struct nchurn){.ioas = ioas, .mem = map_anon(8 * 4 * KiB)};
+		c[i].dev = open_dev(i == 0 ? "sim:test6" : "sim:test7", ioas);
+		for (int s = 0; s < 8; s++)
+			memset(c[i].mem + s * 4 * KiB, s + 1, 4 * KiB);
+	}
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&t[i], NULL, nchurn_main, &c[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(c[i].bad, 0);
+		CU_ASSERT_EQUAL(c[i].errors, 0);
+		CU_ASSERT_EQUAL(dp_device_close(c[i].dev), 0);
+		munmap(c[i].mem, 8 * 4 * KiB);
+	}
+	struct dpi_s1pt *pt;
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, NULL), 0);
+	struct dpi_s1pt_stats ps = pt_stats(pt);
+	CU_ASSERT_EQUAL(ps.leaves[0] + ps.leaves[1] + ps.leaves[2], 0);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
 /* fail-nth through create + map + unmap + flush on a nested IOAS: whichever fault point fails
  * (allocations, table chunks, parent maps, invalidation submissions), nothing crashes, and
  * after a clean retry nothing stays mapped in stage 1 or in the parent but the table chunks. */
@@ -865,6 +935,7 @@ int main(void)
 		UT_TEST(test_stale_iotlb),
 		UT_TEST(test_nested_partial_and_failure),
 		UT_TEST(test_nested_table_epoch),
+		UT_TEST(test_nested_threads),
 		UT_TEST(test_fail_nth),
 		UT_TEST(test_fallback),
 	};
