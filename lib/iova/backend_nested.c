@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -74,13 +75,21 @@ struct nested_ioas {
 	uint32_t nq;
 	struct gone *gone; /* parent areas to unmap after the next successful submission */
 	uint32_t ngone, cgone;
-	bool batching;
+	bool batching;         /* a deferred flush is between batch_begin and batch_end ... */
+	pthread_t batch_owner; /* ... in this thread: only its unmaps leave the flush to it */
 	struct dpi_nested_stats st;
 };
 
 static struct nested_ioas *ni_of(struct dp_ioas *ioas)
 {
 	return dpi_ioas_priv(ioas);
+}
+
+/* True when the caller's unmap may leave its invalidation to batch_end: it is the flush that
+ * opened the batch. Every other unmap (dp_ioas_unmap, strict ones) submits before returning. */
+static bool in_batch(const struct nested_ioas *ni)
+{
+	return ni->batching && pthread_equal(ni->batch_owner, pthread_self());
 }
 
 /* ---- parent areas -------------------------------------------------------------------------- */
@@ -367,7 +376,7 @@ static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t 
 			pa_retire(ni, s->a[i].gpa, s->a[i].len);
 			pa_remove(s, (uint32_t)i);
 		}
-		if (!ni->batching || ni->nq == QCAP)
+		if (!in_batch(ni) || ni->nq == QCAP)
 			submit(ni);
 		DPI_ERR("nested: stage-1 map of IOVA 0x%" PRIx64 "+0x%zx: %s", iova, len,
 			strerror(-rc));
@@ -395,12 +404,13 @@ static int nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	} else {
 		return rc;
 	}
-	return ni->batching ? 0 : submit(ni);
+	return in_batch(ni) ? 0 : submit(ni);
 }
 
 static void nested_batch_begin(struct dp_ioas *ioas)
 {
 	ni_of(ioas)->batching = true;
+	ni_of(ioas)->batch_owner = pthread_self();
 }
 
 static int nested_batch_end(struct dp_ioas *ioas)

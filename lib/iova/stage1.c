@@ -281,8 +281,11 @@ restart:
 			 * where we found it (it may have died and been reused since). */
 			uint64_t linked = page_gpa(pt, table) | TABLE_BITS;
 			if (!use_get(pt, table)) {
-				while (__atomic_load_n(path.link[level], __ATOMIC_ACQUIRE) == linked)
-					; /* its killer is about to clear the entry */
+				/* Its killer is about to clear the entry (unless the page was
+				 * released and linked here again meanwhile: then it is alive). */
+				while (__atomic_load_n(path.link[level], __ATOMIC_ACQUIRE) == linked &&
+				       (__atomic_load_n(&pt->meta[table].use, __ATOMIC_ACQUIRE) & DEAD))
+					;
 				goto restart;
 			}
 			if (__atomic_load_n(path.link[level], __ATOMIC_ACQUIRE) != linked) {

@@ -584,6 +584,39 @@ static void test_nested_strict(void)
 	munmap(mem, 2 * MiB);
 }
 
+/* A deferred flush's batch belongs to the thread running it: a fixed unmap from another thread
+ * while the batch is open still invalidates before it returns. */
+static void *open_batch(void *arg)
+{
+	struct dp_ioas *ioas = arg;
+
+	dpi_ioas_ops(ioas)->batch_begin(ioas); /* as inval.c's flush does, then "runs on" */
+	return NULL;
+}
+
+static void test_batch_owner(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_DEFERRED, DP_IOAS_F_MANUAL);
+	struct dp_device *dev = open_dev("sim:test3", ioas);
+	uint8_t *mem = map_anon(4 * KiB);
+	const dp_iova_t fixed = 0x40000000;
+	pthread_t t;
+
+	memset(mem, 7, 4 * KiB);
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_map(ioas, mem, 4 * KiB, fixed, 0), 0);
+	CU_ASSERT_EQUAL(dev_sum(dev, fixed, 4 * KiB), 7 * 4096); /* cached now */
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, open_batch, ioas), 0);
+	pthread_join(t, NULL);
+	uint64_t calls = nstats(ioas).inval_calls;
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, fixed, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(nstats(ioas).inval_calls, calls + 1);
+	CU_ASSERT_EQUAL(dev_sum(dev, fixed, 4 * KiB), -1); /* not through a stale entry */
+	CU_ASSERT_EQUAL(dpi_ioas_ops(ioas)->batch_end(ioas), 0);
+	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(mem, 4 * KiB);
+}
+
 /* Shrink the dp_iova_map window to its first @bytes. */
 static void small_window(struct dp_ioas *ioas, uint64_t bytes)
 {
@@ -932,6 +965,7 @@ int main(void)
 		UT_TEST(test_leaf_combination),
 		UT_TEST(test_nested_no_syscall),
 		UT_TEST(test_nested_strict),
+		UT_TEST(test_batch_owner),
 		UT_TEST(test_stale_iotlb),
 		UT_TEST(test_nested_partial_and_failure),
 		UT_TEST(test_nested_table_epoch),
