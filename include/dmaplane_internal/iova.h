@@ -79,6 +79,8 @@ int dpi_ioas_nested_parts(struct dp_ioas *ioas, struct dpi_s1pt **pt,
  * backend. 0 (nested now); -EOPNOTSUPP (nesting is not available: the reason was logged and
  * the IOAS stays on its base backend); another errno (the IOAS is unusable). */
 int dpi_nested_try(struct dp_ioas *ioas);
+/* True when the IOAS was created with DP_IOAS_F_NESTED (nested now, or fallen back). */
+bool dpi_ioas_nested_requested(const struct dp_ioas *ioas);
 
 /* Mappings in the IOAS's record (tests check coalescing and rollback with it). */
 uint32_t dpi_ioas_area_count(struct dp_ioas *ioas);

@@ -445,7 +445,8 @@ int dpi_nested_try(struct dp_ioas *ioas)
 	case DP_IOMMU_IOMMUFD:
 		DPI_NOTICE("nested translation is not available on iommufd in this version "
 			   "(IOMMU_GET_HW_INFO and IOMMU_HWPT_ALLOC need a bound device, which an IOAS "
-			   "does not have when it is created); using a plain iommufd IOAS");
+			   "does not have when it is created); using a plain iommufd IOAS (each device "
+			   "that attaches reports what its IOMMU offers)");
 		return -EOPNOTSUPP;
 	case DP_IOMMU_VFIO:
 		DPI_NOTICE("nested translation is not available: the VFIO type1 container has "
@@ -465,6 +466,11 @@ int dpi_nested_try(struct dp_ioas *ioas)
 	ioas->ops = base;
 	int brc = base->init(ioas);
 	return brc != 0 ? brc : rc;
+}
+
+bool dpi_ioas_nested_requested(const struct dp_ioas *ioas)
+{
+	return (ioas->flags & DP_IOAS_F_NESTED) != 0;
 }
 
 int dp_ioas_nested(const struct dp_ioas *ioas)
