@@ -12,7 +12,9 @@
  * inside one of those parent areas costs stage-1 stores only, pointing at the area's GPAs: no
  * system call. Other memory gets its own parent area at GPA = its IOVA (pinning, as without
  * nesting). Table pages live at GPA 2^48 and up, above every stage-1 IOVA, and stage 1 never
- * maps them: a device cannot write its own page tables. Parent areas count the stage-1 bytes
+ * maps them: a device cannot write its own page tables. When GPA = IOVA is still taken by an
+ * earlier area (a fixed mapping unmapped while dynamic mappings still point into its memory,
+ * then mapped again), the new area gets a GPA from 2^50 up instead. Parent areas count the stage-1 bytes
  * that point into them and are unmapped from the parent only after the invalidation that
  * covers their last stage-1 mapping.
  *
@@ -44,6 +46,7 @@
 #include "iova_impl.h"
 
 #define GPA_TABLES (1ull << DPI_S1_ADDR_WIDTH) /* table chunks: above every stage-1 IOVA */
+#define GPA_DISPLACED (1ull << 50) /* areas whose GPA = IOVA is still taken (see nested_map) */
 #define PARENT_AW 57
 #define QCAP 4096 /* queued invalidation entries before an early submission */
 #define S2_PROT (DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE)
@@ -75,6 +78,7 @@ struct nested_ioas {
 	uint32_t nq;
 	struct gone *gone; /* parent areas to unmap after the next successful submission */
 	uint32_t ngone, cgone;
+	uint64_t displaced;    /* next free GPA in the displaced region */
 	bool batching;         /* a deferred flush is between batch_begin and batch_end ... */
 	pthread_t batch_owner; /* ... in this thread: only its unmaps leave the flush to it */
 	struct dpi_nested_stats st;
@@ -182,6 +186,29 @@ static void pa_drop(void *ctx, uint64_t gpa, uint64_t size)
 		pa_retire(ni, s->a[i].gpa, s->a[i].len);
 		pa_remove(s, (uint32_t)i);
 	}
+}
+
+static bool pa_overlaps(const struct parea_set *s, uint64_t gpa, uint64_t len)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (gpa < s->a[i].gpa + s->a[i].len && s->a[i].gpa < gpa + len)
+			return true;
+	return false;
+}
+
+/* The GPA for a new parent area of the mapping at iova: the IOVA itself, unless an earlier
+ * area there is still alive (a fixed mapping unmapped while dynamic mappings still point into
+ * its memory): then a fresh GPA from the displaced region, aligned for large leaves. */
+static uint64_t pa_gpa(struct nested_ioas *ni, uint64_t iova, uint64_t len)
+{
+	uint64_t align = len >= (1ull << 30) ? 1ull << 30 : len >= (2ull << 20) ? 2ull << 20 : 4096;
+	uint64_t gpa;
+
+	if (!pa_overlaps(&ni->fixed, iova, len) && !pa_overlaps(&ni->dyn, iova, len))
+		return iova;
+	gpa = (ni->displaced + align - 1) & ~(align - 1);
+	ni->displaced = gpa + len;
+	return gpa;
 }
 
 /* A fixed area holding all of [vaddr, vaddr+len), or -1. The fixed areas are few (registered
@@ -312,6 +339,7 @@ static int nested_init(struct dp_ioas *ioas)
 	if (ni == NULL)
 		return -ENOMEM;
 	dpi_ioas_set_priv(ioas, ni);
+	ni->displaced = GPA_DISPLACED;
 	ni->q = dpi_calloc(QCAP, sizeof(*ni->q));
 	rc = ni->q == NULL ? -ENOMEM : dpi_sim_domain_create(PARENT_AW, &ni->parent);
 	o.mem = (struct dpi_s1pt_mem){.ctx = ni, .map = chunk_map, .unmap = chunk_unmap};
@@ -345,7 +373,8 @@ static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t 
 		gpa = s->a[i].gpa + ((uintptr_t)vaddr - s->a[i].vaddr);
 	} else {
 		int err = dpi_fault("nested-s2-map");
-		struct parea a = {.gpa = iova, .len = len, .vaddr = (uintptr_t)vaddr};
+		struct parea a = {.gpa = pa_gpa(ni, iova, len), .len = len,
+				  .vaddr = (uintptr_t)vaddr};
 
 		if (err)
 			return -err;
@@ -359,14 +388,14 @@ static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t 
 			rc = pa_insert(s, &a);
 		if (rc != 0)
 			return rc;
-		rc = dpi_sim_domain_map(ni->parent, iova, vaddr, len, S2_PROT);
+		rc = dpi_sim_domain_map(ni->parent, a.gpa, vaddr, len, S2_PROT);
 		ni->st.s2_maps++;
-		i = pa_find(s, iova);
+		i = pa_find(s, a.gpa);
 		if (rc != 0) {
 			pa_remove(s, (uint32_t)i);
 			return rc;
 		}
-		gpa = iova;
+		gpa = a.gpa;
 	}
 	rc = dpi_s1pt_map(ni->pt, iova, gpa, len, prot);
 	if (rc != 0) {

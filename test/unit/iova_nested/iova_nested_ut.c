@@ -617,6 +617,41 @@ static void test_batch_owner(void)
 	munmap(mem, 4 * KiB);
 }
 
+/* A fixed mapping unmapped while a dynamic mapping still points into its memory (the parent
+ * keeps that memory pinned), then the same IOVA mapped again with other memory: both
+ * translations stay right. */
+static void test_fixed_remap(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
+	struct dp_device *dev = open_dev("sim:test5", ioas);
+	uint8_t *m1 = map_anon(2 * 4 * KiB), *m2 = map_anon(2 * 4 * KiB);
+	const dp_iova_t fixed = 0x40000000;
+	dp_iova_t dyn;
+
+	memset(m1, 1, 2 * 4 * KiB);
+	memset(m2, 2, 2 * 4 * KiB);
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_map(ioas, m1, 2 * 4 * KiB, fixed, 0), 0);
+	uint64_t s2 = nstats(ioas).s2_maps;
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, m1 + 4 * KiB, 4 * KiB, 0, &dyn), 0);
+	CU_ASSERT_EQUAL(nstats(ioas).s2_maps, s2); /* into the fixed area: no parent map */
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, fixed, 2 * 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dev_sum(dev, fixed, 4 * KiB), -1);
+	CU_ASSERT_EQUAL(dev_sum(dev, dyn, 4 * KiB), 1 * 4096); /* still pinned by the parent */
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, m2, 2 * 4 * KiB, fixed, 0), 0);
+	CU_ASSERT_EQUAL(dev_sum(dev, fixed, 2 * 4 * KiB), 2 * 2 * 4096);
+	CU_ASSERT_EQUAL(dev_sum(dev, dyn, 4 * KiB), 1 * 4096);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, dyn, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, fixed, 2 * 4 * KiB), 0);
+	struct dpi_s1pt *pt;
+	struct dpi_sim_domain *parent;
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, &parent), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_mapped_bytes(parent), pt_stats(pt).chunks * DPI_S1_CHUNK);
+	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(m1, 2 * 4 * KiB);
+	munmap(m2, 2 * 4 * KiB);
+}
+
 /* Shrink the dp_iova_map window to its first @bytes. */
 static void small_window(struct dp_ioas *ioas, uint64_t bytes)
 {
@@ -966,6 +1001,7 @@ int main(void)
 		UT_TEST(test_nested_no_syscall),
 		UT_TEST(test_nested_strict),
 		UT_TEST(test_batch_owner),
+		UT_TEST(test_fixed_remap),
 		UT_TEST(test_stale_iotlb),
 		UT_TEST(test_nested_partial_and_failure),
 		UT_TEST(test_nested_table_epoch),
