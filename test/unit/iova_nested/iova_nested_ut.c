@@ -324,6 +324,36 @@ static void test_inval_entry_num(void)
 	ut_log_release();
 }
 
+/* The iommufd wrappers without a kernel: a call that never reached the kernel (a fault point,
+ * or a bad file) handled nothing, and its errno comes back; the probe reports the kernel's
+ * error rather than a decision. (The VM test runs them against the real kernel.) */
+static void test_iommufd_calls_offline(void)
+{
+	struct iommu_hwpt_vtd_s1_invalidate e[2] = {{.addr = 0, .npages = 1},
+						    {.addr = 4096, .npages = 1}};
+	struct dpi_iommufd_hwpt h = {.iommufd = -1, .hwpt_id = 1};
+	struct dpi_nesting_info info;
+	uint32_t num = 2, failed = 9, id = 0;
+
+	ut_log_capture();
+	dpi_fault_arm_site("ioctl", 1, EIO);
+	CU_ASSERT_EQUAL(dpi_iommufd_s1_submit(&h, e, &num), -EIO);
+	dpi_fault_arm(0, 0);
+	CU_ASSERT_EQUAL(num, 0);
+	num = 2;
+	CU_ASSERT_EQUAL(dpi_iommufd_s1_submit(&h, e, &num), -EBADF);
+	CU_ASSERT_EQUAL(num, 0);
+	CU_ASSERT_EQUAL(dpi_s1_invalidate(dpi_iommufd_s1_submit, &h, e, 2, &failed, NULL), -EBADF);
+	CU_ASSERT_EQUAL(failed, 0);
+	CU_ASSERT_EQUAL(dpi_iommufd_nesting_probe(-1, 1, &info), -EBADF);
+	CU_ASSERT(ut_log_has("IOMMU_GET_HW_INFO"));
+	CU_ASSERT_EQUAL(dpi_iommufd_hwpt_alloc(-1, 1, 2, IOMMU_HWPT_ALLOC_NEST_PARENT, NULL, &id),
+			-EBADF);
+	CU_ASSERT(ut_log_has("IOMMU_HWPT_ALLOC"));
+	CU_ASSERT_EQUAL(dpi_iommufd_destroy(-1, 1), -EBADF);
+	ut_log_release();
+}
+
 /* ---- the sim IOMMU walking stage 1: PASID-tagged tables ------------------------------------- */
 
 struct simnest {
@@ -996,6 +1026,7 @@ int main(void)
 		UT_TEST(test_epoch_table_pages),
 		UT_TEST(test_threads_disjoint),
 		UT_TEST(test_inval_entry_num),
+		UT_TEST(test_iommufd_calls_offline),
 		UT_TEST(test_pasid_tables),
 		UT_TEST(test_leaf_combination),
 		UT_TEST(test_nested_no_syscall),
