@@ -157,7 +157,8 @@ struct dpi_sim_iotlb_stats {
 };
 void dpi_sim_requester_iotlb_stats(struct dpi_sim_requester *req, struct dpi_sim_iotlb_stats *s);
 
-/* Test hook: while set, unmaps do not invalidate IOTLBs (to prove stale entries are caught). */
+/* Test hook: while set, unmaps do not invalidate IOTLBs, nor do the stage-1 invalidation entries
+ * of nested domains (to prove stale entries are caught). */
 void dpi_sim_iommu_skip_invalidation(bool skip);
 
 /* ---- fault log ------------------------------------------------------------------------------ */

@@ -14,9 +14,9 @@
  * nesting). Table pages live at GPA 2^48 and up, above every stage-1 IOVA, and stage 1 never
  * maps them: a device cannot write its own page tables. When GPA = IOVA is still taken by an
  * earlier area (a fixed mapping unmapped while dynamic mappings still point into its memory,
- * then mapped again), the new area gets a GPA from 2^50 up instead. Parent areas count the stage-1 bytes
- * that point into them and are unmapped from the parent only after the invalidation that
- * covers their last stage-1 mapping.
+ * then mapped again), the new area gets a GPA from 2^50 up instead. Parent areas count the
+ * stage-1 bytes that point into them and are unmapped from the parent only after the
+ * invalidation that covers their last stage-1 mapping.
  *
  * Invalidation. Every stage-1 unmap queues one VT-d stage-1 entry (addr, pages, LEAF unless
  * table pages were retired, which needs the paging-structure caches flushed too). Outside a
@@ -26,7 +26,8 @@
  * a submission succeeds, retired table pages become reusable (the epoch rule, stage1.c) and
  * parent areas without stage-1 users are unmapped. A failed submission keeps its remaining
  * entries queued: they are resubmitted first next time, and until then nothing they cover is
- * reused. All ops run under the IOAS lock.
+ * reused. All ops run under the IOAS lock; a batch belongs to the thread of the flush that
+ * opened it, so unmaps from other threads meanwhile still submit before they return.
  */
 #include <errno.h>
 #include <inttypes.h>
