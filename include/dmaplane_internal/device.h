@@ -58,6 +58,10 @@ int dpi_vfio_sim_open(const char *name, struct dp_ioas *ioas, struct dp_device *
  */
 int dpi_pci_addr_parse(const char *in, char out[13]);
 
+/* iommufd: the id VFIO_DEVICE_BIND_IOMMUFD gave a VFIO PCI device (for IOMMU_GET_HW_INFO and
+ * IOMMU_HWPT_ALLOC). 0; -ENOTSUP (not a VFIO PCI device bound to iommufd). */
+int dpi_device_iommufd_devid(struct dp_device *dev, uint32_t *devid);
+
 /* The sim device behind a sim dp_device (NULL for others). */
 struct dpi_sim_device *dpi_device_sim(struct dp_device *dev);
 

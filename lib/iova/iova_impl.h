@@ -101,6 +101,8 @@ struct inval {
 	pthread_mutex_t flush_lock; /* serialises flushes; taken before the IOAS lock */
 	struct inval_range *buf; /* flush scratch; [0, nretry) failed earlier, retried first */
 	uint32_t cap, nretry;
+	struct inval_range *done; /* batched backends: runs unmapped, freed after batch_end */
+	uint32_t ndone, capdone;
 	struct inval_counters c;
 };
 
