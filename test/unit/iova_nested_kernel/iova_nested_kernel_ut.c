@@ -81,7 +81,7 @@ static void test_hw_info(void)
 	       (unsigned long long)info.capabilities, rc == 0 ? "available" : "absent: ",
 	       rc == 0 ? "" : info.why ? info.why : strerror(-rc));
 	CU_ASSERT_EQUAL(info.type, IOMMU_HW_INFO_TYPE_INTEL_VTD); /* the VM has VT-d */
-	CU_ASSERT(info.ecap & DPI_VTD_ECAP_SMTS);                 /* and scalable mode */
+	CU_ASSERT((info.ecap & DPI_VTD_ECAP_SMTS) != 0);          /* and scalable mode */
 	CU_ASSERT_EQUAL(rc == 0, want_nesting(info.ecap));
 	if (rc != 0) {
 		CU_ASSERT_EQUAL(rc, -EOPNOTSUPP);
