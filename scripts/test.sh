@@ -6,7 +6,8 @@
 #      sim NVMe controller (every workload, --verify, bad options); the example programs
 #   2. install into a temporary prefix; an external program and an installed example build
 #      with pkg-config and run
-#   3. the same unit tests in a --without-dpdk build, an ASan+UBSan build and a TSan build;
+#   3. the same unit tests in a --without-dpdk build, an ASan+UBSan build (clang: its UBSan
+#      checks more, e.g. arithmetic on NULL) and a TSan build (gcc);
 #      the libFuzzer targets for DP_FUZZ_SECONDS (default 60) each
 #   4. the real-kernel tests in a QEMU guest (test/vm), unless DP_SKIP_VM=1 (said loudly)
 #
@@ -81,7 +82,7 @@ stage "example programs on the sim" test/scripts/examples_test.sh
 stage "install + external pkg-config program" install_and_consume
 stage "native env (--without-dpdk)" variant nodpdk --without-dpdk
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	stage "ASan + UBSan" variant asan --enable-debug --enable-asan --enable-ubsan
+	stage "ASan + UBSan (clang)" variant asan --cc=clang --enable-debug --enable-asan --enable-ubsan
 TSAN_OPTIONS=halt_on_error=1 stage "TSan" variant tsan --enable-debug --enable-tsan
 
 fuzz() { # build the libFuzzer targets with clang and run each for a bounded time
