@@ -186,6 +186,9 @@ int dpi_sim_model_register(const struct dpi_sim_model *model);
  * -EBUSY (that instance exists); -ENOMEM. */
 int dpi_sim_device_create(const char *name, struct dpi_sim_device **dev);
 void dpi_sim_device_destroy(struct dpi_sim_device *dev);
+/* The existing instance named @name ("dsa0"), or NULL. Valid until that device is destroyed:
+ * the caller keeps the device open while it uses the pointer. */
+struct dpi_sim_device *dpi_sim_device_find(const char *name);
 
 const struct dpi_sim_model *dpi_sim_device_model(const struct dpi_sim_device *dev);
 void *dpi_sim_device_state(const struct dpi_sim_device *dev);

@@ -305,6 +305,16 @@ static void test_caps_sim(void)
 
 	CU_ASSERT_EQUAL(dp_device_close(t), 0);
 	CU_ASSERT_EQUAL(dp_device_close(n), 0);
+
+	/* The sim DSA: a 20-bit PASID capability with privileged mode, PASID per descriptor. */
+	t = open_dev("sim:dsa0", ioas);
+	c.size = sizeof(c);
+	CU_ASSERT_EQUAL(dp_pasid_caps(t, &c), 0);
+	CU_ASSERT_EQUAL(c.width, 20);
+	CU_ASSERT(c.flags & DP_PASID_CAP_PRIV);
+	CU_ASSERT_FALSE(c.flags & DP_PASID_CAP_EXEC);
+	CU_ASSERT_EQUAL(c.mode, DP_PASID_MODE_PER_DESC);
+	CU_ASSERT_EQUAL(dp_device_close(t), 0);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 }
 
