@@ -27,7 +27,7 @@ struct dpi_kwq_info {
 	uint32_t size;          /* WQ entries */
 	uint64_t max_transfer_size;
 	uint32_t max_batch_size;
-	uint32_t reserved0;
+	uint32_t pasid;         /* sim WQs: the process's PASID; kernel WQs: 0 (the kernel's) */
 	char state[16];         /* "enabled" when usable */
 	char type[16];          /* "user" when usable from a process */
 	char name[64];          /* the WQ's name attribute (may be empty) */
@@ -50,8 +50,10 @@ int dpi_kwq_info_read(const char *wq, struct dpi_kwq_info *info);
  * Open a WQ for submission: check it is an enabled user WQ, open its char device, map the
  * portal (on EPERM, i.e. without CAP_SYS_RAWIO, or a CPU without the submit instruction,
  * descriptors go through write() on the char device; the log says so once).
- * "sim:dsa0/wq0.1" names a WQ of the sim DSA model: -ENODEV until the model provides a shared-WQ
- * bind context (the log says so).
+ * "sim:dsaN/wqN.M" names a shared WQ of the sim DSA model (lib/pasid/kwq_sim.c): the device must
+ * be open and configured (its driver plays the kernel's idxd driver); lib/pasid then plays the
+ * kernel's part of the open, giving the process one PASID bound to its address space, and
+ * submissions carry that PASID. Sim dedicated WQs: -ENOTSUP. Close sim WQs before the device.
  * Returns 0; the errors of dpi_kwq_info_read; and
  *   -ENXIO    the WQ is not enabled (accel-config enable-wq dsaX/wqX.Y);
  *   -ENOTSUP  the WQ's type is not "user" (e.g. "kernel": owned by the kernel's dmaengine);

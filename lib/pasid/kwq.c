@@ -26,6 +26,7 @@
 
 #include <dmaplane_internal/kwq.h>
 
+#include "kwq_impl.h"
 #include "pasid_impl.h"
 
 #define DESC_SIZE 64
@@ -37,6 +38,7 @@ struct dpi_kwq {
 	int fd;
 	void *portal; /* NULL: write() */
 	bool enqcmd;  /* shared WQ through the portal */
+	struct kwq_sim sim; /* "sim:..." WQs: sim.ctx != NULL */
 };
 
 static const char *g_dev_root = "/dev";
@@ -158,7 +160,7 @@ int dpi_kwq_info_read(const char *wq, struct dpi_kwq_info *info)
 	info->size = (uint32_t)DPI_MIN(size, UINT32_MAX);
 	info->max_transfer_size = mts;
 	info->max_batch_size = (uint32_t)DPI_MIN(mbs, UINT32_MAX);
-	info->reserved0 = 0;
+	info->pasid = 0; /* the kernel's, in IA32_PASID: not visible here */
 	return 0;
 }
 
@@ -250,16 +252,21 @@ int dpi_kwq_open(const char *wq, struct dpi_kwq **out)
 	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
-	if (wq != NULL && strncmp(wq, "sim:", 4) == 0) {
-		DPI_ERR("%s: shared WQs of the sim DSA model are not available yet (no sim "
-			"shared-WQ bind context in this build)",
-			wq);
-		return -ENODEV;
-	}
 	q = dpi_calloc(1, sizeof(*q));
 	if (q == NULL)
 		return -ENOMEM;
 	q->fd = -1;
+	if (wq != NULL && strncmp(wq, "sim:", 4) == 0) {
+		rc = kwq_sim_open(wq, &q->info, &q->sim);
+		if (rc != 0) {
+			dpi_kwq_close(q);
+			return rc;
+		}
+		DPI_INFO("%s: shared WQ of the sim DSA model, %u entries, PASID %u", wq,
+			 q->info.size, q->sim.pasid);
+		*out = q;
+		return 0;
+	}
 	rc = dpi_kwq_info_read(wq, &q->info);
 	if (rc == 0)
 		rc = check_usable(&q->info);
@@ -283,6 +290,7 @@ void dpi_kwq_close(struct dpi_kwq *q)
 {
 	if (q == NULL)
 		return;
+	kwq_sim_close(&q->sim);
 	if (q->portal != NULL)
 		munmap(q->portal, PORTAL_SIZE);
 	if (q->fd >= 0)
@@ -320,6 +328,8 @@ int dpi_kwq_submit(struct dpi_kwq *q, const void *desc)
 
 	if (q == NULL || desc == NULL || ((uintptr_t)desc & (DESC_SIZE - 1)) != 0)
 		return -EINVAL;
+	if (q->sim.ctx != NULL)
+		return kwq_sim_submit(&q->sim, desc, SHARED_RETRIES);
 	if (q->portal != NULL)
 		return submit_portal(q, desc);
 	for (int i = 0; i < retries; i++) {

@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include <dmaplane_internal/fault.h>
+#include <dmaplane_internal/idxd_spec.h>
 #include <dmaplane_internal/kwq.h>
 #include <dmaplane_internal/pasid.h>
+#include <dmaplane_internal/sim.h>
 #include <dmaplane_internal/sysfs.h>
 
 #include "ut.h"
@@ -172,9 +174,9 @@ static void test_missing(void)
 	make_wq("wq1.0", "dedicated", "enabled", "user");
 	CU_ASSERT_EQUAL(dpi_kwq_open("wq1.0", &q), -ENODEV);
 	CU_ASSERT(ut_log_has("/dev/dsa"));
-	/* The sim model's shared WQs are not wired yet. */
+	/* A sim WQ needs its sim device open and configured. */
 	CU_ASSERT_EQUAL(dpi_kwq_open("sim:dsa0/wq0.1", &q), -ENODEV);
-	CU_ASSERT(ut_log_has("sim DSA"));
+	CU_ASSERT(ut_log_has("open and configure sim:dsa0"));
 	ut_log_release();
 	CU_ASSERT_PTR_NULL(q);
 }
@@ -344,6 +346,152 @@ static void test_shared_full(void)
 	close(rd);
 }
 
+/* ---- shared WQs of the sim DSA model ("sim:dsaN/wqN.M") ---------------------------------- */
+
+struct sdev {
+	struct dpi_sim_device *dev;
+	const struct dpi_sim_model *m;
+	void *st;
+	struct dpi_sim_domain *dom;
+};
+
+static void reg_wr(struct sdev *d, uint64_t off, const void *v, size_t len)
+{
+	CU_ASSERT_EQUAL(d->m->mmio_write(d->st, IDXD_BAR_MMIO, off, v, len), 0);
+}
+
+static uint64_t reg_rd64(struct sdev *d, uint64_t off)
+{
+	uint64_t v = 0;
+
+	CU_ASSERT_EQUAL(d->m->mmio_read(d->st, IDXD_BAR_MMIO, off, &v, 8), 0);
+	return v;
+}
+
+static void reg_wr32(struct sdev *d, uint64_t off, uint32_t v)
+{
+	reg_wr(d, off, &v, 4);
+}
+
+static uint32_t wqcfg_off(struct sdev *d, uint32_t wq, uint32_t word)
+{
+	uint64_t wqcap = reg_rd64(d, IDXD_REG_WQCAP), o = reg_rd64(d, IDXD_REG_OFFSETS);
+
+	return idxd_wqcfg_offset(IDXD_OFFSETS_WQCFG(o) * IDXD_TABLE_MULT,
+				 1u << (IDXD_WQCAP_WQCFG_SIZE(wqcap) + IDXD_WQCFG_MIN_SHIFT), wq, word);
+}
+
+static void wq_cfg(struct sdev *d, uint32_t wq, bool dedicated)
+{
+	uint32_t mode = (dedicated ? IDXD_WQCFG_MODE_DEDICATED : IDXD_WQCFG_PASID_EN) |
+			1u << IDXD_WQCFG_PRIORITY_SHIFT;
+
+	reg_wr32(d, wqcfg_off(d, wq, IDXD_WQCFG_W_SIZE), 16);
+	reg_wr32(d, wqcfg_off(d, wq, IDXD_WQCFG_W_THRESH), dedicated ? 0 : 8);
+	reg_wr32(d, wqcfg_off(d, wq, IDXD_WQCFG_W_MODE), mode);
+	reg_wr32(d, wqcfg_off(d, wq, IDXD_WQCFG_W_XFER), IDXD_WQCFG_MAKE_XFER(21, 10));
+}
+
+/* What the kernel's idxd driver does before a process opens a WQ: WQ0 dedicated, WQ2 shared,
+ * both enabled in group 0 with engine 0; WQ3 shared but not enabled. */
+static void sim_dsa_setup(struct sdev *d)
+{
+	uint64_t o, wqs = 0xd, engs = 1;
+	uint16_t cmd = 0x6;
+
+	memset(d, 0, sizeof(*d));
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_device_create("dsa0", &d->dev), 0);
+	d->m = dpi_sim_device_model(d->dev);
+	d->st = dpi_sim_device_state(d->dev);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_create(48, &d->dom), 0);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(dpi_sim_device_requester(d->dev),
+						 DPI_SIM_NO_PASID, d->dom), 0);
+	CU_ASSERT_EQUAL(dpi_sim_cfg_write(d->dev, 4, &cmd, 2), 0); /* memory + bus master */
+	wq_cfg(d, 0, true);
+	wq_cfg(d, 2, false);
+	wq_cfg(d, 3, false);
+	o = reg_rd64(d, IDXD_REG_OFFSETS);
+	reg_wr(d, idxd_grpcfg_offset(IDXD_OFFSETS_GRPCFG(o) * IDXD_TABLE_MULT, 0) + IDXD_GRPCFG_WQS,
+	       &wqs, 8);
+	reg_wr(d, idxd_grpcfg_offset(IDXD_OFFSETS_GRPCFG(o) * IDXD_TABLE_MULT, 0) +
+		       IDXD_GRPCFG_ENGINES, &engs, 8);
+	reg_wr32(d, IDXD_REG_CMD, IDXD_CMD_MAKE(IDXD_CMD_ENABLE_DEVICE, 0));
+	reg_wr32(d, IDXD_REG_CMD, IDXD_CMD_MAKE(IDXD_CMD_ENABLE_WQ, 0));
+	reg_wr32(d, IDXD_REG_CMD, IDXD_CMD_MAKE(IDXD_CMD_ENABLE_WQ, 2));
+}
+
+static void sim_dsa_teardown(struct sdev *d)
+{
+	dpi_sim_device_destroy(d->dev);
+	dpi_sim_domain_destroy(d->dom);
+}
+
+/* A process binds a shared sim WQ by name: it gets one PASID bound to its address space, and
+ * a MEMMOVE with virtual addresses runs (whatever PASID the descriptor names). */
+static void test_sim_shared_wq(void)
+{
+	static uint8_t src[8192], dst[8192];
+	struct dsa_completion_record cr __attribute__((aligned(32)));
+	struct dsa_hw_desc d __attribute__((aligned(64)));
+	struct dpi_kwq *q = NULL, *q2 = NULL;
+	const struct dpi_kwq_info *info;
+	struct sdev s;
+	uint32_t pasid;
+
+	sim_dsa_setup(&s);
+	CU_ASSERT_EQUAL_FATAL(dpi_kwq_open("sim:dsa0/wq0.2", &q), 0);
+	info = dpi_kwq_get_info(q);
+	CU_ASSERT_STRING_EQUAL(info->wq, "wq0.2");
+	CU_ASSERT_EQUAL(info->mode, DPI_KWQ_SHARED);
+	CU_ASSERT_EQUAL(info->size, 16);
+	CU_ASSERT_EQUAL(info->max_transfer_size, 2u << 20);
+	CU_ASSERT_EQUAL(info->max_batch_size, 1024);
+	CU_ASSERT_STRING_EQUAL(info->state, "enabled");
+	pasid = info->pasid;
+	CU_ASSERT(pasid >= 1 && pasid <= DP_PASID_MAX);
+	CU_ASSERT(dpi_pasid_space_allocated(dpi_pasid_global(), pasid));
+	CU_ASSERT_PTR_NULL(dpi_kwq_portal(q));
+
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + 1);
+	memset(dst, 0, sizeof(dst));
+	memset(&cr, 0, sizeof(cr));
+	memset(&d, 0, sizeof(d));
+	d.opcode = DSA_OPCODE_MEMMOVE;
+	d.flags = IDXD_OP_FLAG_CRAV | IDXD_OP_FLAG_RCR;
+	d.pasid = 77; /* a process cannot choose: the WQ binding stamps its own */
+	d.src_addr = (uint64_t)(uintptr_t)src;
+	d.dst_addr = (uint64_t)(uintptr_t)dst;
+	d.xfer_size = sizeof(src);
+	d.completion_addr = (uint64_t)(uintptr_t)&cr;
+	CU_ASSERT_EQUAL(dpi_kwq_submit(q, &d), 0);
+	CU_ASSERT_EQUAL(cr.status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(memcmp(src, dst, sizeof(src)), 0);
+
+	/* A second WQ handle of the process shares its PASID (one IA32_PASID per process). */
+	CU_ASSERT_EQUAL(dpi_kwq_open("sim:dsa0/wq0.2", &q2), 0);
+	CU_ASSERT_EQUAL(dpi_kwq_get_info(q2)->pasid, pasid);
+	dpi_kwq_close(q2);
+	CU_ASSERT(dpi_pasid_space_allocated(dpi_pasid_global(), pasid));
+
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_kwq_open("sim:dsa0/wq0.0", &q2), -ENOTSUP);
+	CU_ASSERT(ut_log_has("dedicated"));
+	CU_ASSERT_EQUAL(dpi_kwq_open("sim:dsa0/wq0.3", &q2), -ENXIO);
+	CU_ASSERT(ut_log_has("not enabled"));
+	CU_ASSERT_EQUAL(dpi_kwq_open("sim:dsa0/wq0.99", &q2), -ENODEV);
+	CU_ASSERT_EQUAL(dpi_kwq_open("sim:dsa0/wq1.2", &q2), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_kwq_open("sim:dsa1/wq1.2", &q2), -ENODEV);
+	CU_ASSERT_EQUAL(dpi_kwq_open("sim:test0/wq0.0", &q2), -EINVAL);
+	ut_log_release();
+	CU_ASSERT_PTR_NULL(q2);
+
+	/* The last close gives the PASID back. */
+	dpi_kwq_close(q);
+	CU_ASSERT_FALSE(dpi_pasid_space_allocated(dpi_pasid_global(), pasid));
+	sim_dsa_teardown(&s);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -355,6 +503,7 @@ int main(void)
 		UT_TEST(test_write_fallback),
 		UT_TEST(test_portal_movdir64b),
 		UT_TEST(test_shared_full),
+		UT_TEST(test_sim_shared_wq),
 	};
 
 	return ut_main("kwq", tests, DPI_ARRAY_SIZE(tests), suite_init, suite_fini);
