@@ -29,7 +29,7 @@
 #include <dmaplane_internal/uapi_vfio.h>
 
 #include "group.h"
-#include "sysfs.h"
+#include <dmaplane_internal/sysfs.h>
 
 #define PCI_ADDR_LEN 13 /* "0000:03:00.0" + NUL */
 
@@ -651,16 +651,16 @@ static void pci_close(struct dp_device *dev)
 
 static const struct dpi_device_ops g_pci_ops;
 
-int dpi_device_iommufd_devid(struct dp_device *dev, uint32_t *devid)
+int dpi_device_iommufd(struct dp_device *dev, int *dev_fd, uint32_t *dev_id)
 {
-	const struct vfio_pci *p;
+	struct vfio_pci *p;
 
-	if (dev == NULL || devid == NULL || dev->ops != &g_pci_ops)
+	if (dev == NULL || dev_fd == NULL || dev_id == NULL)
+		return -EINVAL;
+	if (dev->ops != &g_pci_ops || (p = pci_of(dev)) == NULL || p->backend != DP_IOMMU_IOMMUFD)
 		return -ENOTSUP;
-	p = dev->priv;
-	if (p->backend != DP_IOMMU_IOMMUFD)
-		return -ENOTSUP;
-	*devid = p->devid;
+	*dev_fd = p->fd;
+	*dev_id = p->devid;
 	return 0;
 }
 

@@ -39,6 +39,7 @@ struct fixture {
 static void open_fixture(struct fixture *f, uint32_t flags)
 {
 	struct dp_ioas_opts o;
+	int dev_fd;
 
 	memset(f, 0, sizeof(*f));
 	dp_ioas_opts_init(&o, sizeof(o));
@@ -47,7 +48,7 @@ static void open_fixture(struct fixture *f, uint32_t flags)
 	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &f->ioas), 0);
 	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open(g_bdf, f->ioas, &f->dev), 0);
 	CU_ASSERT_EQUAL_FATAL(dpi_ioas_iommufd(f->ioas, &f->fd, &f->ioas_id), 0);
-	CU_ASSERT_EQUAL_FATAL(dpi_device_iommufd_devid(f->dev, &f->dev_id), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_device_iommufd(f->dev, &dev_fd, &f->dev_id), 0);
 }
 
 static void close_fixture(struct fixture *f)
