@@ -4,9 +4,10 @@
  *
  * Each thread (dpi_thread_id()) has, per size class, a loaded and a previous magazine (after
  * Bonwick's magazines). A hit pops from or pushes to the loaded one: the inline code in
- * dmaplane_internal/iova_alloc.h, framed by the owner's sequence counters. This file holds the
+ * dmaplane_internal/iova_alloc.h, framed by the BUSY bit of the class word. This file holds the
  * out-of-line paths, framed by the busy flag of the hand-off protocol (see tc_enter in
- * alloc_impl.h); they also serve hits when the inline paths are closed (no membarrier, or a
+ * alloc_impl.h) and working on the magazines' own counts (cls_unload / cls_load); they also
+ * serve hits when the inline paths are closed (no membarrier, or a
  * reclaim in progress). When the loaded magazine is empty (alloc) or full (free), the two
  * are swapped if that helps; otherwise whole magazines are exchanged with the depot; only when
  * the depot has nothing does the thread take the backing allocator's lock, to refill half a
@@ -97,12 +98,14 @@ static int refill(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc, uint
 	if (n == 1)
 		return 0;
 	tc_enter_wait(a, tc);
+	cls_unload(&tc->cls[c]);
 	/* Only this thread fills its magazines: the loaded one is still empty, or was emptied. */
 	struct dpi_iova_mag *m = tc->cls[c].mag[0];
 	uint32_t k = LD(m->n);
 	for (uint32_t i = 1; i < n; i++)
 		m->iova[k++] = got[i];
 	ST(m->n, k);
+	cls_load(&tc->cls[c]);
 	tc_leave(tc);
 	return 0;
 }
@@ -119,7 +122,9 @@ static int alloc_cached(struct dpi_iova_allocator *a, uint32_t c, dp_iova_t *iov
 		return rc;
 	}
 	tc_enter_wait(a, tc);
+	cls_unload(&tc->cls[c]);
 	hit = local_pop(a, tc, c, iova);
+	cls_load(&tc->cls[c]);
 	tc_leave(tc);
 	if (!hit) {
 		int rc = refill(a, tc, c, iova);
@@ -234,7 +239,9 @@ int dpi_iova_free_slow(struct dpi_iova_allocator *a, dp_iova_t iova, uint64_t si
 		return rc;
 	}
 	tc_enter_wait(a, tc);
+	cls_unload(&tc->cls[c]);
 	local_push(a, tc, c, iova);
+	cls_load(&tc->cls[c]);
 	tc_leave(tc);
 	count(&tc->frees);
 	return 0;
