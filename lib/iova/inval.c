@@ -225,7 +225,7 @@ static int unmap_run(struct dp_ioas *ioas, const struct inval_range *run, uint32
 	inval_count_unmap(ioas, count);
 	/* The IOTLB is flushed for the run: only now may its IOVAs be handed out again. */
 	for (uint32_t i = 0; i < n; i++) {
-		if (dpi_iova_free(ioas->dyn, run[i].iova, run[i].len) == 0)
+		if (dpi_dyn_release(ioas, run[i].iova, run[i].len) == 0)
 			ADD(&c->reclaimed, 1);
 	}
 	return 0;
