@@ -25,7 +25,9 @@
  * made when the stream moves on). So the epoch rule holds for streams as for the allocator.
  * Cost: a thread holds up to STREAM_CLASSES partly used chunks (10 MiB of IOVA space; a thread
  * id that is not used again keeps them until the IOAS is destroyed), and a long-lived buffer
- * keeps its chunk's IOVA space from being reused until it is unmapped. When no chunk can be
+ * keeps its chunk's IOVA space from being reused until it is unmapped. Under pressure (no
+ * IOVA free) the mapping thread's streams let go of their chunks before the flush and retry;
+ * other threads' streams keep theirs (only the owner touches a stream). When no chunk can be
  * had, or for other sizes, and in strict mode (nothing to merge), the allocator serves directly.
  */
 #include <errno.h>
@@ -184,6 +186,20 @@ static int stream_alloc(struct dp_ioas *ioas, uint64_t len, dp_iova_t *iova)
 	return 0;
 }
 
+/* Pressure: the calling thread's streams let go of their chunks (each goes back to the
+ * allocator as soon as its allocations are released: at once, or at the flush that follows). */
+static void stream_retire(struct dp_ioas *ioas)
+{
+	int t = dpi_thread_id();
+	struct dyn_stream *s = t < 0 ? NULL : ioas->stream[t];
+
+	for (uint32_t c = 0; s != NULL && c < STREAM_CLASSES; c++) {
+		if (s->cls[c].base != 0)
+			chunk_put(ioas, s->cls[c].base, CHUNK_OPEN - s->cls[c].taken);
+		s->cls[c].base = 0;
+	}
+}
+
 static bool stream_size(const struct dp_ioas *ioas, uint64_t len)
 {
 	return ioas->chunk_refs != NULL && len <= STREAM_MAX && dpi_is_pow2(len);
@@ -237,8 +253,12 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
 	rc = dyn_alloc(ioas, len, &at);
 	/* Pressure: flush deferred unmaps and retry (also when a concurrent flush, which this
 	 * one waited for, did the reclaiming). */
-	if (rc == -ENOSPC && inval_flush(ioas, INVAL_PRESSURE) >= 0)
-		rc = dyn_alloc(ioas, len, &at);
+	if (rc == -ENOSPC) {
+		if (ioas->chunk_refs != NULL)
+			stream_retire(ioas);
+		if (inval_flush(ioas, INVAL_PRESSURE) >= 0 || ioas->chunk_refs != NULL)
+			rc = dyn_alloc(ioas, len, &at);
+	}
 	if (rc != 0) {
 		DPI_ERR("dp_iova_map: no IOVA range of 0x%zx bytes free: %s", len, strerror(-rc));
 		return rc;
