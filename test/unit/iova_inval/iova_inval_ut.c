@@ -515,6 +515,34 @@ static void test_stream_merge(void)
 	munmap(buf, 64 * KiB);
 }
 
+/* Open stream chunks must not starve a small window: with two sizes' chunks holding all of a
+ * 4 MiB window and nothing mapped, a larger map still succeeds (the mapping thread's streams
+ * let go of their chunks under pressure). */
+static void test_stream_pressure(void)
+{
+	struct dp_ioas *ioas = new_ioas(DP_INVAL_DEFERRED, 0, 0);
+	uint8_t *buf = map_anon(1 * MiB);
+	dp_iova_t a, b, c;
+
+	small_window(ioas, 4 * MiB);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 8 * KiB, 0, &b), 0);
+	CU_ASSERT_EQUAL(a / (2 * MiB) != b / (2 * MiB), true); /* one chunk each */
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 8 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 1 * MiB, 0, &c), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, c, 1 * MiB), 0);
+	/* and the streams start again afterwards */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &b), 0);
+	CU_ASSERT_EQUAL(b, a + 4 * KiB);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(buf, 1 * MiB);
+}
+
 /*
  * The epoch rule through streams: a window of two stream chunks (4 MiB), so chunks must come
  * back to the allocator and be handed out again hundreds of times (through queue flushes and
@@ -773,6 +801,7 @@ int main(void)
 		UT_TEST(test_epoch_check_sees_stale),
 		UT_TEST(test_stream_merge),
 		UT_TEST(test_stream_epoch_rule),
+		UT_TEST(test_stream_pressure),
 		UT_TEST(test_flush_backend_failure),
 		UT_TEST(test_fail_nth_flush),
 		UT_TEST(test_threads),
