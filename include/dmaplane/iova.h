@@ -206,8 +206,11 @@ int dp_ioas_copy(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *src, d
  * IOAS's usable ranges. vaddr and len must be 4 KiB aligned; len may be anything from 4 KiB to
  * the size of the window. The IOVA is aligned to len rounded up to a power of two (so 2 MiB
  * and 1 GiB mappings can use IOMMU superpages); a len up to 1 MiB uses IOVA space of that
- * power of two. Any thread: the IOVA comes from a per-thread cache without locks; the mapping
- * itself goes through the backend under the IOAS lock. The memory is pinned while mapped.
+ * power of two. Any thread: the IOVA comes from a per-thread cache without locks (in deferred
+ * mode, power-of-two lengths up to 64 KiB come from a per-thread stream instead, so that
+ * buffers mapped one after another are adjacent and their unmaps merge into one backend call);
+ * the mapping itself goes through the backend under the IOAS lock. The memory is pinned while
+ * mapped.
  * @param flags DP_MAP_* (0: read and write).
  * @param[out] iova the IOVA of vaddr.
  * @return 0; -EINVAL (NULL, zero length, misaligned, unknown flags); -ERANGE (the usable

@@ -132,6 +132,26 @@ static inline void tc_leave(struct dpi_iova_tcache *tc)
 	__atomic_store_n(&tc->busy, 0, __ATOMIC_RELEASE);
 }
 
+/*
+ * The loaded magazine's count lives in the class word w while the hit paths may run; the
+ * out-of-line paths (cache entered) work on m->n: cls_unload copies it there, cls_load copies
+ * the loaded magazine's count back into w (after a swap or exchange, another magazine) and
+ * keeps k->base so that the hit counter of w still tells allocations from frees.
+ */
+static inline void cls_unload(struct dpi_iova_tc_class *k)
+{
+	ST(k->mag[0]->n, (uint32_t)LD(k->w) & DPI_IOVA_W_N);
+}
+
+static inline void cls_load(struct dpi_iova_tc_class *k)
+{
+	uint64_t w = LD(k->w);
+	uint32_t n = LD(k->mag[0]->n);
+
+	ST(k->base, LD(k->base) + (int64_t)n - (int64_t)(w & DPI_IOVA_W_N));
+	__atomic_store_n(&k->w, (w & ~(uint64_t)DPI_IOVA_W_N) | n, __ATOMIC_RELEASE);
+}
+
 /* Size class of a size in (0, DPI_IOVA_CACHE_MAX], a multiple of 4 KiB. */
 static inline uint32_t size_class(uint64_t size)
 {
@@ -141,7 +161,8 @@ static inline uint32_t size_class(uint64_t size)
 /* ---- alloc_life.c ---- */
 /* The calling thread's cache, created on first use; NULL when it cannot have one. */
 struct dpi_iova_tcache *tc_get(struct dpi_iova_allocator *a);
-/* Enter the own cache, waiting while a reclaimer holds it. */
+/* Enter the own cache, waiting while a reclaimer holds it; then, if a reclaimer emptied it
+ * meanwhile, zero the loaded counts and reopen the hit paths. */
 void tc_enter_wait(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc);
 /* Return a magazine's IOVAs of class c to the backing allocator; it is left empty. */
 void mag_flush(struct dpi_iova_allocator *a, struct dpi_iova_mag *m, uint32_t c);

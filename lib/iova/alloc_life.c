@@ -5,10 +5,19 @@
  * Memory held in caches is bounded: per thread and class two magazines, per class at most
  * DPI_IOVA_DEPOT_MAX full magazines in the depot, each of DPI_IOVA_MAG_SIZE IOVAs. When the
  * backing allocator runs out, reclaim takes everything back: it marks every thread cache
- * stolen and closes its inline hit paths (the per-class limits), forces a barrier on all
- * threads (membarrier), waits until no owner is inside its cache (busy clear, sequence
- * counters even or moved; see iova_alloc.h), empties the caches and the depot into the backing
- * allocator, and gives the caches back (limits reopened, then stolen cleared). A thread that exits empties its own caches (a thread-exit hook of lib/env).
+ * stolen, forces a barrier on all threads (membarrier) and waits until no owner is in an
+ * out-of-line path (busy clear); then it closes the inline hit paths (the per-class limits),
+ * forces a second barrier and waits until no owner is inside a hit path (no BUSY bit in the
+ * class words; see iova_alloc.h); it empties the caches and the depot into the backing
+ * allocator and gives the caches back flagged for a reset (stolen cleared, limits still
+ * closed): the owner's next operation zeroes its loaded counts and reopens the limits, so
+ * only the owner ever writes its class words. A thread that exits empties its own caches (a
+ * thread-exit hook of lib/env).
+ *
+ * Hit statistics: the counter in a class word counts hits (allocs + frees); the loaded count
+ * moves by -1 per alloc hit and +1 per free hit, and by whatever the out-of-line paths do,
+ * which they add up in the class's base. So free hits - alloc hits = count - base, and the
+ * two follow from their sum and difference.
  */
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -38,7 +47,8 @@ static struct {
 static struct dpi_iova_mag g_none_mag;
 
 struct dpi_iova_tcache dpi_iova_tc_none = {
-	.cls = {[0 ... DPI_IOVA_NCLASSES - 1] = {{&g_none_mag, &g_none_mag}, UINT32_MAX, 0}},
+	.cls = {[0 ... DPI_IOVA_NCLASSES - 1] = {.mag = {&g_none_mag, &g_none_mag},
+						  .lo = UINT32_MAX, .hi = 0}},
 };
 
 /* A thread's cache, or NULL. */
@@ -51,12 +61,23 @@ static struct dpi_iova_tcache *tc_at(struct dpi_iova_allocator *a, int id)
 
 /* ---- caches ------------------------------------------------------------------------------- */
 
+static void tc_limits(const struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc, bool open);
+
 void tc_enter_wait(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc)
 {
 	while (!tc_enter(a, tc)) {
 		tc_leave(tc);
 		while (__atomic_load_n(&tc->stolen, __ATOMIC_ACQUIRE))
 			sched_yield();
+	}
+	if (dpi_unlikely(__atomic_load_n(&tc->reset, __ATOMIC_ACQUIRE))) {
+		/* A reclaimer emptied the magazines (their own counts are 0 now) but could not
+		 * write the class words: the owner does, then reopens its hit paths. No reclaimer
+		 * can close them meanwhile: it waits for busy to clear first. */
+		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
+			cls_load(&tc->cls[c]);
+		ST(tc->reset, 0);
+		tc_limits(a, tc, true);
 	}
 }
 
@@ -91,8 +112,6 @@ static void tc_destroy(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc)
 				pool_put_empty(&a->pool, tc->cls[c].mag[k]);
 	free(tc);
 }
-
-static void tc_limits(const struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc, bool open);
 
 struct dpi_iova_tcache *tc_get(struct dpi_iova_allocator *a)
 {
@@ -134,14 +153,15 @@ static void tc_limits(const struct dpi_iova_allocator *a, struct dpi_iova_tcache
 	}
 }
 
-/* After the barrier: wait until the owner is outside a hit path it might have entered before. */
-static void wait_hit_path(const uint64_t *seq)
+/* After the second barrier: wait until the owner is outside a hit path it might have entered
+ * before (no hit can start any more); returns the class word then. */
+static uint64_t wait_hit_path(const struct dpi_iova_tc_class *k)
 {
-	uint64_t s = __atomic_load_n(seq, __ATOMIC_SEQ_CST);
+	uint64_t w;
 
-	if (s & 1)
-		while (__atomic_load_n(seq, __ATOMIC_SEQ_CST) == s)
-			sched_yield();
+	while ((w = __atomic_load_n(&k->w, __ATOMIC_SEQ_CST)) & DPI_IOVA_W_BUSY)
+		sched_yield();
+	return w;
 }
 
 /* The thread-exit hook: give back what the exiting thread's caches hold, in every allocator. */
@@ -154,7 +174,11 @@ static void on_thread_exit(int id, void *arg)
 		if (tc == NULL)
 			continue;
 		tc_enter_wait(a, tc);
+		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
+			cls_unload(&tc->cls[c]);
 		tc_drain(a, tc);
+		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
+			cls_load(&tc->cls[c]);
 		tc_leave(tc);
 	}
 	pthread_mutex_unlock(&g.lock);
@@ -175,28 +199,41 @@ static void barrier_all_threads(const struct dpi_iova_allocator *a)
 
 void dpi_iova_reclaim(struct dpi_iova_allocator *a)
 {
+	struct dpi_iova_tcache *held[DP_MAX_THREADS];
 	struct dpi_iova_mag *m;
+	int nheld = 0;
 
 	pthread_mutex_lock(&a->reclaim_lock);
 	__atomic_fetch_add(&a->reclaims, 1, __ATOMIC_RELAXED);
+	/* 1: no owner in an out-of-line path any more (they wait while stolen). */
 	for (int i = 0; i < DP_MAX_THREADS; i++) {
 		struct dpi_iova_tcache *tc = tc_at(a, i);
 		if (tc != NULL) {
 			__atomic_store_n(&tc->stolen, 1, __ATOMIC_SEQ_CST);
-			tc_limits(a, tc, false);
+			held[nheld++] = tc; /* a cache created after this is empty */
 		}
 	}
 	barrier_all_threads(a);
-	for (int i = 0; i < DP_MAX_THREADS; i++) {
-		struct dpi_iova_tcache *tc = tc_at(a, i);
-		if (tc == NULL || !__atomic_load_n(&tc->stolen, __ATOMIC_RELAXED))
-			continue; /* created after the marking: empty */
-		while (__atomic_load_n(&tc->busy, __ATOMIC_SEQ_CST))
+	for (int i = 0; i < nheld; i++)
+		while (__atomic_load_n(&held[i]->busy, __ATOMIC_SEQ_CST))
 			sched_yield();
-		wait_hit_path(&tc->seq_alloc);
-		wait_hit_path(&tc->seq_free);
+	/* 2: no owner in a hit path any more. */
+	for (int i = 0; i < nheld; i++)
+		tc_limits(a, held[i], false);
+	barrier_all_threads(a);
+	for (int i = 0; i < nheld; i++) {
+		struct dpi_iova_tcache *tc = held[i];
+		bool emptied = __atomic_load_n(&tc->reset, __ATOMIC_RELAXED);
+		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
+			uint64_t w = wait_hit_path(&tc->cls[c]);
+			/* the loaded magazine's count is in w, unless an earlier reclaim emptied
+			 * it and its owner has not been back since (then it is 0 already) */
+			if (!emptied)
+				ST(tc->cls[c].mag[0]->n, (uint32_t)w & DPI_IOVA_W_N);
+		}
 		tc_drain(a, tc);
-		tc_limits(a, tc, true);
+		/* limits stay closed: the owner's next operation resets its counts and opens */
+		__atomic_store_n(&tc->reset, 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&tc->stolen, 0, __ATOMIC_RELEASE);
 	}
 	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
@@ -318,14 +355,20 @@ void dpi_iova_alloc_stats(struct dpi_iova_allocator *a, struct dpi_iova_alloc_st
 		struct dpi_iova_tcache *tc = tc_at(a, i);
 		if (tc == NULL)
 			continue;
-		st->cache_hits += __atomic_load_n(&tc->seq_alloc, __ATOMIC_RELAXED) / 2;
+		bool emptied = __atomic_load_n(&tc->reset, __ATOMIC_ACQUIRE);
 		st->cache_misses += LD(tc->misses);
-		st->frees += __atomic_load_n(&tc->seq_free, __ATOMIC_RELAXED) / 2 + LD(tc->frees);
+		st->frees += LD(tc->frees);
 		st->depot_exchanges += LD(tc->exchanges);
-		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++)
-			for (int k = 0; k < 2; k++)
-				st->bytes_cached += (uint64_t)LD(LD(tc->cls[c].mag[k])->n)
-						    << (c + RA_PAGE_SHIFT);
+		for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
+			const struct dpi_iova_tc_class *k = &tc->cls[c];
+			uint64_t w = __atomic_load_n(&k->w, __ATOMIC_ACQUIRE);
+			uint64_t hits = w / DPI_IOVA_W_HIT;
+			int64_t drift = (int64_t)(w & DPI_IOVA_W_N) - LD(k->base); /* frees - allocs */
+			st->cache_hits += (uint64_t)((int64_t)hits - drift) / 2;
+			st->frees += (uint64_t)((int64_t)hits + drift) / 2;
+			uint64_t n0 = emptied ? 0 : w & DPI_IOVA_W_N;
+			st->bytes_cached += (n0 + LD(LD(k->mag[1])->n)) << (c + RA_PAGE_SHIFT);
+		}
 	}
 	for (uint32_t c = 0; c < DPI_IOVA_NCLASSES; c++) {
 		int32_t full = __atomic_load_n(&a->pool.full[c].count, __ATOMIC_RELAXED);

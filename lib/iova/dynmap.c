@@ -9,19 +9,54 @@
  * The allocator of an IOAS is created on the first dp_iova_map() over the window
  * [DPI_DYN_START, DPI_DYN_LAST] cut to the IOAS's usable ranges, minus fixed mappings that lie
  * there already; from then on the front end refuses fixed mappings in the window.
+ *
+ * Streams (deferred mode). A flush merges adjacent pending ranges into one backend unmap, so
+ * what it costs depends on where the allocator put buffers freed close in time: the thread
+ * caches hand out IOVAs in LIFO order per size class, scattered. So in deferred mode
+ * power-of-two sizes up to STREAM_MAX come from a per-thread stream instead: per size class,
+ * the thread takes a chunk of STREAM_CHUNK bytes (2 MiB, naturally aligned) from the allocator
+ * and hands it out front to back (a bump pointer; allocations of one size, so each is naturally
+ * aligned and they touch). Buffers mapped one after the other by a thread are adjacent in IOVA,
+ * and when they are unmapped in about the order they were mapped (a ring of buffers, a queue
+ * of I/Os) the flush unmaps them as one run. A chunk's bytes are never handed out twice: the
+ * chunk goes back to the allocator, whole, when the stream has moved on from it and every
+ * allocation from it was released after its unmap (chunk_refs, one counter per 2 MiB of the
+ * window: OPEN while a stream allocates from it, minus one per release, plus the allocations
+ * made when the stream moves on). So the epoch rule holds for streams as for the allocator.
+ * Cost: a thread holds up to STREAM_CLASSES partly used chunks (10 MiB of IOVA space; a thread
+ * id that is not used again keeps them until the IOAS is destroyed), and a long-lived buffer
+ * keeps its chunk's IOVA space from being reused until it is unmapped. Under pressure (no
+ * IOVA free) the mapping thread's streams let go of their chunks before the flush and retry;
+ * other threads' streams keep theirs (only the owner touches a stream). When no chunk can be
+ * had, or for other sizes, and in strict mode (nothing to merge), the allocator serves directly.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DP_LOG_COMPONENT "iova"
 #include <dmaplane_internal/iova_alloc.h>
 #include <dmaplane_internal/log.h>
+#include <dmaplane_internal/sys.h>
 
 #include "iova_impl.h"
 
 #define MAP_FLAGS (DP_MAP_READ | DP_MAP_WRITE)
 #define MAX_PIECES 64
+
+#define STREAM_CHUNK (2ull << 20)
+#define STREAM_CLASSES 5 /* 4 KiB .. 64 KiB */
+#define STREAM_MAX (4096ull << (STREAM_CLASSES - 1))
+#define NCHUNKS ((DPI_DYN_LAST - DPI_DYN_START + 1) / STREAM_CHUNK)
+#define CHUNK_OPEN (1ll << 40) /* more than a chunk can ever hand out */
+
+struct dyn_stream {
+	struct {
+		dp_iova_t base, next; /* the chunk, and its next free byte; base 0: none */
+		int64_t taken;        /* allocations made from the chunk */
+	} cls[STREAM_CLASSES];
+};
 
 /* The window cut to the usable ranges, minus the areas in it. IOAS lock held. */
 static int window_pieces(const struct dp_ioas *ioas, struct dp_iova_range *out, uint32_t *n)
@@ -69,10 +104,17 @@ static int allocator_of(struct dp_ioas *ioas, struct dpi_iova_allocator **out)
 	a = ioas->dyn;
 	if (a == NULL) {
 		rc = window_pieces(ioas, pieces, &n);
+		if (rc == 0 && ioas->inval.mode == DP_INVAL_DEFERRED &&
+		    (ioas->chunk_refs = dpi_calloc(NCHUNKS, sizeof(int64_t))) == NULL)
+			rc = -ENOMEM;
 		if (rc == 0)
 			rc = dpi_iova_allocator_create(pieces, n, &a);
 		if (rc == 0)
 			__atomic_store_n(&ioas->dyn, a, __ATOMIC_RELEASE);
+		if (rc != 0) {
+			free(ioas->chunk_refs);
+			ioas->chunk_refs = NULL;
+		}
 	}
 	pthread_mutex_unlock(&ioas->lock);
 	if (rc == -ERANGE || rc == -ENOSPC)
@@ -86,6 +128,100 @@ void dpi_dynmap_fini(struct dp_ioas *ioas)
 {
 	dpi_iova_allocator_destroy(ioas->dyn);
 	ioas->dyn = NULL;
+	for (int t = 0; t < DP_MAX_THREADS; t++) {
+		free(ioas->stream[t]);
+		ioas->stream[t] = NULL;
+	}
+	free(ioas->chunk_refs);
+	ioas->chunk_refs = NULL;
+}
+
+/* ---- streams ------------------------------------------------------------------------------ */
+
+static int64_t *chunk_ref(const struct dp_ioas *ioas, dp_iova_t iova)
+{
+	return &ioas->chunk_refs[(iova - DPI_DYN_START) / STREAM_CHUNK];
+}
+
+/* Drop @n references to the chunk at @base; the last one gives it back. */
+static void chunk_put(struct dp_ioas *ioas, dp_iova_t base, int64_t n)
+{
+	if (__atomic_sub_fetch(chunk_ref(ioas, base), n, __ATOMIC_ACQ_REL) == 0 &&
+	    dpi_iova_free(ioas->dyn, base, STREAM_CHUNK) != 0)
+		DPI_ERR("IOVA chunk 0x%" PRIx64 " of a dp_iova_map stream was not allocated", base);
+}
+
+/* Next IOVA of @len (a power of two <= STREAM_MAX) from the calling thread's stream: 0, or
+ * -ENOSPC / -ENOMEM when the stream cannot serve (the caller uses the allocator). */
+static int stream_alloc(struct dp_ioas *ioas, uint64_t len, dp_iova_t *iova)
+{
+	int t = dpi_thread_id();
+	struct dyn_stream *s;
+
+	if (t < 0)
+		return -ENOSPC;
+	s = ioas->stream[t];
+	if (s == NULL) {
+		s = dpi_calloc(1, sizeof(*s));
+		if (s == NULL)
+			return -ENOMEM;
+		ioas->stream[t] = s; /* only thread t uses it; teardown frees it */
+	}
+	uint32_t c = (uint32_t)__builtin_ctzll(len) - 12;
+	if (s->cls[c].base == 0 || s->cls[c].next == s->cls[c].base + STREAM_CHUNK) {
+		dp_iova_t base;
+		if (s->cls[c].base != 0) /* moving on: the allocations made stay referenced */
+			chunk_put(ioas, s->cls[c].base, CHUNK_OPEN - s->cls[c].taken);
+		s->cls[c].base = 0;
+		int rc = dpi_iova_alloc(ioas->dyn, STREAM_CHUNK, 0, &base);
+		if (rc != 0)
+			return rc;
+		__atomic_store_n(chunk_ref(ioas, base), CHUNK_OPEN, __ATOMIC_RELAXED);
+		s->cls[c].base = s->cls[c].next = base;
+		s->cls[c].taken = 0;
+	}
+	*iova = s->cls[c].next;
+	s->cls[c].next += len;
+	s->cls[c].taken++;
+	return 0;
+}
+
+/* Pressure: the calling thread's streams let go of their chunks (each goes back to the
+ * allocator as soon as its allocations are released: at once, or at the flush that follows). */
+static void stream_retire(struct dp_ioas *ioas)
+{
+	int t = dpi_thread_id();
+	struct dyn_stream *s = t < 0 ? NULL : ioas->stream[t];
+
+	for (uint32_t c = 0; s != NULL && c < STREAM_CLASSES; c++) {
+		if (s->cls[c].base != 0)
+			chunk_put(ioas, s->cls[c].base, CHUNK_OPEN - s->cls[c].taken);
+		s->cls[c].base = 0;
+	}
+}
+
+static bool stream_size(const struct dp_ioas *ioas, uint64_t len)
+{
+	return ioas->chunk_refs != NULL && len <= STREAM_MAX && dpi_is_pow2(len);
+}
+
+int dpi_dyn_release(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len)
+{
+	/* A stream's chunk is referenced while any allocation from it is not released; a
+	 * direct allocation never lies in a chunk, so its counter reads 0. */
+	if (ioas->chunk_refs != NULL && len <= STREAM_MAX &&
+	    __atomic_load_n(chunk_ref(ioas, iova), __ATOMIC_RELAXED) != 0) {
+		chunk_put(ioas, iova & ~(STREAM_CHUNK - 1), 1);
+		return 0;
+	}
+	return dpi_iova_free(ioas->dyn, iova, len);
+}
+
+static int dyn_alloc(struct dp_ioas *ioas, uint64_t len, dp_iova_t *iova)
+{
+	if (stream_size(ioas, len) && stream_alloc(ioas, len, iova) == 0)
+		return 0;
+	return dpi_iova_alloc(ioas->dyn, len, 0, iova);
 }
 
 static int check_args(const struct dp_ioas *ioas, uintptr_t vaddr, size_t len, const char *who)
@@ -114,11 +250,15 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
 	if (rc != 0)
 		return rc;
 	inval_check_age(ioas);
-	rc = dpi_iova_alloc(a, len, 0, &at);
+	rc = dyn_alloc(ioas, len, &at);
 	/* Pressure: flush deferred unmaps and retry (also when a concurrent flush, which this
 	 * one waited for, did the reclaiming). */
-	if (rc == -ENOSPC && inval_flush(ioas, INVAL_PRESSURE) >= 0)
-		rc = dpi_iova_alloc(a, len, 0, &at);
+	if (rc == -ENOSPC) {
+		if (ioas->chunk_refs != NULL)
+			stream_retire(ioas);
+		if (inval_flush(ioas, INVAL_PRESSURE) >= 0 || ioas->chunk_refs != NULL)
+			rc = dyn_alloc(ioas, len, &at);
+	}
 	if (rc != 0) {
 		DPI_ERR("dp_iova_map: no IOVA range of 0x%zx bytes free: %s", len, strerror(-rc));
 		return rc;
@@ -128,7 +268,7 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
 				 AREA_DYN);
 	pthread_mutex_unlock(&ioas->lock);
 	if (rc != 0) {
-		dpi_iova_free(a, at, len);
+		dpi_dyn_release(ioas, at, len);
 		return rc;
 	}
 	__atomic_add_fetch(&ioas->inval.c.maps, 1, __ATOMIC_RELAXED);
@@ -199,7 +339,7 @@ int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	__atomic_add_fetch(&ioas->inval.c.unmaps, 1, __ATOMIC_RELAXED);
 reclaim:
 	/* Strict: the backend has flushed the IOTLB; only now may the IOVA be reused. */
-	rc = dpi_iova_free(a, iova, len);
+	rc = dpi_dyn_release(ioas, iova, len);
 	if (rc == 0)
 		__atomic_add_fetch(&ioas->inval.c.reclaimed, 1, __ATOMIC_RELAXED);
 	return rc;

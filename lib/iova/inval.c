@@ -225,7 +225,7 @@ static int batch_end(struct dp_ioas *ioas)
 			"IOVA range(s) it covered are never reused", strerror(-rc), v->ndone);
 	}
 	for (uint32_t i = 0; rc == 0 && i < v->ndone; i++)
-		if (dpi_iova_free(ioas->dyn, v->done[i].iova, v->done[i].len) == 0)
+		if (dpi_dyn_release(ioas, v->done[i].iova, v->done[i].len) == 0)
 			ADD(&v->c.reclaimed, 1);
 	v->ndone = 0;
 	return rc;
@@ -245,7 +245,7 @@ static int batch_keep(struct dp_ioas *ioas, const struct inval_range *run, uint3
 		if (nd == NULL) { /* no room: end the batch here (it covers this run too) */
 			int rc = batch_end(ioas);
 			for (uint32_t i = 0; rc == 0 && i < n; i++)
-				if (dpi_iova_free(ioas->dyn, run[i].iova, run[i].len) == 0)
+				if (dpi_dyn_release(ioas, run[i].iova, run[i].len) == 0)
 					ADD(&v->c.reclaimed, 1);
 			pthread_mutex_lock(&ioas->lock);
 			ioas->ops->batch_begin(ioas);
@@ -285,7 +285,7 @@ static int unmap_run(struct dp_ioas *ioas, const struct inval_range *run, uint32
 		return batch_keep(ioas, run, n);
 	/* The IOTLB is flushed for the run: only now may its IOVAs be handed out again. */
 	for (uint32_t i = 0; i < n; i++) {
-		if (dpi_iova_free(ioas->dyn, run[i].iova, run[i].len) == 0)
+		if (dpi_dyn_release(ioas, run[i].iova, run[i].len) == 0)
 			ADD(&c->reclaimed, 1);
 	}
 	return 0;

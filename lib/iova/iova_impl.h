@@ -106,6 +106,8 @@ struct inval {
 	struct inval_counters c;
 };
 
+struct dyn_stream;
+
 struct dp_ioas {
 	const struct dpi_iommu_ops *ops;
 	void *priv;
@@ -117,6 +119,9 @@ struct dp_ioas {
 	uint32_t npollers;      /* dp_iova_poller_register() pollers (under lock) */
 	uint32_t flags;
 	struct dpi_iova_allocator *dyn; /* dp_iova_map's allocator; created on first use */
+	/* Deferred mode: per-thread allocation streams of dp_iova_map (dynmap.c). */
+	struct dyn_stream *stream[DP_MAX_THREADS]; /* by thread id; made by the thread itself */
+	int64_t *chunk_refs; /* per 2 MiB of the window; created with dyn */
 	struct inval inval;
 	bool on_list;          /* in the registration map's IOAS list */
 	struct dp_ioas *next;  /* registration map's list */
@@ -189,6 +194,9 @@ void inval_count_unmap(struct dp_ioas *ioas, uint32_t n);
 /* ---- dynmap.c ---- */
 /* Destroy the allocator (the mappings are gone already). */
 void dpi_dynmap_fini(struct dp_ioas *ioas);
+/* Give back the IOVA of a dp_iova_map mapping whose unmap has completed (to its stream's chunk
+ * or to the allocator). 0, or -EINVAL from the allocator (a bug: logged). */
+int dpi_dyn_release(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len);
 
 /* ---- memmap.c ---- */
 /* Mirror all registrations into a new auto IOAS and add it to the list; -ERANGE etc. */

@@ -442,6 +442,54 @@ static void test_reclaim_under_pressure(void)
 	free(iova);
 }
 
+/*
+ * A reclaim empties the loaded magazines of an idle owner without writing its class words: the
+ * owner's next operation goes out of line, resets its counts and reopens its hit paths. After
+ * that nothing cached earlier may come back twice, the hit counts must still add up, and hits
+ * must be possible again.
+ */
+static void test_reclaim_then_owner_resumes(void)
+{
+	struct dpi_iova_allocator *a = new_alloc(1 * MiB, 1 * MiB);
+	dp_iova_t v[40], x;
+	uint8_t seen[256] = {0};
+
+	for (int i = 0; i < 40; i++)
+		CU_ASSERT_EQUAL_FATAL(dpi_iova_alloc(a, 4 * KiB, 0, &v[i]), 0);
+	for (int i = 0; i < 40; i++)
+		CU_ASSERT_EQUAL(dpi_iova_free(a, v[i], 4 * KiB), 0);
+	struct dpi_iova_alloc_stats st = stats(a);
+	CU_ASSERT(st.bytes_cached >= 40 * 4 * KiB);
+	dpi_iova_reclaim(a);
+	st = stats(a);
+	CU_ASSERT_EQUAL(st.bytes_cached, 0);
+	CU_ASSERT_EQUAL(st.bytes_free, 1 * MiB);
+	/* A second reclaim before the owner came back must not flush the stale counts again. */
+	dpi_iova_reclaim(a);
+	CU_ASSERT_EQUAL(stats(a).bytes_free, 1 * MiB);
+	/* The whole span, page by page: every page exactly once. */
+	for (int i = 0; i < 256; i++) {
+		CU_ASSERT_EQUAL_FATAL(dpi_iova_alloc(a, 4 * KiB, 0, &x), 0);
+		CU_ASSERT_FATAL(x >= 1 * MiB && x < 2 * MiB);
+		CU_ASSERT_EQUAL(seen[(x - 1 * MiB) / (4 * KiB)]++, 0);
+	}
+	CU_ASSERT_EQUAL(dpi_iova_alloc(a, 4 * KiB, 0, &x), -ENOSPC);
+	for (int i = 0; i < 256; i++)
+		CU_ASSERT_EQUAL(dpi_iova_free(a, 1 * MiB + (dp_iova_t)i * 4 * KiB, 4 * KiB), 0);
+	/* hits again after the reset */
+	uint64_t hits = stats(a).cache_hits;
+	for (int i = 0; i < 100; i++) {
+		CU_ASSERT_EQUAL(dpi_iova_alloc(a, 4 * KiB, 0, &x), 0);
+		CU_ASSERT_EQUAL(dpi_iova_free(a, x, 4 * KiB), 0);
+	}
+	st = stats(a);
+	CU_ASSERT(st.cache_hits >= hits + 99);
+	CU_ASSERT_EQUAL(st.allocs, 40 + 256 + 100);
+	CU_ASSERT_EQUAL(st.frees, st.allocs);
+	CU_ASSERT_EQUAL(st.bad_frees, 0);
+	dpi_iova_allocator_destroy(a);
+}
+
 /* Explicit reclaims racing with another thread's inline hit paths: the hit paths' limits close
  * and reopen under it thousands of times; no IOVA may be handed out twice or lost. */
 static struct {
@@ -645,6 +693,7 @@ int main(void)
 		UT_TEST(test_cross_thread_free),
 		UT_TEST(test_thread_exit),
 		UT_TEST(test_reclaim_under_pressure),
+		UT_TEST(test_reclaim_then_owner_resumes),
 		UT_TEST(test_reclaim_races_hits),
 		UT_TEST(test_stress),
 	};

@@ -466,6 +466,138 @@ static void test_epoch_rule(void)
 	munmap(mem, PAGES * 4 * KiB);
 }
 
+/*
+ * Streams (dynmap.c): in deferred mode, buffers a thread maps one after another are adjacent
+ * per size, so unmapping them in about the order they were mapped costs one backend unmap
+ * per size however many buffers there are. Sizes that are not powers of two come from the
+ * allocator, as in strict mode.
+ */
+static void test_stream_merge(void)
+{
+	struct dp_ioas *ioas = new_ioas(DP_INVAL_DEFERRED, 4096, 0);
+	uint8_t *buf = map_anon(64 * KiB);
+	enum { N = 300 };
+	static const uint64_t sizes[3] = {4 * KiB, 16 * KiB, 64 * KiB};
+	dp_iova_t iova[N];
+
+	for (int i = 0; i < N; i++) {
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, sizes[i % 3], 0, &iova[i]), 0);
+		CU_ASSERT_EQUAL(iova[i] % sizes[i % 3], 0); /* natural alignment kept */
+		if (i >= 3)
+			CU_ASSERT_EQUAL(iova[i], iova[i - 3] + sizes[i % 3]);
+	}
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[i], sizes[i % 3]), 0);
+	dpi_fault_arm_site("sim-unmap", 1ll << 40, EIO); /* count only */
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	uint64_t calls = dpi_fault_points_passed();
+	dpi_fault_arm(0, 0);
+	CU_ASSERT_EQUAL(calls, 3);
+	struct dp_iova_stats s = stats(ioas);
+	CU_ASSERT_EQUAL(s.backend_unmaps, 3);
+	CU_ASSERT_EQUAL(s.ranges_unmapped, N);
+	CU_ASSERT_EQUAL(s.reclaimed, N);
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_PTR_NULL(sim_target(ioas, iova[i]));
+	/* the stream moves on: nothing unmapped is handed out again before its chunk is free */
+	dp_iova_t x;
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &x), 0);
+	CU_ASSERT_EQUAL(x, iova[N - 3] + 4 * KiB);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, x, 4 * KiB), 0);
+	/* 12 KiB: not a stream size */
+	dp_iova_t p[2];
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 12 * KiB, 0, &p[0]), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 12 * KiB, 0, &p[1]), 0);
+	CU_ASSERT_EQUAL(p[0] % (16 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, p[0], 12 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, p[1], 12 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(stats(ioas).reclaimed, N + 3);
+	CU_ASSERT_EQUAL(dpi_ioas_area_count(ioas), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(buf, 64 * KiB);
+}
+
+/* Open stream chunks must not starve a small window: with two sizes' chunks holding all of a
+ * 4 MiB window and nothing mapped, a larger map still succeeds (the mapping thread's streams
+ * let go of their chunks under pressure). */
+static void test_stream_pressure(void)
+{
+	struct dp_ioas *ioas = new_ioas(DP_INVAL_DEFERRED, 0, 0);
+	uint8_t *buf = map_anon(1 * MiB);
+	dp_iova_t a, b, c;
+
+	small_window(ioas, 4 * MiB);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 8 * KiB, 0, &b), 0);
+	CU_ASSERT_EQUAL(a / (2 * MiB) != b / (2 * MiB), true); /* one chunk each */
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 8 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 1 * MiB, 0, &c), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, c, 1 * MiB), 0);
+	/* and the streams start again afterwards */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, buf, 4 * KiB, 0, &b), 0);
+	CU_ASSERT_EQUAL(b, a + 4 * KiB);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(buf, 1 * MiB);
+}
+
+/*
+ * The epoch rule through streams: a window of two stream chunks (4 MiB), so chunks must come
+ * back to the allocator and be handed out again hundreds of times (through queue flushes and
+ * pressure flushes). As in test_epoch_rule, the device reads every buffer through its IOVA
+ * before the unmap (its IOTLB caches the translation) and every fresh mapping must read the
+ * new buffer.
+ */
+static void test_stream_epoch_rule(void)
+{
+	struct dp_ioas *ioas = new_ioas(DP_INVAL_DEFERRED, 64, 0);
+	struct dp_device *dev = open_dev("sim:test3", ioas);
+	enum { PAGES = 64, LIVE = 6, ROUNDS = 12000 };
+	uint8_t *mem = map_anon(PAGES * 4 * KiB);
+	dp_iova_t live[LIVE] = {0};
+	int page_of[LIVE] = {0}, bad = 0, mapfail = 0;
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	small_window(ioas, 4 * MiB);
+	for (int pg = 0; pg < PAGES; pg++)
+		memset(mem + pg * 4 * KiB, pg + 1, 4 * KiB);
+	for (int round = 0; round < ROUNDS; round++) {
+		int slot = round % LIVE, pg = (round * 7) % PAGES;
+		if (live[slot] != 0) {
+			int64_t want = (int64_t)(page_of[slot] + 1) * 4096;
+			if (dev_sum(dev, live[slot], 4 * KiB) != want)
+				bad++;
+			CU_ASSERT_EQUAL(dp_iova_unmap(ioas, live[slot], 4 * KiB), 0);
+		}
+		if (dp_iova_map(ioas, mem + pg * 4 * KiB, 4 * KiB, DP_MAP_READ, &live[slot]) != 0) {
+			mapfail++;
+			live[slot] = 0;
+			continue;
+		}
+		lo = live[slot] < lo ? live[slot] : lo;
+		hi = live[slot] > hi ? live[slot] : hi;
+		page_of[slot] = pg;
+		CU_ASSERT_PTR_EQUAL(sim_target(ioas, live[slot]), mem + pg * 4 * KiB);
+		if (dev_sum(dev, live[slot], 4 * KiB) != (int64_t)(pg + 1) * 4096)
+			bad++;
+	}
+	CU_ASSERT_EQUAL(bad, 0);
+	CU_ASSERT_EQUAL(mapfail, 0);
+	CU_ASSERT(lo >= DYN_START && hi < DYN_START + 4 * MiB); /* chunks were reused */
+	struct dp_iova_stats s = stats(ioas);
+	CU_ASSERT(s.flushes_queue > 100);
+	CU_ASSERT(s.backend_unmaps * 16 < s.unmaps); /* merged: runs, not single buffers */
+	CU_ASSERT_EQUAL(s.reclaimed + s.pending, s.unmaps);
+	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(mem, PAGES * 4 * KiB);
+}
+
 /* The test hook proves the check above can see a stale translation: without invalidation the
  * device reads the old page through a reused IOVA. */
 static void test_epoch_check_sees_stale(void)
@@ -670,6 +802,9 @@ int main(void)
 		UT_TEST(test_merge),
 		UT_TEST(test_epoch_rule),
 		UT_TEST(test_epoch_check_sees_stale),
+		UT_TEST(test_stream_merge),
+		UT_TEST(test_stream_epoch_rule),
+		UT_TEST(test_stream_pressure),
 		UT_TEST(test_flush_backend_failure),
 		UT_TEST(test_fail_nth_flush),
 		UT_TEST(test_threads),
