@@ -975,6 +975,281 @@ static void test_halt_reset(void)
 	tdev_close(&t);
 }
 
+/* ---- PASID isolation ------------------------------------------------------------------------ */
+
+static void test_pasid_isolation(void)
+{
+	struct tdev t;
+	struct dpi_sim_domain *d5, *d6;
+	struct dpi_sim_requester *req;
+	struct dpi_sim_dsa_ctx *c6, *c7;
+	uint8_t *x, *y, *cr;
+	struct dsa_completion_record *rec;
+	struct dsa_hw_desc d;
+	struct dpi_sim_fault f;
+	const uint32_t rw = DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE;
+
+	tdev_open(&t);
+	tdev_standard(&t, 5); /* WQ1 dedicated with PASID 5; WQ2 shared */
+	req = dpi_sim_device_requester(t.dev);
+	CU_ASSERT_FATAL(dpi_sim_domain_create(48, &d5) == 0);
+	CU_ASSERT_FATAL(dpi_sim_domain_create(48, &d6) == 0);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(req, 5, d5), 0);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(req, 6, d6), 0);
+	x = dma_alloc(d5, 2 * PG); /* PASID 5 only */
+	y = dma_alloc(d6, 2 * PG); /* PASID 6 only */
+	cr = dma_alloc(NULL, PG);  /* records reachable from both */
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(d5, P(cr), cr, PG, rw), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(d6, P(cr), cr, PG, rw), 0);
+	rec = (struct dsa_completion_record *)cr;
+	memset(x, 0x55, PG);
+	memset(y, 0x66, PG);
+	dpi_sim_fault_clear();
+
+	/* dedicated WQ1 (PASID 5): its own memory works */
+	desc_init(&d, DSA_OPCODE_MEMMOVE, cr);
+	d.src_addr = P(x);
+	d.dst_addr = P(x + PG);
+	d.xfer_size = PG;
+	movdir(&t, 1, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(x[PG + 7], 0x55);
+	/* PASID 6's memory faults, whatever the descriptor's PASID field says */
+	d.src_addr = P(y);
+	d.pasid = 6;
+	memset(cr, 0, 32);
+	movdir(&t, 1, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(rec->fault_addr, P(y));
+	CU_ASSERT_EQUAL(dpi_sim_fault_pop(&f), 0);
+	CU_ASSERT_EQUAL(f.pasid, 5);
+	CU_ASSERT_EQUAL(f.iova, P(y));
+	dpi_sim_fault_clear();
+	/* WQ0 (no PASID) reaches neither */
+	d.src_addr = P(x);
+	d.dst_addr = P(x + PG);
+	memset(cr, 0, 32);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(t.dom, P(cr), cr, PG, rw), 0);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(dpi_sim_fault_pop(&f), 0);
+	CU_ASSERT_EQUAL(f.pasid, DPI_SIM_NO_PASID);
+	dpi_sim_fault_clear();
+
+	/* shared WQ2 through a context bound to PASID 6: the descriptor asks for PASID 5 */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 6, &c6), 0);
+	desc_init(&d, DSA_OPCODE_MEMMOVE, cr);
+	d.pasid = 5;
+	d.src_addr = P(x);
+	d.dst_addr = P(y + PG);
+	d.xfer_size = PG;
+	memset(cr, 0, 32);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_ctx_submit(c6, &d, false), 0);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(rec->fault_addr, P(x));
+	CU_ASSERT(y[PG] != 0x55);
+	d.src_addr = P(y);
+	memset(cr, 0, 32);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_ctx_submit(c6, &d, false), 0);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(y[PG + 9], 0x66);
+	dpi_sim_fault_clear();
+	/* an unattached PASID: even the record is unreachable -> SWERR, fault log says why */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 7, &c7), 0);
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_ctx_submit(c7, &d, false), 0);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), DSA_COMP_CRA_XLAT);
+	CU_ASSERT_EQUAL(IDXD_SWERR_PASID(swerr0(&t)), 7);
+	CU_ASSERT_EQUAL(dpi_sim_fault_pop(&f), 0);
+	CU_ASSERT_EQUAL(f.reason, DPI_SIM_FAULT_NO_DOMAIN);
+	CU_ASSERT_EQUAL(f.pasid, 7);
+	swerr_clear(&t);
+	dpi_sim_fault_clear();
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 0, &c7), -EINVAL);
+	dpi_sim_dsa_ctx_unbind(c6);
+	dpi_sim_dsa_ctx_unbind(c7);
+	tdev_close(&t);
+	dma_free(d5, x, 2 * PG);
+	dma_free(d6, y, 2 * PG);
+	dpi_sim_domain_unmap(d5, P(cr), PG);
+	dpi_sim_domain_unmap(d6, P(cr), PG);
+	dma_free(NULL, cr, PG);
+	dpi_sim_domain_destroy(d5);
+	dpi_sim_domain_destroy(d6);
+}
+
+/* ---- two processes on one shared WQ --------------------------------------------------------- */
+
+/*
+ * The model runs in this (parent) process. Two forked children submit to one shared WQ
+ * through a MAP_SHARED mailbox each: the mailbox stands for the child's portal mapping, and
+ * the parent submits what a child posts through that child's context (its PASID, as
+ * IA32_PASID would be). Each PASID is bound to its child's address space (SVA). Child B maps
+ * a secret page after the fork at an address that child A has provably nothing mapped at;
+ * A's descriptors that name it must fault, never read or write B's bytes.
+ */
+struct mailbox {
+	volatile int state; /* 0 idle, 1 posted, 2 answered */
+	volatile int rc;
+	uint8_t desc[64] __attribute__((aligned(64)));
+};
+
+struct shared {
+	struct mailbox box[2];
+	volatile uint64_t b_secret; /* address of B's secret page */
+	volatile int a_done;
+};
+
+#define SECRET 0xb5
+
+static int child_submit(struct mailbox *mb, const struct dsa_hw_desc *d,
+			volatile struct dsa_completion_record *cr)
+{
+	memset((void *)cr, 0, sizeof(*cr));
+	memcpy(mb->desc, d, 64);
+	__atomic_store_n(&mb->state, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&mb->state, __ATOMIC_ACQUIRE) != 2)
+		usleep(100);
+	mb->state = 0;
+	if (mb->rc != 0)
+		return mb->rc;
+	for (int i = 0; i < 50000 && cr->status == 0; i++)
+		usleep(100);
+	return 0;
+}
+
+static void child_a(struct shared *sh, void *reserved)
+{
+	uint8_t *mine = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile struct dsa_completion_record *cr = (void *)(mine + PG);
+	struct dsa_hw_desc d;
+	uint8_t probe;
+
+	CHILD_CHECK(mine != MAP_FAILED);
+	munmap(reserved, 16 * PG); /* nothing of A's at B's secret address */
+	memset(mine, 0xa1, 512);
+	while (sh->b_secret == 0)
+		usleep(100);
+	CHILD_CHECK(mincore((void *)(uintptr_t)sh->b_secret, PG, &probe) == -1 && errno == ENOMEM);
+	/* own memory works */
+	desc_init(&d, DSA_OPCODE_MEMMOVE, (void *)cr);
+	d.src_addr = P(mine);
+	d.dst_addr = P(mine + 512);
+	d.xfer_size = 256;
+	CHILD_CHECK(child_submit(&sh->box[0], &d, cr) == 0);
+	CHILD_CHECK(cr->status == DSA_COMP_SUCCESS);
+	CHILD_CHECK(mine[512 + 100] == 0xa1);
+	/* read B's secret, claiming B's PASID in the descriptor: fault, no bytes */
+	d.pasid = 12;
+	d.src_addr = sh->b_secret;
+	d.dst_addr = P(mine + 1024);
+	CHILD_CHECK(child_submit(&sh->box[0], &d, cr) == 0);
+	CHILD_CHECK(cr->status == DSA_COMP_PAGE_FAULT_NOBOF);
+	CHILD_CHECK(cr->bytes_completed == 0);
+	CHILD_CHECK(cr->fault_addr == sh->b_secret);
+	for (int i = 0; i < 256; i++)
+		CHILD_CHECK(mine[1024 + i] != SECRET);
+	/* write over B's secret: fault */
+	desc_init(&d, DSA_OPCODE_MEMFILL, (void *)cr);
+	d.dst_addr = sh->b_secret;
+	d.xfer_size = 64;
+	d.pattern = 0;
+	CHILD_CHECK(child_submit(&sh->box[0], &d, cr) == 0);
+	CHILD_CHECK(cr->status == (DSA_COMP_PAGE_FAULT_NOBOF | DSA_COMP_STATUS_WRITE));
+	sh->a_done = 1;
+}
+
+static void child_b(struct shared *sh, void *reserved)
+{
+	uint8_t *secret = mmap(reserved, PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	uint8_t *mine = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile struct dsa_completion_record *cr = (void *)(mine + PG);
+	struct dsa_hw_desc d;
+
+	CHILD_CHECK(secret == reserved && mine != MAP_FAILED);
+	memset(secret, SECRET, PG);
+	/* B's own copy works */
+	desc_init(&d, DSA_OPCODE_MEMMOVE, (void *)cr);
+	d.src_addr = P(secret);
+	d.dst_addr = P(mine);
+	d.xfer_size = 128;
+	CHILD_CHECK(child_submit(&sh->box[1], &d, cr) == 0);
+	CHILD_CHECK(cr->status == DSA_COMP_SUCCESS);
+	CHILD_CHECK(mine[127] == SECRET);
+	sh->b_secret = P(secret);
+	while (!sh->a_done)
+		usleep(100);
+	for (int i = 0; i < (int)PG; i++)
+		CHILD_CHECK(secret[i] == SECRET);
+}
+
+static pid_t spawn(void (*fn)(struct shared *, void *), struct shared *sh, void *reserved)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		g_child_failures = 0;
+		fn(sh, reserved);
+		_exit(g_child_failures > 100 ? 100 : g_child_failures);
+	}
+	return pid;
+}
+
+static void test_two_processes(void)
+{
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *reserved = mmap(NULL, 16 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct dpi_sim_dsa_ctx *ctx[2];
+	struct tdev t;
+	pid_t pid[2];
+	int status[2] = { -1, -1 }, alive = 2;
+
+	CU_ASSERT_FATAL(sh != MAP_FAILED && reserved != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	pid[0] = spawn(child_a, sh, reserved);
+	pid[1] = spawn(child_b, sh, reserved);
+	CU_ASSERT_FATAL(pid[0] > 0 && pid[1] > 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_sva_bind(t.dev, 11, pid[0]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_sva_bind(t.dev, 12, pid[1]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 11, &ctx[0]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 12, &ctx[1]), 0);
+	/* serve the mailboxes until both children exit (or 20 s pass) */
+	for (int iter = 0; alive > 0 && iter < 200000; iter++) {
+		for (int i = 0; i < 2; i++) {
+			struct mailbox *mb = &sh->box[i];
+
+			if (__atomic_load_n(&mb->state, __ATOMIC_ACQUIRE) == 1) {
+				mb->rc = dpi_sim_dsa_ctx_submit(ctx[i], mb->desc, false);
+				__atomic_store_n(&mb->state, 2, __ATOMIC_RELEASE);
+			}
+			if (status[i] == -1 && waitpid(pid[i], &status[i], WNOHANG) == 0)
+				status[i] = -1;
+			else if (status[i] != -1 && alive > 0 && pid[i] != 0) {
+				pid[i] = 0;
+				alive--;
+			}
+		}
+		usleep(100);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (pid[i] != 0) {
+			kill(pid[i], SIGKILL);
+			waitpid(pid[i], &status[i], 0);
+		}
+		CU_ASSERT(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0);
+		dpi_sim_dsa_ctx_unbind(ctx[i]);
+	}
+	CU_ASSERT_EQUAL(swerr0(&t), 0);
+	tdev_close(&t);
+	munmap(reserved, 16 * PG);
+	munmap(sh, sizeof(*sh));
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -988,6 +1263,8 @@ int main(void)
 		UT_TEST(test_batch),
 		UT_TEST(test_wq_full),
 		UT_TEST(test_halt_reset),
+		UT_TEST(test_pasid_isolation),
+		UT_TEST(test_two_processes),
 	};
 
 	return ut_main("dsa_sim", tests, DPI_ARRAY_SIZE(tests), NULL, NULL);
