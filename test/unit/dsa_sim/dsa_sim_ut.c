@@ -211,7 +211,7 @@ static void test_caps(void)
 	o = rd64(&t, IDXD_REG_OFFSETS);
 	CU_ASSERT(IDXD_OFFSETS_GRPCFG(o) != 0 && IDXD_OFFSETS_WQCFG(o) != 0);
 	CU_ASSERT_EQUAL(IDXD_GENSTS_STATE(rd32(&t, IDXD_REG_GENSTS)), IDXD_DEV_STATE_DISABLED);
-	CU_ASSERT_EQUAL(t.m->bar_size(t.st, IDXD_BAR_WQ), 8 * IDXD_WQ_PORTAL_STRIDE);
+	CU_ASSERT_EQUAL(t.m->bar_size(t.st, IDXD_BAR_WQ), 2 * DPI_SIM_DSA_ENQCMD_APERTURE);
 	/* bad accesses */
 	uint32_t v = 0;
 	CU_ASSERT_EQUAL(t.m->mmio_read(t.st, IDXD_BAR_MMIO, 2, &v, 4), -EINVAL);
@@ -1250,6 +1250,57 @@ static void test_two_processes(void)
 	munmap(sh, sizeof(*sh));
 }
 
+/* ---- ENQCMDS through the BAR aperture, injected statuses ------------------------------------ */
+
+static int enq_bar(struct tdev *t, uint32_t wq, uint32_t kind, const struct dsa_hw_desc *d)
+{
+	return t->m->mmio_write(t->st, IDXD_BAR_WQ,
+				DPI_SIM_DSA_ENQCMD_APERTURE + idxd_portal_offset(wq, kind), d, 64);
+}
+
+static void test_enqcmd_aperture_inject(void)
+{
+	struct tdev t;
+	struct dpi_sim_domain *d9;
+	uint8_t *cr;
+	struct dsa_hw_desc d;
+	struct dsa_completion_record *rec;
+
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	CU_ASSERT_FATAL(dpi_sim_domain_create(48, &d9) == 0);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(dpi_sim_device_requester(t.dev), 9, d9), 0);
+	cr = dma_alloc(d9, PG);
+	rec = (struct dsa_completion_record *)cr;
+	/* the descriptor's PASID is used on this (supervisor) path */
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	d.pasid = 9;
+	CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), 0);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	/* retry when full (held), and on a dedicated WQ */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, true), 0);
+	for (uint32_t i = 0; i < 32; i++)
+		CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), 0);
+	CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_LIMITED, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(enq_bar(&t, 0, IDXD_PORTAL_UNLIMITED, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, false), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 2), 0);
+	CU_ASSERT_EQUAL(t.m->mmio_write(t.st, IDXD_BAR_WQ, DPI_SIM_DSA_ENQCMD_APERTURE + 32, &d, 64),
+			-EINVAL);
+	/* injected status: the next two NOOPs report a hardware error, the third runs */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_inject_status(t.dev, DSA_OPCODE_NOOP, DSA_COMP_HW_ERR1, 2), 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		memset(cr, 0, 32);
+		CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), 0);
+		CU_ASSERT_EQUAL(rec->status, i < 2 ? DSA_COMP_HW_ERR1 : DSA_COMP_SUCCESS);
+	}
+	CU_ASSERT_EQUAL(dpi_sim_dsa_inject_status(t.dev, 0, 0, 1), -EINVAL);
+	tdev_close(&t);
+	dma_free(d9, cr, PG);
+	dpi_sim_domain_destroy(d9);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -1265,6 +1316,7 @@ int main(void)
 		UT_TEST(test_halt_reset),
 		UT_TEST(test_pasid_isolation),
 		UT_TEST(test_two_processes),
+		UT_TEST(test_enqcmd_aperture_inject),
 	};
 
 	return ut_main("dsa_sim", tests, DPI_ARRAY_SIZE(tests), NULL, NULL);
