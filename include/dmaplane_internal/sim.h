@@ -313,6 +313,15 @@ int dpi_sim_dsa_sva_bind(struct dpi_sim_device *dev, uint32_t pasid, int pid);
  */
 int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold);
 
+/*
+ * Engine thread (also DP_SIM_DSA_THREAD=1 at creation): accepted descriptors queue and a
+ * model thread runs them in order, so completions arrive asynchronously as on hardware and a
+ * driver must poll for them (the status byte is stored last, with release order). Turning it
+ * off joins the thread and runs what is still queued. 0; -EINVAL; an error of
+ * pthread_create.
+ */
+int dpi_sim_dsa_engine_thread(struct dpi_sim_device *dev, bool on);
+
 /* Descriptors occupying @wq now (also WQCFG occupancy). -EINVAL as a negative value. */
 int dpi_sim_dsa_wq_occupancy(struct dpi_sim_device *dev, uint32_t wq);
 

@@ -5,6 +5,7 @@
  * every result can be compared with the CPU reference on a copy of the same memory.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -149,9 +150,10 @@ static void movdir(struct tdev *t, uint32_t wq, const struct dsa_hw_desc *d)
 					 d, 64), 0);
 }
 
-/* Page-aligned memory mapped at IOVA == VA in @dom. */
+/* Page-aligned memory mapped at IOVA == VA in @dom (length rounded up to pages). */
 static void *dma_alloc(struct dpi_sim_domain *dom, size_t len)
 {
+	len = DPI_ALIGN_UP(len, PG);
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	CU_ASSERT_FATAL(p != MAP_FAILED);
@@ -163,6 +165,7 @@ static void *dma_alloc(struct dpi_sim_domain *dom, size_t len)
 
 static void dma_free(struct dpi_sim_domain *dom, void *p, size_t len)
 {
+	len = DPI_ALIGN_UP(len, PG);
 	if (dom != NULL)
 		dpi_sim_domain_unmap(dom, P(p), len);
 	munmap(p, len);
@@ -1301,6 +1304,66 @@ static void test_enqcmd_aperture_inject(void)
 	dpi_sim_domain_destroy(d9);
 }
 
+/* ---- the engine thread ---------------------------------------------------------------------- */
+
+static void test_engine_thread(void)
+{
+	enum { N = 32, ROUNDS = 8, LEN = 1000 };
+	struct tdev t;
+	uint8_t *src, *dst, *cr;
+	unsigned seed = 21;
+	uint32_t done_total = 0;
+
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	src = dma_alloc(t.dom, N * LEN + PG);
+	dst = dma_alloc(t.dom, N * LEN + PG);
+	cr = dma_alloc(t.dom, N * 32);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_engine_thread(t.dev, true), 0);
+	for (uint32_t r = 0; r < ROUNDS; r++) {
+		for (uint32_t i = 0; i < N * LEN; i++)
+			src[i] = (uint8_t)rand_r(&seed);
+		memset(cr, 0, N * 32);
+		/* a full WQ's worth (size 32) outstanding, as a driver with credits would */
+		for (uint32_t i = 0; i < N; i++) {
+			struct dsa_hw_desc d;
+
+			desc_init(&d, DSA_OPCODE_MEMMOVE, cr + 32 * i);
+			d.src_addr = P(src + i * LEN);
+			d.dst_addr = P(dst + i * LEN);
+			d.xfer_size = LEN;
+			movdir(&t, 0, &d);
+		}
+		for (uint32_t i = 0; i < N; i++) {
+			for (int k = 0; k < 1000000 && __atomic_load_n(&cr[32 * i], __ATOMIC_ACQUIRE) == 0; k++)
+				sched_yield();
+			if (__atomic_load_n(&cr[32 * i], __ATOMIC_ACQUIRE) == DSA_COMP_SUCCESS)
+				done_total++;
+		}
+		CU_ASSERT(memcmp(src, dst, N * LEN) == 0);
+	}
+	CU_ASSERT_EQUAL(done_total, N * ROUNDS);
+	CU_ASSERT_EQUAL(swerr0(&t), 0);
+	/* hold pauses the engine; stopping the thread runs what is queued */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, true), 0);
+	memset(cr, 0, 32);
+	{
+		struct dsa_hw_desc d;
+
+		desc_init(&d, DSA_OPCODE_NOOP, cr);
+		movdir(&t, 0, &d);
+	}
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 0), 1);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, false), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_engine_thread(t.dev, false), 0);
+	CU_ASSERT_EQUAL(__atomic_load_n(&cr[0], __ATOMIC_ACQUIRE), DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 0), 0);
+	dma_free(t.dom, src, N * LEN + PG);
+	dma_free(t.dom, dst, N * LEN + PG);
+	dma_free(t.dom, cr, N * 32);
+	tdev_close(&t);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -1317,6 +1380,7 @@ int main(void)
 		UT_TEST(test_pasid_isolation),
 		UT_TEST(test_two_processes),
 		UT_TEST(test_enqcmd_aperture_inject),
+		UT_TEST(test_engine_thread),
 	};
 
 	return ut_main("dsa_sim", tests, DPI_ARRAY_SIZE(tests), NULL, NULL);
