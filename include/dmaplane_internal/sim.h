@@ -253,7 +253,12 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
  * dedicated WQs. Descriptors run synchronously inside the store (or on release of a hold) and
  * DMA through the sim IOMMU with the WQ's PASID (WQCFG PASID enable) for dedicated WQs and the
  * submitter's PASID for shared WQs; requests without PASID when PASID is not enabled.
- * Completion records are written with the status byte last.
+ * Completion records are written with the status byte last. Execution rules (page faults,
+ * SWERR versus completion record, batches and fences) are described at the top of
+ * lib/sim/dsa_exec.c. WQCFG OPCFG (words 8..15) resets to every supported operation; a driver
+ * that writes it must keep the operations it uses (others complete with DSA_COMP_BAD_OPCODE).
+ * Block on fault is not modelled (GENCAP.BOF = 0), nor interrupts, traffic classes, read
+ * buffers, drain readback, or the event log.
  */
 #define DPI_SIM_DSA_VENDOR 0x8086
 #define DPI_SIM_DSA_DEVICE 0x0b25
