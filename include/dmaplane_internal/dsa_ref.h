@@ -16,7 +16,8 @@
  * Conventions beyond the specification (documented in idxd_spec.h where they are ours):
  *  - xfer_size 0 is accepted and completes with nothing accessed.
  *  - MEMMOVE is overlap-safe (GENCAP.OVERLAP_COPY); DUALCAST, COPY_CRC, DIF_* with
- *    overlapping source and destination report DSA_COMP_OVERLAP_BUFFERS.
+ *    overlapping source and destination, CR_DELTA with the delta record over a source and
+ *    AP_DELTA with the record over the destination report DSA_COMP_OVERLAP_BUFFERS.
  *  - CRC-32C (Castagnoli, reflected, poly 0x82f63b78): seed is the running CRC of the data
  *    before this buffer (0 to start), result the CRC including it, so
  *    crc(A || B) = crcgen(B, seed = crcgen(A, 0)); crcgen("123456789", 0) = 0xe3069283.

@@ -448,7 +448,14 @@ static void op_compval(struct ref *r)
 static void op_cr_delta(struct ref *r)
 {
 	const struct dsa_hw_desc *d = r->d;
-	const uint8_t *a = acc(r, d->src_addr, d->xfer_size, false);
+	const uint8_t *a;
+
+	if (overlap(d->delta_addr, d->max_delta_size, d->src_addr, d->xfer_size) ||
+	    overlap(d->delta_addr, d->max_delta_size, d->src2_addr, d->xfer_size)) {
+		r->status = DSA_COMP_OVERLAP_BUFFERS;
+		return;
+	}
+	a = acc(r, d->src_addr, d->xfer_size, false);
 	const uint8_t *b = a ? acc(r, d->src2_addr, d->xfer_size, false) : NULL;
 	uint8_t *rec = b ? acc(r, d->delta_addr, d->max_delta_size, true) : NULL;
 	uint32_t used = 0;
@@ -478,7 +485,13 @@ static void op_cr_delta(struct ref *r)
 static void op_ap_delta(struct ref *r)
 {
 	const struct dsa_hw_desc *d = r->d;
-	const uint8_t *rec = acc(r, d->src_addr, d->delta_rec_size, false);
+	const uint8_t *rec;
+
+	if (overlap(d->src_addr, d->delta_rec_size, d->dst_addr, d->xfer_size)) {
+		r->status = DSA_COMP_OVERLAP_BUFFERS;
+		return;
+	}
+	rec = acc(r, d->src_addr, d->delta_rec_size, false);
 	uint8_t *dst = rec ? acc(r, d->dst_addr, d->xfer_size, true) : NULL;
 	uint32_t n = d->delta_rec_size / DSA_DELTA_ENTRY_SIZE;
 	int64_t prev = -1;
