@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <dmaplane/env.h>
+#include <dmaplane/iova.h>
+#include <dmaplane/vfio.h>
 #include <dmaplane_internal/common.h>
 #include <dmaplane_internal/dsa_ref.h>
 #include <dmaplane_internal/idxd_spec.h>
@@ -1364,6 +1367,82 @@ static void test_engine_thread(void)
 	tdev_close(&t);
 }
 
+/* ---- the same device through lib/vfio, as drivers/idxd reaches it ---------------------------- */
+
+static void test_through_vfio(void)
+{
+	struct dp_ioas_opts o;
+	struct dp_ioas *ioas = NULL;
+	struct dp_device *dev = NULL;
+	struct dp_device_info info = { .size = sizeof(info) };
+	uint8_t *src, *dst;
+	struct dsa_completion_record *cr;
+	struct dsa_hw_desc d;
+	uint64_t v = 0, offs = 0;
+	uint32_t w, wqo, grpo;
+
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.backend = DP_IOMMU_SIM;
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open("sim:dsa0", ioas, &dev), 0);
+	CU_ASSERT_EQUAL(dp_device_get_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(info.vendor_id, DPI_SIM_DSA_VENDOR);
+	CU_ASSERT_EQUAL(info.device_id, DPI_SIM_DSA_DEVICE);
+	CU_ASSERT_EQUAL(dp_device_region_read(dev, 0, IDXD_REG_GENCAP, &v, 8), 0);
+	CU_ASSERT_EQUAL(IDXD_GENCAP_MAX_XFER_SHIFT(v), 21);
+	CU_ASSERT_EQUAL(dp_device_region_read(dev, 0, IDXD_REG_OFFSETS, &offs, 8), 0);
+	grpo = IDXD_OFFSETS_GRPCFG(offs) * IDXD_TABLE_MULT;
+	wqo = IDXD_OFFSETS_WQCFG(offs) * IDXD_TABLE_MULT;
+	w = 8;
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, idxd_wqcfg_offset(wqo, 64, 0, 0), &w, 4), 0);
+	w = IDXD_WQCFG_MODE_DEDICATED | 1u << IDXD_WQCFG_PRIORITY_SHIFT;
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, idxd_wqcfg_offset(wqo, 64, 0, 2), &w, 4), 0);
+	w = IDXD_WQCFG_MAKE_XFER(21, 10);
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, idxd_wqcfg_offset(wqo, 64, 0, 3), &w, 4), 0);
+	v = 1;
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, grpo + IDXD_GRPCFG_WQS, &v, 8), 0);
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, grpo + IDXD_GRPCFG_ENGINES, &v, 8), 0);
+	/* bus mastering starts off: Enable Device says so */
+	w = IDXD_CMD_MAKE(IDXD_CMD_ENABLE_DEVICE, 0);
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, IDXD_REG_CMD, &w, 4), 0);
+	CU_ASSERT_EQUAL(dp_device_region_read(dev, 0, IDXD_REG_CMDSTS, &w, 4), 0);
+	CU_ASSERT_EQUAL(w, IDXD_CMDSTS_ERR_BUSMASTER_EN);
+	CU_ASSERT_EQUAL(dp_device_set_bus_master(dev, true), 0);
+	w = IDXD_CMD_MAKE(IDXD_CMD_ENABLE_DEVICE, 0);
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, IDXD_REG_CMD, &w, 4), 0);
+	w = IDXD_CMD_MAKE(IDXD_CMD_ENABLE_WQ, 0);
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, 0, IDXD_REG_CMD, &w, 4), 0);
+	CU_ASSERT_EQUAL(dp_device_region_read(dev, 0, IDXD_REG_CMDSTS, &w, 4), 0);
+	CU_ASSERT_EQUAL(w, 0);
+
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * 1024, 4096, DP_NUMA_ANY, (void **)&src), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * 1024, 4096, DP_NUMA_ANY, (void **)&dst), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4096, 4096, DP_NUMA_ANY, (void **)&cr), 0);
+	for (uint32_t i = 0; i < 64 * 1024; i++)
+		src[i] = (uint8_t)(i * 13 + 5);
+	memset(cr, 0, 32);
+	memset(&d, 0, sizeof(d));
+	d.opcode = DSA_OPCODE_COPY_CRC;
+	d.flags = IDXD_OP_FLAG_CRAV | IDXD_OP_FLAG_RCR;
+	d.completion_addr = dp_iova_of(cr, NULL);
+	d.src_addr = dp_iova_of(src, NULL);
+	d.dst_addr = dp_iova_of(dst, NULL);
+	d.xfer_size = 64 * 1024;
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, IDXD_BAR_WQ, idxd_portal_offset(0, 0), &d, 64), 0);
+	CU_ASSERT_EQUAL(cr->status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL((uint32_t)cr->crc_val, dpi_crc32c(0, src, 64 * 1024));
+	CU_ASSERT(memcmp(src, dst, 64 * 1024) == 0);
+	/* the ENQCMDS aperture's retry reaches the caller: WQ0 is dedicated */
+	CU_ASSERT_EQUAL(dp_device_region_write(dev, IDXD_BAR_WQ,
+					       DPI_SIM_DSA_ENQCMD_APERTURE + idxd_portal_offset(0, 0),
+					       &d, 64), -EAGAIN);
+	CU_ASSERT_EQUAL(dp_dma_free(src), 0);
+	CU_ASSERT_EQUAL(dp_dma_free(dst), 0);
+	CU_ASSERT_EQUAL(dp_dma_free(cr), 0);
+	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -1381,7 +1460,8 @@ int main(void)
 		UT_TEST(test_two_processes),
 		UT_TEST(test_enqcmd_aperture_inject),
 		UT_TEST(test_engine_thread),
+		UT_TEST(test_through_vfio),
 	};
 
-	return ut_main("dsa_sim", tests, DPI_ARRAY_SIZE(tests), NULL, NULL);
+	return ut_main("dsa_sim", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
 }
