@@ -657,6 +657,81 @@ static bool dif_check_all(struct ref *r, const struct dif_chk *c, const uint8_t 
 	return true;
 }
 
+/* Output tuple seeds and flags: DIF_INS from the insert fields, DIF_UPDT from the dest ones. */
+struct dif_out {
+	uint8_t flags; /* DSA_DIF_DST_* */
+	uint32_t ref_seed;
+	uint16_t app_seed;
+};
+
+static uint32_t out_ref(const struct dif_out *o, uint32_t i)
+{
+	return (o->flags & DSA_DIF_DST_REF_TAG_FIXED) ? o->ref_seed : o->ref_seed + i;
+}
+
+static uint16_t out_app(const struct dif_out *o, uint32_t i)
+{
+	return (o->flags & DSA_DIF_DST_APP_TAG_INC) ? (uint16_t)(o->app_seed + i) : o->app_seed;
+}
+
+/* Write block @i's data and tuple at @o; @s is the source tuple for pass-through (or NULL). */
+static void dif_emit(const struct dif_out *out, uint8_t flags, uint32_t i, uint8_t *o,
+		     const uint8_t *data, const uint8_t *s, uint32_t bs)
+{
+	memcpy(o, data, bs);
+	if (s != NULL && (out->flags & DSA_DIF_DST_GUARD_PASS))
+		memcpy(o + bs, s, 2);
+	else
+		put_be16(o + bs, dif_guard(flags, o, bs));
+	if (s != NULL && (out->flags & DSA_DIF_DST_APP_TAG_PASS))
+		memcpy(o + bs + 2, s + 2, 2);
+	else
+		put_be16(o + bs + 2, out_app(out, i));
+	if (s != NULL && (out->flags & DSA_DIF_DST_REF_TAG_PASS))
+		memcpy(o + bs + 4, s + 4, 4);
+	else
+		put_be32(o + bs + 4, out_ref(out, i));
+}
+
+static void dif_chk_result(struct ref *r, const struct dif_chk *c, uint32_t nblk)
+{
+	r->cr->dif_chk_ref_tag = chk_ref(c, nblk);
+	r->cr->dif_chk_app_tag_mask = c->app_mask;
+	r->cr->dif_chk_app_tag = chk_app(c, nblk);
+}
+
+static void dif_ins(struct ref *r, const uint8_t *src, uint8_t *dst, uint32_t nblk, uint32_t bs)
+{
+	const struct dsa_hw_desc *d = r->d;
+	struct dif_out out = { d->dest_dif_flag, d->ins_ref_tag_seed, d->ins_app_tag_seed };
+
+	for (uint32_t i = 0; i < nblk; i++)
+		dif_emit(&out, d->dif_ins_flags, i, dst + (size_t)i * (bs + 8), src + (size_t)i * bs,
+			 NULL, bs);
+	r->cr->dif_ins_ref_tag = out_ref(&out, nblk);
+	r->cr->dif_ins_app_tag_mask = d->ins_app_tag_mask;
+	r->cr->dif_ins_app_tag = out_app(&out, nblk);
+}
+
+static void dif_updt(struct ref *r, const struct dif_chk *c, const uint8_t *src, uint8_t *dst,
+		     uint32_t nblk, uint32_t bs)
+{
+	const struct dsa_hw_desc *d = r->d;
+	struct dif_out out = { d->upd_dest_flags, d->dest_ref_tag_seed, d->dest_app_tag_seed };
+
+	for (uint32_t i = 0; i < nblk; i++) {
+		const uint8_t *s = src + (size_t)i * (bs + 8);
+
+		dif_emit(&out, d->dif_upd_flags, i, dst + (size_t)i * (bs + 8), s, s + bs, bs);
+	}
+	r->cr->dif_upd_src_ref_tag = chk_ref(c, nblk);
+	r->cr->dif_upd_src_app_tag_mask = c->app_mask;
+	r->cr->dif_upd_src_app_tag = chk_app(c, nblk);
+	r->cr->dif_upd_dest_ref_tag = out_ref(&out, nblk);
+	r->cr->dif_upd_dest_app_tag_mask = d->dest_app_tag_mask;
+	r->cr->dif_upd_dest_app_tag = out_app(&out, nblk);
+}
+
 static void op_dif(struct ref *r)
 {
 	const struct dsa_hw_desc *d = r->d;
@@ -678,84 +753,25 @@ static void op_dif(struct ref *r)
 		return;
 	if (du != 0 && (dst = acc(r, d->dst_addr, (uint64_t)nblk * du, true)) == NULL)
 		return;
-	if (d->opcode == DSA_OPCODE_DIF_UPDT) {
+	if (d->opcode == DSA_OPCODE_DIF_INS) {
+		dif_ins(r, src, dst, nblk, bs);
+		return;
+	}
+	if (d->opcode == DSA_OPCODE_DIF_UPDT)
 		c = (struct dif_chk){ d->src_upd_flags, flags, d->src_ref_tag_seed,
 				      d->src_app_tag_mask, d->src_app_tag_seed };
-	} else if (d->opcode != DSA_OPCODE_DIF_INS) {
+	else
 		c = (struct dif_chk){ d->src_dif_flags, flags, d->chk_ref_tag_seed,
 				      d->chk_app_tag_mask, d->chk_app_tag_seed };
-	}
-	if (d->opcode != DSA_OPCODE_DIF_INS && !dif_check_all(r, &c, src, nblk, bs))
+	if (!dif_check_all(r, &c, src, nblk, bs))
 		return;
-
-	switch (d->opcode) {
-	case DSA_OPCODE_DIF_CHECK:
-	case DSA_OPCODE_DIF_STRP:
-		for (uint32_t i = 0; dst != NULL && i < nblk; i++)
-			memcpy(dst + (size_t)i * bs, src + (size_t)i * (bs + 8), bs);
-		r->cr->dif_chk_ref_tag = chk_ref(&c, nblk);
-		r->cr->dif_chk_app_tag_mask = c.app_mask;
-		r->cr->dif_chk_app_tag = chk_app(&c, nblk);
-		return;
-	case DSA_OPCODE_DIF_INS: {
-		uint8_t df = d->dest_dif_flag;
-
-		for (uint32_t i = 0; i < nblk; i++) {
-			uint8_t *o = dst + (size_t)i * (bs + 8);
-			uint32_t ref = (df & DSA_DIF_DST_REF_TAG_FIXED) ? d->ins_ref_tag_seed :
-									   d->ins_ref_tag_seed + i;
-			uint16_t app = (df & DSA_DIF_DST_APP_TAG_INC) ? (uint16_t)(d->ins_app_tag_seed + i) :
-									 d->ins_app_tag_seed;
-
-			memcpy(o, src + (size_t)i * bs, bs);
-			put_be16(o + bs, dif_guard(flags, o, bs));
-			put_be16(o + bs + 2, app);
-			put_be32(o + bs + 4, ref);
-		}
-		r->cr->dif_ins_ref_tag = (df & DSA_DIF_DST_REF_TAG_FIXED) ? d->ins_ref_tag_seed :
-									      d->ins_ref_tag_seed + nblk;
-		r->cr->dif_ins_app_tag_mask = d->ins_app_tag_mask;
-		r->cr->dif_ins_app_tag = (df & DSA_DIF_DST_APP_TAG_INC) ?
-						 (uint16_t)(d->ins_app_tag_seed + nblk) : d->ins_app_tag_seed;
+	if (d->opcode == DSA_OPCODE_DIF_UPDT) {
+		dif_updt(r, &c, src, dst, nblk, bs);
 		return;
 	}
-	default: { /* DIF_UPDT */
-		uint8_t df = d->upd_dest_flags;
-
-		for (uint32_t i = 0; i < nblk; i++) {
-			const uint8_t *s = src + (size_t)i * (bs + 8);
-			uint8_t *o = dst + (size_t)i * (bs + 8);
-			uint32_t ref = (df & DSA_DIF_DST_REF_TAG_FIXED) ? d->dest_ref_tag_seed :
-									   d->dest_ref_tag_seed + i;
-			uint16_t app = (df & DSA_DIF_DST_APP_TAG_INC) ? (uint16_t)(d->dest_app_tag_seed + i) :
-									 d->dest_app_tag_seed;
-
-			memcpy(o, s, bs);
-			if (df & DSA_DIF_DST_GUARD_PASS)
-				memcpy(o + bs, s + bs, 2);
-			else
-				put_be16(o + bs, dif_guard(flags, s, bs));
-			if (df & DSA_DIF_DST_APP_TAG_PASS)
-				memcpy(o + bs + 2, s + bs + 2, 2);
-			else
-				put_be16(o + bs + 2, app);
-			if (df & DSA_DIF_DST_REF_TAG_PASS)
-				memcpy(o + bs + 4, s + bs + 4, 4);
-			else
-				put_be32(o + bs + 4, ref);
-		}
-		r->cr->dif_upd_src_ref_tag = chk_ref(&c, nblk);
-		r->cr->dif_upd_src_app_tag_mask = c.app_mask;
-		r->cr->dif_upd_src_app_tag = chk_app(&c, nblk);
-		r->cr->dif_upd_dest_ref_tag = (df & DSA_DIF_DST_REF_TAG_FIXED) ?
-						      d->dest_ref_tag_seed : d->dest_ref_tag_seed + nblk;
-		r->cr->dif_upd_dest_app_tag_mask = d->dest_app_tag_mask;
-		r->cr->dif_upd_dest_app_tag = (df & DSA_DIF_DST_APP_TAG_INC) ?
-						      (uint16_t)(d->dest_app_tag_seed + nblk) :
-						      d->dest_app_tag_seed;
-		return;
-	}
-	}
+	for (uint32_t i = 0; dst != NULL && i < nblk; i++) /* DIF_STRP */
+		memcpy(dst + (size_t)i * bs, src + (size_t)i * (bs + 8), bs);
+	dif_chk_result(r, &c, nblk);
 }
 
 static void op_cflush(struct ref *r)
