@@ -68,8 +68,9 @@ uint8_t dpi_dsa_ref_exec(const struct dsa_hw_desc *d, const struct dpi_dsa_mem *
 			 const struct dpi_dsa_limits *lim, struct dsa_completion_record *cr);
 
 /*
- * Checks a descriptor without touching memory: reserved fields, flags, opcode, sizes and
- * alignment rules. Returns 0 when valid, else the status code, with *invalid_flags (may be
+ * Checks a descriptor without touching memory: reserved fields, flags, opcode, sizes,
+ * alignment rules and buffers that must not overlap (all on the whole descriptor, so a
+ * caller that then runs only a reachable prefix reports these errors as the device would). Returns 0 when valid, else the status code, with *invalid_flags (may be
  * NULL) set to the offending flag bits for DSA_COMP_INVALID_FLAGS. dpi_dsa_ref_exec runs it
  * first; the model also uses it to decide between a completion record and SWERR.
  */

@@ -152,6 +152,14 @@ static uint32_t dif_src_unit(const struct dsa_hw_desc *d, uint32_t *dst_unit)
 	}
 }
 
+/* Bytes of delta record CR_DELTA may write: no more than one entry per granule. */
+static uint32_t delta_room(const struct dsa_hw_desc *d)
+{
+	uint32_t most = d->xfer_size / DSA_DELTA_GRANULE * DSA_DELTA_ENTRY_SIZE;
+
+	return d->max_delta_size < most ? d->max_delta_size : most;
+}
+
 static void opnd(struct dpi_dsa_operand *o, uint64_t addr, uint64_t len, bool write,
 		 uint32_t src_unit, uint32_t op_unit)
 {
@@ -194,7 +202,7 @@ uint32_t dpi_dsa_ref_operands(const struct dsa_hw_desc *d, struct dpi_dsa_operan
 	case DSA_OPCODE_CR_DELTA:
 		opnd(&ops[n++], d->src_addr, x, false, DSA_DELTA_GRANULE, DSA_DELTA_GRANULE);
 		opnd(&ops[n++], d->src2_addr, x, false, DSA_DELTA_GRANULE, DSA_DELTA_GRANULE);
-		opnd(&ops[n++], d->delta_addr, d->max_delta_size, true, 0, 0);
+		opnd(&ops[n++], d->delta_addr, delta_room(d), true, 0, 0);
 		break;
 	case DSA_OPCODE_AP_DELTA:
 		opnd(&ops[n++], d->src_addr, d->delta_rec_size, false, 0, 0);
@@ -307,7 +315,8 @@ static uint8_t validate_sizes(const struct dsa_hw_desc *d)
 	case DSA_OPCODE_CR_DELTA:
 		if (d->xfer_size % DSA_DELTA_GRANULE != 0 || d->xfer_size > DSA_DELTA_MAX_XFER)
 			return DSA_COMP_XFER_ERANGE;
-		if (d->max_delta_size == 0 || d->max_delta_size % DSA_DELTA_ENTRY_SIZE != 0)
+		if (d->max_delta_size == 0 || d->max_delta_size % DSA_DELTA_ENTRY_SIZE != 0 ||
+		    d->max_delta_size > DSA_DELTA_MAX_RECORD)
 			return DSA_COMP_DR_ERANGE;
 		return 0;
 	case DSA_OPCODE_AP_DELTA:
@@ -332,6 +341,40 @@ static uint8_t validate_sizes(const struct dsa_hw_desc *d)
 	default:
 		return 0;
 	}
+}
+
+/* Buffers that must not overlap, checked on the whole descriptor before anything moves. */
+static uint8_t validate_overlap(const struct dsa_hw_desc *d)
+{
+	uint64_t x = d->xfer_size;
+	uint32_t du, su;
+	bool bad = false;
+
+	switch (d->opcode) {
+	case DSA_OPCODE_COPY_CRC:
+		bad = overlap(d->src_addr, x, d->dst_addr, x);
+		break;
+	case DSA_OPCODE_DUALCAST:
+		bad = overlap(d->src_addr, x, d->dst_addr, x) || overlap(d->src_addr, x, d->dest2, x) ||
+		      overlap(d->dst_addr, x, d->dest2, x);
+		break;
+	case DSA_OPCODE_CR_DELTA:
+		bad = overlap(d->delta_addr, delta_room(d), d->src_addr, x) ||
+		      overlap(d->delta_addr, delta_room(d), d->src2_addr, x);
+		break;
+	case DSA_OPCODE_AP_DELTA:
+		bad = overlap(d->src_addr, d->delta_rec_size, d->dst_addr, x);
+		break;
+	case DSA_OPCODE_DIF_INS:
+	case DSA_OPCODE_DIF_STRP:
+	case DSA_OPCODE_DIF_UPDT:
+		su = dif_src_unit(d, &du);
+		bad = overlap(d->src_addr, x, d->dst_addr, x / su * du);
+		break;
+	default:
+		break;
+	}
+	return bad ? DSA_COMP_OVERLAP_BUFFERS : 0;
 }
 
 uint8_t dpi_dsa_ref_validate(const struct dsa_hw_desc *d, const struct dpi_dsa_limits *lim,
@@ -369,7 +412,8 @@ uint8_t dpi_dsa_ref_validate(const struct dsa_hw_desc *d, const struct dpi_dsa_l
 	}
 	if (uses_xfer(d->opcode) && d->xfer_size > max_xfer)
 		return DSA_COMP_XFER_ERANGE;
-	return validate_sizes(d);
+	bad = validate_sizes(d);
+	return bad != 0 ? (uint8_t)bad : validate_overlap(d);
 }
 
 /* ---- operations ------------------------------------------------------------------------------ */
@@ -450,16 +494,15 @@ static void op_cr_delta(struct ref *r)
 	const struct dsa_hw_desc *d = r->d;
 	const uint8_t *a;
 
-	if (overlap(d->delta_addr, d->max_delta_size, d->src_addr, d->xfer_size) ||
-	    overlap(d->delta_addr, d->max_delta_size, d->src2_addr, d->xfer_size)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	a = acc(r, d->src_addr, d->xfer_size, false);
 	const uint8_t *b = a ? acc(r, d->src2_addr, d->xfer_size, false) : NULL;
-	uint8_t *rec = b ? acc(r, d->delta_addr, d->max_delta_size, true) : NULL;
+	uint8_t *rec = b && delta_room(d) ? acc(r, d->delta_addr, delta_room(d), true) : NULL;
 	uint32_t used = 0;
 
+	if (b != NULL && delta_room(d) == 0) {
+		r->cr->result = DSA_DELTA_RESULT_EQUAL; /* nothing to compare */
+		return;
+	}
 	if (rec == NULL)
 		return;
 	for (uint32_t g = 0; g < d->xfer_size / DSA_DELTA_GRANULE; g++) {
@@ -487,10 +530,6 @@ static void op_ap_delta(struct ref *r)
 	const struct dsa_hw_desc *d = r->d;
 	const uint8_t *rec;
 
-	if (overlap(d->src_addr, d->delta_rec_size, d->dst_addr, d->xfer_size)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	rec = acc(r, d->src_addr, d->delta_rec_size, false);
 	uint8_t *dst = rec ? acc(r, d->dst_addr, d->xfer_size, true) : NULL;
 	uint32_t n = d->delta_rec_size / DSA_DELTA_ENTRY_SIZE;
@@ -525,12 +564,6 @@ static void op_dualcast(struct ref *r)
 	const void *src;
 	void *d1, *d2;
 
-	if (overlap(d->src_addr, d->xfer_size, d->dst_addr, d->xfer_size) ||
-	    overlap(d->src_addr, d->xfer_size, d->dest2, d->xfer_size) ||
-	    overlap(d->dst_addr, d->xfer_size, d->dest2, d->xfer_size)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	src = acc(r, d->src_addr, d->xfer_size, false);
 	d1 = src ? acc(r, d->dst_addr, d->xfer_size, true) : NULL;
 	d2 = d1 ? acc(r, d->dest2, d->xfer_size, true) : NULL;
@@ -563,10 +596,6 @@ static void op_crc(struct ref *r, bool copy)
 	void *dst = NULL;
 	uint32_t seed;
 
-	if (copy && overlap(d->src_addr, d->xfer_size, d->dst_addr, d->xfer_size)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	src = acc(r, d->src_addr, d->xfer_size, false);
 	if (src == NULL)
 		return;
@@ -744,10 +773,6 @@ static void op_dif(struct ref *r)
 	const uint8_t *src;
 	uint8_t *dst = NULL;
 
-	if (du != 0 && overlap(d->src_addr, d->xfer_size, d->dst_addr, (uint64_t)nblk * du)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	src = acc(r, d->src_addr, d->xfer_size, false);
 	if (src == NULL)
 		return;

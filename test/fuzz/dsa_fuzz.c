@@ -8,8 +8,12 @@
  * record included, with the CPU reference run on a copy of the arena.
  *
  * Input: records of 65 bytes: one control byte (bit 0: shared WQ; bit 1: keep raw addresses;
- * bit 2: keep the raw transfer size), then the descriptor.
+ * bit 2: keep the raw transfer size; bit 3: instead of a descriptor, a 32-bit register write
+ * at BAR0 offset (bytes 1-2 % 4 KiB, 4-aligned) of bytes 3-6), then the descriptor. After a
+ * register write the device may be in any state: descriptors are then only checked for not
+ * crashing. Each input starts from Reset Device and a fresh configuration.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,11 +63,11 @@ static uint32_t r32(uint64_t off)
 	return v;
 }
 
+static void configure(void);
+
 static void setup(void)
 {
 	uint16_t bme = 0x6;
-	uint64_t offs;
-	uint32_t wq_off, grp_off;
 
 	dp_log_set_level(DP_LOG_ERROR);
 	CHECK(dpi_sim_device_create("dsa0", &g.dev) == 0);
@@ -79,6 +83,16 @@ static void setup(void)
 		g.a[i] = (uint8_t)(i * 31 + (i >> 9));
 	CHECK(dpi_sim_domain_map(g.dom, ARENA_IOVA, g.a, ARENA_SIZE,
 				 DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE) == 0);
+	configure();
+}
+
+/* Reset Device, then WQ0 dedicated and WQ1 shared in group 0 with engine 0, both enabled. */
+static void configure(void)
+{
+	uint64_t offs;
+	uint32_t wq_off, grp_off;
+
+	w32(IDXD_REG_CMD, IDXD_CMD_MAKE(IDXD_CMD_RESET_DEVICE, 0));
 	CHECK(g.m->mmio_read(g.st, IDXD_BAR_MMIO, IDXD_REG_OFFSETS, &offs, 8) == 0);
 	grp_off = IDXD_OFFSETS_GRPCFG(offs) * IDXD_TABLE_MULT;
 	wq_off = IDXD_OFFSETS_WQCFG(offs) * IDXD_TABLE_MULT;
@@ -127,9 +141,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static bool ready;
 	const struct dpi_dsa_mem mem = { copy_ptr, NULL };
 
+	bool regs_touched = false;
+
 	if (!ready) {
 		setup();
 		ready = true;
+	} else {
+		configure();
 	}
 	for (size_t at = 0; at + 65 <= size; at += 65) {
 		uint8_t ctl = data[at];
@@ -139,6 +157,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool compare;
 		int rc;
 
+		if (ctl & 8) {
+			uint32_t off = (data[at + 1] | (uint32_t)data[at + 2] << 8) % 4096 & ~3u, v;
+
+			memcpy(&v, data + at + 3, 4);
+			if (off == IDXD_REG_CMD && ((v >> IDXD_CMD_SHIFT) & IDXD_CMD_MASK) == 0)
+				v |= (uint32_t)IDXD_CMD_DRAIN_ALL << IDXD_CMD_SHIFT;
+			w32(off, v);
+			regs_touched = true;
+			continue;
+		}
 		memcpy(&d, data + at + 1, 64);
 		if (!(ctl & 2)) {
 			d.completion_addr = fold(d.completion_addr) & ~31ull;
@@ -162,14 +190,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					     DPI_SIM_DSA_ENQCMD_APERTURE + idxd_portal_offset(1, 0), &d, 64);
 		else
 			rc = g.m->mmio_write(g.st, IDXD_BAR_WQ, idxd_portal_offset(0, 0), &d, 64);
-		CHECK(rc == 0); /* nothing is held: a retry is impossible */
+		CHECK(rc == 0 || (regs_touched && rc == -EAGAIN)); /* nothing is held */
 		CHECK(dpi_sim_dsa_wq_occupancy(g.dev, 0) == 0 && dpi_sim_dsa_wq_occupancy(g.dev, 1) == 0);
 		CHECK(g.m->mmio_read(g.st, IDXD_BAR_MMIO, IDXD_REG_SWERR, &sw, 8) == 0);
 		if (sw & IDXD_SWERR_VALID) {
-			CHECK(IDXD_SWERR_WQ_IDX(sw) == (ctl & 1u));
+			CHECK(regs_touched || IDXD_SWERR_WQ_IDX(sw) == (ctl & 1u));
 			w64(IDXD_REG_SWERR, IDXD_SWERR_ACK);
 		}
 		dpi_sim_fault_clear();
+		if (regs_touched)
+			continue;
 		/* Compare with the reference when everything stays inside the arena. */
 		compare = d.opcode != DSA_OPCODE_BATCH && !(d.flags & IDXD_OP_FLAG_BOF) &&
 			  (!(d.flags & IDXD_OP_FLAG_CRAV) ||
