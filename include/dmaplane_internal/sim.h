@@ -259,6 +259,11 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
  * that writes it must keep the operations it uses (others complete with DSA_COMP_BAD_OPCODE).
  * Block on fault is not modelled (GENCAP.BOF = 0), nor interrupts, traffic classes, read
  * buffers, drain readback, or the event log.
+ *
+ * Minimal bring-up (what Enable Device / Enable WQ check): PCI Bus Master Enable; per WQ a
+ * size (sum <= WQCAP total), priority 1..15, max transfer/batch shifts <= GENCAP's, PASID
+ * enable for a shared WQ, BOF clear; every sized WQ in exactly one group and each such group
+ * with at least one engine, no engine in two groups. Then CMD Enable Device, Enable WQ n.
  */
 #define DPI_SIM_DSA_VENDOR 0x8086
 #define DPI_SIM_DSA_DEVICE 0x0b25
