@@ -951,6 +951,28 @@ static void test_wq_full(void)
 	CU_ASSERT_EQUAL(cr[32 * 6], DSA_COMP_SUCCESS);
 	CU_ASSERT_EQUAL(dpi_sim_dsa_stats(t.dev, &st), 0);
 	CU_ASSERT_EQUAL(st.retries, 2);
+	/* per-PASID and device-wide drain/abort */
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(dpi_sim_device_requester(t.dev), 10, t.dom), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, true), 0);
+	memset(cr, 0, PG);
+	for (uint32_t i = 0; i < 4; i++) {
+		desc_init(&d, DSA_OPCODE_NOOP, cr + 32 * i);
+		CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 2, 0, &d, i < 2 ? 9 : 10, false), 0);
+	}
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_ABORT_PASID, 9), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 2), 2);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_DRAIN_PASID, 10), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 2), 0);
+	CU_ASSERT(cr[0] == 0 && cr[32] == 0 && cr[64] == DSA_COMP_SUCCESS && cr[96] == DSA_COMP_SUCCESS);
+	memset(cr, 0, PG);
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_ABORT_ALL, 0), 0);
+	desc_init(&d, DSA_OPCODE_NOOP, cr + 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_DRAIN_ALL, 0), 0);
+	CU_ASSERT(cr[0] == 0 && cr[32] == DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, false), 0);
 	/* ENQCMD to a dedicated or disabled WQ is a retry too */
 	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 0, 0, &d, 9, false), -EAGAIN);
 	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 3, 0, &d, 9, false), -EAGAIN);
