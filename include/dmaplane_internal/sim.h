@@ -69,6 +69,51 @@ int dpi_sim_domain_translate(struct dpi_sim_domain *domain, uint64_t iova, uint3
 uint64_t dpi_sim_domain_mapped_bytes(const struct dpi_sim_domain *domain);
 uint64_t dpi_sim_domain_table_pages(const struct dpi_sim_domain *domain);
 
+/* ---- nested domains: a user-owned stage-1 table over a stage-2 parent ------------------------ */
+/*
+ * A nested domain translates through a VT-d first-stage page table that the user writes in its
+ * own memory (dmaplane_internal/stage1.h has the format) whose root lies at stage-2 address
+ * s1_root; every table pointer and every leaf output is a stage-2 address translated through
+ * @parent (a plain domain). Requesters attach it like any domain (also per PASID). DMA misses
+ * walk both stages and cache the combined translation (the smaller of the two leaves) in the
+ * requester's IOTLB, which forgets it only on the stage-1 invalidation entries it receives
+ * through dpi_sim_domain_s1_invalidate (changes to the user's table alone change nothing a
+ * cached translation says: as on hardware). The parent cannot be unmapped under cached
+ * translations safely: the owner invalidates stage 1 first (the nested backend does).
+ * dpi_sim_domain_map/unmap on a nested domain fail with -EINVAL.
+ * Returns 0; -EINVAL (NULL, parent nested itself, root not 4 KiB aligned); -ENOMEM.
+ */
+struct iommu_hwpt_vtd_s1_invalidate;
+int dpi_sim_domain_create_nested(struct dpi_sim_domain *parent, uint64_t s1_root,
+				 struct dpi_sim_domain **domain);
+
+/*
+ * The sim's IOMMU_HWPT_INVALIDATE for a nested domain: process entries in order, each
+ * invalidating [addr, addr + npages * 4 KiB) (addr 0 with npages UINT64_MAX: everything) in the
+ * IOTLBs of every (requester, PASID) the domain is attached to. *num in: entries; out: entries
+ * handled. Returns 0 (also when the stop-after hook made it handle fewer); -EINVAL (NULL; or an
+ * entry with addr not 4 KiB aligned, npages 0, or a range that wraps: *num stops before it);
+ * -EOPNOTSUPP (unknown flags or reserved bits set in an entry: *num stops before it).
+ * While dpi_sim_iommu_skip_invalidation(true) is set, entries are counted handled and nothing
+ * is forgotten.
+ */
+int dpi_sim_domain_s1_invalidate(struct dpi_sim_domain *domain,
+				 const struct iommu_hwpt_vtd_s1_invalidate *entries, uint32_t *num);
+
+/* Test hook: the next dpi_sim_domain_s1_invalidate calls handle at most @k entries each and
+ * report success (partial processing, as the kernel may); UINT32_MAX turns it off. */
+void dpi_sim_iommu_s1_stop_after(uint32_t k);
+
+/* Calls of dpi_sim_domain_s1_invalidate on @domain and entries handled (bench, tests). */
+void dpi_sim_domain_s1_stats(const struct dpi_sim_domain *domain, uint64_t *calls,
+			     uint64_t *entries);
+
+/* The sim's IOMMU_GET_HW_INFO: VT-d capability registers of the sim IOMMU (cap, ecap). By
+ * default it reports scalable mode with nesting, first and second stage and 1 GiB first-stage
+ * pages; the hook clears the NEST bit (to test the fallback of a machine without nesting). */
+void dpi_sim_iommu_vtd_regs(uint64_t *cap, uint64_t *ecap);
+void dpi_sim_iommu_set_nesting(bool on);
+
 /* ---- requesters (device functions) and DMA ------------------------------------------------- */
 
 struct dpi_sim_requester;
@@ -112,8 +157,16 @@ struct dpi_sim_iotlb_stats {
 };
 void dpi_sim_requester_iotlb_stats(struct dpi_sim_requester *req, struct dpi_sim_iotlb_stats *s);
 
-/* Test hook: while set, unmaps do not invalidate IOTLBs (to prove stale entries are caught). */
+/* Test hook: while set, unmaps do not invalidate IOTLBs, nor do the stage-1 invalidation entries
+ * of nested domains (to prove stale entries are caught). */
 void dpi_sim_iommu_skip_invalidation(bool skip);
+
+/* PASID width of the sim IOMMU (the VT-d ecap PSS + 1 of real hardware): 0 (no PASID support)
+ * to 20 bits. DP_SIM_PASID_BITS sets it when the first caller asks; default 20. Setting it is a
+ * test hook (e.g. 1 bit, as QEMU's VT-d reports); it bounds the PASIDs dmaplane hands out for
+ * devices probed afterwards. set: 0; -EINVAL (> 20). */
+uint32_t dpi_sim_iommu_pasid_bits(void);
+int dpi_sim_iommu_set_pasid_bits(uint32_t bits);
 
 /* ---- fault log ------------------------------------------------------------------------------ */
 
@@ -163,7 +216,14 @@ struct dpi_sim_model {
 	int (*reserved_ranges)(void *state, struct dp_iova_range *ranges, uint32_t *count);
 	/* Deferred work, called from the driver's poll path (optional). */
 	void (*poll)(void *state);
+	/* The PCI PASID Extended Capability's capability register (PCIe: bit 1 Execute Permission
+	 * Supported, bit 2 Privileged Mode Supported, bits 12:8 Max PASID Width); 0: the function
+	 * has no PASID capability (requests carry no PASID). Use DPI_SIM_PASID_CAP(). */
+	uint16_t pasid_cap;
 };
+
+#define DPI_SIM_PASID_CAP(width, exec, priv)                                                       \
+	((uint16_t)((((width) & 0x1fu) << 8) | ((exec) ? 0x2u : 0u) | ((priv) ? 0x4u : 0u)))
 
 /* Register a model (built-in models register themselves). -EEXIST for a duplicate name. */
 int dpi_sim_model_register(const struct dpi_sim_model *model);
@@ -172,6 +232,9 @@ int dpi_sim_model_register(const struct dpi_sim_model *model);
  * -EBUSY (that instance exists); -ENOMEM. */
 int dpi_sim_device_create(const char *name, struct dpi_sim_device **dev);
 void dpi_sim_device_destroy(struct dpi_sim_device *dev);
+/* The existing instance named @name ("dsa0"), or NULL. Valid until that device is destroyed:
+ * the caller keeps the device open while it uses the pointer. */
+struct dpi_sim_device *dpi_sim_device_find(const char *name);
 
 const struct dpi_sim_model *dpi_sim_device_model(const struct dpi_sim_device *dev);
 void *dpi_sim_device_state(const struct dpi_sim_device *dev);

@@ -24,11 +24,12 @@
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/log.h>
+#include <dmaplane_internal/stage1.h>
 #include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/uapi_vfio.h>
 
 #include "group.h"
-#include "sysfs.h"
+#include <dmaplane_internal/sysfs.h>
 
 #define PCI_ADDR_LEN 13 /* "0000:03:00.0" + NUL */
 
@@ -250,6 +251,17 @@ static int cdev_attach(struct vfio_pci *p, uint32_t ioas_id)
 	}
 }
 
+/* The IOAS was asked for nesting and fell back (dpi_nested_try): say what the IOMMU behind
+ * this device offers (IOMMU_GET_HW_INFO; the probe logs what is missing). */
+static void report_nesting(struct vfio_pci *p, int iommufd)
+{
+	struct dpi_nesting_info info;
+
+	if (dpi_iommufd_nesting_probe(iommufd, p->devid, &info) == 0)
+		DPI_NOTICE("%s: its IOMMU supports nested translation (ECAP.NEST), but this "
+			   "version nests on the sim IOMMU only: the IOAS stays plain", p->addr);
+}
+
 static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 {
 	char path[256], name[32];
@@ -277,6 +289,8 @@ static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 	if (p->fd < 0)
 		return open_error(path, errno);
 	rc = cdev_bind(p, iommufd);
+	if (rc == 0 && dpi_ioas_nested_requested(ioas))
+		report_nesting(p, iommufd);
 	if (rc == 0)
 		rc = cdev_attach(p, ioas_id);
 	return rc; /* on failure the caller closes the file, which unbinds */
@@ -633,6 +647,21 @@ static void pci_close(struct dp_device *dev)
 	DPI_INFO("%s: closed", p->addr);
 	free(p);
 	dev->priv = NULL;
+}
+
+static const struct dpi_device_ops g_pci_ops;
+
+int dpi_device_iommufd(struct dp_device *dev, int *dev_fd, uint32_t *dev_id)
+{
+	struct vfio_pci *p;
+
+	if (dev == NULL || dev_fd == NULL || dev_id == NULL)
+		return -EINVAL;
+	if (dev->ops != &g_pci_ops || (p = pci_of(dev)) == NULL || p->backend != DP_IOMMU_IOMMUFD)
+		return -ENOTSUP;
+	*dev_fd = p->fd;
+	*dev_id = p->devid;
+	return 0;
 }
 
 static const struct dpi_device_ops g_pci_ops = {
