@@ -316,10 +316,35 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
  * dedicated WQs. Descriptors run synchronously inside the store (or on release of a hold) and
  * DMA through the sim IOMMU with the WQ's PASID (WQCFG PASID enable) for dedicated WQs and the
  * submitter's PASID for shared WQs; requests without PASID when PASID is not enabled.
- * Completion records are written with the status byte last.
+ * Completion records are written with the status byte last. Execution rules (page faults,
+ * SWERR versus completion record, batches and fences) are described at the top of
+ * lib/sim/dsa_exec.c. WQCFG OPCFG (words 8..15) resets to every supported operation; a driver
+ * that writes it must keep the operations it uses (others complete with DSA_COMP_BAD_OPCODE).
+ * Block on fault is not modelled (GENCAP.BOF = 0), nor interrupts, traffic classes, read
+ * buffers, drain readback, or the event log.
+ *
+ * Minimal bring-up (what Enable Device / Enable WQ check): PCI Bus Master Enable; per WQ a
+ * size (sum <= WQCAP total), priority 1..15, max transfer/batch shifts <= GENCAP's, PASID
+ * enable for a shared WQ, BOF clear; every sized WQ in exactly one group and each such group
+ * with at least one engine, no engine in two groups. Then CMD Enable Device, Enable WQ n.
  */
 #define DPI_SIM_DSA_VENDOR 0x8086
 #define DPI_SIM_DSA_DEVICE 0x0b25
+
+/*
+ * ENQCMDS through the BAR (for a driver that only has region access, e.g. through lib/vfio's
+ * sim backend): BAR2 at DPI_SIM_DSA_ENQCMD_APERTURE + idxd_portal_offset(wq, kind) mirrors the
+ * portals, and a 64-byte store there is an ENQCMDS: the descriptor's own PASID field (0: a
+ * request without PASID, as VT-d's RID_PASID) and priv bit are used, and the store returns 0
+ * (accepted) or -EAGAIN (retry, what ZF=1 means), as dpi_sim_dsa_enqcmds() below. The
+ * aperture is a sim-only addition: hardware distinguishes ENQCMD by instruction, not address.
+ */
+#define DPI_SIM_DSA_ENQCMD_APERTURE (1ull << 24)
+
+/* Test hook: the next @count descriptors (batch members included) with @opcode complete with
+ * @status without running (e.g. DSA_COMP_HW_ERR1). 0; -EINVAL (not a DSA model, status 0). */
+int dpi_sim_dsa_inject_status(struct dpi_sim_device *dev, uint8_t opcode, uint8_t status,
+			      uint32_t count);
 
 /*
  * ENQCMDS (supervisor ENQCMD) to a portal of @wq: the descriptor's PASID field is replaced by
@@ -360,6 +385,15 @@ int dpi_sim_dsa_sva_bind(struct dpi_sim_device *dev, uint32_t pasid, int pid);
  * discard them (no completion record). 0; -EINVAL (not a DSA model).
  */
 int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold);
+
+/*
+ * Engine thread (also DP_SIM_DSA_THREAD=1 at creation): accepted descriptors queue and a
+ * model thread runs them in order, so completions arrive asynchronously as on hardware and a
+ * driver must poll for them (the status byte is stored last, with release order). Turning it
+ * off joins the thread and runs what is still queued. 0; -EINVAL; an error of
+ * pthread_create.
+ */
+int dpi_sim_dsa_engine_thread(struct dpi_sim_device *dev, bool on);
 
 /* Descriptors occupying @wq now (also WQCFG occupancy). -EINVAL as a negative value. */
 int dpi_sim_dsa_wq_occupancy(struct dpi_sim_device *dev, uint32_t wq);

@@ -18,6 +18,8 @@
 
 /* ---- creation ------------------------------------------------------------------------------- */
 
+static int engine_set(struct sdsa *s, bool on);
+
 static uint32_t env_u32(const char *name, uint32_t def, uint32_t lo, uint32_t hi)
 {
 	const char *v = getenv(name);
@@ -85,8 +87,11 @@ static int sdsa_create(struct dpi_sim_device *dev, void **state)
 	s->grpcap = s->ngrp;
 	s->engcap = s->neng;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
 	dev_reset(s);
 	*state = s;
+	if (env_u32("DP_SIM_DSA_THREAD", 0, 0, 1) == 1 && engine_set(s, true) != 0)
+		DPI_WARN("DP_SIM_DSA_THREAD=1: cannot start the engine thread; running in the store");
 	return 0;
 }
 
@@ -94,6 +99,8 @@ static void sdsa_destroy(void *state)
 {
 	struct sdsa *s = state;
 
+	engine_set(s, false);
+	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->held);
 	free(s);
@@ -101,12 +108,11 @@ static void sdsa_destroy(void *state)
 
 static uint64_t sdsa_bar_size(void *state, uint32_t bar)
 {
-	struct sdsa *s = state;
-
+	(void)state;
 	if (bar == IDXD_BAR_MMIO)
 		return SDSA_BAR0_SIZE;
 	if (bar == IDXD_BAR_WQ)
-		return (uint64_t)s->nwq * IDXD_WQ_PORTAL_STRIDE;
+		return 2 * DPI_SIM_DSA_ENQCMD_APERTURE; /* portals, then the ENQCMDS aperture */
 	return 0;
 }
 
@@ -193,14 +199,70 @@ static int wq_accept(struct sdsa *s, uint32_t wq, const void *desc64, uint32_t p
 	p.pasid = pasid;
 	p.priv = priv;
 	s->occupancy[wq]++;
-	if (s->hold) {
-		if (held_push(s, &p) == 0)
+	if (s->hold || s->async) {
+		if (held_push(s, &p) == 0) {
+			pthread_cond_signal(&s->cond);
 			return 0;
+		}
 		s->occupancy[wq]--;
 		return -EAGAIN;
 	}
 	sdsa_execute(s, &p);
 	s->occupancy[wq]--;
+	return 0;
+}
+
+/* ---- the engine thread ------------------------------------------------------------------- */
+
+static void *engine_main(void *arg)
+{
+	struct sdsa *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		struct sdsa_pending p;
+
+		if (s->hold || s->nheld == 0) {
+			pthread_cond_wait(&s->cond, &s->lock);
+			continue;
+		}
+		p = s->held[0];
+		memmove(s->held, s->held + 1, (s->nheld - 1) * sizeof(*s->held));
+		s->nheld--;
+		sdsa_execute(s, &p);
+		if (s->occupancy[p.wq] > 0)
+			s->occupancy[p.wq]--;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Start or stop the engine thread. Lock not held. */
+static int engine_set(struct sdsa *s, bool on)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (on == s->async) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if (on) {
+		s->stop = false;
+		rc = -pthread_create(&s->engine, NULL, engine_main, s);
+		s->async = rc == 0;
+		pthread_mutex_unlock(&s->lock);
+		return rc;
+	}
+	s->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->engine, NULL);
+	pthread_mutex_lock(&s->lock);
+	s->async = false;
+	if (!s->hold)
+		held_flush(s, UINT32_MAX, UINT32_MAX, true);
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
@@ -645,13 +707,25 @@ static int sdsa_mmio_write(void *state, uint32_t bar, uint64_t off, const void *
 	if (buf == NULL)
 		return -EINVAL;
 	if (bar == IDXD_BAR_WQ) {
+		uint64_t po = off % DPI_SIM_DSA_ENQCMD_APERTURE;
+		int rc = 0;
+
 		if (len != DSA_DESC_SIZE || off % DSA_DESC_SIZE != 0 ||
-		    off >= (uint64_t)s->nwq * IDXD_WQ_PORTAL_STRIDE)
+		    po >= (uint64_t)s->nwq * IDXD_WQ_PORTAL_STRIDE ||
+		    off >= 2 * DPI_SIM_DSA_ENQCMD_APERTURE)
 			return -EINVAL;
 		pthread_mutex_lock(&s->lock);
-		portal_store(s, off, buf);
+		if (off < DPI_SIM_DSA_ENQCMD_APERTURE) {
+			portal_store(s, off, buf);
+		} else {
+			const struct dsa_hw_desc *d = buf;
+
+			rc = enqcmd_locked(s, (uint32_t)(po / IDXD_WQ_PORTAL_STRIDE),
+					   (uint32_t)(po % IDXD_WQ_PORTAL_STRIDE / IDXD_PORTAL_SIZE), buf,
+					   d->pasid == 0 ? DPI_SIM_NO_PASID : d->pasid, d->priv);
+		}
 		pthread_mutex_unlock(&s->lock);
-		return 0;
+		return rc;
 	}
 	if (bar != IDXD_BAR_MMIO || (len != 4 && len != 8) || off % len != 0 ||
 	    off + len > SDSA_BAR0_SIZE)
@@ -784,6 +858,21 @@ int dpi_sim_dsa_sva_bind(struct dpi_sim_device *dev, uint32_t pasid, int pid)
 	return rc;
 }
 
+int dpi_sim_dsa_inject_status(struct dpi_sim_device *dev, uint8_t opcode, uint8_t status,
+			      uint32_t count)
+{
+	struct sdsa *s = dsa_of(dev);
+
+	if (s == NULL || status == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->inject.opcode = opcode;
+	s->inject.status = status;
+	s->inject.count = count;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold)
 {
 	struct sdsa *s = dsa_of(dev);
@@ -792,10 +881,18 @@ int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	s->hold = hold;
-	if (!hold)
+	if (!hold && !s->async)
 		held_flush(s, UINT32_MAX, UINT32_MAX, true);
+	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+int dpi_sim_dsa_engine_thread(struct dpi_sim_device *dev, bool on)
+{
+	struct sdsa *s = dsa_of(dev);
+
+	return s == NULL ? -EINVAL : engine_set(s, on);
 }
 
 int dpi_sim_dsa_wq_occupancy(struct dpi_sim_device *dev, uint32_t wq)

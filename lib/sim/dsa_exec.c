@@ -27,6 +27,14 @@
 
 #define XPAGE 4096ull
 
+#if defined(__SANITIZE_THREAD__)
+#define SDSA_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SDSA_TSAN 1
+#endif
+#endif
+
 /* ---- one address space: a sim IOMMU PASID (or none), or an SVA-bound process -------------- */
 
 struct xmem {
@@ -274,10 +282,26 @@ static uint8_t run_desc(struct sdsa *s, const struct sdsa_pending *p,
 static int write_record(const struct xmem *m, uint64_t addr, const struct dsa_completion_record *cr)
 {
 	const uint8_t *raw = (const uint8_t *)cr;
+	void *va;
+	size_t contig;
 
 	if (mem_write(m, addr + 1, raw + 1, sizeof(*cr) - 1) != 0)
 		return -EFAULT;
+	if (m->pid == 0) {
+		/* A release store of the status byte: a poller that sees it sees the fields. */
+		if (dpi_sim_dma_translate(m->s->req, m->pasid, addr, 1, DPI_SIM_ACCESS_WRITE, &va,
+					  &contig) != 0)
+			return -EFAULT;
+		__atomic_store_n((uint8_t *)va, raw[0], __ATOMIC_RELEASE);
+		return 0;
+	}
+	/* Record fields before the status byte, for a poller on another CPU: a release fence
+	 * (TSan rejects fences; the ordering it checks comes from the pollers' own atomics). */
+#ifdef SDSA_TSAN
+	__asm__ volatile("" ::: "memory");
+#else
 	__atomic_thread_fence(__ATOMIC_RELEASE);
+#endif
 	return mem_write(m, addr, raw, 1);
 }
 
@@ -330,6 +354,11 @@ static uint8_t complete(struct sdsa *s, const struct sdsa_pending *p, const stru
 		memset(&cr, 0, sizeof(cr));
 		cr.status = DSA_COMP_BAD_OPCODE; /* no batch or drain inside a batch */
 		st = DSA_COMP_BAD_OPCODE;
+	} else if (s->inject.count > 0 && s->inject.opcode == d->opcode) {
+		s->inject.count--;
+		memset(&cr, 0, sizeof(cr));
+		cr.status = s->inject.status;
+		st = s->inject.status & DSA_COMP_STATUS_MASK;
 	} else {
 		st = run_desc(s, p, d, &cr);
 	}

@@ -58,12 +58,20 @@ struct sdsa {
 	bool wq_enabled[SDSA_MAX_WQS];
 	uint32_t occupancy[SDSA_MAX_WQS];
 
-	/* held descriptors (dpi_sim_dsa_hold), in submission order */
+	/* accepted descriptors not yet run (held, or queued for the engine thread), in order */
 	bool hold;
+	bool async;   /* the engine thread runs queued descriptors */
+	bool stop;    /* tells the engine thread to exit */
+	pthread_t engine;
+	pthread_cond_t cond;
 	struct sdsa_pending *held;
 	uint32_t nheld, held_cap;
 
 	struct sdsa_sva sva[SDSA_MAX_SVA];
+	struct {
+		uint8_t opcode, status;
+		uint32_t count;
+	} inject;
 	struct dpi_sim_dsa_stats stats;
 };
 
