@@ -77,7 +77,11 @@ int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cq
 	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
 	for (uint32_t round = 0;; round++) {
 		struct nvme_cqe *e = &q->cq[q->cq_head];
-		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
+		uint16_t st;
+
+		if (c->dev->ops->poll != NULL)
+			c->dev->ops->poll(c->dev);
+		st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
 
 		if ((st & NVME_CQE_PHASE) == q->phase) {
 			*cpl = *e;

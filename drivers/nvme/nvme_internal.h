@@ -74,6 +74,8 @@ struct dp_nvme_qpair {
 	uint32_t idle_polls;
 	uint32_t max_xfer;
 	bool failed;
+	void (*dev_poll)(struct dp_device *dev); /* a software model's deferred work, else NULL */
+	struct dp_device *dev;
 	/* cold */
 	struct dp_nvme_ctrlr *ctrlr;
 	void *prp_mem;

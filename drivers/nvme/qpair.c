@@ -197,6 +197,8 @@ int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme
 		return -ENOMEM;
 	qp->ctrlr = c;
 	qp->mmio = &c->mmio;
+	qp->dev = c->dev;
+	qp->dev_poll = c->dev->ops->poll;
 	qp->max_xfer = c->info.max_xfer;
 	rc = qpair_mem(qp, depth);
 	pthread_mutex_lock(&c->lock);
@@ -605,6 +607,8 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 		return -EINVAL;
 	if (dpi_unlikely(qp->failed))
 		return -EIO;
+	if (qp->dev_poll != NULL)
+		qp->dev_poll(qp->dev);
 	q = &qp->q;
 	if (max == 0)
 		max = UINT32_MAX;

@@ -234,6 +234,22 @@ int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev);
 int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t opc,
 			       uint16_t sct_sc, uint32_t count);
 
+/* Test hook: the next @count commands with opcode @opc on the admin queue (@admin) or on I/O
+ * queues run, but their completion is held back: posted after @polls calls of the model's poll
+ * callback (the driver's poll path), or never (@polls UINT32_MAX: a dropped completion, freed
+ * only by an Abort of the command, SQ deletion, controller reset or dpi_sim_nvme_release_held).
+ * An Abort of a held command posts it as Command Abort Requested. 0; -EINVAL (not an NVMe
+ * model, @polls 0). */
+int dpi_sim_nvme_inject_hold(struct dpi_sim_device *dev, bool admin, uint8_t opc, uint32_t polls,
+			     uint32_t count);
+
+/* Test hook: post every held completion now, dropped ones included (a controller that answers
+ * late). 0; -EINVAL. */
+int dpi_sim_nvme_release_held(struct dpi_sim_device *dev);
+
+/* Completions held back now (0 for NULL or another model). */
+uint32_t dpi_sim_nvme_held(struct dpi_sim_device *dev);
+
 /* Null mode (also DP_SIM_NVME_NULL=1 at creation): Read, Write and Compare check their
  * arguments and complete without moving data, for measuring the driver. 0; -EINVAL. */
 int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);

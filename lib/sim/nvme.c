@@ -7,6 +7,10 @@
  * through the sim IOMMU, and posts their completions with the phase tag; when a completion
  * queue is full the model stops fetching until the host moves that CQ's head.
  *
+ * Test hooks inject command errors, hold completions back (dropped: until Abort, SQ deletion or
+ * reset; delayed: posted after N calls of the model's poll callback, which drivers reach through
+ * their poll path), and raise CSTS.CFS.
+ *
  * DP_SIM_NVME_NULL=1 selects null mode: Read, Write and Compare complete without moving data.
  * Namespaces come from DP_SIM_NVME<n>_NS or DP_SIM_NVME_NS ("<block size>:<bytes>,...", sizes
  * with K/M/G suffix, e.g. "512:64M,4096:64M", the default), up to 8, 512..4096-byte blocks.
@@ -168,6 +172,7 @@ static uint64_t snvme_bar_size(void *state, uint32_t bar)
 
 void snvme_queues_reset(struct snvme *n)
 {
+	__atomic_store_n(&n->nheld, 0, __ATOMIC_RELAXED);
 	memset(n->sq, 0, sizeof(n->sq));
 	memset(n->cq, 0, sizeof(n->cq));
 	n->nsq_alloc = 0;
@@ -196,13 +201,12 @@ static bool cq_full(const struct snvme_cq *cq)
 	return (cq->tail + 1) % cq->size == cq->head;
 }
 
-/* Post the completion of @c to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
-static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct snvme_cmd *c,
-		   const struct snvme_sq *sq)
+/* Post a completion entry to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
+static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct nvme_cqe *in)
 {
-	struct nvme_cqe e = {.dw0 = c->dw0, .sqhd = (uint16_t)sq->head, .sqid = c->sqid,
-			     .cid = c->sqe.cid, .status = (uint16_t)(c->status | cq->phase)};
+	struct nvme_cqe e = *in;
 
+	e.status = (uint16_t)(e.status | cq->phase);
 	if (dpi_sim_dma_write(n->req, DPI_SIM_NO_PASID, cq->base + (uint64_t)cq->tail * sizeof(e),
 			      &e, sizeof(e)) != 0)
 		return -EFAULT;
@@ -211,6 +215,90 @@ static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct snvme_cmd 
 		cq->phase ^= 1;
 	}
 	return 0;
+}
+
+int snvme_post(struct snvme *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0)
+{
+	struct snvme_sq *sq = &n->sq[sqid];
+	struct snvme_cq *cq;
+	struct nvme_cqe e = {.dw0 = dw0, .sqhd = (uint16_t)sq->head, .sqid = sqid, .cid = cid,
+			     .status = status};
+
+	if (!sq->valid)
+		return -ENOENT;
+	cq = &n->cq[sq->cqid];
+	if (!cq->valid)
+		return -ENOENT;
+	if (cq_full(cq))
+		return -EAGAIN;
+	if (cq_post(n, cq, &e) != 0) {
+		fatal(n);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* ---- held completions (dropped and delayed commands) --------------------------------------- */
+
+void snvme_held_remove(struct snvme *n, uint32_t i)
+{
+	n->held[i] = n->held[n->nheld - 1];
+	__atomic_store_n(&n->nheld, n->nheld - 1, __ATOMIC_RELAXED);
+}
+
+/* Should the completion of @c be held back? Then keep it (true). */
+static bool hold(struct snvme *n, const struct snvme_cmd *c)
+{
+	if (n->hold.count == 0 || n->hold.admin != (c->sqid == 0) || n->hold.opc != c->sqe.opc ||
+	    n->nheld == SNVME_MAX_HELD)
+		return false;
+	n->hold.count--;
+	n->held[n->nheld] = (struct snvme_held){.sqid = c->sqid, .cid = c->sqe.cid,
+						 .status = c->status, .dw0 = c->dw0,
+						 .polls = n->hold.polls};
+	__atomic_store_n(&n->nheld, n->nheld + 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Post the held completions that are due (@all: every one, dropped ones included). */
+static void held_flush(struct snvme *n, bool all)
+{
+	for (uint32_t i = 0; i < n->nheld;) {
+		struct snvme_held *h = &n->held[i];
+		int rc;
+
+		if (!all && h->polls != 0) {
+			i++;
+			continue;
+		}
+		rc = snvme_post(n, h->sqid, h->cid, h->status, h->dw0);
+		if (rc == -EAGAIN) {
+			i++; /* its CQ is full: try again at the next poll */
+			continue;
+		}
+		snvme_held_remove(n, i); /* posted, or its queue is gone */
+	}
+}
+
+/* The model's poll callback: count the delayed completions down, post those that are due. */
+static void snvme_poll(void *state)
+{
+	struct snvme *n = state;
+	bool due = false;
+
+	if (dpi_likely(__atomic_load_n(&n->nheld, __ATOMIC_RELAXED) == 0))
+		return;
+	pthread_mutex_lock(&n->lock);
+	for (uint32_t i = 0; i < n->nheld; i++) {
+		struct snvme_held *h = &n->held[i];
+
+		if (h->polls != SNVME_HOLD_FOREVER && h->polls > 0)
+			h->polls--;
+		due |= h->polls == 0;
+	}
+	if (due && !(n->csts & NVME_CSTS_CFS))
+		held_flush(n, false);
+	pthread_mutex_unlock(&n->lock);
 }
 
 /* Fetch and run the commands of SQ @qid until it is empty or its CQ is full. */
@@ -244,8 +332,13 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			snvme_io_exec(n, &c);
 		if (c.status != 0)
 			errlog_add(n, &c);
-		if (cq_post(n, cq, &c, sq) != 0)
-			fatal(n);
+		if (!hold(n, &c)) {
+			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
+					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
+
+			if (cq_post(n, cq, &e) != 0)
+				fatal(n);
+		}
 		/* Admin commands may delete this very queue. */
 		sq = &n->sq[qid];
 	}
@@ -424,6 +517,7 @@ const struct dpi_sim_model dpi_sim_nvme_model = {
 	.mmio_read = snvme_mmio_read,
 	.mmio_write = snvme_mmio_write,
 	.reset = snvme_reset,
+	.poll = snvme_poll,
 };
 
 /* Test hook (sim.h): make the controller report a fatal status. */
@@ -473,4 +567,40 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on)
 	n->null_mode = on;
 	pthread_mutex_unlock(&n->lock);
 	return 0;
+}
+
+int dpi_sim_nvme_inject_hold(struct dpi_sim_device *dev, bool admin, uint8_t opc, uint32_t polls,
+			     uint32_t count)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL || polls == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	n->hold.admin = admin;
+	n->hold.opc = opc;
+	n->hold.polls = polls;
+	n->hold.count = count;
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+int dpi_sim_nvme_release_held(struct dpi_sim_device *dev)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	if (!(n->csts & NVME_CSTS_CFS))
+		held_flush(n, true);
+	pthread_mutex_unlock(&n->lock);
+	return 0;
+}
+
+uint32_t dpi_sim_nvme_held(struct dpi_sim_device *dev)
+{
+	struct snvme *n = nvme_of(dev);
+
+	return n == NULL ? 0 : __atomic_load_n(&n->nheld, __ATOMIC_RELAXED);
 }

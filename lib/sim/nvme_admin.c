@@ -2,9 +2,10 @@
 /*
  * Admin commands of the sim NVMe controller: Identify (namespace, controller, active namespace
  * list), Set/Get Features (Number of Queues), Create/Delete I/O CQ/SQ (physically contiguous
- * only) and Get Log Page (error information, SMART / health). Anything else is an invalid
+ * only), Abort (of commands whose completion is held back) and Get Log Page (error information, SMART / health). Anything else is an invalid
  * opcode.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -224,8 +225,41 @@ static void delete_queue(struct snvme *n, struct snvme_cmd *c, bool cq)
 		}
 		memset(&n->cq[qid], 0, sizeof(n->cq[qid]));
 	} else {
-		/* Commands of this model never stay outstanding: nothing to abort. */
+		/* Held completions of this SQ: aborted due to SQ deletion, posted while it exists. */
+		for (uint32_t i = 0; i < n->nheld;) {
+			if (n->held[i].sqid != qid) {
+				i++;
+				continue;
+			}
+			snvme_post(n, (uint16_t)qid, n->held[i].cid,
+				   NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SQ_DELETED_ABORT), 0);
+			snvme_held_remove(n, i);
+		}
 		memset(&n->sq[qid], 0, sizeof(n->sq[qid]));
+	}
+}
+
+/* Abort: cdw10 SQID 15:0, CID 31:16. Only a held command can still be aborted here (the others
+ * completed when they were fetched): its completion is posted now as Command Abort Requested.
+ * dw0 bit 0 is 0 when the command was aborted, 1 when it was not. */
+static void abort_cmd(struct snvme *n, struct snvme_cmd *c)
+{
+	uint16_t sqid = (uint16_t)(c->sqe.cdw10 & 0xffff), cid = (uint16_t)(c->sqe.cdw10 >> 16);
+
+	c->dw0 = 1;
+	if (sqid >= SNVME_MAX_QUEUES || !n->sq[sqid].valid) {
+		snvme_set_status(c, NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_QID);
+		return;
+	}
+	for (uint32_t i = 0; i < n->nheld; i++) {
+		if (n->held[i].sqid != sqid || n->held[i].cid != cid)
+			continue;
+		if (snvme_post(n, sqid, cid, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORT_REQ), 0) ==
+		    -EAGAIN)
+			return; /* its CQ is full: not aborted */
+		snvme_held_remove(n, i);
+		c->dw0 = 0;
+		return;
 	}
 }
 
@@ -300,6 +334,7 @@ void snvme_admin_exec(struct snvme *n, struct snvme_cmd *c)
 	case NVME_ADM_DELETE_CQ: delete_queue(n, c, true); break;
 	case NVME_ADM_DELETE_SQ: delete_queue(n, c, false); break;
 	case NVME_ADM_GET_LOG_PAGE: get_log_page(n, c); break;
+	case NVME_ADM_ABORT: abort_cmd(n, c); break;
 	default: snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE); break;
 	}
 }

@@ -26,6 +26,8 @@
 #define SNVME_TO           2    /* CAP.TO: 1 s */
 #define SNVME_ERRLOG       64   /* error log entries kept */
 #define SNVME_BAR0_SIZE    0x2000
+#define SNVME_MAX_HELD     1024 /* completions held back (dropped or delayed) at once */
+#define SNVME_HOLD_FOREVER UINT32_MAX
 
 struct snvme_sq {
 	uint64_t base;
@@ -57,6 +59,14 @@ struct snvme_err {
 	uint32_t nsid;
 };
 
+/* A completion held back by injection: posted when @polls reaches 0 (counted down by the
+ * model's poll callback; SNVME_HOLD_FOREVER: only by Abort, a release, SQ deletion or reset). */
+struct snvme_held {
+	uint16_t sqid, cid, status;
+	uint32_t dw0;
+	uint32_t polls;
+};
+
 struct snvme {
 	struct dpi_sim_device *dev;
 	struct dpi_sim_requester *req;
@@ -80,6 +90,14 @@ struct snvme {
 		uint8_t opc;
 		bool admin;
 	} inject;
+	struct {
+		uint32_t count; /* commands left whose completion is held */
+		uint32_t polls; /* SNVME_HOLD_FOREVER: dropped */
+		uint8_t opc;
+		bool admin;
+	} hold;
+	struct snvme_held held[SNVME_MAX_HELD];
+	uint32_t nheld; /* written under the lock, read without it by the poll callback */
 
 	uint64_t err_count;
 	struct snvme_err errlog[SNVME_ERRLOG]; /* ring, newest at (err_count - 1) % SNVME_ERRLOG */
@@ -110,8 +128,15 @@ void snvme_io_exec(struct snvme *n, struct snvme_cmd *c);
 uint16_t snvme_prp_xfer(struct snvme *n, uint64_t prp1, uint64_t prp2, uint8_t *buf, size_t len,
 			bool to_host);
 
-/* nvme.c: drop every I/O queue (controller reset). */
+/* nvme.c: drop every I/O queue and held completion (controller reset). */
 void snvme_queues_reset(struct snvme *n);
+
+/* nvme.c: post a completion to the CQ of SQ @sqid now. 0; -EAGAIN (that CQ is full);
+ * -ENOENT (the queues are gone); -EFAULT (the CQ is unreachable: the controller is now fatal). */
+int snvme_post(struct snvme *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0);
+
+/* nvme.c: take held completion @i out of the list. */
+void snvme_held_remove(struct snvme *n, uint32_t i);
 
 extern const struct dpi_sim_model dpi_sim_nvme_model;
 

@@ -90,6 +90,15 @@ static void sim_close(struct dp_device *dev)
 	dpi_ioas_device_gone(dev->ioas);
 }
 
+static void sim_poll(struct dp_device *dev)
+{
+	struct dpi_sim_device *s = sdev_of(dev);
+	const struct dpi_sim_model *m = dpi_sim_device_model(s);
+
+	if (m->poll != NULL)
+		m->poll(dpi_sim_device_state(s));
+}
+
 static const struct dpi_device_ops g_sim_ops = {
 	.name = "sim",
 	.region_info = sim_region_info,
@@ -99,6 +108,7 @@ static const struct dpi_device_ops g_sim_ops = {
 	.reset = sim_reset,
 	.irq_set = sim_irq_set,
 	.close = sim_close,
+	.poll = sim_poll,
 };
 
 static int reserve(struct dp_ioas *ioas, struct dp_device *dev, struct dpi_sim_device *s)

@@ -695,6 +695,72 @@ static void test_inject_null(void)
 	fx_close(&f);
 }
 
+/* The model holds completions back: delayed ones arrive after N polls of the driver's poll path
+ * (the model's poll callback), dropped ones never, until released or their SQ is deleted. */
+static void test_model_hold(void)
+{
+	struct fixture f;
+	struct done d = {0}, d2 = {0};
+	uint8_t *buf;
+	int polls = 0;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 77);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 9, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, 5, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, 0, 1), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(NULL, false, NVME_IO_READ, 5, 1), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, 5, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf + 4096, 9, 1, on_done, &d), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 1);
+	while (d.calls == 0 && polls < 100) {
+		CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+		polls++;
+	}
+	/* Counted down on polls 1..5, posted on the fifth and reaped by the same call. */
+	CU_ASSERT_EQUAL(polls, 5);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0);
+	/* A delayed admin command completes too: the admin wait polls the model. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), true, NVME_ADM_GET_LOG_PAGE, 3, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 0,
+						   buf + 4096, 512), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 9, 1), 0);
+
+	/* Dropped: nothing comes back however long we poll; other commands still complete. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	d = (struct done){0};
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[1], buf, 10, 1, on_done, &d), 0);
+	for (int i = 0; i < 1000; i++)
+		CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+	CU_ASSERT_EQUAL(d.calls, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 1);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 9, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+
+	/* A dropped command of a deleted SQ is aborted with it, and not left in the model. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_FLUSH, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dp_nvme_flush(f.qp, f.ns[1], on_done, &d2), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(f.qp), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(d2.calls, 0); /* destroy drops outstanding commands without callbacks */
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 0, &f.qp), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 9, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
 /* One queue pair per thread, two threads at once on one controller. */
 struct worker {
 	struct fixture *f;
@@ -1043,6 +1109,7 @@ int main(void)
 		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
+		UT_TEST(test_model_hold),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
