@@ -148,6 +148,23 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *c, uint8_t lid, uint32_t ns
 	return rc;
 }
 
+int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
+{
+	struct nvme_sqe sqe = {.opc = NVME_ADM_ABORT, .cdw10 = sqid | ((uint32_t)cid << 16)};
+	struct nvme_cqe cpl;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = nvme_admin_cmd(c, &sqe, &cpl);
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0 && (cpl.dw0 & 1)) {
+		DPI_WARN("%s: the controller did not abort command %u of queue %u: its slot stays in "
+			 "use until the controller completes it or is reset", c->info.addr, cid, sqid);
+		rc = -EBUSY;
+	}
+	return rc;
+}
+
 int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
 {
 	int rc;

@@ -26,6 +26,8 @@
 #define NVME_MAX_NS           1024      /* one Identify active namespace list */
 #define NVME_CFS_CHECK_POLLS  4096      /* empty polls with work outstanding between CSTS reads */
 #define NVME_STATUS_DRIVER    0xffffu   /* raw status of commands failed back by the driver */
+#define NVME_TIMEOUT_CALLS    32        /* process_completions calls between timeout checks */
+#define NVME_MAX_TIMEOUT_US   3600000000ull
 
 /* One submission queue and its completion queue, in DMA memory. */
 struct nvme_queue {
@@ -54,6 +56,7 @@ struct nvme_tracker {
 	uint16_t pending;      /* on the parent: commands of the request not completed yet */
 	uint16_t status;       /* on the parent: first non-zero status (SCT << 8 | SC) */
 	bool active;
+	uint64_t deadline;     /* dpi_ticks() when this command times out; 0: no timeout */
 };
 
 struct dp_nvme_ns {
@@ -74,9 +77,13 @@ struct dp_nvme_qpair {
 	uint32_t idle_polls;
 	uint32_t max_xfer;
 	bool failed;
+	uint32_t flags;           /* DP_NVME_QPAIR_F_* */
 	void (*dev_poll)(struct dp_device *dev); /* a software model's deferred work, else NULL */
 	struct dp_device *dev;
+	uint64_t timeout_ticks;  /* 0: no timeouts */
+	uint32_t timeout_countdown;
 	/* cold */
+	uint64_t next_scan;      /* dpi_ticks() of the next scan for overdue commands */
 	struct dp_nvme_ctrlr *ctrlr;
 	void *prp_mem;
 	struct dp_nvme_qpair *next; /* the controller's list, under its lock */
@@ -127,6 +134,10 @@ int nvme_status_errno(uint16_t sct_sc);
 /* Run one admin command and wait for it. c->lock held. On return *cpl holds the completion.
  * 0; -EIO (fatal status, or the command failed: logged with its status); -ETIMEDOUT. */
 int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl);
+
+/* Abort command @cid of submission queue @sqid (takes c->lock). 0 (aborted); -EBUSY (the
+ * controller did not abort it); -EIO; -ETIMEDOUT. */
+int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
 
 /* Admin commands with data into c->buf (4 KiB). */
 int nvme_identify(struct dp_nvme_ctrlr *c, uint32_t cns, uint32_t nsid);

@@ -16,6 +16,7 @@
 
 #define DP_LOG_COMPONENT "nvme"
 #include <dmaplane/env.h>
+#include <dmaplane_internal/env.h>
 #include <dmaplane_internal/log.h>
 #include <dmaplane_internal/nvme.h>
 #include <dmaplane_internal/sys.h>
@@ -174,17 +175,63 @@ static int create_queues(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp)
 	return rc;
 }
 
+void dp_nvme_qpair_opts_init(struct dp_nvme_qpair_opts *opts, size_t size)
+{
+	struct dp_nvme_qpair_opts d = {.size = sizeof(d)};
+
+	if (opts == NULL || size == 0)
+		return;
+	size = DPI_MIN(size, sizeof(d));
+	memset(opts, 0, size);
+	memcpy(opts, &d, size);
+	opts->size = size;
+}
+
+static int qpair_opts_check(const struct dp_nvme_qpair_opts *in, struct dp_nvme_qpair_opts *o)
+{
+	dp_nvme_qpair_opts_init(o, sizeof(*o));
+	if (in == NULL)
+		return 0;
+	if (in->size < offsetof(struct dp_nvme_qpair_opts, flags) || in->size > sizeof(*o)) {
+		DPI_ERR("dp_nvme_qpair_opts.size %zu is not one this library knows: initialise the "
+			"options with dp_nvme_qpair_opts_init()", in->size);
+		return -EINVAL;
+	}
+	memcpy(o, in, in->size);
+	o->size = sizeof(*o);
+	if ((o->flags & ~DP_NVME_QPAIR_F_ALL) != 0 || o->reserved[0] != 0 || o->reserved[1] != 0 ||
+	    o->timeout_us > NVME_MAX_TIMEOUT_US) {
+		DPI_ERR("dp_nvme_qpair_opts: unknown flags 0x%x, reserved fields not 0, or a timeout "
+			"above one hour (%lu us)", o->flags & ~DP_NVME_QPAIR_F_ALL,
+			(unsigned long)o->timeout_us);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme_qpair **out)
 {
+	struct dp_nvme_qpair_opts o;
+
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.depth = depth;
+	return dp_nvme_qpair_create_ext(c, &o, out);
+}
+
+int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *c, const struct dp_nvme_qpair_opts *opts,
+			     struct dp_nvme_qpair **out)
+{
+	struct dp_nvme_qpair_opts o;
 	struct dp_nvme_qpair *qp;
-	uint32_t qid = 0;
+	uint32_t qid = 0, depth;
 	int rc;
 
 	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
-	if (c == NULL)
+	if (c == NULL || qpair_opts_check(opts, &o) != 0)
 		return -EINVAL;
+	depth = o.depth;
 	if (depth == 0)
 		depth = DPI_MIN((uint32_t)NVME_DEFAULT_DEPTH, c->info.max_queue_entries - 1);
 	if (depth >= c->info.max_queue_entries || depth > 65535) {
@@ -199,6 +246,11 @@ int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme
 	qp->mmio = &c->mmio;
 	qp->dev = c->dev;
 	qp->dev_poll = c->dev->ops->poll;
+	qp->flags = o.flags;
+	if (o.timeout_us != 0) {
+		qp->timeout_ticks = DPI_MAX(o.timeout_us * dp_ticks_hz() / 1000000, (uint64_t)1);
+		qp->timeout_countdown = NVME_TIMEOUT_CALLS;
+	}
 	qp->max_xfer = c->info.max_xfer;
 	rc = qpair_mem(qp, depth);
 	pthread_mutex_lock(&c->lock);
@@ -319,6 +371,8 @@ static inline void publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_s
 	t->pending = 1;
 	t->status = 0;
 	t->active = true;
+	if (dpi_unlikely(qp->timeout_ticks != 0))
+		t->deadline = dpi_ticks() + qp->timeout_ticks;
 	sqe->cid = cid;
 	qp->q.sq[qp->q.sq_tail] = *sqe;
 	if (++qp->q.sq_tail == qp->q.entries)
@@ -395,12 +449,13 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 		t->parent = parent;
 		t->cb = NULL;
 		t->active = true;
+		t->deadline = qp->timeout_ticks != 0 ? dpi_ticks() + qp->timeout_ticks : 0;
 	}
 	qp->tr[parent] = (struct nvme_tracker){.cb = cb, .arg = arg,
 					       .prp_list = qp->tr[parent].prp_list,
 					       .prp_list_iova = qp->tr[parent].prp_list_iova,
 					       .parent = parent, .pending = (uint16_t)n,
-					       .active = true};
+					       .active = true, .deadline = qp->tr[parent].deadline};
 	qp->q.sq_tail = tail;
 	sq_ring(qp);
 	return 0;
@@ -587,6 +642,42 @@ static inline void complete(struct dp_nvme_qpair *qp, uint16_t cid, uint16_t s)
 	}
 }
 
+/* Command @cid is overdue: abort it, and complete its request with -ETIMEDOUT unless that
+ * happened already. Its tracker stays in use until the controller answers for it. */
+static void expire(struct dp_nvme_qpair *qp, uint16_t cid)
+{
+	struct nvme_tracker *t = &qp->tr[cid], *p = &qp->tr[t->parent];
+	dp_nvme_cmd_cb cb = p->cb;
+
+	t->deadline = 0;
+	p->cb = NULL;
+	DPI_WARN("%s: command %u on queue %u outlived the queue pair's timeout: aborting it",
+		 qp->ctrlr->info.addr, cid, qp->q.qid);
+	nvme_abort(qp->ctrlr, qp->q.qid, cid);
+	if (cb != NULL)
+		cb(p->arg, -ETIMEDOUT, NVME_STATUS_DRIVER);
+}
+
+/* Every NVME_TIMEOUT_CALLS calls: when a scan is due, expire the overdue commands. */
+static void check_timeouts(struct dp_nvme_qpair *qp)
+{
+	uint64_t now;
+
+	qp->timeout_countdown = NVME_TIMEOUT_CALLS;
+	if (qp->nfree == qp->depth || qp->failed)
+		return;
+	now = dpi_ticks();
+	if (now < qp->next_scan)
+		return;
+	qp->next_scan = now + DPI_MAX(qp->timeout_ticks / 8, (uint64_t)1);
+	for (uint32_t i = 0; i < qp->depth && !qp->failed; i++) {
+		struct nvme_tracker *t = &qp->tr[i];
+
+		if (t->active && t->deadline != 0 && now >= t->deadline)
+			expire(qp, (uint16_t)i);
+	}
+}
+
 static int idle_poll(struct dp_nvme_qpair *qp)
 {
 	if (qp->nfree == qp->depth || ++qp->idle_polls < NVME_CFS_CHECK_POLLS)
@@ -630,10 +721,14 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 		}
 		complete(qp, cid, nvme_cqe_status(st));
 	}
+	if (n != 0) {
+		qp->idle_polls = 0;
+		dpi_mmio_write32(qp->mmio, q->cq_db, q->cq_head);
+	}
+	if (dpi_unlikely(qp->timeout_ticks != 0) && --qp->timeout_countdown == 0)
+		check_timeouts(qp);
 	if (n == 0)
 		return idle_poll(qp);
-	qp->idle_polls = 0;
-	dpi_mmio_write32(qp->mmio, q->cq_db, q->cq_head);
 	return (int)n;
 }
 

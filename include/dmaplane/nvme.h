@@ -175,6 +175,44 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *ctrlr, uint8_t lid, uint32_
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *ctrlr, uint32_t depth,
 			 struct dp_nvme_qpair **qpair);
 
+/** dp_nvme_qpair_opts.flags: all flags this library knows. */
+#define DP_NVME_QPAIR_F_ALL 0u
+
+/** Options for dp_nvme_qpair_create_ext(). Initialise with dp_nvme_qpair_opts_init(). */
+struct dp_nvme_qpair_opts {
+	size_t size;         /**< sizeof(struct dp_nvme_qpair_opts) */
+	uint32_t depth;      /**< as for dp_nvme_qpair_create() (0: default) */
+	uint32_t flags;      /**< DP_NVME_QPAIR_F_* */
+	uint64_t timeout_us; /**< per-command timeout in microseconds (0: none, the default).
+				  A command outstanding longer is aborted (admin Abort) and its
+				  request completes with -ETIMEDOUT; see dp_nvme_cmd_cb. */
+	uint64_t reserved[2]; /**< must be 0 */
+};
+
+#if defined(__LP64__)
+DP_STATIC_ASSERT(sizeof(struct dp_nvme_qpair_opts) == 40, "dp_nvme_qpair_opts layout is ABI");
+#endif
+
+/** Fill @p opts with defaults; @p size is sizeof(struct dp_nvme_qpair_opts) as the caller knows. */
+void dp_nvme_qpair_opts_init(struct dp_nvme_qpair_opts *opts, size_t size);
+
+/**
+ * dp_nvme_qpair_create() with options (NULL for defaults). Control path.
+ *
+ * Timeouts: with timeout_us set, each command records its submission time (dp_ticks()) and
+ * dp_nvme_qpair_process_completions() looks for overdue commands every few dozen calls (not per
+ * completion), scanning at most every timeout / 8: a command is found overdue within that much
+ * after its deadline (given the thread keeps polling). An overdue command gets an Abort on the admin queue (taking the controller's
+ * lock, in the polling thread) and its request's callback runs at once with -ETIMEDOUT. Its
+ * slot stays in use until the controller answers (the aborted completion, or a late one: no
+ * second callback) or the controller is reset, so a late answer can never be mistaken for a
+ * newer command.
+ * @return as dp_nvme_qpair_create(), and -EINVAL for bad options (size, unknown flags,
+ *   reserved fields not 0, timeout above one hour).
+ */
+int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *ctrlr, const struct dp_nvme_qpair_opts *opts,
+			     struct dp_nvme_qpair **qpair);
+
 /**
  * Delete the queue pair's queues (Delete I/O SQ, then CQ) and free it. Outstanding commands
  * are dropped without callbacks: complete them first. Control path, not from a callback.
@@ -194,7 +232,9 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qpair);
  *   -ENXIO   invalid namespace;
  *   -ENOSPC  capacity exceeded;
  *   -ECANCELED aborted;
- *   -EILSEQ  compare failure (dp_nvme_compare(): the data differ).
+ *   -EILSEQ  compare failure (dp_nvme_compare(): the data differ);
+ *   -ETIMEDOUT the request outlived the queue pair's timeout (dp_nvme_qpair_opts.timeout_us)
+ *            and was aborted (its data buffer may still have been read or written).
  * @param status the raw NVMe status: SCT << 8 | SC (0 on success; 0xffff when failed back by
  *   the driver without a completion from the controller).
  */

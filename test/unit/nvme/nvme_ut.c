@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <dmaplane/nvme.h>
 #include <dmaplane/vfio.h>
 #include <dmaplane_internal/device.h>
+#include <dmaplane_internal/env.h>
 #include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/nvme.h>
@@ -29,6 +31,7 @@
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
+#define NVME_TIMEOUT_CALLS_UT 32 /* drivers/nvme checks timeouts every 32 polls */
 
 /* ---- fixtures --------------------------------------------------------------------------------- */
 
@@ -761,6 +764,159 @@ static void test_model_hold(void)
 	fx_close(&f);
 }
 
+/* ---- timeouts -------------------------------------------------------------------------------- */
+
+static uint64_t g_now;
+
+static uint64_t fake_ticks(void)
+{
+	return __atomic_load_n(&g_now, __ATOMIC_RELAXED);
+}
+
+static void advance_us(uint64_t us)
+{
+	__atomic_fetch_add(&g_now, us, __ATOMIC_RELAXED); /* the fake clock runs at 1 MHz */
+}
+
+static void poll_n(struct dp_nvme_qpair *qp, int n)
+{
+	for (int i = 0; i < n; i++)
+		CU_ASSERT(dp_nvme_qpair_process_completions(qp, 0) >= 0);
+}
+
+static void test_qpair_opts(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair_opts o;
+	struct dp_nvme_qpair *qp = (void *)1;
+
+	fx_open(&f, 0);
+	ut_log_capture();
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	CU_ASSERT_EQUAL(o.size, sizeof(o));
+	CU_ASSERT_EQUAL(o.depth, 0);
+	CU_ASSERT_EQUAL(o.timeout_us, 0);
+	o.size = 4;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	CU_ASSERT_PTR_NULL(qp);
+	CU_ASSERT(ut_log_has("dp_nvme_qpair_opts_init"));
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.flags = 0x80000000u;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.reserved[1] = 1;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.timeout_us = 3600000001ull;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(NULL, NULL, &qp), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, NULL, NULL), -EINVAL);
+	ut_log_release();
+	/* An older, smaller options struct (up to depth and flags) is accepted. */
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.size = offsetof(struct dp_nvme_qpair_opts, timeout_us);
+	o.depth = 8;
+	o.timeout_us = 12345; /* beyond the caller's size: ignored */
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* A dropped completion times out: the request gets -ETIMEDOUT once, the command is aborted and
+ * its slot comes back when the controller answers, whether with the abort or late. */
+static void test_timeout_abort(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair_opts o;
+	struct dp_nvme_qpair *qp;
+	struct done d = {0}, d2 = {0}, d3 = {0}, d4 = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	__atomic_store_n(&g_now, 1000000, __ATOMIC_RELAXED);
+	dpi_ticks_set_source(fake_ticks, 1000000);
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.depth = 16;
+	o.timeout_us = 1000;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 5);
+	CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], true, buf, 20, 1), 0);
+
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf + 4096, 20, 1, on_done, &d), 0);
+	poll_n(qp, 200);
+	advance_us(999);
+	poll_n(qp, 200);
+	CU_ASSERT_EQUAL(d.calls, 0); /* not overdue yet */
+	/* Overdue now, found by the next scan: scans run at most every timeout / 8. */
+	advance_us(2 + 1000 / 8);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT(ut_log_has("timeout"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(d.status, 0xffff);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0); /* the Abort took it */
+	poll_n(qp, 2);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], false, buf + 4096, 20, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+
+	/* The Abort fails: the slot stays taken, the late completion brings no second callback. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), true, NVME_ADM_ABORT, 0x0006, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(qp, f.ns[1], buf, 21, 1, on_done, &d2), 0);
+	advance_us(1001);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(d2.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 1);
+	advance_us(100000);
+	poll_n(qp, 10 * NVME_TIMEOUT_CALLS_UT); /* expired once: no second abort, no callback */
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	poll_n(qp, 1);
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+
+	/* A split read (two 128 KiB commands), one of them dropped: one -ETIMEDOUT, all slots back. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[0], buf, 0, 512, on_done, &d3), 0);
+	poll_n(qp, 3);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1); /* the first command, still held */
+	CU_ASSERT_EQUAL(d3.calls, 0);
+	advance_us(5000);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT + 2);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d3.calls, 1);
+	CU_ASSERT_EQUAL(d3.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+
+	/* Without a timeout (the fixture's queue pair) a dropped command just waits. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_FLUSH, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dp_nvme_flush(f.qp, f.ns[1], on_done, &d4), 0);
+	advance_us(60000000);
+	poll_n(f.qp, 1000);
+	CU_ASSERT_EQUAL(d4.calls, 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	wait_done(f.qp, &d4);
+	CU_ASSERT_EQUAL(d4.rc, 0);
+
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
 /* One queue pair per thread, two threads at once on one controller. */
 struct worker {
 	struct fixture *f;
@@ -1109,7 +1265,7 @@ int main(void)
 		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
-		UT_TEST(test_model_hold),
+		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
