@@ -32,7 +32,7 @@ bool nvme_ctrlr_check_fatal(struct dp_nvme_ctrlr *c)
 	if (csts == UINT32_MAX || (csts & NVME_CSTS_CFS)) {
 		__atomic_store_n(&c->failed, true, __ATOMIC_RELAXED);
 		DPI_ERR("%s: controller fatal status (CSTS 0x%08x): outstanding commands fail with "
-			"-EIO; close and reopen the controller", c->info.addr, csts);
+			"-EIO; recover with dp_nvme_ctrlr_reset()", c->info.addr, csts);
 		return true;
 	}
 	return false;

@@ -3,7 +3,8 @@
  * drivers/nvme internals, shared by its files:
  *   ctrlr.c  open/close, bring-up (CC/CSTS handshake), Identify, info getters
  *   admin.c  the admin queue: synchronous commands on the control path
- *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs, completions
+ *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs, completions, timeouts
+ *   reset.c  controller reset and recovery
  * The driver reaches the device only through lib/vfio (dp_pci_device_open, config space) and
  * dpi_mmio (BAR0 registers): no ioctl here.
  */
@@ -42,6 +43,10 @@ struct nvme_queue {
 	uint32_t sq_db, cq_db; /* doorbell offsets in BAR0 */
 };
 
+/* dp_nvme_qpair.state: anything set sends process_completions down its slow path. */
+#define NVME_QP_FAILED   (1u << 0) /* the controller failed: submissions get -EIO until reset */
+#define NVME_QP_FAILBACK (1u << 1) /* trackers marked failback wait for their -EIO */
+
 /*
  * One command slot. A request is one command, or several when it is larger than the maximum
  * transfer (MDTS): then the first command's tracker is the parent, holds the callback, counts
@@ -56,6 +61,7 @@ struct nvme_tracker {
 	uint16_t pending;      /* on the parent: commands of the request not completed yet */
 	uint16_t status;       /* on the parent: first non-zero status (SCT << 8 | SC) */
 	bool active;
+	bool failback;         /* outstanding at a controller reset: fail back at the next poll */
 	uint64_t deadline;     /* dpi_ticks() when this command times out; 0: no timeout */
 };
 
@@ -76,7 +82,7 @@ struct dp_nvme_qpair {
 	uint32_t nfree, depth;
 	uint32_t idle_polls;
 	uint32_t max_xfer;
-	bool failed;
+	uint8_t state;            /* NVME_QP_* */
 	uint32_t flags;           /* DP_NVME_QPAIR_F_* */
 	void (*dev_poll)(struct dp_device *dev); /* a software model's deferred work, else NULL */
 	struct dp_device *dev;
@@ -105,6 +111,7 @@ struct dp_nvme_ctrlr {
 	struct dp_nvme_ns *ns;
 	uint32_t nns;
 	uint8_t *qid_used; /* [0..info.io_queues] */
+	uint32_t io_queues_asked; /* opts.io_queues, asked again after a reset */
 	struct dp_nvme_qpair *qpairs;
 	bool failed; /* CSTS.CFS seen (atomic) */
 };
@@ -129,6 +136,11 @@ static inline uint16_t nvme_cqe_status(uint16_t st)
 /* SCT << 8 | SC as a negative errno (0 for success). */
 int nvme_status_errno(uint16_t sct_sc);
 
+/* Controller reset (reset.c, c->lock held): forget the queues' state, mark outstanding
+ * commands for failback, and create the queues again on the re-enabled controller. */
+int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp);
+void nvme_qpair_quiesce(struct dp_nvme_qpair *qp);
+
 /* ---- admin (admin.c) ----------------------------------------------------------------------- */
 
 /* Run one admin command and wait for it. c->lock held. On return *cpl holds the completion.
@@ -141,6 +153,15 @@ int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
 
 /* Admin commands with data into c->buf (4 KiB). */
 int nvme_identify(struct dp_nvme_ctrlr *c, uint32_t cns, uint32_t nsid);
+
+/* Set Features Number of Queues: ask for @want pairs, *granted gets what the controller gives. */
+int nvme_set_num_queues(struct dp_nvme_ctrlr *c, uint32_t want, uint32_t *granted);
+
+/* Program AQA/ASQ/ACQ for c->admin (zeroed, indexes reset), set CC.EN = 1, wait for RDY. */
+int nvme_ctrlr_enable(struct dp_nvme_ctrlr *c);
+
+/* CC.EN = 0 and wait for CSTS.RDY = 0 (CAP.TO), ignoring CFS. */
+int nvme_ctrlr_disable(struct dp_nvme_ctrlr *c);
 
 /* CSTS.CFS: remember it and say so once. True when the controller is failed. */
 bool nvme_ctrlr_check_fatal(struct dp_nvme_ctrlr *c);

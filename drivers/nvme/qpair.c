@@ -209,6 +209,37 @@ static int qpair_opts_check(const struct dp_nvme_qpair_opts *in, struct dp_nvme_
 	return 0;
 }
 
+void nvme_qpair_quiesce(struct dp_nvme_qpair *qp)
+{
+	struct nvme_queue *q = &qp->q;
+	bool any = false;
+
+	for (uint32_t i = 0; i < qp->depth; i++) {
+		if (qp->tr[i].active) {
+			qp->tr[i].failback = true;
+			qp->tr[i].deadline = 0;
+			any = true;
+		}
+	}
+	if (any)
+		qp->state |= NVME_QP_FAILBACK;
+	memset(q->cq, 0, (size_t)q->entries << NVME_CQES_LOG2);
+	q->sq_tail = 0;
+	q->sq_head = 0;
+	q->cq_head = 0;
+	q->phase = 1;
+	qp->idle_polls = 0;
+}
+
+int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp)
+{
+	int rc = create_queues(c, qp);
+
+	if (rc == 0)
+		qp->state &= (uint8_t)~NVME_QP_FAILED;
+	return rc;
+}
+
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme_qpair **out)
 {
 	struct dp_nvme_qpair_opts o;
@@ -387,7 +418,7 @@ static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *bu
 	uint16_t cid;
 	int rc;
 
-	if (dpi_unlikely(qp->failed))
+	if (dpi_unlikely(qp->state & NVME_QP_FAILED))
 		return -EIO;
 	if (dpi_unlikely(qp->nfree == 0))
 		return -EAGAIN;
@@ -419,7 +450,7 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 			"queue pair's depth %u", nlb, n, qp->max_xfer, qp->depth);
 		return -E2BIG;
 	}
-	if (dpi_unlikely(qp->failed))
+	if (dpi_unlikely(qp->state & NVME_QP_FAILED))
 		return -EIO;
 	if (qp->nfree < n)
 		return -EAGAIN;
@@ -547,7 +578,7 @@ int dp_nvme_deallocate(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns,
 		if (ranges[i].lba >= ns->num_blocks || ranges[i].nlb > ns->num_blocks - ranges[i].lba)
 			return -ERANGE;
 	}
-	if (qp->failed)
+	if (qp->state & NVME_QP_FAILED)
 		return -EIO;
 	if (qp->nfree == 0)
 		return -EAGAIN;
@@ -608,19 +639,32 @@ static inline void tracker_release(struct dp_nvme_qpair *qp, uint16_t cid)
 	qp->free[qp->nfree++] = cid;
 }
 
-/* The controller is failed: every outstanding request gets -EIO once, none is lost. */
-static void fail_all(struct dp_nvme_qpair *qp)
+/* Release the outstanding trackers (@only_marked: those marked failback); the callback of each request whose parent is
+ * among them runs with -EIO (requests that timed out already have none). */
+static void fail_back(struct dp_nvme_qpair *qp, bool only_marked)
 {
-	qp->failed = true;
 	for (uint32_t i = 0; i < qp->depth; i++) {
 		struct nvme_tracker *t = &qp->tr[i];
 
-		if (!t->active)
+		if (!t->active || (only_marked && !t->failback))
 			continue;
+		t->failback = false;
 		tracker_release(qp, (uint16_t)i);
-		if (t->parent == i && t->cb != NULL)
-			t->cb(t->arg, -EIO, NVME_STATUS_DRIVER);
+		if (t->parent == i && t->cb != NULL) {
+			dp_nvme_cmd_cb cb = t->cb;
+
+			t->cb = NULL;
+			cb(t->arg, -EIO, NVME_STATUS_DRIVER);
+		}
 	}
+}
+
+/* The controller is failed: every outstanding request gets -EIO once, none is lost. */
+static void fail_all(struct dp_nvme_qpair *qp)
+{
+	qp->state |= NVME_QP_FAILED;
+	qp->state &= (uint8_t)~NVME_QP_FAILBACK;
+	fail_back(qp, false);
 }
 
 /* Command @cid completed with status @s: finish its request when it was the last command. */
@@ -664,13 +708,13 @@ static void check_timeouts(struct dp_nvme_qpair *qp)
 	uint64_t now;
 
 	qp->timeout_countdown = NVME_TIMEOUT_CALLS;
-	if (qp->nfree == qp->depth || qp->failed)
+	if (qp->nfree == qp->depth || (qp->state & NVME_QP_FAILED))
 		return;
 	now = dpi_ticks();
 	if (now < qp->next_scan)
 		return;
 	qp->next_scan = now + DPI_MAX(qp->timeout_ticks / 8, (uint64_t)1);
-	for (uint32_t i = 0; i < qp->depth && !qp->failed; i++) {
+	for (uint32_t i = 0; i < qp->depth && !(qp->state & NVME_QP_FAILED); i++) {
 		struct nvme_tracker *t = &qp->tr[i];
 
 		if (t->active && t->deadline != 0 && now >= t->deadline)
@@ -696,8 +740,15 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 
 	if (dpi_unlikely(qp == NULL))
 		return -EINVAL;
-	if (dpi_unlikely(qp->failed))
-		return -EIO;
+	if (dpi_unlikely(qp->state != 0)) {
+		/* Commands outstanding at a controller reset: their -EIO, in this thread. */
+		if (qp->state & NVME_QP_FAILBACK) {
+			qp->state &= (uint8_t)~NVME_QP_FAILBACK;
+			fail_back(qp, true);
+		}
+		if (qp->state & NVME_QP_FAILED)
+			return -EIO;
+	}
 	if (qp->dev_poll != NULL)
 		qp->dev_poll(qp->dev);
 	q = &qp->q;

@@ -90,6 +90,24 @@ int dp_nvme_ctrlr_open(const char *addr, struct dp_ioas *ioas,
  */
 int dp_nvme_ctrlr_close(struct dp_nvme_ctrlr *ctrlr);
 
+/**
+ * Reset the controller and bring it back: CC.EN = 0 and wait for CSTS.RDY = 0 (bounded by
+ * CAP.TO; a fatal status clears with it), set the admin queue up again, CC.EN = 1 and wait for
+ * RDY, ask for the I/O queues again and re-create the queues of every existing queue pair (same
+ * handles: the application keeps using them). Use it after a fatal status (a queue pair's
+ * dp_nvme_qpair_process_completions() returned -EIO) or for a controller that stopped
+ * answering. Commands outstanding at the reset are failed back with -EIO (status 0xffff) by the
+ * next dp_nvme_qpair_process_completions() of their queue pair, each callback exactly once;
+ * requests that had timed out already just free their slots.
+ * Control path. Thread rule: no other thread may be inside a call on this controller's queue
+ * pairs during the reset (quiesce them first); not from a completion callback.
+ * @return 0; -EINVAL (NULL); -ETIMEDOUT (CSTS.RDY did not change within CAP.TO, or an admin
+ *   command did not complete); -EIO (the controller failed again, refused an admin command, or
+ *   grants fewer I/O queues than before); -ENOMEM. On failure the controller stays failed
+ *   (submissions get -EIO, outstanding commands are still failed back); call it again or close.
+ */
+int dp_nvme_ctrlr_reset(struct dp_nvme_ctrlr *ctrlr);
+
 /** Facts about a controller, from its registers and Identify Controller. */
 struct dp_nvme_ctrlr_info {
 	size_t size;            /**< sizeof(struct dp_nvme_ctrlr_info), set by the caller */
@@ -308,7 +326,9 @@ int dp_nvme_flush(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, dp_nvme_cm
  * queue pair's thread.
  * @return the number of completions processed (>= 0); -EINVAL (NULL); -EIO when the controller
  *   reported a fatal status: every outstanding command is then failed back through its
- *   callback with -EIO (none is lost or left hanging), and later submissions return -EIO.
+ *   callback with -EIO (none is lost or left hanging), and later submissions return -EIO
+ *   until dp_nvme_ctrlr_reset() brings the controller back. The controller's status is read
+ *   only when polls find nothing while commands are outstanding, every few thousand polls.
  */
 int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qpair, uint32_t max);
 

@@ -900,6 +900,23 @@ static void test_timeout_abort(void)
 	CU_ASSERT_EQUAL(d3.rc, -ETIMEDOUT);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
 
+	/* A timed-out command the controller never answers holds its slot until a reset. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), true, NVME_ADM_ABORT, 0x0006, 1), 0);
+	d2 = (struct done){0};
+	CU_ASSERT_EQUAL(dp_nvme_write(qp, f.ns[1], buf, 21, 1, on_done, &d2), 0);
+	advance_us(2000);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1);
+	poll_n(qp, 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(d2.rc, -ETIMEDOUT);
+
 	/* Without a timeout (the fixture's queue pair) a dropped command just waits. */
 	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_FLUSH, UINT32_MAX, 1),
 			0);
@@ -914,6 +931,104 @@ static void test_timeout_abort(void)
 	dpi_ticks_set_source(NULL, 0);
 	dp_dma_free(buf);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* ---- reset and recovery ---------------------------------------------------------------------- */
+
+/* A fatal status with I/O in flight on two queue pairs: each callback runs once with -EIO (the
+ * second queue pair's only at its next poll after the reset), the reset brings the same queue
+ * pairs back, and the namespace keeps its data. */
+static void test_reset_cfs(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp2;
+	struct done r[6];
+	uint8_t *buf;
+	int rc = 0;
+
+	memset(r, 0, sizeof(r));
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 16, &qp2), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 9);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 30, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 5), 0);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(dp_nvme_read(i < 3 ? f.qp : qp2, f.ns[1], buf + 4096 * (i + 1), 30, 1,
+					     on_done, &r[i]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 5);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_fatal(sim_of(&f)), 0);
+	ut_log_capture();
+	for (int i = 0; i < 100000 && rc == 0; i++)
+		rc = dp_nvme_qpair_process_completions(f.qp, 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(rc, -EIO);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(r[i].calls, 1);
+		CU_ASSERT_EQUAL(r[i].rc, -EIO);
+		CU_ASSERT_EQUAL(r[i].status, 0xffff);
+	}
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[1], buf, 30, 1, on_done, &r[5]), -EIO);
+	CU_ASSERT_EQUAL(r[3].calls + r[4].calls, 0);
+
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	CU_ASSERT(ut_log_has("resetting"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0); /* the model forgot them */
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp2), 2);
+	CU_ASSERT(dp_nvme_qpair_process_completions(qp2, 0) >= 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp2), 0);
+	poll_n(qp2, 10);
+	poll_n(f.qp, 10);
+	for (int i = 0; i < 5; i++) {
+		CU_ASSERT_EQUAL(r[i].calls, 1);
+		CU_ASSERT_EQUAL(r[i].rc, -EIO);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct dp_nvme_qpair *qp = i == 0 ? f.qp : qp2;
+
+		memset(buf + 4096, 0, 4096);
+		CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], false, buf + 4096, 30, 1), 0);
+		CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	}
+	write_read_verify(&f, f.ns[0], buf, 0, buf + 32 * KiB, 512, 16 * KiB, 100, 3);
+
+	/* A reset without a fatal status, with a command the controller dropped. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dp_nvme_write(qp2, f.ns[1], buf, 31, 1, on_done, &r[5]), 0);
+	poll_n(qp2, 100);
+	CU_ASSERT_EQUAL(r[5].calls, 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	poll_n(qp2, 2);
+	CU_ASSERT_EQUAL(r[5].calls, 1);
+	CU_ASSERT_EQUAL(r[5].rc, -EIO);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp2), 0);
+
+	/* A reset that fails leaves the controller failed; the next one recovers it. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), true, NVME_ADM_SET_FEATURES, 0x0006,
+						   1), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), -EIO);
+	CU_ASSERT(ut_log_has("reset failed"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf, 30, 1, on_done, &r[5]), -EIO);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(f.qp, 0), -EIO);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 30, 1), 0);
+	fill(buf + 8192, 4 * KiB, 9); /* what block 30 has held since the start */
+	CU_ASSERT_EQUAL(memcmp(buf + 8192, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(NULL), -EINVAL);
+
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp2), 0);
 	fx_close(&f);
 }
 
@@ -1266,6 +1381,7 @@ int main(void)
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
+		UT_TEST(test_reset_cfs),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
