@@ -5,6 +5,7 @@
  *   admin.c  the admin queue: synchronous commands on the control path
  *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs, completions, timeouts
  *   reset.c  controller reset and recovery
+ *   aer.c    Asynchronous Event Requests and the admin queue poll
  * The driver reaches the device only through lib/vfio (dp_pci_device_open, config space) and
  * dpi_mmio (BAR0 registers): no ioctl here.
  */
@@ -29,6 +30,9 @@
 #define NVME_STATUS_DRIVER    0xffffu   /* raw status of commands failed back by the driver */
 #define NVME_TIMEOUT_CALLS    32        /* process_completions calls between timeout checks */
 #define NVME_MAX_TIMEOUT_US   3600000000ull
+#define NVME_AER_CID          0x8000u   /* admin command ids with this bit are AERs */
+#define NVME_MAX_AER          4
+#define NVME_AER_STASH        16        /* events reaped and not reported yet */
 
 /* One submission queue and its completion queue, in DMA memory. */
 struct nvme_queue {
@@ -114,6 +118,14 @@ struct dp_nvme_ctrlr {
 	uint32_t io_queues_asked; /* opts.io_queues, asked again after a reset */
 	struct dp_nvme_qpair *qpairs;
 	bool failed; /* CSTS.CFS seen (atomic) */
+	/* asynchronous events (aer.c), under the lock */
+	dp_nvme_aer_cb aer_cb;
+	void *aer_arg;
+	uint32_t aer_max, aer_armed;
+	uint16_t aer_seq;
+	uint32_t aer_stash[NVME_AER_STASH]; /* completion dw0 of events not reported yet */
+	uint32_t naer_stash;
+	uint8_t aerl; /* Identify AERL */
 };
 
 /* ---- queues (qpair.c) ------------------------------------------------------------------ */
@@ -150,6 +162,17 @@ int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cq
 /* Abort command @cid of submission queue @sqid (takes c->lock). 0 (aborted); -EBUSY (the
  * controller did not abort it); -EIO; -ETIMEDOUT. */
 int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
+
+/* Take one admin completion when there is one (true); AER completions go to
+ * nvme_aer_completion() and are not returned. c->lock held. */
+bool nvme_admin_reap(struct dp_nvme_ctrlr *c, struct nvme_cqe *cpl);
+
+/* ---- asynchronous events (aer.c), c->lock held ---------------------------------------------- */
+
+/* An AER completion was reaped. */
+void nvme_aer_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl);
+/* After a reset: nothing is outstanding any more; send the requests again when registered. */
+int nvme_aer_rearm(struct dp_nvme_ctrlr *c);
 
 /* Admin commands with data into c->buf (4 KiB). */
 int nvme_identify(struct dp_nvme_ctrlr *c, uint32_t cns, uint32_t nsid);

@@ -36,6 +36,8 @@ static int reenable(struct dp_nvme_ctrlr *c)
 	}
 	for (struct dp_nvme_qpair *qp = c->qpairs; rc == 0 && qp != NULL; qp = qp->next)
 		rc = nvme_qpair_recreate(c, qp);
+	if (rc == 0)
+		rc = nvme_aer_rearm(c);
 	return rc;
 }
 

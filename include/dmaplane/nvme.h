@@ -108,6 +108,43 @@ int dp_nvme_ctrlr_close(struct dp_nvme_ctrlr *ctrlr);
  */
 int dp_nvme_ctrlr_reset(struct dp_nvme_ctrlr *ctrlr);
 
+/** An asynchronous event reported by the controller (an Asynchronous Event Request completed). */
+struct dp_nvme_async_event {
+	uint8_t type;     /**< 0 error status, 1 SMART / health status, 2 notice, 6 I/O command
+			       set specific, 7 vendor specific */
+	uint8_t info;     /**< event information (meaning depends on the type) */
+	uint8_t log_page; /**< the log page with the details (the driver has read it to clear
+			       the event; read it again with dp_nvme_ctrlr_get_log_page()) */
+	uint8_t reserved0;
+	uint32_t dw0;     /**< the raw completion dword 0 */
+};
+
+DP_STATIC_ASSERT(sizeof(struct dp_nvme_async_event) == 8, "dp_nvme_async_event layout is ABI");
+
+/** An asynchronous event callback; runs inside dp_nvme_ctrlr_process_admin_completions(). */
+typedef void (*dp_nvme_aer_cb)(void *arg, const struct dp_nvme_async_event *event);
+
+/**
+ * Have asynchronous events reported to @p cb (NULL: stop reporting; requests already sent stay
+ * with the controller). The driver keeps up to min(AERL + 1, 4) Asynchronous Event Requests
+ * outstanding and sends a new one after each event; it reads each event's log page (without
+ * Retain Asynchronous Event) so the controller can report that type again. Events arrive only
+ * through dp_nvme_ctrlr_process_admin_completions(). Control path; any thread.
+ * @return 0; -EINVAL (NULL controller); -EIO (the controller is failed).
+ */
+int dp_nvme_ctrlr_register_aer_cb(struct dp_nvme_ctrlr *ctrlr, dp_nvme_aer_cb cb, void *arg);
+
+/**
+ * Poll the admin queue: reap Asynchronous Event Request completions, re-arm, read the events'
+ * log pages, then run the event callbacks (outside the controller's lock: they may call other
+ * control functions, but not dp_nvme_ctrlr_reset() or close). When nothing arrived it reads
+ * CSTS to notice a fatal status: call it at low frequency (e.g. once a millisecond) from one
+ * thread. Control path.
+ * @return the number of events reported (>= 0); -EINVAL (NULL); -EIO (the controller reported
+ *   a fatal status: see dp_nvme_ctrlr_reset()).
+ */
+int dp_nvme_ctrlr_process_admin_completions(struct dp_nvme_ctrlr *ctrlr);
+
 /** Facts about a controller, from its registers and Identify Controller. */
 struct dp_nvme_ctrlr_info {
 	size_t size;            /**< sizeof(struct dp_nvme_ctrlr_info), set by the caller */

@@ -135,6 +135,15 @@ enum nvme_io_opc {
 #define NVME_LOG_ERROR_ENTRY_SIZE 64
 #define NVME_LOG_SMART_SIZE 512
 
+/* Asynchronous Event Request completion dw0: type 2:0, info 15:8, log page 23:16. */
+#define NVME_AER_TYPE(dw0) ((dw0) & 7)
+#define NVME_AER_INFO(dw0) (((dw0) >> 8) & 0xff)
+#define NVME_AER_LID(dw0)  (((dw0) >> 16) & 0xff)
+#define NVME_AER_TYPE_ERROR  0
+#define NVME_AER_TYPE_SMART  1
+#define NVME_AER_TYPE_NOTICE 2
+#define NVME_LOG_RAE (1u << 15) /* Get Log Page cdw10: retain asynchronous event */
+
 #define NVME_QUEUE_PC (1u << 0) /* Create I/O CQ/SQ cdw11: physically contiguous */
 
 /* ---- status codes -------------------------------------------------------------------------- */
@@ -168,6 +177,8 @@ enum nvme_sc_cmd_specific {
 	NVME_SC_CQ_INVALID = 0x00,
 	NVME_SC_INVALID_QID = 0x01,
 	NVME_SC_INVALID_QSIZE = 0x02,
+	NVME_SC_ABORT_LIMIT = 0x03,
+	NVME_SC_AER_LIMIT = 0x05,
 	NVME_SC_INVALID_LOG_PAGE = 0x09,
 	NVME_SC_INVALID_QUEUE_DELETION = 0x0c,
 };

@@ -250,6 +250,13 @@ int dpi_sim_nvme_release_held(struct dpi_sim_device *dev);
 /* Completions held back now (0 for NULL or another model). */
 uint32_t dpi_sim_nvme_held(struct dpi_sim_device *dev);
 
+/* Test hook: raise an asynchronous event (@type 0 error, 1 SMART/health, ...; @info; @lid the
+ * log page that clears it: DP_NVME_LOG_ERROR or _SMART). It completes an outstanding
+ * Asynchronous Event Request at once, or waits for one; after it is reported its type stays
+ * masked until the host reads that log page (without RAE). 0; -EINVAL; -ENOSPC (16 events
+ * waiting already). */
+int dpi_sim_nvme_raise_event(struct dpi_sim_device *dev, uint8_t type, uint8_t info, uint8_t lid);
+
 /* Null mode (also DP_SIM_NVME_NULL=1 at creation): Read, Write and Compare check their
  * arguments and complete without moving data, for measuring the driver. 0; -EINVAL. */
 int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);

@@ -173,6 +173,7 @@ static uint64_t snvme_bar_size(void *state, uint32_t bar)
 void snvme_queues_reset(struct snvme *n)
 {
 	__atomic_store_n(&n->nheld, 0, __ATOMIC_RELAXED);
+	memset(&n->aer, 0, sizeof(n->aer));
 	memset(n->sq, 0, sizeof(n->sq));
 	memset(n->cq, 0, sizeof(n->cq));
 	n->nsq_alloc = 0;
@@ -332,7 +333,7 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			snvme_io_exec(n, &c);
 		if (c.status != 0)
 			errlog_add(n, &c);
-		if (!hold(n, &c)) {
+		if (!c.no_post && !hold(n, &c)) {
 			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
 					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
 
@@ -603,4 +604,24 @@ uint32_t dpi_sim_nvme_held(struct dpi_sim_device *dev)
 	struct snvme *n = nvme_of(dev);
 
 	return n == NULL ? 0 : __atomic_load_n(&n->nheld, __ATOMIC_RELAXED);
+}
+
+int dpi_sim_nvme_raise_event(struct dpi_sim_device *dev, uint8_t type, uint8_t info, uint8_t lid)
+{
+	struct snvme *n = nvme_of(dev);
+	int rc = 0;
+
+	if (n == NULL || type > 7 || (lid != NVME_LOG_ERROR && lid != NVME_LOG_SMART))
+		return -EINVAL;
+	pthread_mutex_lock(&n->lock);
+	if (n->aer.npending == SNVME_MAX_EVENTS) {
+		rc = -ENOSPC;
+	} else {
+		n->aer.pending[n->aer.npending++] = type | ((uint32_t)info << 8) |
+						    ((uint32_t)lid << 16);
+		if (!(n->csts & NVME_CSTS_CFS) && (n->csts & NVME_CSTS_RDY))
+			snvme_aer_deliver(n);
+	}
+	pthread_mutex_unlock(&n->lock);
+	return rc;
 }

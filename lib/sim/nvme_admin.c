@@ -56,7 +56,7 @@ static void id_ctrlr(struct snvme *n, uint8_t *d)
 	put16(d + NVME_IDC_CNTLID, 1);
 	put32(d + NVME_IDC_VER, 0x00010400);
 	d[NVME_IDC_ACL] = 3;
-	d[NVME_IDC_AERL] = 3;
+	d[NVME_IDC_AERL] = SNVME_AERL;
 	d[NVME_IDC_ELPE] = SNVME_ERRLOG - 1;
 	d[NVME_IDC_SQES] = (NVME_SQES_LOG2 << 4) | NVME_SQES_LOG2;
 	d[NVME_IDC_CQES] = (NVME_CQES_LOG2 << 4) | NVME_CQES_LOG2;
@@ -263,6 +263,51 @@ static void abort_cmd(struct snvme *n, struct snvme_cmd *c)
 	}
 }
 
+/* ---- asynchronous events ------------------------------------------------------------------- */
+
+/* Report each pending event whose type is not masked to an outstanding request, oldest first;
+ * its type stays masked until the host reads the event's log page. */
+void snvme_aer_deliver(struct snvme *n)
+{
+	for (uint32_t i = 0; i < n->aer.npending && n->aer.n > 0;) {
+		uint32_t ev = n->aer.pending[i], type = ev & 7;
+
+		if (n->aer.masked_lid[type] != 0) {
+			i++;
+			continue;
+		}
+		if (snvme_post(n, 0, n->aer.cid[0], 0, ev) != 0)
+			return; /* the admin CQ is full: at the next chance */
+		n->aer.masked_lid[type] = (uint8_t)NVME_AER_LID(ev);
+		memmove(&n->aer.cid[0], &n->aer.cid[1], --n->aer.n * sizeof(n->aer.cid[0]));
+		memmove(&n->aer.pending[i], &n->aer.pending[i + 1],
+			(--n->aer.npending - i) * sizeof(n->aer.pending[0]));
+	}
+}
+
+static void async_event(struct snvme *n, struct snvme_cmd *c)
+{
+	if (n->aer.n > SNVME_AERL) {
+		snvme_set_status(c, NVME_SCT_CMD_SPECIFIC, NVME_SC_AER_LIMIT);
+		return;
+	}
+	n->aer.cid[n->aer.n++] = c->sqe.cid;
+	c->no_post = true;
+	snvme_aer_deliver(n); /* after this command's own SQ head moved: posted in order */
+}
+
+/* Reading a log page without Retain Asynchronous Event (cdw10 bit 15) clears the events of
+ * the types that report through it. */
+static void aer_clear(struct snvme *n, uint32_t lid, uint32_t cdw10)
+{
+	if (cdw10 & NVME_LOG_RAE)
+		return;
+	for (uint32_t t = 0; t < 8; t++)
+		if (n->aer.masked_lid[t] == lid)
+			n->aer.masked_lid[t] = 0;
+	snvme_aer_deliver(n);
+}
+
 /* ---- logs ---------------------------------------------------------------------------------- */
 
 static void log_error(struct snvme *n, uint8_t *d, size_t cap)
@@ -317,6 +362,8 @@ static void get_log_page(struct snvme *n, struct snvme_cmd *c)
 		return;
 	}
 	to_host(n, c, d + off, len);
+	if (c->status == 0)
+		aer_clear(n, lid, c->sqe.cdw10);
 }
 
 void snvme_admin_exec(struct snvme *n, struct snvme_cmd *c)
@@ -335,6 +382,7 @@ void snvme_admin_exec(struct snvme *n, struct snvme_cmd *c)
 	case NVME_ADM_DELETE_SQ: delete_queue(n, c, false); break;
 	case NVME_ADM_GET_LOG_PAGE: get_log_page(n, c); break;
 	case NVME_ADM_ABORT: abort_cmd(n, c); break;
+	case NVME_ADM_ASYNC_EVENT: async_event(n, c); break;
 	default: snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE); break;
 	}
 }

@@ -28,6 +28,8 @@
 #define SNVME_BAR0_SIZE    0x2000
 #define SNVME_MAX_HELD     1024 /* completions held back (dropped or delayed) at once */
 #define SNVME_HOLD_FOREVER UINT32_MAX
+#define SNVME_AERL         3    /* 0's based: 4 Asynchronous Event Requests outstanding */
+#define SNVME_MAX_EVENTS   16   /* events raised and not reported yet */
 
 struct snvme_sq {
 	uint64_t base;
@@ -96,6 +98,14 @@ struct snvme {
 		uint8_t opc;
 		bool admin;
 	} hold;
+	struct {
+		uint16_t cid[SNVME_AERL + 1]; /* outstanding Asynchronous Event Requests */
+		uint32_t n;
+		uint32_t pending[SNVME_MAX_EVENTS]; /* completion dw0 of events not reported */
+		uint32_t npending;
+		uint8_t masked_lid[8]; /* per event type: the log page that clears it, 0 when
+					  the type is not masked (reported, log not read yet) */
+	} aer;
 	struct snvme_held held[SNVME_MAX_HELD];
 	uint32_t nheld; /* written under the lock, read without it by the poll callback */
 
@@ -112,6 +122,7 @@ struct snvme_cmd {
 	uint16_t status; /* NVME_STATUS(sct, sc) */
 	uint32_t dw0;
 	uint64_t err_lba; /* for the error log */
+	bool no_post;     /* the command stays outstanding (an Asynchronous Event Request) */
 };
 
 static inline void snvme_set_status(struct snvme_cmd *c, uint32_t sct, uint32_t sc)
@@ -134,6 +145,9 @@ void snvme_queues_reset(struct snvme *n);
 /* nvme.c: post a completion to the CQ of SQ @sqid now. 0; -EAGAIN (that CQ is full);
  * -ENOENT (the queues are gone); -EFAULT (the CQ is unreachable: the controller is now fatal). */
 int snvme_post(struct snvme *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0);
+
+/* nvme_admin.c: report pending events to outstanding Asynchronous Event Requests. */
+void snvme_aer_deliver(struct snvme *n);
 
 /* nvme.c: take held completion @i out of the list. */
 void snvme_held_remove(struct snvme *n, uint32_t i);

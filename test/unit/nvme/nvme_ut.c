@@ -1032,6 +1032,105 @@ static void test_reset_cfs(void)
 	fx_close(&f);
 }
 
+/* ---- asynchronous events --------------------------------------------------------------------- */
+
+struct aer_log {
+	int n;
+	struct dp_nvme_async_event ev[16];
+};
+
+static void on_aer(void *arg, const struct dp_nvme_async_event *e)
+{
+	struct aer_log *l = arg;
+
+	if (l->n < 16)
+		l->ev[l->n] = *e;
+	l->n++;
+}
+
+static void test_aer(void)
+{
+	struct fixture f;
+	struct aer_log log = {0};
+	uint8_t smart[512];
+	int total = 0;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(NULL), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(NULL, on_aer, &log), -EINVAL);
+	/* Raised before anyone listens: waits in the model for a request. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x01,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), 1, 0, 0x7f), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(NULL, 1, 0, DP_NVME_LOG_SMART), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, on_aer, &log), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 1);
+	CU_ASSERT_EQUAL(log.ev[0].type, NVME_AER_TYPE_SMART);
+	CU_ASSERT_EQUAL(log.ev[0].info, 0x01);
+	CU_ASSERT_EQUAL(log.ev[0].log_page, DP_NVME_LOG_SMART);
+	CU_ASSERT_EQUAL(log.ev[0].dw0, 0x00020101u);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+
+	/* The driver read the log page and re-armed: the same type is reported again. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x02,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 2);
+	CU_ASSERT_EQUAL(log.ev[1].info, 0x02);
+
+	/* Two error events back to back: the second waits (masked) until the driver has read
+	 * the error log for the first; each is reported once. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_ERROR, 0x03,
+						 DP_NVME_LOG_ERROR), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_ERROR, 0x04,
+						 DP_NVME_LOG_ERROR), 0);
+	for (int i = 0; i < 4; i++)
+		total += dp_nvme_ctrlr_process_admin_completions(f.c);
+	CU_ASSERT_EQUAL(total, 2);
+	CU_ASSERT_EQUAL(log.n, 4);
+	CU_ASSERT_EQUAL(log.ev[2].info, 0x03);
+	CU_ASSERT_EQUAL(log.ev[3].info, 0x04);
+
+	/* An event completing while a synchronous admin command waits is set aside, not lost. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x05,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_ERROR, DP_NVME_NSID_ALL, 0,
+						   smart, 64), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 5);
+	CU_ASSERT_EQUAL(log.ev[4].info, 0x05);
+
+	/* A reset re-arms the requests. */
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x06,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 6);
+	CU_ASSERT_EQUAL(log.ev[5].info, 0x06);
+
+	/* Unregistered: no callback. */
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x07,
+						 DP_NVME_LOG_SMART), 0);
+	dp_nvme_ctrlr_process_admin_completions(f.c);
+	CU_ASSERT_EQUAL(log.n, 6);
+
+	/* The admin poll notices a fatal status. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_fatal(sim_of(&f)), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), -EIO);
+	CU_ASSERT(ut_log_has("fatal status"));
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, on_aer, &log), -EIO);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	fx_close(&f);
+}
+
 /* One queue pair per thread, two threads at once on one controller. */
 struct worker {
 	struct fixture *f;
@@ -1381,7 +1480,7 @@ int main(void)
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
-		UT_TEST(test_reset_cfs),
+		UT_TEST(test_reset_cfs), UT_TEST(test_aer),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
