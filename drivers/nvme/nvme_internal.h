@@ -6,6 +6,7 @@
  *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs, completions, timeouts
  *   reset.c  controller reset and recovery
  *   aer.c    Asynchronous Event Requests and the admin queue poll
+ *   iov.c    vectored I/O: PRPs from an iovec, or SGLs
  * The driver reaches the device only through lib/vfio (dp_pci_device_open, config space) and
  * dpi_mmio (BAR0 registers): no ioctl here.
  */
@@ -87,6 +88,7 @@ struct dp_nvme_qpair {
 	uint32_t idle_polls;
 	uint32_t max_xfer;
 	uint8_t state;            /* NVME_QP_* */
+	bool sgl;                 /* vectored I/O uses SGLs (supported, not forced to PRP) */
 	uint32_t flags;           /* DP_NVME_QPAIR_F_* */
 	void (*dev_poll)(struct dp_device *dev); /* a software model's deferred work, else NULL */
 	struct dp_device *dev;
@@ -126,6 +128,7 @@ struct dp_nvme_ctrlr {
 	uint32_t aer_stash[NVME_AER_STASH]; /* completion dw0 of events not reported yet */
 	uint32_t naer_stash;
 	uint8_t aerl; /* Identify AERL */
+	bool sgl;     /* the controller takes SGLs for I/O commands (Identify SGLS) */
 };
 
 /* ---- queues (qpair.c) ------------------------------------------------------------------ */
@@ -147,6 +150,13 @@ static inline uint16_t nvme_cqe_status(uint16_t st)
 
 /* SCT << 8 | SC as a negative errno (0 for success). */
 int nvme_status_errno(uint16_t sct_sc);
+
+/* Submission helpers shared with iov.c. */
+int nvme_range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb);
+int nvme_not_dma_able(const void *va);
+/* Command @cid, the top of the free stack, starts a request: write the entry, ring. */
+void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,
+		  void *arg);
 
 /* Controller reset (reset.c, c->lock held): forget the queues' state, mark outstanding
  * commands for failback, and create the queues again on the re-enabled controller. */

@@ -278,6 +278,7 @@ int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *c, const struct dp_nvme_qpair
 	qp->dev = c->dev;
 	qp->dev_poll = c->dev->ops->poll;
 	qp->flags = o.flags;
+	qp->sgl = c->sgl && !(o.flags & DP_NVME_QPAIR_F_PRP_ONLY);
 	if (o.timeout_us != 0) {
 		qp->timeout_ticks = DPI_MAX(o.timeout_us * dp_ticks_hz() / 1000000, (uint64_t)1);
 		qp->timeout_countdown = NVME_TIMEOUT_CALLS;
@@ -342,7 +343,7 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qp)
 
 /* ---- submission ------------------------------------------------------------------------------ */
 
-static int not_dma_able(const void *va)
+int nvme_not_dma_able(const void *va)
 {
 	DPI_ERR("buffer %p is not DMA-able memory (dp_iova_of does not translate it): allocate it "
 		"with dp_dma_alloc() or register it with dp_mem_register()", va);
@@ -358,7 +359,7 @@ static int build_prps(struct nvme_tracker *t, const void *buf, size_t len, struc
 	uint32_t i = 0;
 
 	if (dpi_unlikely(iova == DP_IOVA_INVALID))
-		return not_dma_able(buf);
+		return nvme_not_dma_able(buf);
 	sqe->prp1 = iova;
 	sqe->prp2 = 0;
 	if (len <= first)
@@ -368,14 +369,14 @@ static int build_prps(struct nvme_tracker *t, const void *buf, size_t len, struc
 	if (rem <= PAGE) {
 		iova = dpi_iova_of((const void *)p);
 		if (dpi_unlikely(iova == DP_IOVA_INVALID))
-			return not_dma_able((const void *)p);
+			return nvme_not_dma_able((const void *)p);
 		sqe->prp2 = iova;
 		return 0;
 	}
 	for (; rem > 0; p += PAGE, i++) {
 		iova = dpi_iova_of((const void *)p);
 		if (dpi_unlikely(iova == DP_IOVA_INVALID))
-			return not_dma_able((const void *)p);
+			return nvme_not_dma_able((const void *)p);
 		t->prp_list[i] = iova;
 		rem -= DPI_MIN(rem, (size_t)PAGE);
 	}
@@ -492,6 +493,12 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 	return 0;
 }
 
+void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,
+		  void *arg)
+{
+	publish(qp, cid, sqe, cb, arg);
+}
+
 int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *buf,
 			      size_t len, dp_nvme_cmd_cb cb, void *arg)
 {
@@ -499,7 +506,7 @@ int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, co
 }
 
 /* Checks shared by the commands on a block range. */
-static int range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb)
+int nvme_range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb)
 {
 	if (dpi_unlikely(qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || nlb == 0)) {
 		DPI_ERR("NVMe I/O: NULL queue pair or namespace, a namespace of another controller, "
@@ -519,7 +526,7 @@ static int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc, cons
 {
 	struct nvme_sqe sqe;
 	uint64_t len;
-	int rc = range_check(qp, ns, lba, nlb);
+	int rc = nvme_range_check(qp, ns, lba, nlb);
 
 	if (dpi_unlikely(rc != 0))
 		return rc;
@@ -602,7 +609,7 @@ int dp_nvme_write_zeroes(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64
 			 uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
 {
 	struct nvme_sqe sqe;
-	int rc = range_check(qp, ns, lba, nlb);
+	int rc = nvme_range_check(qp, ns, lba, nlb);
 
 	if (rc != 0)
 		return rc;

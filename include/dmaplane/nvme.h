@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <dmaplane/common.h>
 #include <dmaplane/iova.h>
@@ -230,8 +231,11 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *ctrlr, uint8_t lid, uint32_
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *ctrlr, uint32_t depth,
 			 struct dp_nvme_qpair **qpair);
 
+/** dp_nvme_qpair_opts.flags: describe vectored I/O with PRPs even when the controller
+ * supports SGLs. */
+#define DP_NVME_QPAIR_F_PRP_ONLY (1u << 0)
 /** dp_nvme_qpair_opts.flags: all flags this library knows. */
-#define DP_NVME_QPAIR_F_ALL 0u
+#define DP_NVME_QPAIR_F_ALL DP_NVME_QPAIR_F_PRP_ONLY
 
 /** Options for dp_nvme_qpair_create_ext(). Initialise with dp_nvme_qpair_opts_init(). */
 struct dp_nvme_qpair_opts {
@@ -332,6 +336,33 @@ int dp_nvme_write_zeroes(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, uin
  */
 int dp_nvme_compare(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const void *buf,
 		    uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
+
+/** Most iovec elements in one dp_nvme_ns_readv() / dp_nvme_ns_writev(). */
+#define DP_NVME_MAX_IOV 256
+
+/**
+ * Submit a read of @p nlb blocks from @p lba of @p ns into the @p iovcnt buffers of @p iov, in
+ * order (a scatter list). Hot path; the queue pair's thread. The buffers must be DMA-able and
+ * dword aligned in address and length, and add up to exactly nlb blocks; the I/O is one
+ * command, so at most dp_nvme_ctrlr_info.max_xfer bytes (not split).
+ * How the buffers reach the controller: an SGL (Data Block descriptors, in a Last Segment when
+ * there are several) when the controller supports SGLs and the queue pair was not created
+ * with DP_NVME_QPAIR_F_PRP_ONLY; else PRPs, which constrain the layout: every element but the
+ * first starts on a 4 KiB page boundary and every element but the last ends on one.
+ * @return 0 submitted;
+ *   -EINVAL  NULL arguments, @p nlb 0, @p iovcnt 0 or above DP_NVME_MAX_IOV, an element
+ *            empty or not dword aligned, lengths that do not add up to nlb blocks, or (PRPs)
+ *            an element that breaks the page rule above (the log says which);
+ *   -E2BIG   more than max_xfer bytes, or an SGL needing more than 256 descriptors;
+ *   -ERANGE, -EFAULT, -EAGAIN, -EIO as dp_nvme_read().
+ */
+int dp_nvme_ns_readv(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const struct iovec *iov,
+		     uint32_t iovcnt, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
+
+/** Submit a write of @p nlb blocks at @p lba from the buffers of @p iov (a gather list). Same
+ * rules and returns as dp_nvme_ns_readv(); the buffers must stay unchanged until @p cb runs. */
+int dp_nvme_ns_writev(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const struct iovec *iov,
+		      uint32_t iovcnt, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
 
 /** A block range for dp_nvme_deallocate(). */
 struct dp_nvme_range {

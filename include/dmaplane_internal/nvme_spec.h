@@ -100,6 +100,29 @@ DP_STATIC_ASSERT(sizeof(struct nvme_cqe) == 16, "CQ entry is 16 bytes");
 /* Status field without the phase bit, from type and code. */
 #define NVME_STATUS(sct, sc)   ((uint16_t)(((sct) << 9) | ((sc) << 1)))
 
+/* Command dword 0 flags byte: PSDT (bits 7:6) 01b = SGL for data, MPTR an address. */
+#define NVME_FLAGS_PSDT_MASK 0xc0u
+#define NVME_FLAGS_PSDT_SGL  0x40u
+#define NVME_FLAGS_FUSE_MASK 0x03u
+
+/* An SGL descriptor; SGL1 sits in the entry's DPTR (prp1 and prp2). */
+struct nvme_sgl_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint8_t reserved[3];
+	uint8_t type; /* descriptor type 7:4, subtype 3:0 (0: address) */
+};
+DP_STATIC_ASSERT(sizeof(struct nvme_sgl_desc) == 16, "SGL descriptor is 16 bytes");
+
+#define NVME_SGL_DATA_BLOCK   0x0u
+#define NVME_SGL_SEGMENT      0x2u
+#define NVME_SGL_LAST_SEGMENT 0x3u
+#define NVME_SGL_TYPE(t)      ((uint32_t)(t) >> 4)
+
+/* Identify Controller SGLS bits 1:0: 01b supported, 10b supported with dword alignment. */
+#define NVME_SGLS_SUPPORT(sgls) ((sgls) & 3u)
+#define NVME_SGLS_DWORD_ALIGNED 2u
+
 /* ---- opcodes ------------------------------------------------------------------------------- */
 
 enum nvme_admin_opc {
@@ -167,6 +190,10 @@ enum nvme_sc_generic {
 	NVME_SC_ABORT_REQ = 0x07,
 	NVME_SC_SQ_DELETED_ABORT = 0x08,
 	NVME_SC_INVALID_NS = 0x0b,
+	NVME_SC_SGL_SEG_INVALID = 0x0d,
+	NVME_SC_SGL_COUNT_INVALID = 0x0e,
+	NVME_SC_SGL_LEN_INVALID = 0x0f,
+	NVME_SC_SGL_TYPE_INVALID = 0x11,
 	NVME_SC_INVALID_PRP_OFFSET = 0x13,
 	NVME_SC_LBA_RANGE = 0x80,
 	NVME_SC_CAP_EXCEEDED = 0x81,

@@ -12,6 +12,7 @@
  * their poll path), and raise CSTS.CFS.
  *
  * DP_SIM_NVME_NULL=1 selects null mode: Read, Write and Compare complete without moving data.
+ * DP_SIM_NVME_SGL=1 makes the controller support SGLs for I/O commands (Identify SGLS).
  * Namespaces come from DP_SIM_NVME<n>_NS or DP_SIM_NVME_NS ("<block size>:<bytes>,...", sizes
  * with K/M/G suffix, e.g. "512:64M,4096:64M", the default), up to 8, 512..4096-byte blocks.
  */
@@ -148,6 +149,8 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 	}
 	null_env = getenv("DP_SIM_NVME_NULL");
 	n->null_mode = null_env != NULL && strcmp(null_env, "1") == 0;
+	null_env = getenv("DP_SIM_NVME_SGL");
+	n->sgl = null_env != NULL && strcmp(null_env, "1") == 0;
 	n->cap = SNVME_MQES | NVME_CAP_CQR | ((uint64_t)SNVME_TO << 24) | NVME_CAP_CSS_NVM;
 	pthread_mutex_init(&n->lock, NULL);
 	ctrl_reset_regs(n);

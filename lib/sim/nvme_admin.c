@@ -63,6 +63,8 @@ static void id_ctrlr(struct snvme *n, uint8_t *d)
 	put32(d + NVME_IDC_NN, n->nns);
 	put16(d + NVME_IDC_ONCS, NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES);
 	d[NVME_IDC_VWC] = 1;
+	if (n->sgl)
+		put32(d + NVME_IDC_SGLS, NVME_SGLS_DWORD_ALIGNED);
 	snprintf(s, sizeof(s), "nqn.2026-11.io.dmaplane:sim:nvme%u", n->instance);
 	memcpy(d + NVME_IDC_SUBNQN, s, strlen(s));
 }

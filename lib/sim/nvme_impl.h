@@ -86,6 +86,7 @@ struct snvme {
 	struct snvme_ns ns[SNVME_MAX_NS];
 	uint8_t *scratch; /* (4096 << MDTS) bytes: Compare's host data */
 	bool null_mode;   /* Read/Write/Compare check their arguments but move no data */
+	bool sgl;         /* SGLs supported (DP_SIM_NVME_SGL=1): advertised in Identify SGLS */
 	struct {
 		uint32_t count; /* commands left to fail */
 		uint16_t status; /* NVME_STATUS form */
@@ -138,6 +139,11 @@ void snvme_io_exec(struct snvme *n, struct snvme_cmd *c);
  * device writes host memory. Returns NVME_STATUS of the outcome (0 on success). */
 uint16_t snvme_prp_xfer(struct snvme *n, uint64_t prp1, uint64_t prp2, uint8_t *buf, size_t len,
 			bool to_host);
+
+/* nvme_io.c: move the data of an I/O command, described by PRPs or (PSDT 01b, when enabled)
+ * an SGL. NVME_STATUS of the outcome. */
+uint16_t snvme_data_xfer(struct snvme *n, const struct nvme_sqe *sqe, uint8_t *buf, size_t len,
+			 bool to_host);
 
 /* nvme.c: drop every I/O queue and held completion (controller reset). */
 void snvme_queues_reset(struct snvme *n);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include <dmaplane/env.h>
 #include <dmaplane/iova.h>
@@ -1131,6 +1132,381 @@ static void test_aer(void)
 	fx_close(&f);
 }
 
+/* ---- vectored I/O, PRPs and SGLs ------------------------------------------------------------- */
+
+static int iov_sync(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, bool write,
+		    const struct iovec *iov, uint32_t n, uint64_t lba, uint32_t nlb)
+{
+	struct done d = {0};
+	int rc = write ? dp_nvme_ns_writev(qp, ns, iov, n, lba, nlb, on_done, &d)
+		       : dp_nvme_ns_readv(qp, ns, iov, n, lba, nlb, on_done, &d);
+
+	if (rc != 0)
+		return rc;
+	wait_done(qp, &d);
+	return d.rc;
+}
+
+/* Gather @iov into @flat. */
+static size_t iov_gather(const struct iovec *iov, uint32_t n, uint8_t *flat)
+{
+	size_t off = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	return off;
+}
+
+/* writev @iov at @lba, read it back flat and compare; poison the elements, readv them back,
+ * compare again. */
+static void iov_roundtrip(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, struct iovec *iov,
+			  uint32_t n, uint64_t lba, uint8_t *flat, uint8_t *back, uint32_t seed)
+{
+	size_t len = 0;
+	uint32_t nlb;
+
+	for (uint32_t i = 0; i < n; i++) {
+		fill(iov[i].iov_base, iov[i].iov_len, seed + i);
+		len += iov[i].iov_len;
+	}
+	nlb = (uint32_t)(len / block_size(ns));
+	iov_gather(iov, n, flat);
+	CU_ASSERT_EQUAL(iov_sync(qp, ns, true, iov, n, lba, nlb), 0);
+	memset(back, 0xee, len);
+	CU_ASSERT_EQUAL(io_sync(qp, ns, false, back, lba, nlb), 0);
+	CU_ASSERT_EQUAL(memcmp(flat, back, len), 0);
+	for (uint32_t i = 0; i < n; i++)
+		memset(iov[i].iov_base, 0x5a, iov[i].iov_len);
+	CU_ASSERT_EQUAL(iov_sync(qp, ns, false, iov, n, lba, nlb), 0);
+	iov_gather(iov, n, back);
+	CU_ASSERT_EQUAL(memcmp(flat, back, len), 0);
+}
+
+/* Without SGL support: PRPs from an iovec, the page rules, and the argument errors. */
+static void test_iov_prp(void)
+{
+	struct fixture f;
+	struct iovec iov[40];
+	uint8_t *buf, *flat, *back, *anon;
+	struct done d = {0};
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&flat), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&back), 0);
+	/* The first element from an offset to its page end, a whole page, a head of a page. */
+	iov[0] = (struct iovec){buf + 512, 3584};
+	iov[1] = (struct iovec){buf + 16 * KiB, 4096};
+	iov[2] = (struct iovec){buf + 40 * KiB, 512};
+	iov_roundtrip(f.qp, f.ns[0], iov, 3, 7, flat, back, 1);
+	/* Exactly two PRP entries from two elements (PRP2 a page, no list). */
+	iov[0] = (struct iovec){buf + 3584, 512};
+	iov[1] = (struct iovec){buf + 64 * KiB, 512};
+	iov_roundtrip(f.qp, f.ns[0], iov, 2, 99, flat, back, 2);
+	/* One element: the same PRPs as dp_nvme_read(). */
+	iov[0] = (struct iovec){buf + 1028, 8 * KiB};
+	iov_roundtrip(f.qp, f.ns[0], iov, 1, 200, flat, back, 3);
+	/* 32 scattered pages and a tail: a 32-entry list, the maximum transfer (128 KiB). */
+	for (uint32_t i = 0; i < 32; i++)
+		iov[i] = (struct iovec){buf + (size_t)(31 - i) * 8 * KiB + 4 * KiB, 4096};
+	iov[0].iov_base = (uint8_t *)iov[0].iov_base + 2048;
+	iov[0].iov_len = 2048;
+	iov[32] = (struct iovec){buf + 300 * KiB, 2048};
+	iov_roundtrip(f.qp, f.ns[0], iov, 33, 1000, flat, back, 4);
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB, 4096};
+	iov_roundtrip(f.qp, f.ns[1], iov, 2, 5, flat, back, 5); /* 4096-byte blocks */
+
+	ut_log_capture();
+	/* The PRP rules: a middle element starting inside a page; the first ending inside one. */
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB + 512, 512};
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(f.qp, f.ns[0], iov, 2, 0, 9, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("starts inside a page"));
+	iov[0] = (struct iovec){buf, 512};
+	iov[1] = (struct iovec){buf + 8 * KiB, 512};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 2, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("ends inside a page"));
+	/* Lengths that do not add up, not dword aligned, empty, too many, too big. */
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 3, on_done, &d), -EINVAL);
+	iov[0] = (struct iovec){buf, 510};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
+	iov[0] = (struct iovec){buf + 2, 512};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
+	iov[0] = (struct iovec){buf, 0};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 0, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], NULL, 1, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, DP_NVME_MAX_IOV + 1, 0, 1, on_done,
+					 &d), -EINVAL);
+	iov[0] = (struct iovec){buf, 256 * KiB};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 512, on_done, &d), -E2BIG);
+	CU_ASSERT(ut_log_has("not split"));
+	iov[0] = (struct iovec){buf, 4096};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, (1ull << 40), 8, on_done, &d),
+			-ERANGE);
+	/* Memory the IOAS does not translate. */
+	anon = mmap(NULL, 8 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(anon != MAP_FAILED);
+	iov[1] = (struct iovec){anon, 4096};
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(f.qp, f.ns[0], iov, 2, 0, 16, on_done, &d), -EFAULT);
+	CU_ASSERT(ut_log_has("dp_mem_register"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	munmap(anon, 8 * KiB);
+	dp_dma_free(buf);
+	dp_dma_free(flat);
+	dp_dma_free(back);
+	fx_close(&f);
+}
+
+struct raw_done {
+	int calls;
+	uint16_t status;
+};
+
+static void on_raw(void *arg, int rc, uint16_t status)
+{
+	struct raw_done *r = arg;
+
+	(void)rc;
+	r->calls++;
+	r->status = status;
+}
+
+/* Submit a read of 8 blocks of ns 1 at LBA 0 whose SGL1 is @sgl1, as given; its status. */
+static uint16_t raw_sgl_read(struct fixture *f, const struct nvme_sgl_desc *sgl1)
+{
+	struct nvme_sqe sqe = {.opc = NVME_IO_READ, .flags = NVME_FLAGS_PSDT_SGL, .nsid = 1,
+			       .cdw12 = 7};
+	struct raw_done r = {0};
+
+	memcpy(&sqe.prp1, sgl1, sizeof(*sgl1));
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_submit_raw(f->qp, &sqe, NULL, 0, on_raw, &r), 0);
+	for (int i = 0; i < 1000 && r.calls == 0; i++)
+		dp_nvme_qpair_process_completions(f->qp, 0);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	return r.status;
+}
+
+/* With SGL support (DP_SIM_NVME_SGL=1): any dword-aligned layout; PRP_ONLY queue pairs keep
+ * the PRP rules; the model checks the descriptors. */
+static void test_iov_sgl(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair_opts o;
+	struct dp_nvme_qpair *prp_qp;
+	struct iovec iov[DP_NVME_MAX_IOV];
+	struct nvme_sgl_desc *list, sgl1;
+	uint8_t *buf, *flat, *back;
+	dp_iova_t list_iova, buf_iova;
+	struct done d = {0};
+
+	setenv("DP_SIM_NVME_SGL", "1", 1);
+	fx_open(&f, 0);
+	unsetenv("DP_SIM_NVME_SGL");
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(1 * MiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&flat), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&back), 0);
+	/* Odd offsets and lengths everywhere (dword aligned): a Last Segment of Data Blocks. */
+	iov[0] = (struct iovec){buf + 4, 1020};
+	iov[1] = (struct iovec){buf + 8292, 2048};
+	iov[2] = (struct iovec){buf + 20000, 1028};
+	iov_roundtrip(f.qp, f.ns[0], iov, 3, 11, flat, back, 11);
+	/* One element: a single Data Block in the entry, across pages. */
+	iov[0] = (struct iovec){buf + 100, 12 * KiB};
+	iov_roundtrip(f.qp, f.ns[0], iov, 1, 50, flat, back, 12);
+	/* 256 small pieces: a full descriptor page. */
+	for (uint32_t i = 0; i < DP_NVME_MAX_IOV; i++)
+		iov[i] = (struct iovec){buf + (size_t)i * 3 * KiB + 8, 512};
+	iov_roundtrip(f.qp, f.ns[0], iov, DP_NVME_MAX_IOV, 300, flat, back, 13);
+	iov[0] = (struct iovec){buf + 12, 2048};
+	iov[1] = (struct iovec){buf + 9000, 2048};
+	iov_roundtrip(f.qp, f.ns[1], iov, 2, 3, flat, back, 14);
+
+	/* A PRP-only queue pair refuses what only an SGL can describe. */
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.flags = DP_NVME_QPAIR_F_PRP_ONLY;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &prp_qp), 0);
+	iov[0] = (struct iovec){buf + 4, 1020};
+	iov[1] = (struct iovec){buf + 8292, 2048};
+	iov[2] = (struct iovec){buf + 20000, 1028};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(prp_qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
+	ut_log_release();
+	iov[0] = (struct iovec){buf + 4096, 4096};
+	iov[1] = (struct iovec){buf + 16 * KiB, 4096};
+	iov_roundtrip(prp_qp, f.ns[0], iov, 2, 70, flat, back, 15);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(prp_qp), 0);
+
+	/* The model's checks, with hand-built SGLs (4 KiB of data each). */
+	list = (struct nvme_sgl_desc *)(buf + 512 * KiB);
+	list_iova = dp_iova_of(list, NULL);
+	buf_iova = dp_iova_of(buf, NULL);
+	ut_log_capture();
+	sgl1 = (struct nvme_sgl_desc){.addr = buf_iova, .len = 2048, .type = 0x00};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_LEN_INVALID); /* too short */
+	sgl1 = (struct nvme_sgl_desc){.addr = buf_iova + 2, .len = 4096, .type = 0x00};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_LEN_INVALID); /* not dword aligned */
+	sgl1 = (struct nvme_sgl_desc){.addr = buf_iova, .len = 4096, .type = 0x50};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_TYPE_INVALID);
+	/* A Segment of two blocks chained to a Last Segment of two: 4 x 1 KiB. */
+	list[0] = (struct nvme_sgl_desc){.addr = buf_iova, .len = 1024};
+	list[1] = (struct nvme_sgl_desc){.addr = buf_iova + 8192, .len = 1024};
+	list[2] = (struct nvme_sgl_desc){.addr = list_iova + 256, .len = 32, .type = 0x30};
+	list[16] = (struct nvme_sgl_desc){.addr = buf_iova + 16384, .len = 1024};
+	list[17] = (struct nvme_sgl_desc){.addr = buf_iova + 32768, .len = 1024};
+	sgl1 = (struct nvme_sgl_desc){.addr = list_iova, .len = 48, .type = 0x20};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), 0);
+	/* A segment descriptor inside a Last Segment; a Segment that does not end in one. */
+	list[2].type = 0x00;
+	list[2].addr = buf_iova + 40960;
+	list[2].len = 1024;
+	list[3] = (struct nvme_sgl_desc){.addr = list_iova + 256, .len = 16, .type = 0x30};
+	sgl1 = (struct nvme_sgl_desc){.addr = list_iova, .len = 64, .type = 0x30};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_SEG_INVALID);
+	sgl1 = (struct nvme_sgl_desc){.addr = list_iova, .len = 48, .type = 0x20};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_SEG_INVALID);
+	/* A segment that points to itself ends at the descriptor bound. */
+	list[0] = (struct nvme_sgl_desc){.addr = list_iova, .len = 16, .type = 0x20};
+	sgl1 = list[0];
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_COUNT_INVALID);
+	ut_log_release();
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 0, 8), 0);
+
+	dp_dma_free(buf);
+	dp_dma_free(flat);
+	dp_dma_free(back);
+	fx_close(&f);
+
+	/* Without SGL support the model refuses an SGL command. */
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	sgl1 = (struct nvme_sgl_desc){.addr = dp_iova_of(buf, NULL), .len = 4096};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_INVALID_FIELD);
+	ut_log_release();
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* Random reads and writes, plain and vectored, eight at a time on disjoint ranges, checked
+ * against a shadow copy of the namespace region. */
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return (uint32_t)(g_rng % n);
+}
+
+static void random_verify(bool sgl)
+{
+	enum { SLOTS = 8, SLOT_BLOCKS = 256, BS = 512 };
+	struct fixture f;
+	uint8_t *shadow, *bufs;
+	struct done d[SLOTS];
+	int errors = 0;
+
+	if (sgl)
+		setenv("DP_SIM_NVME_SGL", "1", 1);
+	fx_open(&f, 0);
+	unsetenv("DP_SIM_NVME_SGL");
+	shadow = calloc(SLOTS * SLOT_BLOCKS, BS);
+	CU_ASSERT_FATAL(shadow != NULL);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(SLOTS * 256 * KiB, 4096, DP_NUMA_ANY, (void **)&bufs),
+			      0);
+	/* The region starts zeroed in the model, like the shadow. */
+	for (int round = 0; round < 150; round++) {
+		struct iovec iov[SLOTS][4];
+		uint32_t n_iov[SLOTS], nlb[SLOTS];
+		uint64_t lba[SLOTS];
+		bool write[SLOTS], vec[SLOTS];
+
+		for (uint32_t s = 0; s < SLOTS; s++) {
+			uint8_t *b = bufs + (size_t)s * 256 * KiB;
+			size_t len;
+
+			nlb[s] = 1 + rnd(64);
+			lba[s] = (uint64_t)s * SLOT_BLOCKS + rnd(SLOT_BLOCKS - nlb[s] + 1);
+			len = (size_t)nlb[s] * BS;
+			write[s] = rnd(2);
+			vec[s] = rnd(2);
+			d[s] = (struct done){0};
+			if (!vec[s]) {
+				n_iov[s] = 1;
+				iov[s][0] = (struct iovec){b + 4 * rnd(1024), len};
+			} else if (sgl) {
+				size_t a = 4 * (1 + rnd((uint32_t)(len / 4 - 1)));
+				n_iov[s] = 2;
+				iov[s][0] = (struct iovec){b + 4 * rnd(4096), a};
+				iov[s][1] = (struct iovec){b + 128 * KiB + 4 * rnd(1024), len - a};
+				if (a == len)
+					n_iov[s] = 1;
+			} else {
+				/* PRP layout: a page tail, then whole pages, then the rest. */
+				size_t r = (size_t)BS * (1 + rnd(8)), head = DPI_MIN(len, r);
+				n_iov[s] = 1;
+				iov[s][0] = (struct iovec){b + 4096 - head, head};
+				if (len > head) {
+					n_iov[s] = 2;
+					iov[s][1] = (struct iovec){b + 64 * KiB, len - head};
+				}
+			}
+			if (write[s]) {
+				for (uint32_t i = 0; i < n_iov[s]; i++)
+					fill(iov[s][i].iov_base, iov[s][i].iov_len, rnd(1u << 30));
+			} else {
+				for (uint32_t i = 0; i < n_iov[s]; i++)
+					memset(iov[s][i].iov_base, 0xa5, iov[s][i].iov_len);
+			}
+		}
+		for (uint32_t s = 0; s < SLOTS; s++) {
+			int rc;
+
+			if (vec[s])
+				rc = write[s] ? dp_nvme_ns_writev(f.qp, f.ns[0], iov[s], n_iov[s],
+								  lba[s], nlb[s], on_done, &d[s])
+					      : dp_nvme_ns_readv(f.qp, f.ns[0], iov[s], n_iov[s],
+								 lba[s], nlb[s], on_done, &d[s]);
+			else
+				rc = write[s] ? dp_nvme_write(f.qp, f.ns[0], iov[s][0].iov_base,
+							      lba[s], nlb[s], on_done, &d[s])
+					      : dp_nvme_read(f.qp, f.ns[0], iov[s][0].iov_base,
+							     lba[s], nlb[s], on_done, &d[s]);
+			CU_ASSERT_EQUAL(rc, 0);
+		}
+		for (uint32_t s = 0; s < SLOTS; s++) {
+			uint8_t *sh = shadow + lba[s] * BS;
+
+			wait_done(f.qp, &d[s]);
+			CU_ASSERT_EQUAL(d[s].rc, 0);
+			for (uint32_t i = 0; i < n_iov[s]; i++) {
+				if (write[s])
+					memcpy(sh, iov[s][i].iov_base, iov[s][i].iov_len);
+				else if (memcmp(sh, iov[s][i].iov_base, iov[s][i].iov_len) != 0)
+					errors++;
+				sh += iov[s][i].iov_len;
+			}
+		}
+	}
+	CU_ASSERT_EQUAL(errors, 0);
+	free(shadow);
+	dp_dma_free(bufs);
+	fx_close(&f);
+}
+
+static void test_random_verify(void)
+{
+	random_verify(false);
+	random_verify(true);
+}
+
 /* One queue pair per thread, two threads at once on one controller. */
 struct worker {
 	struct fixture *f;
@@ -1480,7 +1856,8 @@ int main(void)
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
-		UT_TEST(test_reset_cfs), UT_TEST(test_aer),
+		UT_TEST(test_reset_cfs), UT_TEST(test_aer), UT_TEST(test_iov_prp),
+		UT_TEST(test_iov_sgl), UT_TEST(test_random_verify),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
