@@ -152,7 +152,23 @@ static inline uint16_t nvme_cqe_status(uint16_t st)
 int nvme_status_errno(uint16_t sct_sc);
 
 /* Submission helpers shared with iov.c. */
-int nvme_range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb);
+static inline bool nvme_range_bad(const struct dp_nvme_qpair *qp, const struct dp_nvme_ns *ns,
+				  uint64_t lba, uint32_t nlb)
+{
+	return qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || nlb == 0 ||
+	       lba >= ns->num_blocks || nlb > ns->num_blocks - lba;
+}
+
+/* The error (logged) for a bad range: -EINVAL or -ERANGE. */
+__attribute__((cold)) int nvme_range_error(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns,
+					   uint64_t lba, uint32_t nlb);
+
+static inline int nvme_range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba,
+				   uint32_t nlb)
+{
+	return dpi_unlikely(nvme_range_bad(qp, ns, lba, nlb)) ? nvme_range_error(qp, ns, lba, nlb)
+							       : 0;
+}
 int nvme_not_dma_able(const void *va);
 /* Command @cid, the top of the free stack, starts a request: write the entry, ring. */
 void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,

@@ -506,45 +506,95 @@ int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, co
 }
 
 /* Checks shared by the commands on a block range. */
-int nvme_range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb)
+int nvme_range_error(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb)
 {
-	if (dpi_unlikely(qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || nlb == 0)) {
+	if (qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || nlb == 0) {
 		DPI_ERR("NVMe I/O: NULL queue pair or namespace, a namespace of another controller, "
 			"or zero blocks");
 		return -EINVAL;
 	}
-	if (dpi_unlikely(lba >= ns->num_blocks || nlb > ns->num_blocks - lba)) {
-		DPI_ERR("NVMe I/O: blocks %lu+%u are beyond namespace %u (%lu blocks)",
-			(unsigned long)lba, nlb, ns->nsid, (unsigned long)ns->num_blocks);
-		return -ERANGE;
-	}
-	return 0;
+	DPI_ERR("NVMe I/O: blocks %lu+%u are beyond namespace %u (%lu blocks)",
+		(unsigned long)lba, nlb, ns->nsid, (unsigned long)ns->num_blocks);
+	return -ERANGE;
 }
 
-static int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc, const void *buf,
-	      uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
+static __attribute__((cold, noinline)) int bad_buffer(const void *buf)
 {
-	struct nvme_sqe sqe;
-	uint64_t len;
-	int rc = nvme_range_check(qp, ns, lba, nlb);
+	DPI_ERR("NVMe I/O buffer %p is NULL or not 4-byte aligned (PRPs need dword alignment)",
+		buf);
+	return -EINVAL;
+}
 
-	if (dpi_unlikely(rc != 0))
-		return rc;
+/*
+ * Read/Write/Compare. The hot path: checks, a tracker, the entry written in place in the
+ * submission queue (no copy), PRP1 alone for a buffer within one page (most 4 KiB I/O), the
+ * doorbell. Entries after the tail are invisible to the controller until the doorbell moves
+ * it, so a failure after writing part of one leaves nothing behind.
+ */
+static inline int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc,
+		     const void *buf, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
+{
+	struct nvme_queue *q;
+	struct nvme_tracker *t;
+	struct nvme_sqe *e;
+	uintptr_t va = (uintptr_t)buf;
+	uint64_t len;
+	dp_iova_t iova;
+	uint16_t cid;
+	int rc;
+
+	if (dpi_unlikely(nvme_range_bad(qp, ns, lba, nlb)))
+		return nvme_range_error(qp, ns, lba, nlb);
+	if (dpi_unlikely(buf == NULL || (va & 3)))
+		return bad_buffer(buf);
 	len = (uint64_t)nlb << ns->lbads;
-	if (dpi_unlikely(buf == NULL || ((uintptr_t)buf & 3))) {
-		DPI_ERR("NVMe I/O buffer %p is NULL or not 4-byte aligned (PRPs need dword "
-			"alignment)", buf);
-		return -EINVAL;
-	}
 	if (dpi_unlikely(len > qp->max_xfer))
 		return submit_split(qp, ns, opc, buf, lba, nlb, cb, arg);
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opc = opc;
-	sqe.nsid = ns->nsid;
-	sqe.cdw10 = (uint32_t)lba;
-	sqe.cdw11 = (uint32_t)(lba >> 32);
-	sqe.cdw12 = nlb - 1;
-	return submit(qp, &sqe, buf, len, cb, arg);
+	if (dpi_unlikely(qp->state & NVME_QP_FAILED))
+		return -EIO;
+	if (dpi_unlikely(qp->nfree == 0))
+		return -EAGAIN;
+	cid = qp->free[qp->nfree - 1];
+	t = &qp->tr[cid];
+	q = &qp->q;
+	e = &q->sq[q->sq_tail];
+	if (dpi_likely((va & PAGE_MASK) + len <= PAGE)) {
+		iova = dpi_iova_of(buf);
+		if (dpi_unlikely(iova == DP_IOVA_INVALID))
+			return nvme_not_dma_able(buf);
+		e->prp1 = iova;
+		e->prp2 = 0;
+	} else {
+		rc = build_prps(t, buf, len, e);
+		if (dpi_unlikely(rc != 0))
+			return rc;
+	}
+	e->opc = opc;
+	e->flags = 0;
+	e->cid = cid;
+	e->nsid = ns->nsid;
+	e->cdw2 = 0;
+	e->cdw3 = 0;
+	e->mptr = 0;
+	e->cdw10 = (uint32_t)lba;
+	e->cdw11 = (uint32_t)(lba >> 32);
+	e->cdw12 = nlb - 1;
+	e->cdw13 = 0;
+	e->cdw14 = 0;
+	e->cdw15 = 0;
+	qp->nfree--;
+	t->cb = cb;
+	t->arg = arg;
+	t->parent = cid;
+	t->pending = 1;
+	t->status = 0;
+	t->active = true;
+	if (dpi_unlikely(qp->timeout_ticks != 0))
+		t->deadline = dpi_ticks() + qp->timeout_ticks;
+	if (++q->sq_tail == q->entries)
+		q->sq_tail = 0;
+	sq_ring(qp);
+	return 0;
 }
 
 int dp_nvme_read(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, uint64_t lba,

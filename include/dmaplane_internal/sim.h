@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <dmaplane/iova.h>
 
@@ -106,6 +107,68 @@ int dpi_sim_dma_write(struct dpi_sim_requester *req, uint32_t pasid, uint64_t io
  * from it (<= len, to the end of the page). Same faults and logging as dpi_sim_dma_*. */
 int dpi_sim_dma_translate(struct dpi_sim_requester *req, uint32_t pasid, uint64_t iova,
 			  size_t len, uint32_t access, void **va, size_t *contig);
+
+/*
+ * A device-side translation for one hot buffer (say, a queue a model reads on every command):
+ * DMA through it skips the IOTLB lookup and its lock while no invalidation has reached the
+ * requester's IOTLB since it was filled. It never serves a translation the IOTLB would not
+ * (any invalidation of that IOTLB, however unrelated, drops it; bus mastering is checked each
+ * time), so faults still happen where they would. Zero-initialise; one per buffer, used under
+ * the model's own lock. Same returns as dpi_sim_dma_read/write; a miss fills the cache.
+ */
+struct dpi_sim_dma_cache {
+	uint64_t base;        /* IOVA of the cached leaf */
+	uint64_t span;        /* its size - 1 */
+	uint8_t *host;        /* NULL: empty */
+	uint64_t gen;         /* the IOTLB generation it was filled in */
+	const uint64_t *genp; /* the requester's IOTLB generation (atomic) */
+	const bool *bmp;      /* the requester's bus master enable (atomic) */
+	uint32_t pasid;
+	uint32_t prot;
+};
+
+/* The host address of [iova, iova + len) through @c when it still holds, else NULL. */
+static inline void *dpi_sim_dma_cache_hit(const struct dpi_sim_dma_cache *c, uint32_t pasid,
+					  uint64_t iova, size_t len, uint32_t access)
+{
+	uint64_t off = iova - c->base;
+
+	if (c->host != NULL && off <= c->span && len - 1 <= c->span - off && c->pasid == pasid &&
+	    (c->prot & access) == access && c->gen == __atomic_load_n(c->genp, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(c->bmp, __ATOMIC_ACQUIRE))
+		return c->host + off;
+	return NULL;
+}
+
+int dpi_sim_dma_read_cached(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+			    uint32_t pasid, uint64_t iova, void *dst, size_t len);
+int dpi_sim_dma_write_cached(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+			     uint32_t pasid, uint64_t iova, const void *src, size_t len);
+
+/* Fixed-size forms for a model's hot path: the copy inlines when @len is a constant. */
+static inline int dpi_sim_dma_read_c(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+				     uint32_t pasid, uint64_t iova, void *dst, size_t len)
+{
+	void *p = len != 0 ? dpi_sim_dma_cache_hit(c, pasid, iova, len, DPI_SIM_ACCESS_READ)
+			   : NULL;
+
+	if (p == NULL)
+		return dpi_sim_dma_read_cached(req, c, pasid, iova, dst, len);
+	memcpy(dst, p, len);
+	return 0;
+}
+
+static inline int dpi_sim_dma_write_c(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+				      uint32_t pasid, uint64_t iova, const void *src, size_t len)
+{
+	void *p = len != 0 ? dpi_sim_dma_cache_hit(c, pasid, iova, len, DPI_SIM_ACCESS_WRITE)
+			   : NULL;
+
+	if (p == NULL)
+		return dpi_sim_dma_write_cached(req, c, pasid, iova, src, len);
+	memcpy(p, src, len);
+	return 0;
+}
 
 struct dpi_sim_iotlb_stats {
 	uint64_t hits, misses, invalidations, entries;

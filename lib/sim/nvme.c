@@ -152,7 +152,6 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 	null_env = getenv("DP_SIM_NVME_SGL");
 	n->sgl = null_env != NULL && strcmp(null_env, "1") == 0;
 	n->cap = SNVME_MQES | NVME_CAP_CQR | ((uint64_t)SNVME_TO << 24) | NVME_CAP_CSS_NVM;
-	pthread_mutex_init(&n->lock, NULL);
 	ctrl_reset_regs(n);
 	*state = n;
 	return 0;
@@ -164,7 +163,6 @@ static void snvme_destroy(void *state)
 
 	ns_free(n);
 	free(n->scratch);
-	pthread_mutex_destroy(&n->lock);
 	free(n);
 }
 
@@ -202,7 +200,9 @@ static void errlog_add(struct snvme *n, const struct snvme_cmd *c)
 
 static bool cq_full(const struct snvme_cq *cq)
 {
-	return (cq->tail + 1) % cq->size == cq->head;
+	uint32_t next = cq->tail + 1;
+
+	return (next == cq->size ? 0 : next) == cq->head;
 }
 
 /* Post a completion entry to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
@@ -211,8 +211,8 @@ static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct nvme_cqe *
 	struct nvme_cqe e = *in;
 
 	e.status = (uint16_t)(e.status | cq->phase);
-	if (dpi_sim_dma_write(n->req, DPI_SIM_NO_PASID, cq->base + (uint64_t)cq->tail * sizeof(e),
-			      &e, sizeof(e)) != 0)
+	if (dpi_sim_dma_write_c(n->req, &cq->dc, DPI_SIM_NO_PASID,
+				     cq->base + (uint64_t)cq->tail * sizeof(e), &e, sizeof(e)) != 0)
 		return -EFAULT;
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
@@ -292,7 +292,7 @@ static void snvme_poll(void *state)
 
 	if (dpi_likely(__atomic_load_n(&n->nheld, __ATOMIC_RELAXED) == 0))
 		return;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	for (uint32_t i = 0; i < n->nheld; i++) {
 		struct snvme_held *h = &n->held[i];
 
@@ -302,7 +302,7 @@ static void snvme_poll(void *state)
 	}
 	if (due && !(n->csts & NVME_CSTS_CFS))
 		held_flush(n, false);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 }
 
 /* Fetch and run the commands of SQ @qid until it is empty or its CQ is full. */
@@ -312,7 +312,7 @@ static void sq_process(struct snvme *n, uint32_t qid)
 
 	while (sq->valid && sq->head != sq->tail && !(n->csts & NVME_CSTS_CFS)) {
 		struct snvme_cq *cq = &n->cq[sq->cqid];
-		struct snvme_cmd c = {.sqid = (uint16_t)qid};
+		struct snvme_cmd c; /* the entry comes by DMA: no need to zero it first */
 
 		if (!cq->valid)
 			return;
@@ -320,12 +320,19 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			cq->stalled = true;
 			return;
 		}
-		if (dpi_sim_dma_read(n->req, DPI_SIM_NO_PASID, sq->base + (uint64_t)sq->head * 64,
-				     &c.sqe, sizeof(c.sqe)) != 0) {
+		if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
+					    sq->base + (uint64_t)sq->head * 64, &c.sqe,
+					    sizeof(c.sqe)) != 0) {
 			fatal(n);
 			return;
 		}
-		sq->head = (sq->head + 1) % sq->size;
+		c.sqid = (uint16_t)qid;
+		c.status = 0;
+		c.dw0 = 0;
+		c.err_lba = 0;
+		c.no_post = false;
+		if (++sq->head == sq->size)
+			sq->head = 0;
 		if (n->inject.count > 0 && n->inject.admin == (qid == 0) &&
 		    n->inject.opc == c.sqe.opc) {
 			n->inject.count--;
@@ -466,11 +473,11 @@ static int snvme_mmio_read(void *state, uint32_t bar, uint64_t off, void *buf, s
 
 	if (rc != 0)
 		return rc;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	reg_read(n, off, &lo);
 	if (len == 8)
 		reg_read(n, off + 4, &hi);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	if (len == 8) {
 		uint64_t v = (lo & 0xffffffffull) | (hi << 32);
 
@@ -487,16 +494,29 @@ static int snvme_mmio_write(void *state, uint32_t bar, uint64_t off, const void 
 {
 	struct snvme *n = state;
 	uint64_t v = 0;
-	int rc = access_check(bar, off, buf, len);
+	int rc;
+
+	/* Doorbells first: the one register of the data path. */
+	if (dpi_likely(len == 4 && bar == 0 && buf != NULL && off >= NVME_REG_DBS &&
+		       off < SNVME_BAR0_SIZE && (off & 3) == 0)) {
+		uint32_t db;
+
+		memcpy(&db, buf, 4);
+		snvme_lock(n);
+		doorbell(n, off, db);
+		snvme_unlock(n);
+		return 0;
+	}
+	rc = access_check(bar, off, buf, len);
 
 	if (rc != 0)
 		return rc;
 	memcpy(&v, buf, len);
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	reg_write32(n, off, (uint32_t)v);
 	if (len == 8)
 		reg_write32(n, off + 4, (uint32_t)(v >> 32));
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -504,9 +524,9 @@ static int snvme_reset(void *state)
 {
 	struct snvme *n = state;
 
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	ctrl_reset_regs(n);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -532,9 +552,9 @@ int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev)
 	if (dev == NULL || dpi_sim_device_model(dev) != &dpi_sim_nvme_model)
 		return -EINVAL;
 	n = dpi_sim_device_state(dev);
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	fatal(n);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -552,12 +572,12 @@ int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t o
 
 	if (n == NULL || sct_sc == 0 || (sct_sc >> 8) > 7)
 		return -EINVAL;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	n->inject.admin = admin;
 	n->inject.opc = opc;
 	n->inject.status = NVME_STATUS(sct_sc >> 8, sct_sc & 0xff);
 	n->inject.count = count;
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -567,9 +587,9 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on)
 
 	if (n == NULL)
 		return -EINVAL;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	n->null_mode = on;
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -580,12 +600,12 @@ int dpi_sim_nvme_inject_hold(struct dpi_sim_device *dev, bool admin, uint8_t opc
 
 	if (n == NULL || polls == 0)
 		return -EINVAL;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	n->hold.admin = admin;
 	n->hold.opc = opc;
 	n->hold.polls = polls;
 	n->hold.count = count;
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -595,10 +615,10 @@ int dpi_sim_nvme_release_held(struct dpi_sim_device *dev)
 
 	if (n == NULL)
 		return -EINVAL;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	if (!(n->csts & NVME_CSTS_CFS))
 		held_flush(n, true);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -616,7 +636,7 @@ int dpi_sim_nvme_raise_event(struct dpi_sim_device *dev, uint8_t type, uint8_t i
 
 	if (n == NULL || type > 7 || (lid != NVME_LOG_ERROR && lid != NVME_LOG_SMART))
 		return -EINVAL;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	if (n->aer.npending == SNVME_MAX_EVENTS) {
 		rc = -ENOSPC;
 	} else {
@@ -625,6 +645,6 @@ int dpi_sim_nvme_raise_event(struct dpi_sim_device *dev, uint8_t type, uint8_t i
 		if (!(n->csts & NVME_CSTS_CFS) && (n->csts & NVME_CSTS_RDY))
 			snvme_aer_deliver(n);
 	}
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return rc;
 }

@@ -5,13 +5,14 @@
  *                 fetching commands and posting completions
  *   nvme_admin.c  admin commands
  *   nvme_io.c     NVM commands and PRP walking
- * One mutex per controller serialises everything: commands run synchronously on the doorbell
+ * One lock per controller serialises everything: commands run synchronously on the doorbell
  * write that makes them visible, in the writer's thread.
  */
 #ifndef SIM_NVME_IMPL_H
 #define SIM_NVME_IMPL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -37,6 +38,7 @@ struct snvme_sq {
 	uint32_t head, tail;
 	uint16_t cqid;
 	bool valid;
+	struct dpi_sim_dma_cache dc; /* translation of the queue memory */
 };
 
 struct snvme_cq {
@@ -46,6 +48,7 @@ struct snvme_cq {
 	uint16_t phase;
 	bool valid;
 	bool stalled; /* an SQ stopped because this CQ was full: resume on the head doorbell */
+	struct dpi_sim_dma_cache dc;
 };
 
 struct snvme_ns {
@@ -72,7 +75,7 @@ struct snvme_held {
 struct snvme {
 	struct dpi_sim_device *dev;
 	struct dpi_sim_requester *req;
-	pthread_mutex_t lock;
+	int lock; /* snvme_lock() */
 	uint32_t instance;
 
 	uint64_t cap;
@@ -115,6 +118,21 @@ struct snvme {
 	uint64_t units_read, units_written; /* SMART: 512-byte units */
 	uint64_t read_cmds, write_cmds;
 };
+
+/* The model's lock, taken on every register access: a test-and-set lock that yields while
+ * another thread holds it (its critical sections are short; a mutex's calls cost more than the
+ * doorbells they guard). */
+static inline void snvme_lock(struct snvme *n)
+{
+	while (__atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) != 0)
+		while (__atomic_load_n(&n->lock, __ATOMIC_RELAXED) != 0)
+			sched_yield();
+}
+
+static inline void snvme_unlock(struct snvme *n)
+{
+	__atomic_store_n(&n->lock, 0, __ATOMIC_RELEASE);
+}
 
 /* A command being executed: the entry, where it came from, and what goes in the completion. */
 struct snvme_cmd {
