@@ -4,7 +4,9 @@
  * sim NVMe controller in null mode (commands checked, no data moved).
  *   read_4k_qd1:     dp_nvme_read() then dp_nvme_qpair_process_completions(), one at a time
  *                    (the baseline of this bench);
- *   read_4k_batch32: 32 reads, then one process_completions() that reaps all 32.
+ *   read_4k_batch32: 32 reads, then one process_completions() that reaps all 32;
+ *   read_4k_batch32_delayed_db: the same on a queue pair with DP_NVME_QPAIR_F_DELAY_DOORBELL
+ *                    (one doorbell write per batch, rung by process_completions()).
  * Instruction counts (--instr) come from callgrind with collection inside the measured loop
  * only, so they include the sim model, which runs synchronously inside the doorbell writes.
  * model_instr is the model's share: everything under the sim device's register write and poll
@@ -76,8 +78,9 @@ static int env_up(void)
 }
 
 /* Namespace 1 of sim:nvme0 in null mode, 4 KiB blocks, one queue pair. */
-static int rig_open(struct rig *r)
+static int rig_open(struct rig *r, uint32_t qp_flags)
 {
+	struct dp_nvme_qpair_opts qo;
 	struct dp_ioas_opts io;
 	int rc;
 
@@ -87,8 +90,12 @@ static int rig_open(struct rig *r)
 	rc = dp_ioas_create(&io, &r->ioas);
 	if (rc == 0)
 		rc = dp_nvme_ctrlr_open("sim:nvme0", r->ioas, NULL, &r->c);
-	if (rc == 0)
-		rc = dp_nvme_qpair_create(r->c, DEPTH, &r->qp);
+	if (rc == 0) {
+		dp_nvme_qpair_opts_init(&qo, sizeof(qo));
+		qo.depth = DEPTH;
+		qo.flags = qp_flags;
+		rc = dp_nvme_qpair_create_ext(r->c, &qo, &r->qp);
+	}
 	if (rc == 0) {
 		r->ns = dp_nvme_ctrlr_get_ns(r->c, 1);
 		rc = r->ns == NULL ? -ENODEV : 0;
@@ -150,9 +157,10 @@ static int worker(const char *what, const char *out)
 	int rc;
 	FILE *f;
 
-	if (env_up() != 0 || rig_open(&r) != 0)
+	if (env_up() != 0 ||
+	    rig_open(&r, strcmp(what, "batch_db") == 0 ? DP_NVME_QPAIR_F_DELAY_DOORBELL : 0) != 0)
 		return 1;
-	rc = run(&r, strcmp(what, "batch") == 0, INSTR_OPS, &ns);
+	rc = run(&r, strcmp(what, "qd1") != 0, INSTR_OPS, &ns);
 	rig_close(&r);
 	dp_env_fini();
 	if (rc != 0 || (f = fopen(out, "w")) == NULL)
@@ -189,8 +197,11 @@ int bench_nvme(int argc, char **argv, const char *argv0)
 	static const struct {
 		const char *case_name, *worker, *fn;
 		bool batch;
-	} cases[] = {{"read_4k_qd1", "qd1", "nvme_qd1_loop", false},
-		     {"read_4k_batch32", "batch", "nvme_batch_loop", true}};
+		uint32_t flags;
+	} cases[] = {{"read_4k_qd1", "qd1", "nvme_qd1_loop", false, 0},
+		     {"read_4k_batch32", "batch", "nvme_batch_loop", true, 0},
+		     {"read_4k_batch32_delayed_db", "batch_db", "nvme_batch_loop", true,
+		      DP_NVME_QPAIR_F_DELAY_DOORBELL}};
 	bool do_instr = false;
 	double base_ns = -1, base_in = -1;
 	struct rig r;
@@ -210,7 +221,7 @@ int bench_nvme(int argc, char **argv, const char *argv0)
 		return 1;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		double ns, in = -1, model = -1, poll = -1;
-		int rc = rig_open(&r);
+		int rc = rig_open(&r, cases[i].flags);
 
 		if (rc == 0) {
 			rc = run(&r, cases[i].batch, OPS, &ns);

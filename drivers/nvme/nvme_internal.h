@@ -89,6 +89,7 @@ struct dp_nvme_qpair {
 	uint32_t max_xfer;
 	uint8_t state;            /* NVME_QP_* */
 	bool sgl;                 /* vectored I/O uses SGLs (supported, not forced to PRP) */
+	bool db_pending;          /* DELAY_DOORBELL: entries written, doorbell not rung yet */
 	uint32_t flags;           /* DP_NVME_QPAIR_F_* */
 	void (*dev_poll)(struct dp_device *dev); /* a software model's deferred work, else NULL */
 	struct dp_device *dev;

@@ -229,6 +229,7 @@ void nvme_qpair_quiesce(struct dp_nvme_qpair *qp)
 	q->cq_head = 0;
 	q->phase = 1;
 	qp->idle_polls = 0;
+	qp->db_pending = false;
 }
 
 int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp)
@@ -384,10 +385,20 @@ static int build_prps(struct nvme_tracker *t, const void *buf, size_t len, struc
 	return 0;
 }
 
-static inline void sq_ring(struct dp_nvme_qpair *qp)
+static inline void sq_ring_now(struct dp_nvme_qpair *qp)
 {
 	dpi_wmb();
 	dpi_mmio_write32(qp->mmio, qp->q.sq_db, qp->q.sq_tail);
+}
+
+/* Ring the tail doorbell, or (DP_NVME_QPAIR_F_DELAY_DOORBELL) leave it to the next poll. */
+static inline void sq_ring(struct dp_nvme_qpair *qp)
+{
+	if (dpi_unlikely(qp->flags & DP_NVME_QPAIR_F_DELAY_DOORBELL)) {
+		qp->db_pending = true;
+		return;
+	}
+	sq_ring_now(qp);
 }
 
 /* Command @cid (the top of the free stack) starts a request of its own: write the entry, ring. */
@@ -531,8 +542,10 @@ static __attribute__((cold, noinline)) int bad_buffer(const void *buf)
  * doorbell. Entries after the tail are invisible to the controller until the doorbell moves
  * it, so a failure after writing part of one leaves nothing behind.
  */
-static inline int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc,
-		     const void *buf, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
+static inline __attribute__((always_inline)) int rw(struct dp_nvme_qpair *qp,
+						     struct dp_nvme_ns *ns, uint8_t opc,
+						     const void *buf, uint64_t lba, uint32_t nlb,
+						     dp_nvme_cmd_cb cb, void *arg)
 {
 	struct nvme_queue *q;
 	struct nvme_tracker *t;
@@ -805,6 +818,10 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 		}
 		if (qp->state & NVME_QP_FAILED)
 			return -EIO;
+	}
+	if (qp->db_pending) {
+		qp->db_pending = false;
+		sq_ring_now(qp);
 	}
 	if (qp->dev_poll != NULL)
 		qp->dev_poll(qp->dev);

@@ -234,8 +234,12 @@ int dp_nvme_qpair_create(struct dp_nvme_ctrlr *ctrlr, uint32_t depth,
 /** dp_nvme_qpair_opts.flags: describe vectored I/O with PRPs even when the controller
  * supports SGLs. */
 #define DP_NVME_QPAIR_F_PRP_ONLY (1u << 0)
+/** dp_nvme_qpair_opts.flags: submissions write their entries but do not ring the doorbell;
+ * the next dp_nvme_qpair_process_completions() rings it once for all of them (one MMIO write
+ * per batch instead of per command). Nothing reaches the controller until that call. */
+#define DP_NVME_QPAIR_F_DELAY_DOORBELL (1u << 1)
 /** dp_nvme_qpair_opts.flags: all flags this library knows. */
-#define DP_NVME_QPAIR_F_ALL DP_NVME_QPAIR_F_PRP_ONLY
+#define DP_NVME_QPAIR_F_ALL (DP_NVME_QPAIR_F_PRP_ONLY | DP_NVME_QPAIR_F_DELAY_DOORBELL)
 
 /** Options for dp_nvme_qpair_create_ext(). Initialise with dp_nvme_qpair_opts_init(). */
 struct dp_nvme_qpair_opts {

@@ -208,12 +208,24 @@ static bool cq_full(const struct snvme_cq *cq)
 /* Post a completion entry to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
 static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct nvme_cqe *in)
 {
+	uint64_t iova = cq->base + (uint64_t)cq->tail * sizeof(*in);
+	struct nvme_cqe *dst = dpi_sim_dma_cache_hit(&cq->dc, DPI_SIM_NO_PASID, iova, sizeof(*in),
+						     DPI_SIM_ACCESS_WRITE);
 	struct nvme_cqe e = *in;
 
 	e.status = (uint16_t)(e.status | cq->phase);
-	if (dpi_sim_dma_write_c(n->req, &cq->dc, DPI_SIM_NO_PASID,
-				     cq->base + (uint64_t)cq->tail * sizeof(e), &e, sizeof(e)) != 0)
+	if (dpi_likely(dst != NULL)) {
+		/* The status word (with the phase tag) last: the host polls it. */
+		dst->dw0 = e.dw0;
+		dst->dw1 = e.dw1;
+		dst->sqhd = e.sqhd;
+		dst->sqid = e.sqid;
+		dst->cid = e.cid;
+		__atomic_store_n(&dst->status, e.status, __ATOMIC_RELEASE);
+	} else if (dpi_sim_dma_write_cached(n->req, &cq->dc, DPI_SIM_NO_PASID, iova, &e,
+					    sizeof(e)) != 0) {
 		return -EFAULT;
+	}
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase ^= 1;
@@ -333,7 +345,7 @@ static void sq_process(struct snvme *n, uint32_t qid)
 		c.no_post = false;
 		if (++sq->head == sq->size)
 			sq->head = 0;
-		if (n->inject.count > 0 && n->inject.admin == (qid == 0) &&
+		if (dpi_unlikely(n->inject.count != 0) && n->inject.admin == (qid == 0) &&
 		    n->inject.opc == c.sqe.opc) {
 			n->inject.count--;
 			c.status = n->inject.status;
@@ -341,9 +353,9 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			snvme_admin_exec(n, &c);
 		else
 			snvme_io_exec(n, &c);
-		if (c.status != 0)
+		if (dpi_unlikely(c.status != 0))
 			errlog_add(n, &c);
-		if (!c.no_post && !hold(n, &c)) {
+		if (dpi_likely(!c.no_post) && (dpi_likely(n->hold.count == 0) || !hold(n, &c))) {
 			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
 					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
 

@@ -813,6 +813,28 @@ static void test_qpair_opts(void)
 	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(NULL, NULL, &qp), -EINVAL);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, NULL, NULL), -EINVAL);
 	ut_log_release();
+	/* Delayed doorbell: the write reaches the controller at the next poll, not before. */
+	{
+		struct done d = {0};
+		uint8_t *buf;
+
+		CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8192, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+		memset(buf + 4096, 0, 4096);
+		CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf + 4096, 40, 1), 0);
+		dp_nvme_qpair_opts_init(&o, sizeof(o));
+		o.flags = DP_NVME_QPAIR_F_DELAY_DOORBELL;
+		CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), 0);
+		memset(buf, 0x3c, 4096);
+		CU_ASSERT_EQUAL(dp_nvme_write(qp, f.ns[1], buf, 40, 1, on_done, &d), 0);
+		CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 40, 1), 0);
+		CU_ASSERT_EQUAL(buf[4096], 0); /* not written yet: no doorbell */
+		CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(qp, 0), 1);
+		CU_ASSERT_EQUAL(d.calls, 1);
+		CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 40, 1), 0);
+		CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+		CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+		dp_dma_free(buf);
+	}
 	/* An older, smaller options struct (up to depth and flags) is accepted. */
 	dp_nvme_qpair_opts_init(&o, sizeof(o));
 	o.size = offsetof(struct dp_nvme_qpair_opts, timeout_us);
