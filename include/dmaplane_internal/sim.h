@@ -283,7 +283,9 @@ int dpi_sim_cfg_write(struct dpi_sim_device *dev, uint32_t off, const void *buf,
 /*
  * An NVMe 1.4 PCIe controller with in-memory namespaces (lib/sim/nvme.c has the details).
  * Namespaces: DP_SIM_NVME<n>_NS, else DP_SIM_NVME_NS, else "512:64M,4096:64M" (block
- * size:bytes, comma separated, up to 8). MDTS 5 (128 KiB), 1024-entry queues, 63 I/O queue pairs.
+ * size:bytes, comma separated, up to 8; "512:64M@/path/file" backs one with an existing file of
+ * at least that size, mapped shared, msync'ed by Flush; the path may not contain a comma).
+ * MDTS 5 (128 KiB), 1024-entry queues, 63 I/O queue pairs. DP_SIM_NVME_SGL=1: SGLs supported.
  */
 #define DPI_SIM_NVME_VENDOR 0x1b36
 #define DPI_SIM_NVME_DEVICE 0xd0a1

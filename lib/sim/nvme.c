@@ -15,11 +15,17 @@
  * DP_SIM_NVME_SGL=1 makes the controller support SGLs for I/O commands (Identify SGLS).
  * Namespaces come from DP_SIM_NVME<n>_NS or DP_SIM_NVME_NS ("<block size>:<bytes>,...", sizes
  * with K/M/G suffix, e.g. "512:64M,4096:64M", the default), up to 8, 512..4096-byte blocks.
+ * "512:64M@/path/file" backs a namespace with an existing file of at least that size (mapped
+ * shared: the data outlives the process; Flush writes it back with msync).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DP_LOG_COMPONENT "sim"
 #include <dmaplane_internal/log.h>
@@ -47,25 +53,37 @@ static int parse_size(const char *s, char **end, uint64_t *out)
 	return 0;
 }
 
-/* Parse "bs:size[,bs:size...]" into n->ns (data not allocated yet). 0; -EINVAL. */
+/* Parse "bs:size[@file][,bs:size[@file]...]" into n->ns (data not allocated yet). 0; -EINVAL. */
 static int ns_parse(struct snvme *n, const char *spec)
 {
 	const char *p = spec;
 
 	n->nns = 0;
 	while (*p != '\0') {
+		struct snvme_ns *ns = &n->ns[n->nns];
 		uint64_t bs, size;
 		char *end;
 
 		if (n->nns == SNVME_MAX_NS || parse_size(p, &end, &bs) != 0 || *end != ':')
 			return -EINVAL;
-		if (parse_size(end + 1, &end, &size) != 0 || (*end != ',' && *end != '\0') ||
-		    (*end == ',' && end[1] == '\0'))
+		if (parse_size(end + 1, &end, &size) != 0)
+			return -EINVAL;
+		ns->path[0] = '\0';
+		if (*end == '@') {
+			size_t len = strcspn(end + 1, ",");
+
+			if (len == 0 || len >= sizeof(ns->path))
+				return -EINVAL;
+			memcpy(ns->path, end + 1, len);
+			ns->path[len] = '\0';
+			end += 1 + len;
+		}
+		if ((*end != ',' && *end != '\0') || (*end == ',' && end[1] == '\0'))
 			return -EINVAL;
 		if (!dpi_is_pow2(bs) || bs < 512 || bs > 4096 || size < bs || size % bs != 0)
 			return -EINVAL;
-		n->ns[n->nns].lbads = (uint32_t)__builtin_ctzll(bs);
-		n->ns[n->nns].nlb = size / bs;
+		ns->lbads = (uint32_t)__builtin_ctzll(bs);
+		ns->nlb = size / bs;
 		n->nns++;
 		p = *end == ',' ? end + 1 : end;
 	}
@@ -87,21 +105,78 @@ static const char *ns_spec(uint32_t instance)
 static void ns_free(struct snvme *n)
 {
 	for (uint32_t i = 0; i < SNVME_MAX_NS; i++) {
-		free(n->ns[i].data);
-		n->ns[i].data = NULL;
+		struct snvme_ns *ns = &n->ns[i];
+
+		if (ns->fd >= 0) {
+			if (ns->data != NULL)
+				munmap(ns->data, ns->nlb << ns->lbads);
+			close(ns->fd);
+		} else {
+			free(ns->data);
+		}
+		ns->data = NULL;
+		ns->fd = -1;
 	}
+}
+
+/* Map the namespace's backing file, which must exist and hold at least the namespace. */
+static int ns_map_file(struct snvme *n, struct snvme_ns *ns)
+{
+	uint64_t bytes = ns->nlb << ns->lbads;
+	struct stat st;
+	void *p;
+
+	ns->fd = dpi_open(ns->path, O_RDWR);
+	if (ns->fd < 0 || fstat(ns->fd, &st) != 0 || (uint64_t)st.st_size < bytes) {
+		DPI_ERR("nvme%u: namespace file %s: %s; create it first, e.g. truncate -s %lu %s",
+			n->instance, ns->path,
+			ns->fd < 0 ? strerror(errno) : "smaller than the namespace",
+			(unsigned long)bytes, ns->path);
+		return ns->fd < 0 && errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	p = dpi_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, ns->fd, 0);
+	if (p == MAP_FAILED) {
+		DPI_ERR("nvme%u: cannot map namespace file %s: %s", n->instance, ns->path,
+			strerror(errno));
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	ns->data = p;
+	return 0;
 }
 
 static int ns_alloc(struct snvme *n)
 {
+	for (uint32_t i = 0; i < SNVME_MAX_NS; i++)
+		n->ns[i].fd = -1;
 	for (uint32_t i = 0; i < n->nns; i++) {
-		n->ns[i].data = dpi_calloc(1, n->ns[i].nlb << n->ns[i].lbads);
-		if (n->ns[i].data == NULL) {
+		int rc = 0;
+
+		if (n->ns[i].path[0] != '\0') {
+			rc = ns_map_file(n, &n->ns[i]);
+		} else {
+			n->ns[i].data = dpi_calloc(1, n->ns[i].nlb << n->ns[i].lbads);
+			rc = n->ns[i].data == NULL ? -ENOMEM : 0;
+		}
+		if (rc != 0) {
 			ns_free(n);
-			return -ENOMEM;
+			return rc;
 		}
 	}
 	return 0;
+}
+
+int snvme_ns_sync(struct snvme *n, uint32_t nsid)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < n->nns; i++) {
+		struct snvme_ns *ns = &n->ns[i];
+
+		if ((nsid == UINT32_MAX || nsid == i + 1) && ns->fd >= 0 &&
+		    msync(ns->data, ns->nlb << ns->lbads, MS_SYNC) != 0)
+			rc = -EIO;
+	}
+	return rc;
 }
 
 /* ---- life ---------------------------------------------------------------------------------- */
@@ -130,7 +205,8 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 	rc = ns_parse(n, ns_spec(n->instance));
 	if (rc != 0) {
 		DPI_ERR("nvme%u: bad namespace list '%s' in DP_SIM_NVME%u_NS or DP_SIM_NVME_NS (want "
-			"<block size 512..4096>:<bytes>[,...], up to 8, e.g. 512:64M,4096:64M)",
+			"<block size 512..4096>:<bytes>[@<file>][,...], up to 8, e.g. "
+			"512:64M,4096:64M@/tmp/ns2.img)",
 			n->instance, ns_spec(n->instance), n->instance);
 		free(n);
 		return rc;

@@ -54,7 +54,9 @@ struct snvme_cq {
 struct snvme_ns {
 	uint64_t nlb;
 	uint32_t lbads; /* log2 of the block size */
-	uint8_t *data;
+	uint8_t *data;  /* calloc'ed, or the file mapped shared */
+	int fd;         /* the backing file, -1 for memory */
+	char path[256]; /* "" for memory */
 };
 
 struct snvme_err {
@@ -162,6 +164,9 @@ uint16_t snvme_prp_xfer(struct snvme *n, uint64_t prp1, uint64_t prp2, uint8_t *
  * an SGL. NVME_STATUS of the outcome. */
 uint16_t snvme_data_xfer(struct snvme *n, const struct nvme_sqe *sqe, uint8_t *buf, size_t len,
 			 bool to_host);
+
+/* nvme.c: write file-backed namespace @nsid (UINT32_MAX: all) to its file. 0; -EIO. */
+int snvme_ns_sync(struct snvme *n, uint32_t nsid);
 
 /* nvme.c: drop every I/O queue and held completion (controller reset). */
 void snvme_queues_reset(struct snvme *n);

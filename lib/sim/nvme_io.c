@@ -290,9 +290,12 @@ static void write_zeroes(struct snvme *n, struct snvme_cmd *c)
 
 static void flush(struct snvme *n, struct snvme_cmd *c)
 {
-	/* Memory is the medium: nothing to write back. NSID all-ones flushes every namespace. */
+	/* Memory namespaces have nothing to write back; file-backed ones msync. NSID all-ones
+	 * flushes every namespace. */
 	if (c->sqe.nsid != UINT32_MAX && (c->sqe.nsid == 0 || c->sqe.nsid > n->nns))
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
+	else if (snvme_ns_sync(n, c->sqe.nsid) != 0)
+		snvme_set_status(c, NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 }
 
 void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <dmaplane/env.h>
 #include <dmaplane/iova.h>
@@ -1820,6 +1821,63 @@ static void test_ns_config(void)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 }
 
+/* A namespace backed by a file: data written through the driver is in the file after Flush and
+ * is there again when the controller is opened anew; a missing or short file is refused. */
+static void test_ns_file(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_nvme_ctrlr *c = NULL;
+	struct dp_nvme_qpair *qp = NULL;
+	struct dp_nvme_ns_info ni = {.size = sizeof(ni)};
+	char path[] = "/tmp/dmaplane-nsfile.XXXXXX", spec[128];
+	uint8_t *buf, file[8192];
+	struct done d = {0};
+	int fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(ftruncate(fd, 1 << 20), 0);
+	snprintf(spec, sizeof(spec), "4096:64K,512:1M@%s", path);
+	setenv("DP_SIM_NVME4_NS", spec, 1);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 2), &ni), 0);
+	CU_ASSERT_EQUAL(ni.num_blocks, 2048);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(c, 0, &qp), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(16 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 8 * KiB, 61);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 2), true, buf, 100, 16), 0);
+	CU_ASSERT_EQUAL(dp_nvme_flush(qp, dp_nvme_ctrlr_get_ns(c, 2), on_done, &d), 0);
+	wait_done(qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(pread(fd, file, sizeof(file), 100 * 512), (ssize_t)sizeof(file));
+	CU_ASSERT_EQUAL(memcmp(file, buf, sizeof(file)), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	/* Reopened: the blocks read back from the file. */
+	c = NULL;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(c, 0, &qp), 0);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 2), false, buf + 8 * KiB, 100, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 8 * KiB, 8 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	/* Too short, missing, a path too long: refused at open, with a line saying why. */
+	ut_log_capture();
+	snprintf(spec, sizeof(spec), "512:2M@%s", path);
+	setenv("DP_SIM_NVME4_NS", spec, 1);
+	c = NULL;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), -EINVAL);
+	CU_ASSERT(ut_log_has("truncate -s"));
+	setenv("DP_SIM_NVME4_NS", "512:1M@/nonexistent/dmaplane.img", 1);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), -EINVAL);
+	setenv("DP_SIM_NVME4_NS", "512:1M@", 1);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), -EINVAL);
+	CU_ASSERT_PTR_NULL(c);
+	ut_log_release();
+	unsetenv("DP_SIM_NVME4_NS");
+	dp_dma_free(buf);
+	close(fd);
+	unlink(path);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
 /* Fail every fault point of open and of qpair create in turn: each failure is reported and
  * leaves nothing behind (the sim instance is free again, ASan sees no leak). */
 static void test_fail_nth(void)
@@ -1879,7 +1937,7 @@ int main(void)
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
 		UT_TEST(test_reset_cfs), UT_TEST(test_aer), UT_TEST(test_iov_prp),
-		UT_TEST(test_iov_sgl), UT_TEST(test_random_verify),
+		UT_TEST(test_iov_sgl), UT_TEST(test_random_verify), UT_TEST(test_ns_file),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
