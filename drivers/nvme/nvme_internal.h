@@ -3,7 +3,8 @@
  * drivers/nvme internals, shared by its files:
  *   ctrlr.c  open/close, bring-up (CC/CSTS handshake), Identify, info getters
  *   admin.c  the admin queue: synchronous commands on the control path
- *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs, completions, timeouts
+ *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs
+ *   cpl.c    completions, timeouts and Abort, fatal status, failback after a reset
  *   reset.c  controller reset and recovery
  *   aer.c    Asynchronous Event Requests and the admin queue poll
  *   iov.c    vectored I/O: PRPs from an iovec, or SGLs
@@ -151,6 +152,13 @@ static inline uint16_t nvme_cqe_status(uint16_t st)
 
 /* SCT << 8 | SC as a negative errno (0 for success). */
 int nvme_status_errno(uint16_t sct_sc);
+
+/* Ring the tail doorbell now (after the entries are visible). */
+static inline void sq_ring_now(struct dp_nvme_qpair *qp)
+{
+	dpi_wmb();
+	dpi_mmio_write32(qp->mmio, qp->q.sq_db, qp->q.sq_tail);
+}
 
 /* Submission helpers shared with iov.c. */
 static inline bool nvme_range_bad(const struct dp_nvme_qpair *qp, const struct dp_nvme_ns *ns,
