@@ -1315,6 +1315,67 @@ static uint16_t raw_sgl_read(struct fixture *f, const struct nvme_sgl_desc *sgl1
 	return r.status;
 }
 
+/* PRP lists that cross a page: the last entry of a list page points to the next list page (the
+ * driver never needs that below 2 MiB, a host may). The model follows the chain, and a chain
+ * pointer that is not qword aligned is an invalid PRP offset. */
+static void test_prp_chain(void)
+{
+	struct fixture f;
+	uint8_t *buf, *lists, *flat;
+	uint64_t *l0, *l1;
+	struct nvme_sqe sqe;
+	struct raw_done r = {0};
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(128 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&lists), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&flat), 0);
+	fill(flat, 64 * KiB, 91);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], true, flat, 500, 128), 0);
+	/* 64 KiB into 16 scattered pages: PRP1, then a list of 15 that starts 3 entries before the
+	 * end of its page (2 data entries + the chain), continued with 13 on the next page. */
+	l0 = (uint64_t *)(lists + 4096 - 3 * 8);
+	l1 = (uint64_t *)(lists + 4096);
+	for (int i = 1; i < 16; i++) {
+		uint64_t page = dp_iova_of(buf + (size_t)(16 - i) * 8 * KiB % (128 * KiB), NULL);
+
+		if (i <= 2)
+			l0[i - 1] = page;
+		else
+			l1[i - 3] = page;
+	}
+	l0[2] = dp_iova_of(l1, NULL);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = NVME_IO_READ;
+	sqe.nsid = 1;
+	sqe.cdw10 = 500;
+	sqe.cdw12 = 127;
+	sqe.prp1 = dp_iova_of(buf, NULL);
+	sqe.prp2 = dp_iova_of(l0, NULL);
+	memset(buf, 0, 128 * KiB);
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_submit_raw(f.qp, &sqe, NULL, 0, on_raw, &r), 0);
+	poll_n(f.qp, 2);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_EQUAL(memcmp(buf, flat, 4096), 0);
+	for (int i = 1; i < 16; i++)
+		CU_ASSERT_EQUAL(memcmp(buf + (size_t)(16 - i) * 8 * KiB % (128 * KiB),
+				       flat + (size_t)i * 4096, 4096), 0);
+	/* A misaligned chain pointer. */
+	l0[2] += 4;
+	r = (struct raw_done){0};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_submit_raw(f.qp, &sqe, NULL, 0, on_raw, &r), 0);
+	poll_n(f.qp, 2);
+	ut_log_release();
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT_EQUAL(r.status, NVME_SC_INVALID_PRP_OFFSET);
+	dp_dma_free(buf);
+	dp_dma_free(lists);
+	dp_dma_free(flat);
+	fx_close(&f);
+}
+
 /* With SGL support (DP_SIM_NVME_SGL=1): any dword-aligned layout; PRP_ONLY queue pairs keep
  * the PRP rules; the model checks the descriptors. */
 static void test_iov_sgl(void)
@@ -1937,7 +1998,7 @@ int main(void)
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
 		UT_TEST(test_reset_cfs), UT_TEST(test_aer), UT_TEST(test_iov_prp),
-		UT_TEST(test_iov_sgl), UT_TEST(test_random_verify), UT_TEST(test_ns_file),
+		UT_TEST(test_iov_sgl), UT_TEST(test_prp_chain), UT_TEST(test_random_verify), UT_TEST(test_ns_file),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
