@@ -20,8 +20,8 @@ static inline void tracker_release(struct dp_nvme_qpair *qp, uint16_t cid)
 	qp->free[qp->nfree++] = cid;
 }
 
-/* Release the outstanding trackers (@only_marked: those marked failback); the callback of each request whose parent is
- * among them runs with -EIO (requests that timed out already have none). */
+/* Release the outstanding trackers (@only_marked: those marked failback); the callback of each
+ * request whose parent is among them runs with -EIO (requests that timed out have none). */
 static void fail_back(struct dp_nvme_qpair *qp, bool only_marked)
 {
 	for (uint32_t i = 0; i < qp->depth; i++) {

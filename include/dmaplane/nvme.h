@@ -265,11 +265,11 @@ void dp_nvme_qpair_opts_init(struct dp_nvme_qpair_opts *opts, size_t size);
  * Timeouts: with timeout_us set, each command records its submission time (dp_ticks()) and
  * dp_nvme_qpair_process_completions() looks for overdue commands every few dozen calls (not per
  * completion), scanning at most every timeout / 8: a command is found overdue within that much
- * after its deadline (given the thread keeps polling). An overdue command gets an Abort on the admin queue (taking the controller's
- * lock, in the polling thread) and its request's callback runs at once with -ETIMEDOUT. Its
- * slot stays in use until the controller answers (the aborted completion, or a late one: no
- * second callback) or the controller is reset, so a late answer can never be mistaken for a
- * newer command.
+ * after its deadline (given the thread keeps polling). An overdue command gets an Abort on
+ * the admin queue (taking the controller's lock, in the polling thread) and its request's
+ * callback runs at once with -ETIMEDOUT. Its slot stays in use until the controller answers
+ * (the aborted completion, or a late one: no second callback) or the controller is reset, so a
+ * late answer can never be mistaken for a newer command.
  * @return as dp_nvme_qpair_create(), and -EINVAL for bad options (size, unknown flags,
  *   reserved fields not 0, timeout above one hour).
  */

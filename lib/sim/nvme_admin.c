@@ -2,8 +2,8 @@
 /*
  * Admin commands of the sim NVMe controller: Identify (namespace, controller, active namespace
  * list), Set/Get Features (Number of Queues), Create/Delete I/O CQ/SQ (physically contiguous
- * only), Abort (of commands whose completion is held back) and Get Log Page (error information, SMART / health). Anything else is an invalid
- * opcode.
+ * only), Abort (of commands whose completion is held back), Asynchronous Event Request and Get
+ * Log Page (error information, SMART / health). Anything else is an invalid opcode.
  */
 #include <errno.h>
 #include <stdio.h>

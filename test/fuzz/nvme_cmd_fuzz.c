@@ -8,10 +8,10 @@
  *
  * Input: 40-byte records, one command each; the input as a whole (up to 4 KiB) is also the
  * content of a DMA page that commands may point at (PRP lists, SGL segments, DSM ranges; their
- * entries are raw IOVAs, so the model may be sent anywhere, as hardware can). A record: byte 0 selects I/O or admin and where PRP1/PRP2
- * point (inside the DMA buffer, at its list page, or at raw IOVAs taken from the input),
- * byte 1 the opcode, byte 2 the flags (PSDT, FUSE), byte 3 the namespace, then dwords 10..15
- * and two 64-bit pointer values.
+ * entries are raw IOVAs, so the model may be sent anywhere, as hardware can). A record: byte 0
+ * selects I/O or admin and where PRP1/PRP2 point (inside the DMA buffer, at its list page, or
+ * at raw IOVAs taken from the input), byte 1 the opcode, byte 2 the flags (PSDT, FUSE), byte 3
+ * the namespace, then dwords 10..13 and two 64-bit pointer values.
  */
 #include <errno.h>
 #include <stdint.h>

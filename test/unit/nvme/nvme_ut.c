@@ -1998,7 +1998,8 @@ int main(void)
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
 		UT_TEST(test_reset_cfs), UT_TEST(test_aer), UT_TEST(test_iov_prp),
-		UT_TEST(test_iov_sgl), UT_TEST(test_prp_chain), UT_TEST(test_random_verify), UT_TEST(test_ns_file),
+		UT_TEST(test_iov_sgl), UT_TEST(test_prp_chain), UT_TEST(test_random_verify),
+		UT_TEST(test_ns_file),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
