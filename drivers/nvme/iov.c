@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Vectored I/O: one command whose data is an iovec. With SGL support the buffers become Data
- * Block descriptors (pieces that are contiguous in IOVA space merged into one), in the
- * command's own list page as a Last Segment when there is more than one; without, PRP entries,
- * which only work when the middle of the transfer is whole pages.
+ * Vectored I/O: commands whose data is an iovec, one per max_xfer bytes (split like plain I/O:
+ * all submitted or none, one callback). With SGL support the buffers become Data Block
+ * descriptors (pieces that are contiguous in IOVA space merged into one), in the command's own
+ * list page as a Last Segment when there is more than one; without, PRP entries, which only work
+ * when the middle of each command's transfer is whole pages.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,9 +19,30 @@
 #define PAGE_MASK ((uintptr_t)NVME_PAGE_SIZE - 1)
 #define MAX_SGL_DESCS (NVME_PAGE_SIZE / sizeof(struct nvme_sgl_desc))
 
-/* Lengths, alignment and total. 0; -EINVAL; -E2BIG. */
-static int iov_check(const struct dp_nvme_qpair *qp, const struct iovec *iov, uint32_t iovcnt,
-		     uint64_t want)
+/* A position in an iovec: element @i, byte @off in it. */
+struct cursor {
+	const struct iovec *iov;
+	uint32_t cnt, i;
+	size_t off;
+};
+
+/* The next piece of at most @max bytes that is contiguous in virtual memory; advances. */
+static size_t next_piece(struct cursor *c, size_t max, uintptr_t *va)
+{
+	size_t n;
+
+	while (c->off == c->iov[c->i].iov_len) {
+		c->i++;
+		c->off = 0;
+	}
+	n = DPI_MIN(max, c->iov[c->i].iov_len - c->off);
+	*va = (uintptr_t)c->iov[c->i].iov_base + c->off;
+	c->off += n;
+	return n;
+}
+
+/* Lengths, alignment and total. 0; -EINVAL. */
+static int iov_check(const struct iovec *iov, uint32_t iovcnt, uint64_t want)
 {
 	uint64_t total = 0;
 
@@ -43,20 +65,14 @@ static int iov_check(const struct dp_nvme_qpair *qp, const struct iovec *iov, ui
 			(unsigned long)total, (unsigned long)want);
 		return -EINVAL;
 	}
-	if (want > qp->max_xfer) {
-		DPI_ERR("NVMe vectored I/O of %lu bytes is above the controller's largest command "
-			"(%u bytes) and is not split: submit it in pieces", (unsigned long)want,
-			qp->max_xfer);
-		return -E2BIG;
-	}
 	return 0;
 }
 
-/* PRP1/PRP2 (+ list) for the iovec: the page rule first, then one entry per page touched. */
-static int iov_prps(struct nvme_tracker *t, const struct iovec *iov, uint32_t iovcnt,
-		    struct nvme_sqe *sqe)
+/* What PRPs can describe: every element but the first starts on a page, every element but the
+ * last ends on one, and (split I/O) every command boundary falls on a page. 0; -EINVAL. */
+static int prp_rules(const struct iovec *iov, uint32_t iovcnt, size_t chunk, uint64_t total)
 {
-	uint32_t k = 0;
+	size_t flat = 0;
 
 	for (uint32_t i = 0; i < iovcnt; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base, end = va + iov[i].iov_len;
@@ -69,51 +85,81 @@ static int iov_prps(struct nvme_tracker *t, const struct iovec *iov, uint32_t io
 				i > 0 && (va & PAGE_MASK) ? "starts inside a page" : "ends inside a page");
 			return -EINVAL;
 		}
-		for (uintptr_t p = va; p < end; p = (p & ~PAGE_MASK) + PAGE, k++) {
-			dp_iova_t iova = dpi_iova_of((const void *)p);
+		/* Command boundaries inside this element must be page aligned. */
+		for (uint64_t b = (flat / chunk + 1) * chunk; b < total && b < flat + iov[i].iov_len;
+		     b += chunk) {
+			if ((va + (b - flat)) & PAGE_MASK) {
+				DPI_ERR("NVMe vectored I/O with PRPs: it needs a command boundary every "
+					"%zu bytes (the controller's largest command) and the one at "
+					"byte %lu falls inside a page of element %u; align the first "
+					"element to a page or submit pieces of at most %zu bytes", chunk,
+					(unsigned long)b, i, chunk);
+				return -EINVAL;
+			}
+		}
+		flat += iov[i].iov_len;
+	}
+	return 0;
+}
+
+/* PRP1/PRP2 (+ list) for @len bytes from @c: one entry per page touched. */
+static int chunk_prps(struct nvme_tracker *t, struct cursor *c, size_t len, struct nvme_sqe *sqe)
+{
+	uint32_t k = 0;
+
+	while (len > 0) {
+		uintptr_t va, end;
+		size_t n = next_piece(c, len, &va);
+
+		for (end = va + n; va < end; va = (va & ~PAGE_MASK) + PAGE, k++) {
+			dp_iova_t iova = dpi_iova_of((const void *)va);
 
 			if (dpi_unlikely(iova == DP_IOVA_INVALID))
-				return nvme_not_dma_able((const void *)p);
+				return nvme_not_dma_able((const void *)va);
 			if (k == 0)
 				sqe->prp1 = iova;
 			else
 				t->prp_list[k - 1] = iova;
 		}
+		len -= n;
 	}
 	/* At most max_xfer (<= 2 MiB) bytes: 513 pages, a list of 512 fits its one page. */
 	sqe->prp2 = k == 1 ? 0 : k == 2 ? t->prp_list[0] : t->prp_list_iova;
 	return 0;
 }
 
-/* SGL1 in the entry: one Data Block, or a Last Segment of the Data Blocks in the list page. */
-static int iov_sgl(struct nvme_tracker *t, const struct iovec *iov, uint32_t iovcnt,
-		   struct nvme_sqe *sqe)
+/* SGL1 for @len bytes from @c: one Data Block, or a Last Segment of the Data Blocks (pieces
+ * merged where contiguous in IOVA space) in the tracker's list page. */
+static int chunk_sgl(struct nvme_tracker *t, struct cursor *c, size_t len, struct nvme_sqe *sqe)
 {
 	struct nvme_sgl_desc *d = (struct nvme_sgl_desc *)t->prp_list, one;
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < iovcnt; i++) {
-		uintptr_t va = (uintptr_t)iov[i].iov_base, end = va + iov[i].iov_len;
+	while (len > 0) {
+		uintptr_t va, end;
+		size_t piece = next_piece(c, len, &va);
 
-		for (uintptr_t p = va; p < end;) {
-			uintptr_t next = DPI_MIN((p & ~PAGE_MASK) + PAGE, end);
-			dp_iova_t iova = dpi_iova_of((const void *)p);
+		for (end = va + piece; va < end;) {
+			uintptr_t next = DPI_MIN((va & ~PAGE_MASK) + PAGE, end);
+			dp_iova_t iova = dpi_iova_of((const void *)va);
 
 			if (dpi_unlikely(iova == DP_IOVA_INVALID))
-				return nvme_not_dma_able((const void *)p);
+				return nvme_not_dma_able((const void *)va);
 			if (n > 0 && d[n - 1].addr + d[n - 1].len == iova) {
-				d[n - 1].len += (uint32_t)(next - p);
+				d[n - 1].len += (uint32_t)(next - va);
 			} else if (n == MAX_SGL_DESCS) {
-				DPI_ERR("NVMe vectored I/O: the buffers need more than %zu SGL "
-					"descriptors (pieces not contiguous in IOVA space)",
+				DPI_ERR("NVMe vectored I/O: one command's buffers need more than %zu "
+					"SGL descriptors (pieces not contiguous in IOVA space)",
 					MAX_SGL_DESCS);
 				return -E2BIG;
 			} else {
-				d[n++] = (struct nvme_sgl_desc){.addr = iova, .len = (uint32_t)(next - p),
+				d[n++] = (struct nvme_sgl_desc){.addr = iova,
+								.len = (uint32_t)(next - va),
 								.type = NVME_SGL_DATA_BLOCK << 4};
 			}
-			p = next;
+			va = next;
 		}
+		len -= piece;
 	}
 	if (n == 1)
 		one = d[0];
@@ -125,34 +171,56 @@ static int iov_sgl(struct nvme_tracker *t, const struct iovec *iov, uint32_t iov
 	return 0;
 }
 
+/* One command per max_xfer bytes, written after the tail and published together (or none). */
 static int rwv(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc,
 	       const struct iovec *iov, uint32_t iovcnt, uint64_t lba, uint32_t nlb,
 	       dp_nvme_cmd_cb cb, void *arg)
 {
-	struct nvme_sqe sqe;
-	uint16_t cid;
+	struct cursor c = {.iov = iov, .cnt = iovcnt};
+	uint32_t per, n, tail;
+	uint64_t total;
 	int rc = nvme_range_check(qp, ns, lba, nlb);
 
-	if (rc == 0)
-		rc = iov_check(qp, iov, iovcnt, (uint64_t)nlb << ns->lbads);
 	if (rc != 0)
 		return rc;
+	total = (uint64_t)nlb << ns->lbads;
+	per = qp->max_xfer >> ns->lbads;
+	n = (nlb + per - 1) / per;
+	rc = iov_check(iov, iovcnt, total);
+	if (rc == 0 && !qp->sgl)
+		rc = prp_rules(iov, iovcnt, (size_t)per << ns->lbads, total);
+	if (rc != 0)
+		return rc;
+	if (n > qp->depth) {
+		DPI_ERR("NVMe vectored I/O of %u blocks needs %u commands of at most %u bytes, more "
+			"than the queue pair's depth %u", nlb, n, qp->max_xfer, qp->depth);
+		return -E2BIG;
+	}
 	if (qp->state & NVME_QP_FAILED)
 		return -EIO;
-	if (qp->nfree == 0)
+	if (qp->nfree < n)
 		return -EAGAIN;
-	cid = qp->free[qp->nfree - 1];
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opc = opc;
-	sqe.nsid = ns->nsid;
-	sqe.cdw10 = (uint32_t)lba;
-	sqe.cdw11 = (uint32_t)(lba >> 32);
-	sqe.cdw12 = nlb - 1;
-	rc = qp->sgl ? iov_sgl(&qp->tr[cid], iov, iovcnt, &sqe)
-		     : iov_prps(&qp->tr[cid], iov, iovcnt, &sqe);
-	if (rc != 0)
-		return rc;
-	nvme_publish(qp, cid, &sqe, cb, arg);
+	tail = qp->q.sq_tail;
+	for (uint32_t k = 0; k < n; k++) {
+		uint16_t cid = qp->free[qp->nfree - 1 - k];
+		uint32_t cn = DPI_MIN(per, nlb - k * per);
+		uint64_t l = lba + (uint64_t)k * per;
+		struct nvme_sqe *e = &qp->q.sq[tail];
+
+		memset(e, 0, sizeof(*e));
+		e->opc = opc;
+		e->cid = cid;
+		e->nsid = ns->nsid;
+		e->cdw10 = (uint32_t)l;
+		e->cdw11 = (uint32_t)(l >> 32);
+		e->cdw12 = cn - 1;
+		rc = qp->sgl ? chunk_sgl(&qp->tr[cid], &c, (size_t)cn << ns->lbads, e)
+			     : chunk_prps(&qp->tr[cid], &c, (size_t)cn << ns->lbads, e);
+		if (rc != 0)
+			return rc; /* nothing published, no tracker taken */
+		tail = tail + 1 == qp->q.entries ? 0 : tail + 1;
+	}
+	nvme_commit_request(qp, n, tail, cb, arg);
 	return 0;
 }
 

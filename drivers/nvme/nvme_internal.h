@@ -183,6 +183,12 @@ int nvme_not_dma_able(const void *va);
 void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,
 		  void *arg);
 
+/* The n entries written after the SQ tail (ids free[nfree - 1], free[nfree - 2], ...) become
+ * one request: take their trackers (the first is the parent, with @cb), move the tail to @tail,
+ * ring. */
+void nvme_commit_request(struct dp_nvme_qpair *qp, uint32_t n, uint32_t tail, dp_nvme_cmd_cb cb,
+			 void *arg);
+
 /* Controller reset (reset.c, c->lock held): forget the queues' state, mark outstanding
  * commands for failback, and create the queues again on the re-enabled controller. */
 int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp);

@@ -448,7 +448,6 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 			void *arg)
 {
 	uint32_t per = qp->max_xfer >> ns->lbads, n = (nlb + per - 1) / per, tail = qp->q.sq_tail;
-	uint16_t parent;
 	int rc;
 
 	if (n > qp->depth) {
@@ -460,7 +459,6 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 		return -EIO;
 	if (qp->nfree < n)
 		return -EAGAIN;
-	parent = qp->free[qp->nfree - 1];
 	for (uint32_t k = 0; k < n; k++) {
 		uint16_t cid = qp->free[qp->nfree - 1 - k];
 		uint32_t cn = DPI_MIN(per, nlb - k * per);
@@ -480,6 +478,15 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 			return rc; /* nothing published, no tracker taken */
 		tail = tail + 1 == qp->q.entries ? 0 : tail + 1;
 	}
+	nvme_commit_request(qp, n, tail, cb, arg);
+	return 0;
+}
+
+void nvme_commit_request(struct dp_nvme_qpair *qp, uint32_t n, uint32_t tail, dp_nvme_cmd_cb cb,
+			 void *arg)
+{
+	uint16_t parent = qp->free[qp->nfree - 1];
+
 	for (uint32_t k = 0; k < n; k++) {
 		struct nvme_tracker *t = &qp->tr[qp->free[--qp->nfree]];
 
@@ -495,7 +502,6 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 					       .active = true, .deadline = qp->tr[parent].deadline};
 	qp->q.sq_tail = tail;
 	sq_ring(qp);
-	return 0;
 }
 
 void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,

@@ -347,17 +347,20 @@ int dp_nvme_compare(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const vo
 /**
  * Submit a read of @p nlb blocks from @p lba of @p ns into the @p iovcnt buffers of @p iov, in
  * order (a scatter list). Hot path; the queue pair's thread. The buffers must be DMA-able and
- * dword aligned in address and length, and add up to exactly nlb blocks; the I/O is one
- * command, so at most dp_nvme_ctrlr_info.max_xfer bytes (not split).
+ * dword aligned in address and length, and add up to exactly nlb blocks. Larger than
+ * dp_nvme_ctrlr_info.max_xfer, it is split like dp_nvme_read() (one command per max_xfer
+ * bytes, all submitted or none, one callback).
  * How the buffers reach the controller: an SGL (Data Block descriptors, in a Last Segment when
  * there are several) when the controller supports SGLs and the queue pair was not created
  * with DP_NVME_QPAIR_F_PRP_ONLY; else PRPs, which constrain the layout: every element but the
- * first starts on a 4 KiB page boundary and every element but the last ends on one.
+ * first starts on a 4 KiB page boundary, every element but the last ends on one, and when the
+ * I/O is split each command boundary (every max_xfer bytes) falls on one too.
  * @return 0 submitted;
  *   -EINVAL  NULL arguments, @p nlb 0, @p iovcnt 0 or above DP_NVME_MAX_IOV, an element
  *            empty or not dword aligned, lengths that do not add up to nlb blocks, or (PRPs)
- *            an element that breaks the page rule above (the log says which);
- *   -E2BIG   more than max_xfer bytes, or an SGL needing more than 256 descriptors;
+ *            a layout that breaks the page rules above (the log says which);
+ *   -E2BIG   more commands than the queue pair's depth, or a command whose SGL needs more
+ *            than 256 descriptors;
  *   -ERANGE, -EFAULT, -EAGAIN, -EIO as dp_nvme_read().
  */
 int dp_nvme_ns_readv(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const struct iovec *iov,

@@ -1241,6 +1241,21 @@ static void test_iov_prp(void)
 	iov[0] = (struct iovec){buf, 4096};
 	iov[1] = (struct iovec){buf + 8 * KiB, 4096};
 	iov_roundtrip(f.qp, f.ns[1], iov, 2, 5, flat, back, 5); /* 4096-byte blocks */
+	/* 200 KiB: split into 128 + 72 KiB at a page boundary of the second element. */
+	iov[0] = (struct iovec){buf + 8 * KiB, 8 * KiB};
+	iov[1] = (struct iovec){buf + 64 * KiB, 192 * KiB};
+	iov_roundtrip(f.qp, f.ns[0], iov, 2, 3000, flat, back, 6);
+	{
+		/* More commands than the queue pair's depth. */
+		struct dp_nvme_qpair *small;
+
+		CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 1, &small), 0);
+		ut_log_capture();
+		CU_ASSERT_EQUAL(dp_nvme_ns_readv(small, f.ns[0], iov, 2, 3000, 400, on_done, &d),
+				-E2BIG);
+		ut_log_release();
+		CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(small), 0);
+	}
 
 	ut_log_capture();
 	/* The PRP rules: a middle element starting inside a page; the first ending inside one. */
@@ -1264,9 +1279,11 @@ static void test_iov_prp(void)
 	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], NULL, 1, 0, 1, on_done, &d), -EINVAL);
 	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, DP_NVME_MAX_IOV + 1, 0, 1, on_done,
 					 &d), -EINVAL);
-	iov[0] = (struct iovec){buf, 256 * KiB};
-	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 512, on_done, &d), -E2BIG);
-	CU_ASSERT(ut_log_has("not split"));
+	/* Split at 128 KiB (the sim's MDTS): a boundary inside a page cannot be a PRP. */
+	iov[0] = (struct iovec){buf + 512, 3584};
+	iov[1] = (struct iovec){buf + 4096, 256 * KiB - 3584};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 512, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("command boundary"));
 	iov[0] = (struct iovec){buf, 4096};
 	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, (1ull << 40), 8, on_done, &d),
 			-ERANGE);
@@ -1410,6 +1427,10 @@ static void test_iov_sgl(void)
 	iov[0] = (struct iovec){buf + 12, 2048};
 	iov[1] = (struct iovec){buf + 9000, 2048};
 	iov_roundtrip(f.qp, f.ns[1], iov, 2, 3, flat, back, 14);
+	/* 200 KiB from odd offsets: split at 128 KiB inside an element, SGLs on both sides. */
+	iov[0] = (struct iovec){buf + 1000, 100 * KiB + 12};
+	iov[1] = (struct iovec){buf + 300 * KiB + 8, 100 * KiB - 12};
+	iov_roundtrip(f.qp, f.ns[0], iov, 2, 2000, flat, back, 16);
 
 	/* A PRP-only queue pair refuses what only an SGL can describe. */
 	dp_nvme_qpair_opts_init(&o, sizeof(o));
