@@ -7,7 +7,7 @@
  * Usage: dmaplane_bench xlate|iova [--json] [--instr]
  *        dmaplane_bench churn [--json] [--ops N] [--live N]
  *        dmaplane_bench nested [--json] [--ops N] [--live N]
- * Usage: dmaplane_bench xlate|iova|poll [--json] [--instr]
+ * Usage: dmaplane_bench xlate|iova|poll|nvme [--json] [--instr]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -91,7 +91,7 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: dmaplane_bench xlate|iova|poll [--json] [--instr]\n"
+	fprintf(stderr, "usage: dmaplane_bench xlate|iova|poll|nvme [--json] [--instr]\n"
 			"       dmaplane_bench churn [--json] [--ops N] [--live N]\n"
 			"       dmaplane_bench nested [--json] [--ops N] [--live N]\n");
 }
@@ -116,6 +116,10 @@ int main(int argc, char **argv)
 		return bench_poll(argc - 2, argv + 2, argv[0]);
 	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "poll") == 0)
 		return bench_poll(argc - 3, argv + 3, NULL);
+	if (argc >= 2 && strcmp(argv[1], "nvme") == 0)
+		return bench_nvme(argc - 2, argv + 2, argv[0]);
+	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "nvme") == 0)
+		return bench_nvme(argc - 3, argv + 3, NULL);
 	usage();
 	return 2;
 }

@@ -32,7 +32,7 @@ bool nvme_ctrlr_check_fatal(struct dp_nvme_ctrlr *c)
 	if (csts == UINT32_MAX || (csts & NVME_CSTS_CFS)) {
 		__atomic_store_n(&c->failed, true, __ATOMIC_RELAXED);
 		DPI_ERR("%s: controller fatal status (CSTS 0x%08x): outstanding commands fail with "
-			"-EIO; close and reopen the controller", c->info.addr, csts);
+			"-EIO; recover with dp_nvme_ctrlr_reset()", c->info.addr, csts);
 		return true;
 	}
 	return false;
@@ -62,11 +62,34 @@ int nvme_wait_csts(struct dp_nvme_ctrlr *c, uint32_t mask, uint32_t want, uint32
 	}
 }
 
+bool nvme_admin_reap(struct dp_nvme_ctrlr *c, struct nvme_cqe *cpl)
+{
+	struct nvme_queue *q = &c->admin;
+
+	for (;;) {
+		struct nvme_cqe *e = &q->cq[q->cq_head];
+		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
+
+		if ((st & NVME_CQE_PHASE) != q->phase)
+			return false;
+		*cpl = *e;
+		if (++q->cq_head == q->entries) {
+			q->cq_head = 0;
+			q->phase ^= 1;
+		}
+		q->sq_head = cpl->sqhd;
+		dpi_mmio_write32(&c->mmio, q->cq_db, q->cq_head);
+		if (!(cpl->cid & NVME_AER_CID))
+			return true;
+		nvme_aer_completion(c, cpl);
+	}
+}
+
 int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
 {
 	struct nvme_queue *q = &c->admin;
 	uint64_t deadline = dp_time_ns() + NVME_ADMIN_TIMEOUT_MS * 1000000ull;
-	uint16_t cid = c->admin_cid++;
+	uint16_t cid = (uint16_t)(c->admin_cid++ & ~NVME_AER_CID);
 
 	if (__atomic_load_n(&c->failed, __ATOMIC_RELAXED))
 		return -EIO;
@@ -76,21 +99,14 @@ int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cq
 	dpi_wmb();
 	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
 	for (uint32_t round = 0;; round++) {
-		struct nvme_cqe *e = &q->cq[q->cq_head];
-		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE);
-
-		if ((st & NVME_CQE_PHASE) == q->phase) {
-			*cpl = *e;
-			if (++q->cq_head == q->entries) {
-				q->cq_head = 0;
-				q->phase ^= 1;
-			}
-			q->sq_head = e->sqhd;
-			dpi_mmio_write32(&c->mmio, q->cq_db, q->cq_head);
-			if (cpl->cid != cid)
-				DPI_WARN("%s: admin completion for cid %u, expected %u", c->info.addr,
-					 cpl->cid, cid);
-			break;
+		if (c->dev->ops->poll != NULL)
+			c->dev->ops->poll(c->dev);
+		if (nvme_admin_reap(c, cpl)) {
+			if (cpl->cid == cid)
+				break;
+			DPI_WARN("%s: admin completion for cid %u, expected %u: ignored", c->info.addr,
+				 cpl->cid, cid);
+			continue;
 		}
 		if (round % 256 == 255 && nvme_ctrlr_check_fatal(c))
 			return -EIO;
@@ -141,6 +157,23 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *c, uint8_t lid, uint32_t ns
 	if (rc == 0)
 		memcpy(buf, c->buf, len);
 	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
+{
+	struct nvme_sqe sqe = {.opc = NVME_ADM_ABORT, .cdw10 = sqid | ((uint32_t)cid << 16)};
+	struct nvme_cqe cpl;
+	int rc;
+
+	pthread_mutex_lock(&c->lock);
+	rc = nvme_admin_cmd(c, &sqe, &cpl);
+	pthread_mutex_unlock(&c->lock);
+	if (rc == 0 && (cpl.dw0 & 1)) {
+		DPI_WARN("%s: the controller did not abort command %u of queue %u: its slot stays in "
+			 "use until the controller completes it or is reset", c->info.addr, cid, sqid);
+		rc = -EBUSY;
+	}
 	return rc;
 }
 

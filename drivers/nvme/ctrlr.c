@@ -96,28 +96,33 @@ static int cap_check(struct dp_nvme_ctrlr *c)
 	return 0;
 }
 
-static int ctrlr_disable(struct dp_nvme_ctrlr *c)
+int nvme_ctrlr_disable(struct dp_nvme_ctrlr *c)
 {
 	uint32_t cc = dpi_mmio_read32(&c->mmio, NVME_REG_CC);
 
 	if (cc & NVME_CC_EN)
-		dpi_mmio_write32(&c->mmio, NVME_REG_CC, cc & ~NVME_CC_EN);
+		dpi_mmio_write32(&c->mmio, NVME_REG_CC, cc & ~(NVME_CC_EN | NVME_CC_SHN_MASK));
 	/* CFS may be set from before: disabling resets the controller, so do not stop at it. */
 	return nvme_wait_csts(c, NVME_CSTS_RDY, 0, c->to_ms, false);
 }
 
-static int ctrlr_enable(struct dp_nvme_ctrlr *c, uint32_t admin_entries)
+int nvme_ctrlr_enable(struct dp_nvme_ctrlr *c)
 {
 	uint32_t cc = NVME_CC_EN | (0u << NVME_CC_CSS_SHIFT) | (0u << NVME_CC_MPS_SHIFT) |
 		      (NVME_SQES_LOG2 << NVME_CC_IOSQES_SHIFT) |
 		      (NVME_CQES_LOG2 << NVME_CC_IOCQES_SHIFT);
-	int rc = nvme_queue_alloc(c, &c->admin, 0, admin_entries);
+	struct nvme_queue *q = &c->admin;
+	uint32_t n = q->entries;
 
-	if (rc != 0)
-		return rc;
-	dpi_mmio_write32(&c->mmio, NVME_REG_AQA, ((admin_entries - 1) << 16) | (admin_entries - 1));
-	write64_split(c, NVME_REG_ASQ, c->admin.sq_iova);
-	write64_split(c, NVME_REG_ACQ, c->admin.cq_iova);
+	memset(q->sq, 0, (size_t)n << NVME_SQES_LOG2);
+	memset(q->cq, 0, (size_t)n << NVME_CQES_LOG2);
+	q->sq_tail = 0;
+	q->sq_head = 0;
+	q->cq_head = 0;
+	q->phase = 1;
+	dpi_mmio_write32(&c->mmio, NVME_REG_AQA, ((n - 1) << 16) | (n - 1));
+	write64_split(c, NVME_REG_ASQ, q->sq_iova);
+	write64_split(c, NVME_REG_ACQ, q->cq_iova);
 	dpi_mmio_write32(&c->mmio, NVME_REG_CC, cc);
 	return nvme_wait_csts(c, NVME_CSTS_RDY, NVME_CSTS_RDY, c->to_ms, true);
 }
@@ -177,6 +182,8 @@ static int identify_ctrlr(struct dp_nvme_ctrlr *c)
 	c->info.nn = get32(d + NVME_IDC_NN);
 	c->info.vwc = d[NVME_IDC_VWC] & 1;
 	c->rtd3e_us = get32(d + NVME_IDC_RTD3E);
+	c->aerl = d[NVME_IDC_AERL];
+	c->sgl = NVME_SGLS_SUPPORT(get32(d + NVME_IDC_SGLS)) != 0;
 	mdts = d[NVME_IDC_MDTS];
 	/* MDTS is in units of the minimum page size (4 KiB here); 0 means no limit. */
 	c->info.max_xfer = mdts == 0 || mdts >= 20 ? NVME_MAX_XFER
@@ -255,7 +262,7 @@ static int identify_namespaces(struct dp_nvme_ctrlr *c)
 	return rc;
 }
 
-static int set_num_queues(struct dp_nvme_ctrlr *c, uint32_t want)
+int nvme_set_num_queues(struct dp_nvme_ctrlr *c, uint32_t want, uint32_t *granted)
 {
 	struct nvme_sqe sqe = {.opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES,
 			       .cdw11 = ((want - 1) << 16) | (want - 1)};
@@ -267,7 +274,17 @@ static int set_num_queues(struct dp_nvme_ctrlr *c, uint32_t want)
 		return rc;
 	nsq = (cpl.dw0 & 0xffff) + 1;
 	ncq = (cpl.dw0 >> 16) + 1;
-	c->info.io_queues = DPI_MIN(want, DPI_MIN(nsq, ncq));
+	*granted = DPI_MIN(want, DPI_MIN(nsq, ncq));
+	return 0;
+}
+
+static int set_num_queues(struct dp_nvme_ctrlr *c, uint32_t want)
+{
+	int rc = nvme_set_num_queues(c, want, &c->info.io_queues);
+
+	if (rc != 0)
+		return rc;
+	c->io_queues_asked = want;
 	c->qid_used = dpi_calloc(c->info.io_queues + 1, 1);
 	return c->qid_used == NULL ? -ENOMEM : 0;
 }
@@ -298,11 +315,13 @@ static int bring_up(struct dp_nvme_ctrlr *c, const struct dp_nvme_ctrlr_opts *o)
 	if (rc == 0 && o->admin_queue_size > c->info.max_queue_entries)
 		rc = -EINVAL;
 	if (rc == 0)
-		rc = ctrlr_disable(c);
+		rc = nvme_ctrlr_disable(c);
 	if (rc == 0)
 		rc = nvme_dma_zalloc(NVME_ID_SIZE, NVME_PAGE_SIZE, &c->buf, &c->buf_iova);
 	if (rc == 0)
-		rc = ctrlr_enable(c, o->admin_queue_size);
+		rc = nvme_queue_alloc(c, &c->admin, 0, o->admin_queue_size);
+	if (rc == 0)
+		rc = nvme_ctrlr_enable(c);
 	if (rc == 0)
 		rc = identify_ctrlr(c);
 	if (rc == 0)

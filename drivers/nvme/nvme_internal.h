@@ -3,7 +3,11 @@
  * drivers/nvme internals, shared by its files:
  *   ctrlr.c  open/close, bring-up (CC/CSTS handshake), Identify, info getters
  *   admin.c  the admin queue: synchronous commands on the control path
- *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs, completions
+ *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs
+ *   cpl.c    completions, timeouts and Abort, fatal status, failback after a reset
+ *   reset.c  controller reset and recovery
+ *   aer.c    Asynchronous Event Requests and the admin queue poll
+ *   iov.c    vectored I/O: PRPs from an iovec, or SGLs
  * The driver reaches the device only through lib/vfio (dp_pci_device_open, config space) and
  * dpi_mmio (BAR0 registers): no ioctl here.
  */
@@ -26,6 +30,11 @@
 #define NVME_MAX_NS           1024      /* one Identify active namespace list */
 #define NVME_CFS_CHECK_POLLS  4096      /* empty polls with work outstanding between CSTS reads */
 #define NVME_STATUS_DRIVER    0xffffu   /* raw status of commands failed back by the driver */
+#define NVME_TIMEOUT_CALLS    32        /* process_completions calls between timeout checks */
+#define NVME_MAX_TIMEOUT_US   3600000000ull
+#define NVME_AER_CID          0x8000u   /* admin command ids with this bit are AERs */
+#define NVME_MAX_AER          4
+#define NVME_AER_STASH        16        /* events reaped and not reported yet */
 
 /* One submission queue and its completion queue, in DMA memory. */
 struct nvme_queue {
@@ -39,6 +48,10 @@ struct nvme_queue {
 	uint16_t qid;
 	uint32_t sq_db, cq_db; /* doorbell offsets in BAR0 */
 };
+
+/* dp_nvme_qpair.state: anything set sends process_completions down its slow path. */
+#define NVME_QP_FAILED   (1u << 0) /* the controller failed: submissions get -EIO until reset */
+#define NVME_QP_FAILBACK (1u << 1) /* trackers marked failback wait for their -EIO */
 
 /*
  * One command slot. A request is one command, or several when it is larger than the maximum
@@ -54,6 +67,8 @@ struct nvme_tracker {
 	uint16_t pending;      /* on the parent: commands of the request not completed yet */
 	uint16_t status;       /* on the parent: first non-zero status (SCT << 8 | SC) */
 	bool active;
+	bool failback;         /* outstanding at a controller reset: fail back at the next poll */
+	uint64_t deadline;     /* dpi_ticks() when this command times out; 0: no timeout */
 };
 
 struct dp_nvme_ns {
@@ -73,8 +88,16 @@ struct dp_nvme_qpair {
 	uint32_t nfree, depth;
 	uint32_t idle_polls;
 	uint32_t max_xfer;
-	bool failed;
+	uint8_t state;            /* NVME_QP_* */
+	bool sgl;                 /* vectored I/O uses SGLs (supported, not forced to PRP) */
+	bool db_pending;          /* DELAY_DOORBELL: entries written, doorbell not rung yet */
+	uint32_t flags;           /* DP_NVME_QPAIR_F_* */
+	void (*dev_poll)(struct dp_device *dev); /* a software model's deferred work, else NULL */
+	struct dp_device *dev;
+	uint64_t timeout_ticks;  /* 0: no timeouts */
+	uint32_t timeout_countdown;
 	/* cold */
+	uint64_t next_scan;      /* dpi_ticks() of the next scan for overdue commands */
 	struct dp_nvme_ctrlr *ctrlr;
 	void *prp_mem;
 	struct dp_nvme_qpair *next; /* the controller's list, under its lock */
@@ -96,8 +119,18 @@ struct dp_nvme_ctrlr {
 	struct dp_nvme_ns *ns;
 	uint32_t nns;
 	uint8_t *qid_used; /* [0..info.io_queues] */
+	uint32_t io_queues_asked; /* opts.io_queues, asked again after a reset */
 	struct dp_nvme_qpair *qpairs;
 	bool failed; /* CSTS.CFS seen (atomic) */
+	/* asynchronous events (aer.c), under the lock */
+	dp_nvme_aer_cb aer_cb;
+	void *aer_arg;
+	uint32_t aer_max, aer_armed;
+	uint16_t aer_seq;
+	uint32_t aer_stash[NVME_AER_STASH]; /* completion dw0 of events not reported yet */
+	uint32_t naer_stash;
+	uint8_t aerl; /* Identify AERL */
+	bool sgl;     /* the controller takes SGLs for I/O commands (Identify SGLS) */
 };
 
 /* ---- queues (qpair.c) ------------------------------------------------------------------ */
@@ -120,14 +153,79 @@ static inline uint16_t nvme_cqe_status(uint16_t st)
 /* SCT << 8 | SC as a negative errno (0 for success). */
 int nvme_status_errno(uint16_t sct_sc);
 
+/* Ring the tail doorbell now (after the entries are visible). */
+static inline void sq_ring_now(struct dp_nvme_qpair *qp)
+{
+	dpi_wmb();
+	dpi_mmio_write32(qp->mmio, qp->q.sq_db, qp->q.sq_tail);
+}
+
+/* Submission helpers shared with iov.c. */
+static inline bool nvme_range_bad(const struct dp_nvme_qpair *qp, const struct dp_nvme_ns *ns,
+				  uint64_t lba, uint32_t nlb)
+{
+	return qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || nlb == 0 ||
+	       lba >= ns->num_blocks || nlb > ns->num_blocks - lba;
+}
+
+/* The error (logged) for a bad range: -EINVAL or -ERANGE. */
+__attribute__((cold)) int nvme_range_error(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns,
+					   uint64_t lba, uint32_t nlb);
+
+static inline int nvme_range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba,
+				   uint32_t nlb)
+{
+	return dpi_unlikely(nvme_range_bad(qp, ns, lba, nlb)) ? nvme_range_error(qp, ns, lba, nlb)
+							       : 0;
+}
+int nvme_not_dma_able(const void *va);
+/* Command @cid, the top of the free stack, starts a request: write the entry, ring. */
+void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,
+		  void *arg);
+
+/* The n entries written after the SQ tail (ids free[nfree - 1], free[nfree - 2], ...) become
+ * one request: take their trackers (the first is the parent, with @cb), move the tail to @tail,
+ * ring. */
+void nvme_commit_request(struct dp_nvme_qpair *qp, uint32_t n, uint32_t tail, dp_nvme_cmd_cb cb,
+			 void *arg);
+
+/* Controller reset (reset.c, c->lock held): forget the queues' state, mark outstanding
+ * commands for failback, and create the queues again on the re-enabled controller. */
+int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp);
+void nvme_qpair_quiesce(struct dp_nvme_qpair *qp);
+
 /* ---- admin (admin.c) ----------------------------------------------------------------------- */
 
 /* Run one admin command and wait for it. c->lock held. On return *cpl holds the completion.
  * 0; -EIO (fatal status, or the command failed: logged with its status); -ETIMEDOUT. */
 int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl);
 
+/* Abort command @cid of submission queue @sqid (takes c->lock). 0 (aborted); -EBUSY (the
+ * controller did not abort it); -EIO; -ETIMEDOUT. */
+int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
+
+/* Take one admin completion when there is one (true); AER completions go to
+ * nvme_aer_completion() and are not returned. c->lock held. */
+bool nvme_admin_reap(struct dp_nvme_ctrlr *c, struct nvme_cqe *cpl);
+
+/* ---- asynchronous events (aer.c), c->lock held ---------------------------------------------- */
+
+/* An AER completion was reaped. */
+void nvme_aer_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl);
+/* After a reset: nothing is outstanding any more; send the requests again when registered. */
+int nvme_aer_rearm(struct dp_nvme_ctrlr *c);
+
 /* Admin commands with data into c->buf (4 KiB). */
 int nvme_identify(struct dp_nvme_ctrlr *c, uint32_t cns, uint32_t nsid);
+
+/* Set Features Number of Queues: ask for @want pairs, *granted gets what the controller gives. */
+int nvme_set_num_queues(struct dp_nvme_ctrlr *c, uint32_t want, uint32_t *granted);
+
+/* Program AQA/ASQ/ACQ for c->admin (zeroed, indexes reset), set CC.EN = 1, wait for RDY. */
+int nvme_ctrlr_enable(struct dp_nvme_ctrlr *c);
+
+/* CC.EN = 0 and wait for CSTS.RDY = 0 (CAP.TO), ignoring CFS. */
+int nvme_ctrlr_disable(struct dp_nvme_ctrlr *c);
 
 /* CSTS.CFS: remember it and say so once. True when the controller is failed. */
 bool nvme_ctrlr_check_fatal(struct dp_nvme_ctrlr *c);

@@ -5,10 +5,10 @@
  * The data path belongs to one thread and takes no lock and no atomic: a command takes a
  * tracker from a stack of free ones (its index is the command id, so back-pressure is exact:
  * with depth trackers and depth + 1 queue entries the submission queue can never overflow),
- * builds its PRPs from dpi_iova_of(), writes the entry and rings the tail doorbell. Completions
- * are found by their phase tag; each frees its tracker before its callback runs, so the callback
- * may submit again. I/O larger than the maximum transfer is split into one command per
- * max_xfer bytes under a parent tracker (see nvme_internal.h).
+ * builds its PRPs from dpi_iova_of(), writes the entry and rings the tail doorbell (or leaves
+ * that to the next poll: DP_NVME_QPAIR_F_DELAY_DOORBELL). Completions are in cpl.c. I/O
+ * larger than the maximum transfer is split into one command per max_xfer bytes under a parent
+ * tracker (see nvme_internal.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 
 #define DP_LOG_COMPONENT "nvme"
 #include <dmaplane/env.h>
+#include <dmaplane_internal/env.h>
 #include <dmaplane_internal/log.h>
 #include <dmaplane_internal/nvme.h>
 #include <dmaplane_internal/sys.h>
@@ -174,17 +175,95 @@ static int create_queues(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp)
 	return rc;
 }
 
+void dp_nvme_qpair_opts_init(struct dp_nvme_qpair_opts *opts, size_t size)
+{
+	struct dp_nvme_qpair_opts d = {.size = sizeof(d)};
+
+	if (opts == NULL || size == 0)
+		return;
+	size = DPI_MIN(size, sizeof(d));
+	memset(opts, 0, size);
+	memcpy(opts, &d, size);
+	opts->size = size;
+}
+
+static int qpair_opts_check(const struct dp_nvme_qpair_opts *in, struct dp_nvme_qpair_opts *o)
+{
+	dp_nvme_qpair_opts_init(o, sizeof(*o));
+	if (in == NULL)
+		return 0;
+	if (in->size < offsetof(struct dp_nvme_qpair_opts, flags) || in->size > sizeof(*o)) {
+		DPI_ERR("dp_nvme_qpair_opts.size %zu is not one this library knows: initialise the "
+			"options with dp_nvme_qpair_opts_init()", in->size);
+		return -EINVAL;
+	}
+	memcpy(o, in, in->size);
+	o->size = sizeof(*o);
+	if ((o->flags & ~DP_NVME_QPAIR_F_ALL) != 0 || o->reserved[0] != 0 || o->reserved[1] != 0 ||
+	    o->timeout_us > NVME_MAX_TIMEOUT_US) {
+		DPI_ERR("dp_nvme_qpair_opts: unknown flags 0x%x, reserved fields not 0, or a timeout "
+			"above one hour (%lu us)", o->flags & ~DP_NVME_QPAIR_F_ALL,
+			(unsigned long)o->timeout_us);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void nvme_qpair_quiesce(struct dp_nvme_qpair *qp)
+{
+	struct nvme_queue *q = &qp->q;
+	bool any = false;
+
+	for (uint32_t i = 0; i < qp->depth; i++) {
+		if (qp->tr[i].active) {
+			qp->tr[i].failback = true;
+			qp->tr[i].deadline = 0;
+			any = true;
+		}
+	}
+	if (any)
+		qp->state |= NVME_QP_FAILBACK;
+	memset(q->cq, 0, (size_t)q->entries << NVME_CQES_LOG2);
+	q->sq_tail = 0;
+	q->sq_head = 0;
+	q->cq_head = 0;
+	q->phase = 1;
+	qp->idle_polls = 0;
+	qp->db_pending = false;
+}
+
+int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp)
+{
+	int rc = create_queues(c, qp);
+
+	if (rc == 0)
+		qp->state &= (uint8_t)~NVME_QP_FAILED;
+	return rc;
+}
+
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme_qpair **out)
 {
+	struct dp_nvme_qpair_opts o;
+
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.depth = depth;
+	return dp_nvme_qpair_create_ext(c, &o, out);
+}
+
+int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *c, const struct dp_nvme_qpair_opts *opts,
+			     struct dp_nvme_qpair **out)
+{
+	struct dp_nvme_qpair_opts o;
 	struct dp_nvme_qpair *qp;
-	uint32_t qid = 0;
+	uint32_t qid = 0, depth;
 	int rc;
 
 	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
-	if (c == NULL)
+	if (c == NULL || qpair_opts_check(opts, &o) != 0)
 		return -EINVAL;
+	depth = o.depth;
 	if (depth == 0)
 		depth = DPI_MIN((uint32_t)NVME_DEFAULT_DEPTH, c->info.max_queue_entries - 1);
 	if (depth >= c->info.max_queue_entries || depth > 65535) {
@@ -197,6 +276,14 @@ int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme
 		return -ENOMEM;
 	qp->ctrlr = c;
 	qp->mmio = &c->mmio;
+	qp->dev = c->dev;
+	qp->dev_poll = c->dev->ops->poll;
+	qp->flags = o.flags;
+	qp->sgl = c->sgl && !(o.flags & DP_NVME_QPAIR_F_PRP_ONLY);
+	if (o.timeout_us != 0) {
+		qp->timeout_ticks = DPI_MAX(o.timeout_us * dp_ticks_hz() / 1000000, (uint64_t)1);
+		qp->timeout_countdown = NVME_TIMEOUT_CALLS;
+	}
 	qp->max_xfer = c->info.max_xfer;
 	rc = qpair_mem(qp, depth);
 	pthread_mutex_lock(&c->lock);
@@ -257,7 +344,7 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qp)
 
 /* ---- submission ------------------------------------------------------------------------------ */
 
-static int not_dma_able(const void *va)
+int nvme_not_dma_able(const void *va)
 {
 	DPI_ERR("buffer %p is not DMA-able memory (dp_iova_of does not translate it): allocate it "
 		"with dp_dma_alloc() or register it with dp_mem_register()", va);
@@ -273,7 +360,7 @@ static int build_prps(struct nvme_tracker *t, const void *buf, size_t len, struc
 	uint32_t i = 0;
 
 	if (dpi_unlikely(iova == DP_IOVA_INVALID))
-		return not_dma_able(buf);
+		return nvme_not_dma_able(buf);
 	sqe->prp1 = iova;
 	sqe->prp2 = 0;
 	if (len <= first)
@@ -283,14 +370,14 @@ static int build_prps(struct nvme_tracker *t, const void *buf, size_t len, struc
 	if (rem <= PAGE) {
 		iova = dpi_iova_of((const void *)p);
 		if (dpi_unlikely(iova == DP_IOVA_INVALID))
-			return not_dma_able((const void *)p);
+			return nvme_not_dma_able((const void *)p);
 		sqe->prp2 = iova;
 		return 0;
 	}
 	for (; rem > 0; p += PAGE, i++) {
 		iova = dpi_iova_of((const void *)p);
 		if (dpi_unlikely(iova == DP_IOVA_INVALID))
-			return not_dma_able((const void *)p);
+			return nvme_not_dma_able((const void *)p);
 		t->prp_list[i] = iova;
 		rem -= DPI_MIN(rem, (size_t)PAGE);
 	}
@@ -298,10 +385,14 @@ static int build_prps(struct nvme_tracker *t, const void *buf, size_t len, struc
 	return 0;
 }
 
+/* Ring the tail doorbell, or (DP_NVME_QPAIR_F_DELAY_DOORBELL) leave it to the next poll. */
 static inline void sq_ring(struct dp_nvme_qpair *qp)
 {
-	dpi_wmb();
-	dpi_mmio_write32(qp->mmio, qp->q.sq_db, qp->q.sq_tail);
+	if (dpi_unlikely(qp->flags & DP_NVME_QPAIR_F_DELAY_DOORBELL)) {
+		qp->db_pending = true;
+		return;
+	}
+	sq_ring_now(qp);
 }
 
 /* Command @cid (the top of the free stack) starts a request of its own: write the entry, ring. */
@@ -317,6 +408,8 @@ static inline void publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_s
 	t->pending = 1;
 	t->status = 0;
 	t->active = true;
+	if (dpi_unlikely(qp->timeout_ticks != 0))
+		t->deadline = dpi_ticks() + qp->timeout_ticks;
 	sqe->cid = cid;
 	qp->q.sq[qp->q.sq_tail] = *sqe;
 	if (++qp->q.sq_tail == qp->q.entries)
@@ -331,7 +424,7 @@ static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *bu
 	uint16_t cid;
 	int rc;
 
-	if (dpi_unlikely(qp->failed))
+	if (dpi_unlikely(qp->state & NVME_QP_FAILED))
 		return -EIO;
 	if (dpi_unlikely(qp->nfree == 0))
 		return -EAGAIN;
@@ -355,7 +448,6 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 			void *arg)
 {
 	uint32_t per = qp->max_xfer >> ns->lbads, n = (nlb + per - 1) / per, tail = qp->q.sq_tail;
-	uint16_t parent;
 	int rc;
 
 	if (n > qp->depth) {
@@ -363,11 +455,10 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 			"queue pair's depth %u", nlb, n, qp->max_xfer, qp->depth);
 		return -E2BIG;
 	}
-	if (dpi_unlikely(qp->failed))
+	if (dpi_unlikely(qp->state & NVME_QP_FAILED))
 		return -EIO;
 	if (qp->nfree < n)
 		return -EAGAIN;
-	parent = qp->free[qp->nfree - 1];
 	for (uint32_t k = 0; k < n; k++) {
 		uint16_t cid = qp->free[qp->nfree - 1 - k];
 		uint32_t cn = DPI_MIN(per, nlb - k * per);
@@ -387,21 +478,36 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 			return rc; /* nothing published, no tracker taken */
 		tail = tail + 1 == qp->q.entries ? 0 : tail + 1;
 	}
+	nvme_commit_request(qp, n, tail, cb, arg);
+	return 0;
+}
+
+void nvme_commit_request(struct dp_nvme_qpair *qp, uint32_t n, uint32_t tail, dp_nvme_cmd_cb cb,
+			 void *arg)
+{
+	uint16_t parent = qp->free[qp->nfree - 1];
+
 	for (uint32_t k = 0; k < n; k++) {
 		struct nvme_tracker *t = &qp->tr[qp->free[--qp->nfree]];
 
 		t->parent = parent;
 		t->cb = NULL;
 		t->active = true;
+		t->deadline = qp->timeout_ticks != 0 ? dpi_ticks() + qp->timeout_ticks : 0;
 	}
 	qp->tr[parent] = (struct nvme_tracker){.cb = cb, .arg = arg,
 					       .prp_list = qp->tr[parent].prp_list,
 					       .prp_list_iova = qp->tr[parent].prp_list_iova,
 					       .parent = parent, .pending = (uint16_t)n,
-					       .active = true};
+					       .active = true, .deadline = qp->tr[parent].deadline};
 	qp->q.sq_tail = tail;
 	sq_ring(qp);
-	return 0;
+}
+
+void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,
+		  void *arg)
+{
+	publish(qp, cid, sqe, cb, arg);
 }
 
 int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *buf,
@@ -411,45 +517,97 @@ int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, co
 }
 
 /* Checks shared by the commands on a block range. */
-static int range_check(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb)
+int nvme_range_error(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64_t lba, uint32_t nlb)
 {
-	if (dpi_unlikely(qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || nlb == 0)) {
+	if (qp == NULL || ns == NULL || ns->ctrlr != qp->ctrlr || nlb == 0) {
 		DPI_ERR("NVMe I/O: NULL queue pair or namespace, a namespace of another controller, "
 			"or zero blocks");
 		return -EINVAL;
 	}
-	if (dpi_unlikely(lba >= ns->num_blocks || nlb > ns->num_blocks - lba)) {
-		DPI_ERR("NVMe I/O: blocks %lu+%u are beyond namespace %u (%lu blocks)",
-			(unsigned long)lba, nlb, ns->nsid, (unsigned long)ns->num_blocks);
-		return -ERANGE;
-	}
-	return 0;
+	DPI_ERR("NVMe I/O: blocks %lu+%u are beyond namespace %u (%lu blocks)",
+		(unsigned long)lba, nlb, ns->nsid, (unsigned long)ns->num_blocks);
+	return -ERANGE;
 }
 
-static int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc, const void *buf,
-	      uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
+static __attribute__((cold, noinline)) int bad_buffer(const void *buf)
 {
-	struct nvme_sqe sqe;
-	uint64_t len;
-	int rc = range_check(qp, ns, lba, nlb);
+	DPI_ERR("NVMe I/O buffer %p is NULL or not 4-byte aligned (PRPs need dword alignment)",
+		buf);
+	return -EINVAL;
+}
 
-	if (dpi_unlikely(rc != 0))
-		return rc;
+/*
+ * Read/Write/Compare. The hot path: checks, a tracker, the entry written in place in the
+ * submission queue (no copy), PRP1 alone for a buffer within one page (most 4 KiB I/O), the
+ * doorbell. Entries after the tail are invisible to the controller until the doorbell moves
+ * it, so a failure after writing part of one leaves nothing behind.
+ */
+static inline __attribute__((always_inline)) int rw(struct dp_nvme_qpair *qp,
+						     struct dp_nvme_ns *ns, uint8_t opc,
+						     const void *buf, uint64_t lba, uint32_t nlb,
+						     dp_nvme_cmd_cb cb, void *arg)
+{
+	struct nvme_queue *q;
+	struct nvme_tracker *t;
+	struct nvme_sqe *e;
+	uintptr_t va = (uintptr_t)buf;
+	uint64_t len;
+	dp_iova_t iova;
+	uint16_t cid;
+	int rc;
+
+	if (dpi_unlikely(nvme_range_bad(qp, ns, lba, nlb)))
+		return nvme_range_error(qp, ns, lba, nlb);
+	if (dpi_unlikely(buf == NULL || (va & 3)))
+		return bad_buffer(buf);
 	len = (uint64_t)nlb << ns->lbads;
-	if (dpi_unlikely(buf == NULL || ((uintptr_t)buf & 3))) {
-		DPI_ERR("NVMe I/O buffer %p is NULL or not 4-byte aligned (PRPs need dword "
-			"alignment)", buf);
-		return -EINVAL;
-	}
 	if (dpi_unlikely(len > qp->max_xfer))
 		return submit_split(qp, ns, opc, buf, lba, nlb, cb, arg);
-	memset(&sqe, 0, sizeof(sqe));
-	sqe.opc = opc;
-	sqe.nsid = ns->nsid;
-	sqe.cdw10 = (uint32_t)lba;
-	sqe.cdw11 = (uint32_t)(lba >> 32);
-	sqe.cdw12 = nlb - 1;
-	return submit(qp, &sqe, buf, len, cb, arg);
+	if (dpi_unlikely(qp->state & NVME_QP_FAILED))
+		return -EIO;
+	if (dpi_unlikely(qp->nfree == 0))
+		return -EAGAIN;
+	cid = qp->free[qp->nfree - 1];
+	t = &qp->tr[cid];
+	q = &qp->q;
+	e = &q->sq[q->sq_tail];
+	if (dpi_likely((va & PAGE_MASK) + len <= PAGE)) {
+		iova = dpi_iova_of(buf);
+		if (dpi_unlikely(iova == DP_IOVA_INVALID))
+			return nvme_not_dma_able(buf);
+		e->prp1 = iova;
+		e->prp2 = 0;
+	} else {
+		rc = build_prps(t, buf, len, e);
+		if (dpi_unlikely(rc != 0))
+			return rc;
+	}
+	e->opc = opc;
+	e->flags = 0;
+	e->cid = cid;
+	e->nsid = ns->nsid;
+	e->cdw2 = 0;
+	e->cdw3 = 0;
+	e->mptr = 0;
+	e->cdw10 = (uint32_t)lba;
+	e->cdw11 = (uint32_t)(lba >> 32);
+	e->cdw12 = nlb - 1;
+	e->cdw13 = 0;
+	e->cdw14 = 0;
+	e->cdw15 = 0;
+	qp->nfree--;
+	t->cb = cb;
+	t->arg = arg;
+	t->parent = cid;
+	t->pending = 1;
+	t->status = 0;
+	t->active = true;
+	if (dpi_unlikely(qp->timeout_ticks != 0))
+		t->deadline = dpi_ticks() + qp->timeout_ticks;
+	if (++q->sq_tail == q->entries)
+		q->sq_tail = 0;
+	sq_ring(qp);
+	return 0;
 }
 
 int dp_nvme_read(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, uint64_t lba,
@@ -490,7 +648,7 @@ int dp_nvme_deallocate(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns,
 		if (ranges[i].lba >= ns->num_blocks || ranges[i].nlb > ns->num_blocks - ranges[i].lba)
 			return -ERANGE;
 	}
-	if (qp->failed)
+	if (qp->state & NVME_QP_FAILED)
 		return -EIO;
 	if (qp->nfree == 0)
 		return -EAGAIN;
@@ -514,7 +672,7 @@ int dp_nvme_write_zeroes(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint64
 			 uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
 {
 	struct nvme_sqe sqe;
-	int rc = range_check(qp, ns, lba, nlb);
+	int rc = nvme_range_check(qp, ns, lba, nlb);
 
 	if (rc != 0)
 		return rc;
@@ -541,99 +699,4 @@ int dp_nvme_flush(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, dp_nvme_cmd_c
 	sqe.opc = NVME_IO_FLUSH;
 	sqe.nsid = ns->nsid;
 	return submit(qp, &sqe, NULL, 0, cb, arg);
-}
-
-/* ---- completions ----------------------------------------------------------------------------- */
-
-static inline void tracker_release(struct dp_nvme_qpair *qp, uint16_t cid)
-{
-	qp->tr[cid].active = false;
-	qp->free[qp->nfree++] = cid;
-}
-
-/* The controller is failed: every outstanding request gets -EIO once, none is lost. */
-static void fail_all(struct dp_nvme_qpair *qp)
-{
-	qp->failed = true;
-	for (uint32_t i = 0; i < qp->depth; i++) {
-		struct nvme_tracker *t = &qp->tr[i];
-
-		if (!t->active)
-			continue;
-		tracker_release(qp, (uint16_t)i);
-		if (t->parent == i && t->cb != NULL)
-			t->cb(t->arg, -EIO, NVME_STATUS_DRIVER);
-	}
-}
-
-/* Command @cid completed with status @s: finish its request when it was the last command. */
-static inline void complete(struct dp_nvme_qpair *qp, uint16_t cid, uint16_t s)
-{
-	struct nvme_tracker *t = &qp->tr[cid];
-	uint16_t pid = t->parent;
-	struct nvme_tracker *p = &qp->tr[pid];
-
-	if (dpi_unlikely(s != 0) && p->status == 0)
-		p->status = s;
-	if (dpi_unlikely(pid != cid))
-		tracker_release(qp, cid);
-	if (dpi_likely(--p->pending == 0)) {
-		s = p->status;
-		tracker_release(qp, pid);
-		if (p->cb != NULL)
-			p->cb(p->arg, dpi_likely(s == 0) ? 0 : nvme_status_errno(s), s);
-	}
-}
-
-static int idle_poll(struct dp_nvme_qpair *qp)
-{
-	if (qp->nfree == qp->depth || ++qp->idle_polls < NVME_CFS_CHECK_POLLS)
-		return 0;
-	qp->idle_polls = 0;
-	if (!nvme_ctrlr_check_fatal(qp->ctrlr))
-		return 0;
-	fail_all(qp);
-	return -EIO;
-}
-
-int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
-{
-	struct nvme_queue *q;
-	uint32_t n = 0;
-
-	if (dpi_unlikely(qp == NULL))
-		return -EINVAL;
-	if (dpi_unlikely(qp->failed))
-		return -EIO;
-	q = &qp->q;
-	if (max == 0)
-		max = UINT32_MAX;
-	while (n < max) {
-		struct nvme_cqe *e = &q->cq[q->cq_head];
-		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE), cid = e->cid;
-		if ((st & NVME_CQE_PHASE) != q->phase)
-			break;
-		if (++q->cq_head == q->entries) {
-			q->cq_head = 0;
-			q->phase ^= 1;
-		}
-		q->sq_head = e->sqhd;
-		n++;
-		if (dpi_unlikely(cid >= qp->depth || !qp->tr[cid].active)) {
-			DPI_ERR("%s: completion for unknown command id %u on queue %u: ignored",
-				qp->ctrlr->info.addr, cid, q->qid);
-			continue;
-		}
-		complete(qp, cid, nvme_cqe_status(st));
-	}
-	if (n == 0)
-		return idle_poll(qp);
-	qp->idle_polls = 0;
-	dpi_mmio_write32(qp->mmio, q->cq_db, q->cq_head);
-	return (int)n;
-}
-
-uint32_t dp_nvme_qpair_outstanding(const struct dp_nvme_qpair *qp)
-{
-	return qp == NULL ? 0 : qp->depth - qp->nfree;
 }

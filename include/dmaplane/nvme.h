@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <dmaplane/common.h>
 #include <dmaplane/iova.h>
@@ -89,6 +90,61 @@ int dp_nvme_ctrlr_open(const char *addr, struct dp_ioas *ioas,
  *   freed anyway).
  */
 int dp_nvme_ctrlr_close(struct dp_nvme_ctrlr *ctrlr);
+
+/**
+ * Reset the controller and bring it back: CC.EN = 0 and wait for CSTS.RDY = 0 (bounded by
+ * CAP.TO; a fatal status clears with it), set the admin queue up again, CC.EN = 1 and wait for
+ * RDY, ask for the I/O queues again and re-create the queues of every existing queue pair (same
+ * handles: the application keeps using them). Use it after a fatal status (a queue pair's
+ * dp_nvme_qpair_process_completions() returned -EIO) or for a controller that stopped
+ * answering. Commands outstanding at the reset are failed back with -EIO (status 0xffff) by the
+ * next dp_nvme_qpair_process_completions() of their queue pair, each callback exactly once;
+ * requests that had timed out already just free their slots.
+ * Control path. Thread rule: no other thread may be inside a call on this controller's queue
+ * pairs during the reset (quiesce them first); not from a completion callback.
+ * @return 0; -EINVAL (NULL); -ETIMEDOUT (CSTS.RDY did not change within CAP.TO, or an admin
+ *   command did not complete); -EIO (the controller failed again, refused an admin command, or
+ *   grants fewer I/O queues than before); -ENOMEM. On failure the controller stays failed
+ *   (submissions get -EIO, outstanding commands are still failed back); call it again or close.
+ */
+int dp_nvme_ctrlr_reset(struct dp_nvme_ctrlr *ctrlr);
+
+/** An asynchronous event reported by the controller (an Asynchronous Event Request completed). */
+struct dp_nvme_async_event {
+	uint8_t type;     /**< 0 error status, 1 SMART / health status, 2 notice, 6 I/O command
+			       set specific, 7 vendor specific */
+	uint8_t info;     /**< event information (meaning depends on the type) */
+	uint8_t log_page; /**< the log page with the details (the driver has read it to clear
+			       the event; read it again with dp_nvme_ctrlr_get_log_page()) */
+	uint8_t reserved0;
+	uint32_t dw0;     /**< the raw completion dword 0 */
+};
+
+DP_STATIC_ASSERT(sizeof(struct dp_nvme_async_event) == 8, "dp_nvme_async_event layout is ABI");
+
+/** An asynchronous event callback; runs inside dp_nvme_ctrlr_process_admin_completions(). */
+typedef void (*dp_nvme_aer_cb)(void *arg, const struct dp_nvme_async_event *event);
+
+/**
+ * Have asynchronous events reported to @p cb (NULL: stop reporting; requests already sent stay
+ * with the controller). The driver keeps up to min(AERL + 1, 4) Asynchronous Event Requests
+ * outstanding and sends a new one after each event; it reads each event's log page (without
+ * Retain Asynchronous Event) so the controller can report that type again. Events arrive only
+ * through dp_nvme_ctrlr_process_admin_completions(). Control path; any thread.
+ * @return 0; -EINVAL (NULL controller); -EIO (the controller is failed).
+ */
+int dp_nvme_ctrlr_register_aer_cb(struct dp_nvme_ctrlr *ctrlr, dp_nvme_aer_cb cb, void *arg);
+
+/**
+ * Poll the admin queue: reap Asynchronous Event Request completions, re-arm, read the events'
+ * log pages, then run the event callbacks (outside the controller's lock: they may call other
+ * control functions, but not dp_nvme_ctrlr_reset() or close). When nothing arrived it reads
+ * CSTS to notice a fatal status: call it at low frequency (e.g. once a millisecond) from one
+ * thread. Control path.
+ * @return the number of events reported (>= 0); -EINVAL (NULL); -EIO (the controller reported
+ *   a fatal status: see dp_nvme_ctrlr_reset()).
+ */
+int dp_nvme_ctrlr_process_admin_completions(struct dp_nvme_ctrlr *ctrlr);
 
 /** Facts about a controller, from its registers and Identify Controller. */
 struct dp_nvme_ctrlr_info {
@@ -175,6 +231,51 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *ctrlr, uint8_t lid, uint32_
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *ctrlr, uint32_t depth,
 			 struct dp_nvme_qpair **qpair);
 
+/** dp_nvme_qpair_opts.flags: describe vectored I/O with PRPs even when the controller
+ * supports SGLs. */
+#define DP_NVME_QPAIR_F_PRP_ONLY (1u << 0)
+/** dp_nvme_qpair_opts.flags: submissions write their entries but do not ring the doorbell;
+ * the next dp_nvme_qpair_process_completions() rings it once for all of them (one MMIO write
+ * per batch instead of per command). Nothing reaches the controller until that call. */
+#define DP_NVME_QPAIR_F_DELAY_DOORBELL (1u << 1)
+/** dp_nvme_qpair_opts.flags: all flags this library knows. */
+#define DP_NVME_QPAIR_F_ALL (DP_NVME_QPAIR_F_PRP_ONLY | DP_NVME_QPAIR_F_DELAY_DOORBELL)
+
+/** Options for dp_nvme_qpair_create_ext(). Initialise with dp_nvme_qpair_opts_init(). */
+struct dp_nvme_qpair_opts {
+	size_t size;         /**< sizeof(struct dp_nvme_qpair_opts) */
+	uint32_t depth;      /**< as for dp_nvme_qpair_create() (0: default) */
+	uint32_t flags;      /**< DP_NVME_QPAIR_F_* */
+	uint64_t timeout_us; /**< per-command timeout in microseconds (0: none, the default).
+				  A command outstanding longer is aborted (admin Abort) and its
+				  request completes with -ETIMEDOUT; see dp_nvme_cmd_cb. */
+	uint64_t reserved[2]; /**< must be 0 */
+};
+
+#if defined(__LP64__)
+DP_STATIC_ASSERT(sizeof(struct dp_nvme_qpair_opts) == 40, "dp_nvme_qpair_opts layout is ABI");
+#endif
+
+/** Fill @p opts with defaults; @p size is sizeof(struct dp_nvme_qpair_opts) as the caller knows. */
+void dp_nvme_qpair_opts_init(struct dp_nvme_qpair_opts *opts, size_t size);
+
+/**
+ * dp_nvme_qpair_create() with options (NULL for defaults). Control path.
+ *
+ * Timeouts: with timeout_us set, each command records its submission time (dp_ticks()) and
+ * dp_nvme_qpair_process_completions() looks for overdue commands every few dozen calls (not per
+ * completion), scanning at most every timeout / 8: a command is found overdue within that much
+ * after its deadline (given the thread keeps polling). An overdue command gets an Abort on
+ * the admin queue (taking the controller's lock, in the polling thread) and its request's
+ * callback runs at once with -ETIMEDOUT. Its slot stays in use until the controller answers
+ * (the aborted completion, or a late one: no second callback) or the controller is reset, so a
+ * late answer can never be mistaken for a newer command.
+ * @return as dp_nvme_qpair_create(), and -EINVAL for bad options (size, unknown flags,
+ *   reserved fields not 0, timeout above one hour).
+ */
+int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *ctrlr, const struct dp_nvme_qpair_opts *opts,
+			     struct dp_nvme_qpair **qpair);
+
 /**
  * Delete the queue pair's queues (Delete I/O SQ, then CQ) and free it. Outstanding commands
  * are dropped without callbacks: complete them first. Control path, not from a callback.
@@ -194,7 +295,9 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qpair);
  *   -ENXIO   invalid namespace;
  *   -ENOSPC  capacity exceeded;
  *   -ECANCELED aborted;
- *   -EILSEQ  compare failure (dp_nvme_compare(): the data differ).
+ *   -EILSEQ  compare failure (dp_nvme_compare(): the data differ);
+ *   -ETIMEDOUT the request outlived the queue pair's timeout (dp_nvme_qpair_opts.timeout_us)
+ *            and was aborted (its data buffer may still have been read or written).
  * @param status the raw NVMe status: SCT << 8 | SC (0 on success; 0xffff when failed back by
  *   the driver without a completion from the controller).
  */
@@ -238,6 +341,36 @@ int dp_nvme_write_zeroes(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, uin
 int dp_nvme_compare(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const void *buf,
 		    uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
 
+/** Most iovec elements in one dp_nvme_ns_readv() / dp_nvme_ns_writev(). */
+#define DP_NVME_MAX_IOV 256
+
+/**
+ * Submit a read of @p nlb blocks from @p lba of @p ns into the @p iovcnt buffers of @p iov, in
+ * order (a scatter list). Hot path; the queue pair's thread. The buffers must be DMA-able and
+ * dword aligned in address and length, and add up to exactly nlb blocks. Larger than
+ * dp_nvme_ctrlr_info.max_xfer, it is split like dp_nvme_read() (one command per max_xfer
+ * bytes, all submitted or none, one callback).
+ * How the buffers reach the controller: an SGL (Data Block descriptors, in a Last Segment when
+ * there are several) when the controller supports SGLs and the queue pair was not created
+ * with DP_NVME_QPAIR_F_PRP_ONLY; else PRPs, which constrain the layout: every element but the
+ * first starts on a 4 KiB page boundary, every element but the last ends on one, and when the
+ * I/O is split each command boundary (every max_xfer bytes) falls on one too.
+ * @return 0 submitted;
+ *   -EINVAL  NULL arguments, @p nlb 0, @p iovcnt 0 or above DP_NVME_MAX_IOV, an element
+ *            empty or not dword aligned, lengths that do not add up to nlb blocks, or (PRPs)
+ *            a layout that breaks the page rules above (the log says which);
+ *   -E2BIG   more commands than the queue pair's depth, or a command whose SGL needs more
+ *            than 256 descriptors;
+ *   -ERANGE, -EFAULT, -EAGAIN, -EIO as dp_nvme_read().
+ */
+int dp_nvme_ns_readv(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const struct iovec *iov,
+		     uint32_t iovcnt, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
+
+/** Submit a write of @p nlb blocks at @p lba from the buffers of @p iov (a gather list). Same
+ * rules and returns as dp_nvme_ns_readv(); the buffers must stay unchanged until @p cb runs. */
+int dp_nvme_ns_writev(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, const struct iovec *iov,
+		      uint32_t iovcnt, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb, void *arg);
+
 /** A block range for dp_nvme_deallocate(). */
 struct dp_nvme_range {
 	uint64_t lba;
@@ -268,7 +401,9 @@ int dp_nvme_flush(struct dp_nvme_qpair *qpair, struct dp_nvme_ns *ns, dp_nvme_cm
  * queue pair's thread.
  * @return the number of completions processed (>= 0); -EINVAL (NULL); -EIO when the controller
  *   reported a fatal status: every outstanding command is then failed back through its
- *   callback with -EIO (none is lost or left hanging), and later submissions return -EIO.
+ *   callback with -EIO (none is lost or left hanging), and later submissions return -EIO
+ *   until dp_nvme_ctrlr_reset() brings the controller back. The controller's status is read
+ *   only when polls find nothing while commands are outstanding, every few thousand polls.
  */
 int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qpair, uint32_t max);
 

@@ -30,6 +30,9 @@ struct dpi_device_ops {
 		       const int *eventfds);
 	/* Detach from the IOAS and release everything (mmaps are unmapped by the front end). */
 	void (*close)(struct dp_device *dev);
+	/* Give a software model its deferred work (delayed completions); NULL for real devices.
+	 * Drivers call it from their poll path, in the polling thread. */
+	void (*poll)(struct dp_device *dev);
 };
 
 struct dp_device {

@@ -100,6 +100,29 @@ DP_STATIC_ASSERT(sizeof(struct nvme_cqe) == 16, "CQ entry is 16 bytes");
 /* Status field without the phase bit, from type and code. */
 #define NVME_STATUS(sct, sc)   ((uint16_t)(((sct) << 9) | ((sc) << 1)))
 
+/* Command dword 0 flags byte: PSDT (bits 7:6) 01b = SGL for data, MPTR an address. */
+#define NVME_FLAGS_PSDT_MASK 0xc0u
+#define NVME_FLAGS_PSDT_SGL  0x40u
+#define NVME_FLAGS_FUSE_MASK 0x03u
+
+/* An SGL descriptor; SGL1 sits in the entry's DPTR (prp1 and prp2). */
+struct nvme_sgl_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint8_t reserved[3];
+	uint8_t type; /* descriptor type 7:4, subtype 3:0 (0: address) */
+};
+DP_STATIC_ASSERT(sizeof(struct nvme_sgl_desc) == 16, "SGL descriptor is 16 bytes");
+
+#define NVME_SGL_DATA_BLOCK   0x0u
+#define NVME_SGL_SEGMENT      0x2u
+#define NVME_SGL_LAST_SEGMENT 0x3u
+#define NVME_SGL_TYPE(t)      ((uint32_t)(t) >> 4)
+
+/* Identify Controller SGLS bits 1:0: 01b supported, 10b supported with dword alignment. */
+#define NVME_SGLS_SUPPORT(sgls) ((sgls) & 3u)
+#define NVME_SGLS_DWORD_ALIGNED 2u
+
 /* ---- opcodes ------------------------------------------------------------------------------- */
 
 enum nvme_admin_opc {
@@ -135,6 +158,15 @@ enum nvme_io_opc {
 #define NVME_LOG_ERROR_ENTRY_SIZE 64
 #define NVME_LOG_SMART_SIZE 512
 
+/* Asynchronous Event Request completion dw0: type 2:0, info 15:8, log page 23:16. */
+#define NVME_AER_TYPE(dw0) ((dw0) & 7)
+#define NVME_AER_INFO(dw0) (((dw0) >> 8) & 0xff)
+#define NVME_AER_LID(dw0)  (((dw0) >> 16) & 0xff)
+#define NVME_AER_TYPE_ERROR  0
+#define NVME_AER_TYPE_SMART  1
+#define NVME_AER_TYPE_NOTICE 2
+#define NVME_LOG_RAE (1u << 15) /* Get Log Page cdw10: retain asynchronous event */
+
 #define NVME_QUEUE_PC (1u << 0) /* Create I/O CQ/SQ cdw11: physically contiguous */
 
 /* ---- status codes -------------------------------------------------------------------------- */
@@ -158,6 +190,10 @@ enum nvme_sc_generic {
 	NVME_SC_ABORT_REQ = 0x07,
 	NVME_SC_SQ_DELETED_ABORT = 0x08,
 	NVME_SC_INVALID_NS = 0x0b,
+	NVME_SC_SGL_SEG_INVALID = 0x0d,
+	NVME_SC_SGL_COUNT_INVALID = 0x0e,
+	NVME_SC_SGL_LEN_INVALID = 0x0f,
+	NVME_SC_SGL_TYPE_INVALID = 0x11,
 	NVME_SC_INVALID_PRP_OFFSET = 0x13,
 	NVME_SC_LBA_RANGE = 0x80,
 	NVME_SC_CAP_EXCEEDED = 0x81,
@@ -168,6 +204,8 @@ enum nvme_sc_cmd_specific {
 	NVME_SC_CQ_INVALID = 0x00,
 	NVME_SC_INVALID_QID = 0x01,
 	NVME_SC_INVALID_QSIZE = 0x02,
+	NVME_SC_ABORT_LIMIT = 0x03,
+	NVME_SC_AER_LIMIT = 0x05,
 	NVME_SC_INVALID_LOG_PAGE = 0x09,
 	NVME_SC_INVALID_QUEUE_DELETION = 0x0c,
 };

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <dmaplane/iova.h>
 
@@ -151,6 +152,68 @@ int dpi_sim_dma_write(struct dpi_sim_requester *req, uint32_t pasid, uint64_t io
  * from it (<= len, to the end of the page). Same faults and logging as dpi_sim_dma_*. */
 int dpi_sim_dma_translate(struct dpi_sim_requester *req, uint32_t pasid, uint64_t iova,
 			  size_t len, uint32_t access, void **va, size_t *contig);
+
+/*
+ * A device-side translation for one hot buffer (say, a queue a model reads on every command):
+ * DMA through it skips the IOTLB lookup and its lock while no invalidation has reached the
+ * requester's IOTLB since it was filled. It never serves a translation the IOTLB would not
+ * (any invalidation of that IOTLB, however unrelated, drops it; bus mastering is checked each
+ * time), so faults still happen where they would. Zero-initialise; one per buffer, used under
+ * the model's own lock. Same returns as dpi_sim_dma_read/write; a miss fills the cache.
+ */
+struct dpi_sim_dma_cache {
+	uint64_t base;        /* IOVA of the cached leaf */
+	uint64_t span;        /* its size - 1 */
+	uint8_t *host;        /* NULL: empty */
+	uint64_t gen;         /* the IOTLB generation it was filled in */
+	const uint64_t *genp; /* the requester's IOTLB generation (atomic) */
+	const bool *bmp;      /* the requester's bus master enable (atomic) */
+	uint32_t pasid;
+	uint32_t prot;
+};
+
+/* The host address of [iova, iova + len) through @c when it still holds, else NULL. */
+static inline void *dpi_sim_dma_cache_hit(const struct dpi_sim_dma_cache *c, uint32_t pasid,
+					  uint64_t iova, size_t len, uint32_t access)
+{
+	uint64_t off = iova - c->base;
+
+	if (c->host != NULL && off <= c->span && len - 1 <= c->span - off && c->pasid == pasid &&
+	    (c->prot & access) == access && c->gen == __atomic_load_n(c->genp, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(c->bmp, __ATOMIC_ACQUIRE))
+		return c->host + off;
+	return NULL;
+}
+
+int dpi_sim_dma_read_cached(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+			    uint32_t pasid, uint64_t iova, void *dst, size_t len);
+int dpi_sim_dma_write_cached(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+			     uint32_t pasid, uint64_t iova, const void *src, size_t len);
+
+/* Fixed-size forms for a model's hot path: the copy inlines when @len is a constant. */
+static inline int dpi_sim_dma_read_c(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+				     uint32_t pasid, uint64_t iova, void *dst, size_t len)
+{
+	void *p = len != 0 ? dpi_sim_dma_cache_hit(c, pasid, iova, len, DPI_SIM_ACCESS_READ)
+			   : NULL;
+
+	if (p == NULL)
+		return dpi_sim_dma_read_cached(req, c, pasid, iova, dst, len);
+	memcpy(dst, p, len);
+	return 0;
+}
+
+static inline int dpi_sim_dma_write_c(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+				      uint32_t pasid, uint64_t iova, const void *src, size_t len)
+{
+	void *p = len != 0 ? dpi_sim_dma_cache_hit(c, pasid, iova, len, DPI_SIM_ACCESS_WRITE)
+			   : NULL;
+
+	if (p == NULL)
+		return dpi_sim_dma_write_cached(req, c, pasid, iova, src, len);
+	memcpy(p, src, len);
+	return 0;
+}
 
 struct dpi_sim_iotlb_stats {
 	uint64_t hits, misses, invalidations, entries;
@@ -283,7 +346,9 @@ int dpi_sim_cfg_write(struct dpi_sim_device *dev, uint32_t off, const void *buf,
 /*
  * An NVMe 1.4 PCIe controller with in-memory namespaces (lib/sim/nvme.c has the details).
  * Namespaces: DP_SIM_NVME<n>_NS, else DP_SIM_NVME_NS, else "512:64M,4096:64M" (block
- * size:bytes, comma separated, up to 8). MDTS 5 (128 KiB), 1024-entry queues, 63 I/O queue pairs.
+ * size:bytes, comma separated, up to 8; "512:64M@/path/file" backs one with an existing file of
+ * at least that size, mapped shared, msync'ed by Flush; the path may not contain a comma).
+ * MDTS 5 (128 KiB), 1024-entry queues, 63 I/O queue pairs. DP_SIM_NVME_SGL=1: SGLs supported.
  */
 #define DPI_SIM_NVME_VENDOR 0x1b36
 #define DPI_SIM_NVME_DEVICE 0xd0a1
@@ -296,6 +361,29 @@ int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev);
  * queues complete with status @sct_sc (SCT << 8 | SC) without running. 0; -EINVAL. */
 int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t opc,
 			       uint16_t sct_sc, uint32_t count);
+
+/* Test hook: the next @count commands with opcode @opc on the admin queue (@admin) or on I/O
+ * queues run, but their completion is held back: posted after @polls calls of the model's poll
+ * callback (the driver's poll path), or never (@polls UINT32_MAX: a dropped completion, freed
+ * only by an Abort of the command, SQ deletion, controller reset or dpi_sim_nvme_release_held).
+ * An Abort of a held command posts it as Command Abort Requested. 0; -EINVAL (not an NVMe
+ * model, @polls 0). */
+int dpi_sim_nvme_inject_hold(struct dpi_sim_device *dev, bool admin, uint8_t opc, uint32_t polls,
+			     uint32_t count);
+
+/* Test hook: post every held completion now, dropped ones included (a controller that answers
+ * late). 0; -EINVAL. */
+int dpi_sim_nvme_release_held(struct dpi_sim_device *dev);
+
+/* Completions held back now (0 for NULL or another model). */
+uint32_t dpi_sim_nvme_held(struct dpi_sim_device *dev);
+
+/* Test hook: raise an asynchronous event (@type 0 error, 1 SMART/health, ...; @info; @lid the
+ * log page that clears it: DP_NVME_LOG_ERROR or _SMART). It completes an outstanding
+ * Asynchronous Event Request at once, or waits for one; after it is reported its type stays
+ * masked until the host reads that log page (without RAE). 0; -EINVAL; -ENOSPC (16 events
+ * waiting already). */
+int dpi_sim_nvme_raise_event(struct dpi_sim_device *dev, uint8_t type, uint8_t info, uint8_t lid);
 
 /* Null mode (also DP_SIM_NVME_NULL=1 at creation): Read, Write and Compare check their
  * arguments and complete without moving data, for measuring the driver. 0; -EINVAL. */

@@ -109,3 +109,49 @@ int dpi_sim_dma_translate(struct dpi_sim_requester *req, uint32_t pasid, uint64_
 	*contig = leaf_contig(&leaf, iova, len);
 	return 0;
 }
+
+/* ---- cached translations for hot buffers ---------------------------------------------------- */
+
+static int dma_cached(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c, uint32_t pasid,
+		      uint64_t iova, uint8_t *buf, size_t len, uint32_t access)
+{
+	struct sim_leaf leaf;
+	uint64_t gen;
+	uint8_t *host;
+	int rc;
+
+	if (req == NULL || buf == NULL || len == 0)
+		return -EINVAL;
+	host = dpi_sim_dma_cache_hit(c, pasid, iova, len, access);
+	if (host == NULL) {
+		/* The generation before the walk: an invalidation racing with it drops the entry. */
+		gen = __atomic_load_n(&req->tlb.gen, __ATOMIC_ACQUIRE);
+		rc = xlate(req, pasid, iova, access, &leaf);
+		if (rc != 0)
+			return rc;
+		*c = (struct dpi_sim_dma_cache){.base = leaf.base, .span = (1ull << leaf.shift) - 1,
+						.host = leaf.host, .gen = gen,
+						.genp = &req->tlb.gen, .bmp = &req->bus_master,
+						.pasid = pasid, .prot = leaf.prot};
+		if (leaf_contig(&leaf, iova, len) < len) /* spans leaves: the plain way */
+			return dma_copy(req, pasid, iova, buf, len, access);
+		host = leaf.host + (iova - leaf.base);
+	}
+	if (access == DPI_SIM_ACCESS_READ)
+		memcpy(buf, host, len);
+	else
+		memcpy(host, buf, len);
+	return 0;
+}
+
+int dpi_sim_dma_read_cached(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+			    uint32_t pasid, uint64_t iova, void *dst, size_t len)
+{
+	return dma_cached(req, c, pasid, iova, dst, len, DPI_SIM_ACCESS_READ);
+}
+
+int dpi_sim_dma_write_cached(struct dpi_sim_requester *req, struct dpi_sim_dma_cache *c,
+			     uint32_t pasid, uint64_t iova, const void *src, size_t len)
+{
+	return dma_cached(req, c, pasid, iova, (uint8_t *)src, len, DPI_SIM_ACCESS_WRITE);
+}

@@ -94,6 +94,7 @@ void sim_iotlb_insert(struct sim_iotlb *tlb, uint32_t pasid, const struct sim_le
 void sim_iotlb_invalidate(struct sim_iotlb *tlb, uint32_t pasid, uint64_t start, uint64_t last)
 {
 	tlb->stats.invalidations++;
+	__atomic_store_n(&tlb->gen, tlb->gen + 1, __ATOMIC_RELEASE);
 	for (int s = 0; s < SIM_IOTLB_SETS; s++) {
 		for (int w = 0; w < SIM_IOTLB_WAYS; w++) {
 			struct sim_iotlb_entry *e = &tlb->set[s][w];

@@ -7,14 +7,25 @@
  * through the sim IOMMU, and posts their completions with the phase tag; when a completion
  * queue is full the model stops fetching until the host moves that CQ's head.
  *
+ * Test hooks inject command errors, hold completions back (dropped: until Abort, SQ deletion or
+ * reset; delayed: posted after N calls of the model's poll callback, which drivers reach through
+ * their poll path), and raise CSTS.CFS.
+ *
  * DP_SIM_NVME_NULL=1 selects null mode: Read, Write and Compare complete without moving data.
+ * DP_SIM_NVME_SGL=1 makes the controller support SGLs for I/O commands (Identify SGLS).
  * Namespaces come from DP_SIM_NVME<n>_NS or DP_SIM_NVME_NS ("<block size>:<bytes>,...", sizes
  * with K/M/G suffix, e.g. "512:64M,4096:64M", the default), up to 8, 512..4096-byte blocks.
+ * "512:64M@/path/file" backs a namespace with an existing file of at least that size (mapped
+ * shared: the data outlives the process; Flush writes it back with msync).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define DP_LOG_COMPONENT "sim"
 #include <dmaplane_internal/log.h>
@@ -42,25 +53,37 @@ static int parse_size(const char *s, char **end, uint64_t *out)
 	return 0;
 }
 
-/* Parse "bs:size[,bs:size...]" into n->ns (data not allocated yet). 0; -EINVAL. */
+/* Parse "bs:size[@file][,bs:size[@file]...]" into n->ns (data not allocated yet). 0; -EINVAL. */
 static int ns_parse(struct snvme *n, const char *spec)
 {
 	const char *p = spec;
 
 	n->nns = 0;
 	while (*p != '\0') {
+		struct snvme_ns *ns = &n->ns[n->nns];
 		uint64_t bs, size;
 		char *end;
 
 		if (n->nns == SNVME_MAX_NS || parse_size(p, &end, &bs) != 0 || *end != ':')
 			return -EINVAL;
-		if (parse_size(end + 1, &end, &size) != 0 || (*end != ',' && *end != '\0') ||
-		    (*end == ',' && end[1] == '\0'))
+		if (parse_size(end + 1, &end, &size) != 0)
+			return -EINVAL;
+		ns->path[0] = '\0';
+		if (*end == '@') {
+			size_t len = strcspn(end + 1, ",");
+
+			if (len == 0 || len >= sizeof(ns->path))
+				return -EINVAL;
+			memcpy(ns->path, end + 1, len);
+			ns->path[len] = '\0';
+			end += 1 + len;
+		}
+		if ((*end != ',' && *end != '\0') || (*end == ',' && end[1] == '\0'))
 			return -EINVAL;
 		if (!dpi_is_pow2(bs) || bs < 512 || bs > 4096 || size < bs || size % bs != 0)
 			return -EINVAL;
-		n->ns[n->nns].lbads = (uint32_t)__builtin_ctzll(bs);
-		n->ns[n->nns].nlb = size / bs;
+		ns->lbads = (uint32_t)__builtin_ctzll(bs);
+		ns->nlb = size / bs;
 		n->nns++;
 		p = *end == ',' ? end + 1 : end;
 	}
@@ -82,21 +105,78 @@ static const char *ns_spec(uint32_t instance)
 static void ns_free(struct snvme *n)
 {
 	for (uint32_t i = 0; i < SNVME_MAX_NS; i++) {
-		free(n->ns[i].data);
-		n->ns[i].data = NULL;
+		struct snvme_ns *ns = &n->ns[i];
+
+		if (ns->fd >= 0) {
+			if (ns->data != NULL)
+				munmap(ns->data, ns->nlb << ns->lbads);
+			close(ns->fd);
+		} else {
+			free(ns->data);
+		}
+		ns->data = NULL;
+		ns->fd = -1;
 	}
+}
+
+/* Map the namespace's backing file, which must exist and hold at least the namespace. */
+static int ns_map_file(struct snvme *n, struct snvme_ns *ns)
+{
+	uint64_t bytes = ns->nlb << ns->lbads;
+	struct stat st;
+	void *p;
+
+	ns->fd = dpi_open(ns->path, O_RDWR);
+	if (ns->fd < 0 || fstat(ns->fd, &st) != 0 || (uint64_t)st.st_size < bytes) {
+		DPI_ERR("nvme%u: namespace file %s: %s; create it first, e.g. truncate -s %lu %s",
+			n->instance, ns->path,
+			ns->fd < 0 ? strerror(errno) : "smaller than the namespace",
+			(unsigned long)bytes, ns->path);
+		return ns->fd < 0 && errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	p = dpi_mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, ns->fd, 0);
+	if (p == MAP_FAILED) {
+		DPI_ERR("nvme%u: cannot map namespace file %s: %s", n->instance, ns->path,
+			strerror(errno));
+		return errno == ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	ns->data = p;
+	return 0;
 }
 
 static int ns_alloc(struct snvme *n)
 {
+	for (uint32_t i = 0; i < SNVME_MAX_NS; i++)
+		n->ns[i].fd = -1;
 	for (uint32_t i = 0; i < n->nns; i++) {
-		n->ns[i].data = dpi_calloc(1, n->ns[i].nlb << n->ns[i].lbads);
-		if (n->ns[i].data == NULL) {
+		int rc = 0;
+
+		if (n->ns[i].path[0] != '\0') {
+			rc = ns_map_file(n, &n->ns[i]);
+		} else {
+			n->ns[i].data = dpi_calloc(1, n->ns[i].nlb << n->ns[i].lbads);
+			rc = n->ns[i].data == NULL ? -ENOMEM : 0;
+		}
+		if (rc != 0) {
 			ns_free(n);
-			return -ENOMEM;
+			return rc;
 		}
 	}
 	return 0;
+}
+
+int snvme_ns_sync(struct snvme *n, uint32_t nsid)
+{
+	int rc = 0;
+
+	for (uint32_t i = 0; i < n->nns; i++) {
+		struct snvme_ns *ns = &n->ns[i];
+
+		if ((nsid == UINT32_MAX || nsid == i + 1) && ns->fd >= 0 &&
+		    msync(ns->data, ns->nlb << ns->lbads, MS_SYNC) != 0)
+			rc = -EIO;
+	}
+	return rc;
 }
 
 /* ---- life ---------------------------------------------------------------------------------- */
@@ -125,7 +205,8 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 	rc = ns_parse(n, ns_spec(n->instance));
 	if (rc != 0) {
 		DPI_ERR("nvme%u: bad namespace list '%s' in DP_SIM_NVME%u_NS or DP_SIM_NVME_NS (want "
-			"<block size 512..4096>:<bytes>[,...], up to 8, e.g. 512:64M,4096:64M)",
+			"<block size 512..4096>:<bytes>[@<file>][,...], up to 8, e.g. "
+			"512:64M,4096:64M@/tmp/ns2.img)",
 			n->instance, ns_spec(n->instance), n->instance);
 		free(n);
 		return rc;
@@ -144,8 +225,9 @@ static int snvme_create(struct dpi_sim_device *dev, void **state)
 	}
 	null_env = getenv("DP_SIM_NVME_NULL");
 	n->null_mode = null_env != NULL && strcmp(null_env, "1") == 0;
+	null_env = getenv("DP_SIM_NVME_SGL");
+	n->sgl = null_env != NULL && strcmp(null_env, "1") == 0;
 	n->cap = SNVME_MQES | NVME_CAP_CQR | ((uint64_t)SNVME_TO << 24) | NVME_CAP_CSS_NVM;
-	pthread_mutex_init(&n->lock, NULL);
 	ctrl_reset_regs(n);
 	*state = n;
 	return 0;
@@ -157,7 +239,6 @@ static void snvme_destroy(void *state)
 
 	ns_free(n);
 	free(n->scratch);
-	pthread_mutex_destroy(&n->lock);
 	free(n);
 }
 
@@ -168,6 +249,8 @@ static uint64_t snvme_bar_size(void *state, uint32_t bar)
 
 void snvme_queues_reset(struct snvme *n)
 {
+	__atomic_store_n(&n->nheld, 0, __ATOMIC_RELAXED);
+	memset(&n->aer, 0, sizeof(n->aer));
 	memset(n->sq, 0, sizeof(n->sq));
 	memset(n->cq, 0, sizeof(n->cq));
 	n->nsq_alloc = 0;
@@ -193,24 +276,121 @@ static void errlog_add(struct snvme *n, const struct snvme_cmd *c)
 
 static bool cq_full(const struct snvme_cq *cq)
 {
-	return (cq->tail + 1) % cq->size == cq->head;
+	uint32_t next = cq->tail + 1;
+
+	return (next == cq->size ? 0 : next) == cq->head;
 }
 
-/* Post the completion of @c to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
-static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct snvme_cmd *c,
-		   const struct snvme_sq *sq)
+/* Post a completion entry to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
+static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct nvme_cqe *in)
 {
-	struct nvme_cqe e = {.dw0 = c->dw0, .sqhd = (uint16_t)sq->head, .sqid = c->sqid,
-			     .cid = c->sqe.cid, .status = (uint16_t)(c->status | cq->phase)};
+	uint64_t iova = cq->base + (uint64_t)cq->tail * sizeof(*in);
+	struct nvme_cqe *dst = dpi_sim_dma_cache_hit(&cq->dc, DPI_SIM_NO_PASID, iova, sizeof(*in),
+						     DPI_SIM_ACCESS_WRITE);
+	struct nvme_cqe e = *in;
 
-	if (dpi_sim_dma_write(n->req, DPI_SIM_NO_PASID, cq->base + (uint64_t)cq->tail * sizeof(e),
-			      &e, sizeof(e)) != 0)
+	e.status = (uint16_t)(e.status | cq->phase);
+	if (dpi_likely(dst != NULL)) {
+		/* The status word (with the phase tag) last: the host polls it. */
+		dst->dw0 = e.dw0;
+		dst->dw1 = e.dw1;
+		dst->sqhd = e.sqhd;
+		dst->sqid = e.sqid;
+		dst->cid = e.cid;
+		__atomic_store_n(&dst->status, e.status, __ATOMIC_RELEASE);
+	} else if (dpi_sim_dma_write_cached(n->req, &cq->dc, DPI_SIM_NO_PASID, iova, &e,
+					    sizeof(e)) != 0) {
 		return -EFAULT;
+	}
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase ^= 1;
 	}
 	return 0;
+}
+
+int snvme_post(struct snvme *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0)
+{
+	struct snvme_sq *sq = &n->sq[sqid];
+	struct snvme_cq *cq;
+	struct nvme_cqe e = {.dw0 = dw0, .sqhd = (uint16_t)sq->head, .sqid = sqid, .cid = cid,
+			     .status = status};
+
+	if (!sq->valid)
+		return -ENOENT;
+	cq = &n->cq[sq->cqid];
+	if (!cq->valid)
+		return -ENOENT;
+	if (cq_full(cq))
+		return -EAGAIN;
+	if (cq_post(n, cq, &e) != 0) {
+		fatal(n);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* ---- held completions (dropped and delayed commands) --------------------------------------- */
+
+void snvme_held_remove(struct snvme *n, uint32_t i)
+{
+	n->held[i] = n->held[n->nheld - 1];
+	__atomic_store_n(&n->nheld, n->nheld - 1, __ATOMIC_RELAXED);
+}
+
+/* Should the completion of @c be held back? Then keep it (true). */
+static bool hold(struct snvme *n, const struct snvme_cmd *c)
+{
+	if (n->hold.count == 0 || n->hold.admin != (c->sqid == 0) || n->hold.opc != c->sqe.opc ||
+	    n->nheld == SNVME_MAX_HELD)
+		return false;
+	n->hold.count--;
+	n->held[n->nheld] = (struct snvme_held){.sqid = c->sqid, .cid = c->sqe.cid,
+						 .status = c->status, .dw0 = c->dw0,
+						 .polls = n->hold.polls};
+	__atomic_store_n(&n->nheld, n->nheld + 1, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* Post the held completions that are due (@all: every one, dropped ones included). */
+static void held_flush(struct snvme *n, bool all)
+{
+	for (uint32_t i = 0; i < n->nheld;) {
+		struct snvme_held *h = &n->held[i];
+		int rc;
+
+		if (!all && h->polls != 0) {
+			i++;
+			continue;
+		}
+		rc = snvme_post(n, h->sqid, h->cid, h->status, h->dw0);
+		if (rc == -EAGAIN) {
+			i++; /* its CQ is full: try again at the next poll */
+			continue;
+		}
+		snvme_held_remove(n, i); /* posted, or its queue is gone */
+	}
+}
+
+/* The model's poll callback: count the delayed completions down, post those that are due. */
+static void snvme_poll(void *state)
+{
+	struct snvme *n = state;
+	bool due = false;
+
+	if (dpi_likely(__atomic_load_n(&n->nheld, __ATOMIC_RELAXED) == 0))
+		return;
+	snvme_lock(n);
+	for (uint32_t i = 0; i < n->nheld; i++) {
+		struct snvme_held *h = &n->held[i];
+
+		if (h->polls != SNVME_HOLD_FOREVER && h->polls > 0)
+			h->polls--;
+		due |= h->polls == 0;
+	}
+	if (due && !(n->csts & NVME_CSTS_CFS))
+		held_flush(n, false);
+	snvme_unlock(n);
 }
 
 /* Fetch and run the commands of SQ @qid until it is empty or its CQ is full. */
@@ -220,7 +400,7 @@ static void sq_process(struct snvme *n, uint32_t qid)
 
 	while (sq->valid && sq->head != sq->tail && !(n->csts & NVME_CSTS_CFS)) {
 		struct snvme_cq *cq = &n->cq[sq->cqid];
-		struct snvme_cmd c = {.sqid = (uint16_t)qid};
+		struct snvme_cmd c; /* the entry comes by DMA: no need to zero it first */
 
 		if (!cq->valid)
 			return;
@@ -228,13 +408,20 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			cq->stalled = true;
 			return;
 		}
-		if (dpi_sim_dma_read(n->req, DPI_SIM_NO_PASID, sq->base + (uint64_t)sq->head * 64,
-				     &c.sqe, sizeof(c.sqe)) != 0) {
+		if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
+					    sq->base + (uint64_t)sq->head * 64, &c.sqe,
+					    sizeof(c.sqe)) != 0) {
 			fatal(n);
 			return;
 		}
-		sq->head = (sq->head + 1) % sq->size;
-		if (n->inject.count > 0 && n->inject.admin == (qid == 0) &&
+		c.sqid = (uint16_t)qid;
+		c.status = 0;
+		c.dw0 = 0;
+		c.err_lba = 0;
+		c.no_post = false;
+		if (++sq->head == sq->size)
+			sq->head = 0;
+		if (dpi_unlikely(n->inject.count != 0) && n->inject.admin == (qid == 0) &&
 		    n->inject.opc == c.sqe.opc) {
 			n->inject.count--;
 			c.status = n->inject.status;
@@ -242,10 +429,15 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			snvme_admin_exec(n, &c);
 		else
 			snvme_io_exec(n, &c);
-		if (c.status != 0)
+		if (dpi_unlikely(c.status != 0))
 			errlog_add(n, &c);
-		if (cq_post(n, cq, &c, sq) != 0)
-			fatal(n);
+		if (dpi_likely(!c.no_post) && (dpi_likely(n->hold.count == 0) || !hold(n, &c))) {
+			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
+					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
+
+			if (cq_post(n, cq, &e) != 0)
+				fatal(n);
+		}
 		/* Admin commands may delete this very queue. */
 		sq = &n->sq[qid];
 	}
@@ -369,11 +561,11 @@ static int snvme_mmio_read(void *state, uint32_t bar, uint64_t off, void *buf, s
 
 	if (rc != 0)
 		return rc;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	reg_read(n, off, &lo);
 	if (len == 8)
 		reg_read(n, off + 4, &hi);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	if (len == 8) {
 		uint64_t v = (lo & 0xffffffffull) | (hi << 32);
 
@@ -390,16 +582,29 @@ static int snvme_mmio_write(void *state, uint32_t bar, uint64_t off, const void 
 {
 	struct snvme *n = state;
 	uint64_t v = 0;
-	int rc = access_check(bar, off, buf, len);
+	int rc;
+
+	/* Doorbells first: the one register of the data path. */
+	if (dpi_likely(len == 4 && bar == 0 && buf != NULL && off >= NVME_REG_DBS &&
+		       off < SNVME_BAR0_SIZE && (off & 3) == 0)) {
+		uint32_t db;
+
+		memcpy(&db, buf, 4);
+		snvme_lock(n);
+		doorbell(n, off, db);
+		snvme_unlock(n);
+		return 0;
+	}
+	rc = access_check(bar, off, buf, len);
 
 	if (rc != 0)
 		return rc;
 	memcpy(&v, buf, len);
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	reg_write32(n, off, (uint32_t)v);
 	if (len == 8)
 		reg_write32(n, off + 4, (uint32_t)(v >> 32));
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -407,9 +612,9 @@ static int snvme_reset(void *state)
 {
 	struct snvme *n = state;
 
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	ctrl_reset_regs(n);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -424,6 +629,7 @@ const struct dpi_sim_model dpi_sim_nvme_model = {
 	.mmio_read = snvme_mmio_read,
 	.mmio_write = snvme_mmio_write,
 	.reset = snvme_reset,
+	.poll = snvme_poll,
 };
 
 /* Test hook (sim.h): make the controller report a fatal status. */
@@ -434,9 +640,9 @@ int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev)
 	if (dev == NULL || dpi_sim_device_model(dev) != &dpi_sim_nvme_model)
 		return -EINVAL;
 	n = dpi_sim_device_state(dev);
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	fatal(n);
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -454,12 +660,12 @@ int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t o
 
 	if (n == NULL || sct_sc == 0 || (sct_sc >> 8) > 7)
 		return -EINVAL;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	n->inject.admin = admin;
 	n->inject.opc = opc;
 	n->inject.status = NVME_STATUS(sct_sc >> 8, sct_sc & 0xff);
 	n->inject.count = count;
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
 }
 
@@ -469,8 +675,64 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on)
 
 	if (n == NULL)
 		return -EINVAL;
-	pthread_mutex_lock(&n->lock);
+	snvme_lock(n);
 	n->null_mode = on;
-	pthread_mutex_unlock(&n->lock);
+	snvme_unlock(n);
 	return 0;
+}
+
+int dpi_sim_nvme_inject_hold(struct dpi_sim_device *dev, bool admin, uint8_t opc, uint32_t polls,
+			     uint32_t count)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL || polls == 0)
+		return -EINVAL;
+	snvme_lock(n);
+	n->hold.admin = admin;
+	n->hold.opc = opc;
+	n->hold.polls = polls;
+	n->hold.count = count;
+	snvme_unlock(n);
+	return 0;
+}
+
+int dpi_sim_nvme_release_held(struct dpi_sim_device *dev)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL)
+		return -EINVAL;
+	snvme_lock(n);
+	if (!(n->csts & NVME_CSTS_CFS))
+		held_flush(n, true);
+	snvme_unlock(n);
+	return 0;
+}
+
+uint32_t dpi_sim_nvme_held(struct dpi_sim_device *dev)
+{
+	struct snvme *n = nvme_of(dev);
+
+	return n == NULL ? 0 : __atomic_load_n(&n->nheld, __ATOMIC_RELAXED);
+}
+
+int dpi_sim_nvme_raise_event(struct dpi_sim_device *dev, uint8_t type, uint8_t info, uint8_t lid)
+{
+	struct snvme *n = nvme_of(dev);
+	int rc = 0;
+
+	if (n == NULL || type > 7 || (lid != NVME_LOG_ERROR && lid != NVME_LOG_SMART))
+		return -EINVAL;
+	snvme_lock(n);
+	if (n->aer.npending == SNVME_MAX_EVENTS) {
+		rc = -ENOSPC;
+	} else {
+		n->aer.pending[n->aer.npending++] = type | ((uint32_t)info << 8) |
+						    ((uint32_t)lid << 16);
+		if (!(n->csts & NVME_CSTS_CFS) && (n->csts & NVME_CSTS_RDY))
+			snvme_aer_deliver(n);
+	}
+	snvme_unlock(n);
+	return rc;
 }

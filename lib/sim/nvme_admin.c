@@ -2,9 +2,10 @@
 /*
  * Admin commands of the sim NVMe controller: Identify (namespace, controller, active namespace
  * list), Set/Get Features (Number of Queues), Create/Delete I/O CQ/SQ (physically contiguous
- * only) and Get Log Page (error information, SMART / health). Anything else is an invalid
- * opcode.
+ * only), Abort (of commands whose completion is held back), Asynchronous Event Request and Get
+ * Log Page (error information, SMART / health). Anything else is an invalid opcode.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,13 +56,15 @@ static void id_ctrlr(struct snvme *n, uint8_t *d)
 	put16(d + NVME_IDC_CNTLID, 1);
 	put32(d + NVME_IDC_VER, 0x00010400);
 	d[NVME_IDC_ACL] = 3;
-	d[NVME_IDC_AERL] = 3;
+	d[NVME_IDC_AERL] = SNVME_AERL;
 	d[NVME_IDC_ELPE] = SNVME_ERRLOG - 1;
 	d[NVME_IDC_SQES] = (NVME_SQES_LOG2 << 4) | NVME_SQES_LOG2;
 	d[NVME_IDC_CQES] = (NVME_CQES_LOG2 << 4) | NVME_CQES_LOG2;
 	put32(d + NVME_IDC_NN, n->nns);
 	put16(d + NVME_IDC_ONCS, NVME_ONCS_COMPARE | NVME_ONCS_DSM | NVME_ONCS_WRITE_ZEROES);
 	d[NVME_IDC_VWC] = 1;
+	if (n->sgl)
+		put32(d + NVME_IDC_SGLS, NVME_SGLS_DWORD_ALIGNED);
 	snprintf(s, sizeof(s), "nqn.2026-11.io.dmaplane:sim:nvme%u", n->instance);
 	memcpy(d + NVME_IDC_SUBNQN, s, strlen(s));
 }
@@ -224,9 +227,87 @@ static void delete_queue(struct snvme *n, struct snvme_cmd *c, bool cq)
 		}
 		memset(&n->cq[qid], 0, sizeof(n->cq[qid]));
 	} else {
-		/* Commands of this model never stay outstanding: nothing to abort. */
+		/* Held completions of this SQ: aborted due to SQ deletion, posted while it exists. */
+		for (uint32_t i = 0; i < n->nheld;) {
+			if (n->held[i].sqid != qid) {
+				i++;
+				continue;
+			}
+			snvme_post(n, (uint16_t)qid, n->held[i].cid,
+				   NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_SQ_DELETED_ABORT), 0);
+			snvme_held_remove(n, i);
+		}
 		memset(&n->sq[qid], 0, sizeof(n->sq[qid]));
 	}
+}
+
+/* Abort: cdw10 SQID 15:0, CID 31:16. Only a held command can still be aborted here (the others
+ * completed when they were fetched): its completion is posted now as Command Abort Requested.
+ * dw0 bit 0 is 0 when the command was aborted, 1 when it was not. */
+static void abort_cmd(struct snvme *n, struct snvme_cmd *c)
+{
+	uint16_t sqid = (uint16_t)(c->sqe.cdw10 & 0xffff), cid = (uint16_t)(c->sqe.cdw10 >> 16);
+
+	c->dw0 = 1;
+	if (sqid >= SNVME_MAX_QUEUES || !n->sq[sqid].valid) {
+		snvme_set_status(c, NVME_SCT_CMD_SPECIFIC, NVME_SC_INVALID_QID);
+		return;
+	}
+	for (uint32_t i = 0; i < n->nheld; i++) {
+		if (n->held[i].sqid != sqid || n->held[i].cid != cid)
+			continue;
+		if (snvme_post(n, sqid, cid, NVME_STATUS(NVME_SCT_GENERIC, NVME_SC_ABORT_REQ), 0) ==
+		    -EAGAIN)
+			return; /* its CQ is full: not aborted */
+		snvme_held_remove(n, i);
+		c->dw0 = 0;
+		return;
+	}
+}
+
+/* ---- asynchronous events ------------------------------------------------------------------- */
+
+/* Report each pending event whose type is not masked to an outstanding request, oldest first;
+ * its type stays masked until the host reads the event's log page. */
+void snvme_aer_deliver(struct snvme *n)
+{
+	for (uint32_t i = 0; i < n->aer.npending && n->aer.n > 0;) {
+		uint32_t ev = n->aer.pending[i], type = ev & 7;
+
+		if (n->aer.masked_lid[type] != 0) {
+			i++;
+			continue;
+		}
+		if (snvme_post(n, 0, n->aer.cid[0], 0, ev) != 0)
+			return; /* the admin CQ is full: at the next chance */
+		n->aer.masked_lid[type] = (uint8_t)NVME_AER_LID(ev);
+		memmove(&n->aer.cid[0], &n->aer.cid[1], --n->aer.n * sizeof(n->aer.cid[0]));
+		memmove(&n->aer.pending[i], &n->aer.pending[i + 1],
+			(--n->aer.npending - i) * sizeof(n->aer.pending[0]));
+	}
+}
+
+static void async_event(struct snvme *n, struct snvme_cmd *c)
+{
+	if (n->aer.n > SNVME_AERL) {
+		snvme_set_status(c, NVME_SCT_CMD_SPECIFIC, NVME_SC_AER_LIMIT);
+		return;
+	}
+	n->aer.cid[n->aer.n++] = c->sqe.cid;
+	c->no_post = true;
+	snvme_aer_deliver(n); /* after this command's own SQ head moved: posted in order */
+}
+
+/* Reading a log page without Retain Asynchronous Event (cdw10 bit 15) clears the events of
+ * the types that report through it. */
+static void aer_clear(struct snvme *n, uint32_t lid, uint32_t cdw10)
+{
+	if (cdw10 & NVME_LOG_RAE)
+		return;
+	for (uint32_t t = 0; t < 8; t++)
+		if (n->aer.masked_lid[t] == lid)
+			n->aer.masked_lid[t] = 0;
+	snvme_aer_deliver(n);
 }
 
 /* ---- logs ---------------------------------------------------------------------------------- */
@@ -283,6 +364,8 @@ static void get_log_page(struct snvme *n, struct snvme_cmd *c)
 		return;
 	}
 	to_host(n, c, d + off, len);
+	if (c->status == 0)
+		aer_clear(n, lid, c->sqe.cdw10);
 }
 
 void snvme_admin_exec(struct snvme *n, struct snvme_cmd *c)
@@ -300,6 +383,8 @@ void snvme_admin_exec(struct snvme *n, struct snvme_cmd *c)
 	case NVME_ADM_DELETE_CQ: delete_queue(n, c, true); break;
 	case NVME_ADM_DELETE_SQ: delete_queue(n, c, false); break;
 	case NVME_ADM_GET_LOG_PAGE: get_log_page(n, c); break;
+	case NVME_ADM_ABORT: abort_cmd(n, c); break;
+	case NVME_ADM_ASYNC_EVENT: async_event(n, c); break;
 	default: snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE); break;
 	}
 }

@@ -5,13 +5,14 @@
  *                 fetching commands and posting completions
  *   nvme_admin.c  admin commands
  *   nvme_io.c     NVM commands and PRP walking
- * One mutex per controller serialises everything: commands run synchronously on the doorbell
+ * One lock per controller serialises everything: commands run synchronously on the doorbell
  * write that makes them visible, in the writer's thread.
  */
 #ifndef SIM_NVME_IMPL_H
 #define SIM_NVME_IMPL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,6 +27,10 @@
 #define SNVME_TO           2    /* CAP.TO: 1 s */
 #define SNVME_ERRLOG       64   /* error log entries kept */
 #define SNVME_BAR0_SIZE    0x2000
+#define SNVME_MAX_HELD     1024 /* completions held back (dropped or delayed) at once */
+#define SNVME_HOLD_FOREVER UINT32_MAX
+#define SNVME_AERL         3    /* 0's based: 4 Asynchronous Event Requests outstanding */
+#define SNVME_MAX_EVENTS   16   /* events raised and not reported yet */
 
 struct snvme_sq {
 	uint64_t base;
@@ -33,6 +38,7 @@ struct snvme_sq {
 	uint32_t head, tail;
 	uint16_t cqid;
 	bool valid;
+	struct dpi_sim_dma_cache dc; /* translation of the queue memory */
 };
 
 struct snvme_cq {
@@ -42,12 +48,15 @@ struct snvme_cq {
 	uint16_t phase;
 	bool valid;
 	bool stalled; /* an SQ stopped because this CQ was full: resume on the head doorbell */
+	struct dpi_sim_dma_cache dc;
 };
 
 struct snvme_ns {
 	uint64_t nlb;
 	uint32_t lbads; /* log2 of the block size */
-	uint8_t *data;
+	uint8_t *data;  /* calloc'ed, or the file mapped shared */
+	int fd;         /* the backing file, -1 for memory */
+	char path[256]; /* "" for memory */
 };
 
 struct snvme_err {
@@ -57,10 +66,18 @@ struct snvme_err {
 	uint32_t nsid;
 };
 
+/* A completion held back by injection: posted when @polls reaches 0 (counted down by the
+ * model's poll callback; SNVME_HOLD_FOREVER: only by Abort, a release, SQ deletion or reset). */
+struct snvme_held {
+	uint16_t sqid, cid, status;
+	uint32_t dw0;
+	uint32_t polls;
+};
+
 struct snvme {
 	struct dpi_sim_device *dev;
 	struct dpi_sim_requester *req;
-	pthread_mutex_t lock;
+	int lock; /* snvme_lock() */
 	uint32_t instance;
 
 	uint64_t cap;
@@ -74,18 +91,50 @@ struct snvme {
 	struct snvme_ns ns[SNVME_MAX_NS];
 	uint8_t *scratch; /* (4096 << MDTS) bytes: Compare's host data */
 	bool null_mode;   /* Read/Write/Compare check their arguments but move no data */
+	bool sgl;         /* SGLs supported (DP_SIM_NVME_SGL=1): advertised in Identify SGLS */
 	struct {
 		uint32_t count; /* commands left to fail */
 		uint16_t status; /* NVME_STATUS form */
 		uint8_t opc;
 		bool admin;
 	} inject;
+	struct {
+		uint32_t count; /* commands left whose completion is held */
+		uint32_t polls; /* SNVME_HOLD_FOREVER: dropped */
+		uint8_t opc;
+		bool admin;
+	} hold;
+	struct {
+		uint16_t cid[SNVME_AERL + 1]; /* outstanding Asynchronous Event Requests */
+		uint32_t n;
+		uint32_t pending[SNVME_MAX_EVENTS]; /* completion dw0 of events not reported */
+		uint32_t npending;
+		uint8_t masked_lid[8]; /* per event type: the log page that clears it, 0 when
+					  the type is not masked (reported, log not read yet) */
+	} aer;
+	struct snvme_held held[SNVME_MAX_HELD];
+	uint32_t nheld; /* written under the lock, read without it by the poll callback */
 
 	uint64_t err_count;
 	struct snvme_err errlog[SNVME_ERRLOG]; /* ring, newest at (err_count - 1) % SNVME_ERRLOG */
 	uint64_t units_read, units_written; /* SMART: 512-byte units */
 	uint64_t read_cmds, write_cmds;
 };
+
+/* The model's lock, taken on every register access: a test-and-set lock that yields while
+ * another thread holds it (its critical sections are short; a mutex's calls cost more than the
+ * doorbells they guard). */
+static inline void snvme_lock(struct snvme *n)
+{
+	while (__atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) != 0)
+		while (__atomic_load_n(&n->lock, __ATOMIC_RELAXED) != 0)
+			sched_yield();
+}
+
+static inline void snvme_unlock(struct snvme *n)
+{
+	__atomic_store_n(&n->lock, 0, __ATOMIC_RELEASE);
+}
 
 /* A command being executed: the entry, where it came from, and what goes in the completion. */
 struct snvme_cmd {
@@ -94,6 +143,7 @@ struct snvme_cmd {
 	uint16_t status; /* NVME_STATUS(sct, sc) */
 	uint32_t dw0;
 	uint64_t err_lba; /* for the error log */
+	bool no_post;     /* the command stays outstanding (an Asynchronous Event Request) */
 };
 
 static inline void snvme_set_status(struct snvme_cmd *c, uint32_t sct, uint32_t sc)
@@ -110,8 +160,26 @@ void snvme_io_exec(struct snvme *n, struct snvme_cmd *c);
 uint16_t snvme_prp_xfer(struct snvme *n, uint64_t prp1, uint64_t prp2, uint8_t *buf, size_t len,
 			bool to_host);
 
-/* nvme.c: drop every I/O queue (controller reset). */
+/* nvme_io.c: move the data of an I/O command, described by PRPs or (PSDT 01b, when enabled)
+ * an SGL. NVME_STATUS of the outcome. */
+uint16_t snvme_data_xfer(struct snvme *n, const struct nvme_sqe *sqe, uint8_t *buf, size_t len,
+			 bool to_host);
+
+/* nvme.c: write file-backed namespace @nsid (UINT32_MAX: all) to its file. 0; -EIO. */
+int snvme_ns_sync(struct snvme *n, uint32_t nsid);
+
+/* nvme.c: drop every I/O queue and held completion (controller reset). */
 void snvme_queues_reset(struct snvme *n);
+
+/* nvme.c: post a completion to the CQ of SQ @sqid now. 0; -EAGAIN (that CQ is full);
+ * -ENOENT (the queues are gone); -EFAULT (the CQ is unreachable: the controller is now fatal). */
+int snvme_post(struct snvme *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0);
+
+/* nvme_admin.c: report pending events to outstanding Asynchronous Event Requests. */
+void snvme_aer_deliver(struct snvme *n);
+
+/* nvme.c: take held completion @i out of the list. */
+void snvme_held_remove(struct snvme *n, uint32_t i);
 
 extern const struct dpi_sim_model dpi_sim_nvme_model;
 

@@ -2,7 +2,8 @@
 /*
  * NVM commands of the sim NVMe controller (Read, Write, Compare, Flush, Write Zeroes, Dataset
  * Management with deallocate: the blocks then read as zeroes) on in-memory
- * namespaces, and the PRP walk that moves their data. Every byte of host memory, PRP lists
+ * namespaces, and the PRP and SGL walks that move their data (SGLs: Data Block, Segment and
+ * Last Segment descriptors, dword aligned). Every byte of host memory, PRP lists
  * included, is reached through the sim IOMMU: a bad PRP faults (and is in the fault log) and
  * the command completes with Data Transfer Error.
  */
@@ -82,6 +83,102 @@ uint16_t snvme_prp_xfer(struct snvme *n, uint64_t prp1, uint64_t prp2, uint8_t *
 	return prp_list(n, prp2, buf + first, len - first, to_host);
 }
 
+/* ---- SGLs ---------------------------------------------------------------------------------- */
+
+#define SGL_MAX_DESCS 4096 /* a bound on one command's walk (a segment may point back) */
+
+static uint16_t sgl_status(uint32_t sc)
+{
+	return NVME_STATUS(NVME_SCT_GENERIC, sc);
+}
+
+/* One Data Block descriptor: dword aligned and sized, within what is left of the transfer. */
+static uint16_t sgl_block(struct snvme *n, const struct nvme_sgl_desc *d, uint8_t *buf, size_t len,
+			  size_t *done, bool to_host)
+{
+	if ((d->addr & 3) || (d->len & 3) || d->len > len - *done)
+		return sgl_status(NVME_SC_SGL_LEN_INVALID);
+	if (d->len != 0 && seg(n, d->addr, buf + *done, d->len, to_host) != 0)
+		return xfer_error();
+	*done += d->len;
+	return 0;
+}
+
+/* Walk the segment @s (Segment or Last Segment): Data Blocks, and in a Segment a last
+ * descriptor that points to the next segment. */
+static uint16_t sgl_walk(struct snvme *n, struct nvme_sgl_desc s, uint8_t *buf, size_t len,
+			 size_t *done, bool to_host)
+{
+	for (uint32_t walked = 0;;) {
+		uint32_t cnt = s.len / 16;
+		bool last = NVME_SGL_TYPE(s.type) == NVME_SGL_LAST_SEGMENT, next = false;
+
+		if (s.len == 0 || s.len % 16 != 0 || (s.addr & 3))
+			return sgl_status(NVME_SC_SGL_SEG_INVALID);
+		for (uint32_t i = 0; i < cnt; i++) {
+			struct nvme_sgl_desc d;
+			uint32_t t;
+			uint16_t st;
+
+			if (++walked > SGL_MAX_DESCS)
+				return sgl_status(NVME_SC_SGL_COUNT_INVALID);
+			if (dpi_sim_dma_read(n->req, DPI_SIM_NO_PASID, s.addr + 16ull * i, &d,
+					     sizeof(d)) != 0)
+				return xfer_error();
+			t = NVME_SGL_TYPE(d.type);
+			if (t == NVME_SGL_SEGMENT || t == NVME_SGL_LAST_SEGMENT) {
+				if (last || i != cnt - 1)
+					return sgl_status(NVME_SC_SGL_SEG_INVALID);
+				s = d;
+				next = true;
+				break;
+			}
+			if (t != NVME_SGL_DATA_BLOCK || (d.type & 0xf) != 0)
+				return sgl_status(NVME_SC_SGL_TYPE_INVALID);
+			st = sgl_block(n, &d, buf, len, done, to_host);
+			if (st != 0)
+				return st;
+		}
+		if (last)
+			return 0;
+		if (!next) /* a Segment must end with the descriptor of the next one */
+			return sgl_status(NVME_SC_SGL_SEG_INVALID);
+	}
+}
+
+static uint16_t sgl_xfer(struct snvme *n, const struct nvme_sqe *sqe, uint8_t *buf, size_t len,
+			 bool to_host)
+{
+	struct nvme_sgl_desc d;
+	size_t done = 0;
+	uint16_t st;
+
+	memcpy(&d, &sqe->prp1, sizeof(d));
+	switch (NVME_SGL_TYPE(d.type)) {
+	case NVME_SGL_DATA_BLOCK:
+		st = (d.type & 0xf) != 0 ? sgl_status(NVME_SC_SGL_TYPE_INVALID)
+					 : sgl_block(n, &d, buf, len, &done, to_host);
+		break;
+	case NVME_SGL_SEGMENT:
+	case NVME_SGL_LAST_SEGMENT:
+		st = sgl_walk(n, d, buf, len, &done, to_host);
+		break;
+	default:
+		return sgl_status(NVME_SC_SGL_TYPE_INVALID);
+	}
+	if (st == 0 && done != len)
+		st = sgl_status(NVME_SC_SGL_LEN_INVALID);
+	return st;
+}
+
+uint16_t snvme_data_xfer(struct snvme *n, const struct nvme_sqe *sqe, uint8_t *buf, size_t len,
+			 bool to_host)
+{
+	if ((sqe->flags & NVME_FLAGS_PSDT_MASK) == NVME_FLAGS_PSDT_SGL)
+		return sgl_xfer(n, sqe, buf, len, to_host);
+	return snvme_prp_xfer(n, sqe->prp1, sqe->prp2, buf, len, to_host);
+}
+
 /* ---- commands ------------------------------------------------------------------------------ */
 
 /* The namespace and block range of a Read/Write/Write Zeroes; NULL when invalid (status set). */
@@ -131,8 +228,8 @@ static void rw(struct snvme *n, struct snvme_cmd *c, bool write)
 	if (ns == NULL)
 		return;
 	if (!n->null_mode)
-		c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2,
-					   ns->data + (slba << ns->lbads), len, !write);
+		c->status = snvme_data_xfer(n, &c->sqe, ns->data + (slba << ns->lbads), len,
+					    !write);
 	if (write) {
 		n->write_cmds++;
 		n->units_written += len / 512;
@@ -151,7 +248,7 @@ static void compare(struct snvme *n, struct snvme_cmd *c)
 		return;
 	if (n->null_mode)
 		return;
-	c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2, n->scratch, len, false);
+	c->status = snvme_data_xfer(n, &c->sqe, n->scratch, len, false);
 	if (c->status == 0 && memcmp(n->scratch, ns->data + (slba << ns->lbads), len) != 0)
 		snvme_set_status(c, NVME_SCT_MEDIA, NVME_SC_COMPARE_FAILED);
 }
@@ -168,8 +265,7 @@ static void dsm(struct snvme *n, struct snvme_cmd *c)
 		return;
 	}
 	ns = &n->ns[c->sqe.nsid - 1];
-	c->status = snvme_prp_xfer(n, c->sqe.prp1, c->sqe.prp2, (uint8_t *)r, nr * sizeof(r[0]),
-				   false);
+	c->status = snvme_data_xfer(n, &c->sqe, (uint8_t *)r, nr * sizeof(r[0]), false);
 	if (c->status != 0 || !(c->sqe.cdw11 & NVME_DSM_AD))
 		return; /* only deallocate does anything here; other attributes are hints */
 	for (uint32_t i = 0; i < nr; i++) {
@@ -194,14 +290,21 @@ static void write_zeroes(struct snvme *n, struct snvme_cmd *c)
 
 static void flush(struct snvme *n, struct snvme_cmd *c)
 {
-	/* Memory is the medium: nothing to write back. NSID all-ones flushes every namespace. */
+	/* Memory namespaces have nothing to write back; file-backed ones msync. NSID all-ones
+	 * flushes every namespace. */
 	if (c->sqe.nsid != UINT32_MAX && (c->sqe.nsid == 0 || c->sqe.nsid > n->nns))
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_NS);
+	else if (snvme_ns_sync(n, c->sqe.nsid) != 0)
+		snvme_set_status(c, NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 }
 
 void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)
 {
-	if (c->sqe.flags != 0) { /* fused commands and SGLs are not supported */
+	uint32_t psdt = c->sqe.flags & NVME_FLAGS_PSDT_MASK;
+
+	/* Fused commands are not supported; SGLs only when enabled. */
+	if ((c->sqe.flags & ~NVME_FLAGS_PSDT_MASK) != 0 ||
+	    (psdt != 0 && (psdt != NVME_FLAGS_PSDT_SGL || !n->sgl))) {
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 		return;
 	}

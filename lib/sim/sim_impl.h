@@ -70,6 +70,7 @@ struct sim_iotlb {
 	struct sim_iotlb_entry set[SIM_IOTLB_SETS][SIM_IOTLB_WAYS];
 	uint8_t victim[SIM_IOTLB_SETS];
 	struct dpi_sim_iotlb_stats stats;
+	uint64_t gen; /* counts invalidations (atomic): dpi_sim_dma_cache entries check it */
 };
 
 void sim_iotlb_init(struct sim_iotlb *tlb);

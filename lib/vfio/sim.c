@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define DP_LOG_COMPONENT "vfio"
@@ -13,14 +14,23 @@
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/log.h>
 #include <dmaplane_internal/sim.h>
+#include <dmaplane_internal/sys.h>
 
 #define SIM_REGIONS (DP_REGION_CONFIG + 1)
 #define SIM_CFG_SIZE 256
 #define MAX_RESERVED 8
 
+/* dev->priv: the sim device, and its model and state looked up once (register accesses are
+ * the sim's hot path). */
+struct sim_priv {
+	struct dpi_sim_device *s;
+	const struct dpi_sim_model *m;
+	void *state;
+};
+
 static struct dpi_sim_device *sdev_of(struct dp_device *dev)
 {
-	return dev->priv;
+	return ((struct sim_priv *)dev->priv)->s;
 }
 
 static int sim_region_info(struct dp_device *dev, uint32_t index, struct dp_region_info *info)
@@ -48,21 +58,21 @@ static int sim_region_mmap(struct dp_device *dev, uint32_t index, void **addr, s
 static int sim_region_read(struct dp_device *dev, uint32_t index, uint64_t off, void *buf,
 			   size_t len)
 {
-	struct dpi_sim_device *s = sdev_of(dev);
+	struct sim_priv *p = dev->priv;
 
 	if (index == DP_REGION_CONFIG)
-		return dpi_sim_cfg_read(s, (uint32_t)off, buf, len);
-	return dpi_sim_device_model(s)->mmio_read(dpi_sim_device_state(s), index, off, buf, len);
+		return dpi_sim_cfg_read(p->s, (uint32_t)off, buf, len);
+	return p->m->mmio_read(p->state, index, off, buf, len);
 }
 
 static int sim_region_write(struct dp_device *dev, uint32_t index, uint64_t off, const void *buf,
 			    size_t len)
 {
-	struct dpi_sim_device *s = sdev_of(dev);
+	struct sim_priv *p = dev->priv;
 
 	if (index == DP_REGION_CONFIG)
-		return dpi_sim_cfg_write(s, (uint32_t)off, buf, len);
-	return dpi_sim_device_model(s)->mmio_write(dpi_sim_device_state(s), index, off, buf, len);
+		return dpi_sim_cfg_write(p->s, (uint32_t)off, buf, len);
+	return p->m->mmio_write(p->state, index, off, buf, len);
 }
 
 static int sim_reset(struct dp_device *dev)
@@ -87,7 +97,17 @@ static void sim_close(struct dp_device *dev)
 	dpi_sim_requester_detach(dpi_sim_device_requester(s), DPI_SIM_NO_PASID);
 	dpi_ioas_sim_unreserve(dev->ioas, dev);
 	dpi_sim_device_destroy(s);
+	free(dev->priv);
+	dev->priv = NULL;
 	dpi_ioas_device_gone(dev->ioas);
+}
+
+static void sim_poll(struct dp_device *dev)
+{
+	struct sim_priv *p = dev->priv;
+
+	if (p->m->poll != NULL)
+		p->m->poll(p->state);
 }
 
 static const struct dpi_device_ops g_sim_ops = {
@@ -99,6 +119,7 @@ static const struct dpi_device_ops g_sim_ops = {
 	.reset = sim_reset,
 	.irq_set = sim_irq_set,
 	.close = sim_close,
+	.poll = sim_poll,
 };
 
 static int reserve(struct dp_ioas *ioas, struct dp_device *dev, struct dpi_sim_device *s)
@@ -121,6 +142,7 @@ int dpi_vfio_sim_open(const char *name, struct dp_ioas *ioas, struct dp_device *
 	struct dpi_sim_domain *domain;
 	struct dpi_sim_device *s;
 	const struct dpi_sim_model *m;
+	struct sim_priv *priv;
 	int rc;
 
 	if (dpi_ioas_sim_domain(ioas, &domain) != 0) {
@@ -138,8 +160,14 @@ int dpi_vfio_sim_open(const char *name, struct dp_ioas *ioas, struct dp_device *
 		return rc;
 	}
 	m = dpi_sim_device_model(s);
+	priv = dpi_calloc(1, sizeof(*priv));
+	if (priv == NULL) {
+		dpi_sim_device_destroy(s);
+		return -ENOMEM;
+	}
+	*priv = (struct sim_priv){.s = s, .m = m, .state = dpi_sim_device_state(s)};
 	dev->ops = &g_sim_ops;
-	dev->priv = s;
+	dev->priv = priv;
 	snprintf(dev->info.addr, sizeof(dev->info.addr), "sim:%s", name);
 	dev->info.vendor_id = m->vendor_id;
 	dev->info.device_id = m->device_id;
@@ -168,10 +196,12 @@ err_detach:
 	dpi_sim_requester_detach(dpi_sim_device_requester(s), DPI_SIM_NO_PASID);
 err_destroy:
 	dpi_sim_device_destroy(s);
+	free(priv);
+	dev->priv = NULL;
 	return rc;
 }
 
 struct dpi_sim_device *dpi_device_sim(struct dp_device *dev)
 {
-	return dev && dev->ops == &g_sim_ops ? dev->priv : NULL;
+	return dev && dev->ops == &g_sim_ops ? sdev_of(dev) : NULL;
 }

@@ -8,17 +8,21 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <dmaplane/env.h>
 #include <dmaplane/iova.h>
 #include <dmaplane/nvme.h>
 #include <dmaplane/vfio.h>
 #include <dmaplane_internal/device.h>
+#include <dmaplane_internal/env.h>
 #include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/nvme.h>
@@ -29,6 +33,7 @@
 
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
+#define NVME_TIMEOUT_CALLS_UT 32 /* drivers/nvme checks timeouts every 32 polls */
 
 /* ---- fixtures --------------------------------------------------------------------------------- */
 
@@ -695,6 +700,918 @@ static void test_inject_null(void)
 	fx_close(&f);
 }
 
+/* The model holds completions back: delayed ones arrive after N polls of the driver's poll path
+ * (the model's poll callback), dropped ones never, until released or their SQ is deleted. */
+static void test_model_hold(void)
+{
+	struct fixture f;
+	struct done d = {0}, d2 = {0};
+	uint8_t *buf;
+	int polls = 0;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 77);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 9, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, 5, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, 0, 1), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(NULL, false, NVME_IO_READ, 5, 1), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, 5, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf + 4096, 9, 1, on_done, &d), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 1);
+	while (d.calls == 0 && polls < 100) {
+		CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+		polls++;
+	}
+	/* Counted down on polls 1..5, posted on the fifth and reaped by the same call. */
+	CU_ASSERT_EQUAL(polls, 5);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0);
+	/* A delayed admin command completes too: the admin wait polls the model. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), true, NVME_ADM_GET_LOG_PAGE, 3, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_SMART, DP_NVME_NSID_ALL, 0,
+						   buf + 4096, 512), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 9, 1), 0);
+
+	/* Dropped: nothing comes back however long we poll; other commands still complete. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	d = (struct done){0};
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[1], buf, 10, 1, on_done, &d), 0);
+	for (int i = 0; i < 1000; i++)
+		CU_ASSERT(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+	CU_ASSERT_EQUAL(d.calls, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 1);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 9, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	wait_done(f.qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+
+	/* A dropped command of a deleted SQ is aborted with it, and not left in the model. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_FLUSH, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dp_nvme_flush(f.qp, f.ns[1], on_done, &d2), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(f.qp), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(d2.calls, 0); /* destroy drops outstanding commands without callbacks */
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 0, &f.qp), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 9, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* ---- timeouts -------------------------------------------------------------------------------- */
+
+static uint64_t g_now;
+
+static uint64_t fake_ticks(void)
+{
+	return __atomic_load_n(&g_now, __ATOMIC_RELAXED);
+}
+
+static void advance_us(uint64_t us)
+{
+	__atomic_fetch_add(&g_now, us, __ATOMIC_RELAXED); /* the fake clock runs at 1 MHz */
+}
+
+static void poll_n(struct dp_nvme_qpair *qp, int n)
+{
+	for (int i = 0; i < n; i++)
+		CU_ASSERT(dp_nvme_qpair_process_completions(qp, 0) >= 0);
+}
+
+static void test_qpair_opts(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair_opts o;
+	struct dp_nvme_qpair *qp = (void *)1;
+
+	fx_open(&f, 0);
+	ut_log_capture();
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	CU_ASSERT_EQUAL(o.size, sizeof(o));
+	CU_ASSERT_EQUAL(o.depth, 0);
+	CU_ASSERT_EQUAL(o.timeout_us, 0);
+	o.size = 4;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	CU_ASSERT_PTR_NULL(qp);
+	CU_ASSERT(ut_log_has("dp_nvme_qpair_opts_init"));
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.flags = 0x80000000u;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.reserved[1] = 1;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.timeout_us = 3600000001ull;
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(NULL, NULL, &qp), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create_ext(f.c, NULL, NULL), -EINVAL);
+	ut_log_release();
+	/* Delayed doorbell: the write reaches the controller at the next poll, not before. */
+	{
+		struct done d = {0};
+		uint8_t *buf;
+
+		CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8192, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+		memset(buf + 4096, 0, 4096);
+		CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf + 4096, 40, 1), 0);
+		dp_nvme_qpair_opts_init(&o, sizeof(o));
+		o.flags = DP_NVME_QPAIR_F_DELAY_DOORBELL;
+		CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), 0);
+		memset(buf, 0x3c, 4096);
+		CU_ASSERT_EQUAL(dp_nvme_write(qp, f.ns[1], buf, 40, 1, on_done, &d), 0);
+		CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 40, 1), 0);
+		CU_ASSERT_EQUAL(buf[4096], 0); /* not written yet: no doorbell */
+		CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(qp, 0), 1);
+		CU_ASSERT_EQUAL(d.calls, 1);
+		CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 40, 1), 0);
+		CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+		CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+		dp_dma_free(buf);
+	}
+	/* An older, smaller options struct (up to depth and flags) is accepted. */
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.size = offsetof(struct dp_nvme_qpair_opts, timeout_us);
+	o.depth = 8;
+	o.timeout_us = 12345; /* beyond the caller's size: ignored */
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* A dropped completion times out: the request gets -ETIMEDOUT once, the command is aborted and
+ * its slot comes back when the controller answers, whether with the abort or late. */
+static void test_timeout_abort(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair_opts o;
+	struct dp_nvme_qpair *qp;
+	struct done d = {0}, d2 = {0}, d3 = {0}, d4 = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	__atomic_store_n(&g_now, 1000000, __ATOMIC_RELAXED);
+	dpi_ticks_set_source(fake_ticks, 1000000);
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.depth = 16;
+	o.timeout_us = 1000;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &qp), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 5);
+	CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], true, buf, 20, 1), 0);
+
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf + 4096, 20, 1, on_done, &d), 0);
+	poll_n(qp, 200);
+	advance_us(999);
+	poll_n(qp, 200);
+	CU_ASSERT_EQUAL(d.calls, 0); /* not overdue yet */
+	/* Overdue now, found by the next scan: scans run at most every timeout / 8. */
+	advance_us(2 + 1000 / 8);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT(ut_log_has("timeout"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(d.status, 0xffff);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0); /* the Abort took it */
+	poll_n(qp, 2);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], false, buf + 4096, 20, 1), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+
+	/* The Abort fails: the slot stays taken, the late completion brings no second callback. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), true, NVME_ADM_ABORT, 0x0006, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(qp, f.ns[1], buf, 21, 1, on_done, &d2), 0);
+	advance_us(1001);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(d2.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 1);
+	advance_us(100000);
+	poll_n(qp, 10 * NVME_TIMEOUT_CALLS_UT); /* expired once: no second abort, no callback */
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	poll_n(qp, 1);
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+
+	/* A split read (two 128 KiB commands), one of them dropped: one -ETIMEDOUT, all slots back. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[0], buf, 0, 512, on_done, &d3), 0);
+	poll_n(qp, 3);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1); /* the first command, still held */
+	CU_ASSERT_EQUAL(d3.calls, 0);
+	advance_us(5000);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT + 2);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d3.calls, 1);
+	CU_ASSERT_EQUAL(d3.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+
+	/* A timed-out command the controller never answers holds its slot until a reset. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), true, NVME_ADM_ABORT, 0x0006, 1), 0);
+	d2 = (struct done){0};
+	CU_ASSERT_EQUAL(dp_nvme_write(qp, f.ns[1], buf, 21, 1, on_done, &d2), 0);
+	advance_us(2000);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1);
+	poll_n(qp, 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(d2.rc, -ETIMEDOUT);
+
+	/* Without a timeout (the fixture's queue pair) a dropped command just waits. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_FLUSH, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dp_nvme_flush(f.qp, f.ns[1], on_done, &d4), 0);
+	advance_us(60000000);
+	poll_n(f.qp, 1000);
+	CU_ASSERT_EQUAL(d4.calls, 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	wait_done(f.qp, &d4);
+	CU_ASSERT_EQUAL(d4.rc, 0);
+
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* ---- reset and recovery ---------------------------------------------------------------------- */
+
+/* A fatal status with I/O in flight on two queue pairs: each callback runs once with -EIO (the
+ * second queue pair's only at its next poll after the reset), the reset brings the same queue
+ * pairs back, and the namespace keeps its data. */
+static void test_reset_cfs(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp2;
+	struct done r[6];
+	uint8_t *buf;
+	int rc = 0;
+
+	memset(r, 0, sizeof(r));
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 16, &qp2), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 9);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], true, buf, 30, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 5), 0);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(dp_nvme_read(i < 3 ? f.qp : qp2, f.ns[1], buf + 4096 * (i + 1), 30, 1,
+					     on_done, &r[i]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 5);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_fatal(sim_of(&f)), 0);
+	ut_log_capture();
+	for (int i = 0; i < 100000 && rc == 0; i++)
+		rc = dp_nvme_qpair_process_completions(f.qp, 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(rc, -EIO);
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT_EQUAL(r[i].calls, 1);
+		CU_ASSERT_EQUAL(r[i].rc, -EIO);
+		CU_ASSERT_EQUAL(r[i].status, 0xffff);
+	}
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_write(f.qp, f.ns[1], buf, 30, 1, on_done, &r[5]), -EIO);
+	CU_ASSERT_EQUAL(r[3].calls + r[4].calls, 0);
+
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	CU_ASSERT(ut_log_has("resetting"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 0); /* the model forgot them */
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp2), 2);
+	CU_ASSERT(dp_nvme_qpair_process_completions(qp2, 0) >= 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp2), 0);
+	poll_n(qp2, 10);
+	poll_n(f.qp, 10);
+	for (int i = 0; i < 5; i++) {
+		CU_ASSERT_EQUAL(r[i].calls, 1);
+		CU_ASSERT_EQUAL(r[i].rc, -EIO);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct dp_nvme_qpair *qp = i == 0 ? f.qp : qp2;
+
+		memset(buf + 4096, 0, 4096);
+		CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], false, buf + 4096, 30, 1), 0);
+		CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	}
+	write_read_verify(&f, f.ns[0], buf, 0, buf + 32 * KiB, 512, 16 * KiB, 100, 3);
+
+	/* A reset without a fatal status, with a command the controller dropped. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_WRITE, UINT32_MAX, 1),
+			0);
+	CU_ASSERT_EQUAL(dp_nvme_write(qp2, f.ns[1], buf, 31, 1, on_done, &r[5]), 0);
+	poll_n(qp2, 100);
+	CU_ASSERT_EQUAL(r[5].calls, 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	poll_n(qp2, 2);
+	CU_ASSERT_EQUAL(r[5].calls, 1);
+	CU_ASSERT_EQUAL(r[5].rc, -EIO);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp2), 0);
+
+	/* A reset that fails leaves the controller failed; the next one recovers it. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), true, NVME_ADM_SET_FEATURES, 0x0006,
+						   1), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), -EIO);
+	CU_ASSERT(ut_log_has("reset failed"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[1], buf, 30, 1, on_done, &r[5]), -EIO);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_process_completions(f.qp, 0), -EIO);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[1], false, buf + 4096, 30, 1), 0);
+	fill(buf + 8192, 4 * KiB, 9); /* what block 30 has held since the start */
+	CU_ASSERT_EQUAL(memcmp(buf + 8192, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(NULL), -EINVAL);
+
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp2), 0);
+	fx_close(&f);
+}
+
+/* ---- asynchronous events --------------------------------------------------------------------- */
+
+struct aer_log {
+	int n;
+	struct dp_nvme_async_event ev[16];
+};
+
+static void on_aer(void *arg, const struct dp_nvme_async_event *e)
+{
+	struct aer_log *l = arg;
+
+	if (l->n < 16)
+		l->ev[l->n] = *e;
+	l->n++;
+}
+
+static void test_aer(void)
+{
+	struct fixture f;
+	struct aer_log log = {0};
+	uint8_t smart[512];
+	int total = 0;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(NULL), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(NULL, on_aer, &log), -EINVAL);
+	/* Raised before anyone listens: waits in the model for a request. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x01,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), 1, 0, 0x7f), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(NULL, 1, 0, DP_NVME_LOG_SMART), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, on_aer, &log), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 1);
+	CU_ASSERT_EQUAL(log.ev[0].type, NVME_AER_TYPE_SMART);
+	CU_ASSERT_EQUAL(log.ev[0].info, 0x01);
+	CU_ASSERT_EQUAL(log.ev[0].log_page, DP_NVME_LOG_SMART);
+	CU_ASSERT_EQUAL(log.ev[0].dw0, 0x00020101u);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+
+	/* The driver read the log page and re-armed: the same type is reported again. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x02,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 2);
+	CU_ASSERT_EQUAL(log.ev[1].info, 0x02);
+
+	/* Two error events back to back: the second waits (masked) until the driver has read
+	 * the error log for the first; each is reported once. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_ERROR, 0x03,
+						 DP_NVME_LOG_ERROR), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_ERROR, 0x04,
+						 DP_NVME_LOG_ERROR), 0);
+	for (int i = 0; i < 4; i++)
+		total += dp_nvme_ctrlr_process_admin_completions(f.c);
+	CU_ASSERT_EQUAL(total, 2);
+	CU_ASSERT_EQUAL(log.n, 4);
+	CU_ASSERT_EQUAL(log.ev[2].info, 0x03);
+	CU_ASSERT_EQUAL(log.ev[3].info, 0x04);
+
+	/* An event completing while a synchronous admin command waits is set aside, not lost. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x05,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_get_log_page(f.c, DP_NVME_LOG_ERROR, DP_NVME_NSID_ALL, 0,
+						   smart, 64), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 5);
+	CU_ASSERT_EQUAL(log.ev[4].info, 0x05);
+
+	/* A reset re-arms the requests. */
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x06,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 6);
+	CU_ASSERT_EQUAL(log.ev[5].info, 0x06);
+
+	/* Unregistered: no callback. */
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, NULL, NULL), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x07,
+						 DP_NVME_LOG_SMART), 0);
+	dp_nvme_ctrlr_process_admin_completions(f.c);
+	CU_ASSERT_EQUAL(log.n, 6);
+
+	/* The admin poll notices a fatal status. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_set_fatal(sim_of(&f)), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), -EIO);
+	CU_ASSERT(ut_log_has("fatal status"));
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, on_aer, &log), -EIO);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	fx_close(&f);
+}
+
+/* ---- vectored I/O, PRPs and SGLs ------------------------------------------------------------- */
+
+static int iov_sync(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, bool write,
+		    const struct iovec *iov, uint32_t n, uint64_t lba, uint32_t nlb)
+{
+	struct done d = {0};
+	int rc = write ? dp_nvme_ns_writev(qp, ns, iov, n, lba, nlb, on_done, &d)
+		       : dp_nvme_ns_readv(qp, ns, iov, n, lba, nlb, on_done, &d);
+
+	if (rc != 0)
+		return rc;
+	wait_done(qp, &d);
+	return d.rc;
+}
+
+/* Gather @iov into @flat. */
+static size_t iov_gather(const struct iovec *iov, uint32_t n, uint8_t *flat)
+{
+	size_t off = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		memcpy(flat + off, iov[i].iov_base, iov[i].iov_len);
+		off += iov[i].iov_len;
+	}
+	return off;
+}
+
+/* writev @iov at @lba, read it back flat and compare; poison the elements, readv them back,
+ * compare again. */
+static void iov_roundtrip(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, struct iovec *iov,
+			  uint32_t n, uint64_t lba, uint8_t *flat, uint8_t *back, uint32_t seed)
+{
+	size_t len = 0;
+	uint32_t nlb;
+
+	for (uint32_t i = 0; i < n; i++) {
+		fill(iov[i].iov_base, iov[i].iov_len, seed + i);
+		len += iov[i].iov_len;
+	}
+	nlb = (uint32_t)(len / block_size(ns));
+	iov_gather(iov, n, flat);
+	CU_ASSERT_EQUAL(iov_sync(qp, ns, true, iov, n, lba, nlb), 0);
+	memset(back, 0xee, len);
+	CU_ASSERT_EQUAL(io_sync(qp, ns, false, back, lba, nlb), 0);
+	CU_ASSERT_EQUAL(memcmp(flat, back, len), 0);
+	for (uint32_t i = 0; i < n; i++)
+		memset(iov[i].iov_base, 0x5a, iov[i].iov_len);
+	CU_ASSERT_EQUAL(iov_sync(qp, ns, false, iov, n, lba, nlb), 0);
+	iov_gather(iov, n, back);
+	CU_ASSERT_EQUAL(memcmp(flat, back, len), 0);
+}
+
+/* Without SGL support: PRPs from an iovec, the page rules, and the argument errors. */
+static void test_iov_prp(void)
+{
+	struct fixture f;
+	struct iovec iov[40];
+	uint8_t *buf, *flat, *back, *anon;
+	struct done d = {0};
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(512 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&flat), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&back), 0);
+	/* The first element from an offset to its page end, a whole page, a head of a page. */
+	iov[0] = (struct iovec){buf + 512, 3584};
+	iov[1] = (struct iovec){buf + 16 * KiB, 4096};
+	iov[2] = (struct iovec){buf + 40 * KiB, 512};
+	iov_roundtrip(f.qp, f.ns[0], iov, 3, 7, flat, back, 1);
+	/* Exactly two PRP entries from two elements (PRP2 a page, no list). */
+	iov[0] = (struct iovec){buf + 3584, 512};
+	iov[1] = (struct iovec){buf + 64 * KiB, 512};
+	iov_roundtrip(f.qp, f.ns[0], iov, 2, 99, flat, back, 2);
+	/* One element: the same PRPs as dp_nvme_read(). */
+	iov[0] = (struct iovec){buf + 1028, 8 * KiB};
+	iov_roundtrip(f.qp, f.ns[0], iov, 1, 200, flat, back, 3);
+	/* 32 scattered pages and a tail: a 32-entry list, the maximum transfer (128 KiB). */
+	for (uint32_t i = 0; i < 32; i++)
+		iov[i] = (struct iovec){buf + (size_t)(31 - i) * 8 * KiB + 4 * KiB, 4096};
+	iov[0].iov_base = (uint8_t *)iov[0].iov_base + 2048;
+	iov[0].iov_len = 2048;
+	iov[32] = (struct iovec){buf + 300 * KiB, 2048};
+	iov_roundtrip(f.qp, f.ns[0], iov, 33, 1000, flat, back, 4);
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB, 4096};
+	iov_roundtrip(f.qp, f.ns[1], iov, 2, 5, flat, back, 5); /* 4096-byte blocks */
+	/* 200 KiB: split into 128 + 72 KiB at a page boundary of the second element. */
+	iov[0] = (struct iovec){buf + 8 * KiB, 8 * KiB};
+	iov[1] = (struct iovec){buf + 64 * KiB, 192 * KiB};
+	iov_roundtrip(f.qp, f.ns[0], iov, 2, 3000, flat, back, 6);
+	{
+		/* More commands than the queue pair's depth. */
+		struct dp_nvme_qpair *small;
+
+		CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 1, &small), 0);
+		ut_log_capture();
+		CU_ASSERT_EQUAL(dp_nvme_ns_readv(small, f.ns[0], iov, 2, 3000, 400, on_done, &d),
+				-E2BIG);
+		ut_log_release();
+		CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(small), 0);
+	}
+
+	ut_log_capture();
+	/* The PRP rules: a middle element starting inside a page; the first ending inside one. */
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB + 512, 512};
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(f.qp, f.ns[0], iov, 2, 0, 9, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("starts inside a page"));
+	iov[0] = (struct iovec){buf, 512};
+	iov[1] = (struct iovec){buf + 8 * KiB, 512};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 2, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("ends inside a page"));
+	/* Lengths that do not add up, not dword aligned, empty, too many, too big. */
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 3, on_done, &d), -EINVAL);
+	iov[0] = (struct iovec){buf, 510};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
+	iov[0] = (struct iovec){buf + 2, 512};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
+	iov[0] = (struct iovec){buf, 0};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 0, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], NULL, 1, 0, 1, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, DP_NVME_MAX_IOV + 1, 0, 1, on_done,
+					 &d), -EINVAL);
+	/* Split at 128 KiB (the sim's MDTS): a boundary inside a page cannot be a PRP. */
+	iov[0] = (struct iovec){buf + 512, 3584};
+	iov[1] = (struct iovec){buf + 4096, 256 * KiB - 3584};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 512, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("command boundary"));
+	iov[0] = (struct iovec){buf, 4096};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, (1ull << 40), 8, on_done, &d),
+			-ERANGE);
+	/* Memory the IOAS does not translate. */
+	anon = mmap(NULL, 8 * KiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(anon != MAP_FAILED);
+	iov[1] = (struct iovec){anon, 4096};
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(f.qp, f.ns[0], iov, 2, 0, 16, on_done, &d), -EFAULT);
+	CU_ASSERT(ut_log_has("dp_mem_register"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	munmap(anon, 8 * KiB);
+	dp_dma_free(buf);
+	dp_dma_free(flat);
+	dp_dma_free(back);
+	fx_close(&f);
+}
+
+struct raw_done {
+	int calls;
+	uint16_t status;
+};
+
+static void on_raw(void *arg, int rc, uint16_t status)
+{
+	struct raw_done *r = arg;
+
+	(void)rc;
+	r->calls++;
+	r->status = status;
+}
+
+/* Submit a read of 8 blocks of ns 1 at LBA 0 whose SGL1 is @sgl1, as given; its status. */
+static uint16_t raw_sgl_read(struct fixture *f, const struct nvme_sgl_desc *sgl1)
+{
+	struct nvme_sqe sqe = {.opc = NVME_IO_READ, .flags = NVME_FLAGS_PSDT_SGL, .nsid = 1,
+			       .cdw12 = 7};
+	struct raw_done r = {0};
+
+	memcpy(&sqe.prp1, sgl1, sizeof(*sgl1));
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_submit_raw(f->qp, &sqe, NULL, 0, on_raw, &r), 0);
+	for (int i = 0; i < 1000 && r.calls == 0; i++)
+		dp_nvme_qpair_process_completions(f->qp, 0);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	return r.status;
+}
+
+/* PRP lists that cross a page: the last entry of a list page points to the next list page (the
+ * driver never needs that below 2 MiB, a host may). The model follows the chain, and a chain
+ * pointer that is not qword aligned is an invalid PRP offset. */
+static void test_prp_chain(void)
+{
+	struct fixture f;
+	uint8_t *buf, *lists, *flat;
+	uint64_t *l0, *l1;
+	struct nvme_sqe sqe;
+	struct raw_done r = {0};
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(128 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&lists), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(64 * KiB, 4096, DP_NUMA_ANY, (void **)&flat), 0);
+	fill(flat, 64 * KiB, 91);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], true, flat, 500, 128), 0);
+	/* 64 KiB into 16 scattered pages: PRP1, then a list of 15 that starts 3 entries before the
+	 * end of its page (2 data entries + the chain), continued with 13 on the next page. */
+	l0 = (uint64_t *)(lists + 4096 - 3 * 8);
+	l1 = (uint64_t *)(lists + 4096);
+	for (int i = 1; i < 16; i++) {
+		uint64_t page = dp_iova_of(buf + (size_t)(16 - i) * 8 * KiB % (128 * KiB), NULL);
+
+		if (i <= 2)
+			l0[i - 1] = page;
+		else
+			l1[i - 3] = page;
+	}
+	l0[2] = dp_iova_of(l1, NULL);
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = NVME_IO_READ;
+	sqe.nsid = 1;
+	sqe.cdw10 = 500;
+	sqe.cdw12 = 127;
+	sqe.prp1 = dp_iova_of(buf, NULL);
+	sqe.prp2 = dp_iova_of(l0, NULL);
+	memset(buf, 0, 128 * KiB);
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_submit_raw(f.qp, &sqe, NULL, 0, on_raw, &r), 0);
+	poll_n(f.qp, 2);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_EQUAL(memcmp(buf, flat, 4096), 0);
+	for (int i = 1; i < 16; i++)
+		CU_ASSERT_EQUAL(memcmp(buf + (size_t)(16 - i) * 8 * KiB % (128 * KiB),
+				       flat + (size_t)i * 4096, 4096), 0);
+	/* A misaligned chain pointer. */
+	l0[2] += 4;
+	r = (struct raw_done){0};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_submit_raw(f.qp, &sqe, NULL, 0, on_raw, &r), 0);
+	poll_n(f.qp, 2);
+	ut_log_release();
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT_EQUAL(r.status, NVME_SC_INVALID_PRP_OFFSET);
+	dp_dma_free(buf);
+	dp_dma_free(lists);
+	dp_dma_free(flat);
+	fx_close(&f);
+}
+
+/* With SGL support (DP_SIM_NVME_SGL=1): any dword-aligned layout; PRP_ONLY queue pairs keep
+ * the PRP rules; the model checks the descriptors. */
+static void test_iov_sgl(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair_opts o;
+	struct dp_nvme_qpair *prp_qp;
+	struct iovec iov[DP_NVME_MAX_IOV];
+	struct nvme_sgl_desc *list, sgl1;
+	uint8_t *buf, *flat, *back;
+	dp_iova_t list_iova, buf_iova;
+	struct done d = {0};
+
+	setenv("DP_SIM_NVME_SGL", "1", 1);
+	fx_open(&f, 0);
+	unsetenv("DP_SIM_NVME_SGL");
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(1 * MiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&flat), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(256 * KiB, 4096, DP_NUMA_ANY, (void **)&back), 0);
+	/* Odd offsets and lengths everywhere (dword aligned): a Last Segment of Data Blocks. */
+	iov[0] = (struct iovec){buf + 4, 1020};
+	iov[1] = (struct iovec){buf + 8292, 2048};
+	iov[2] = (struct iovec){buf + 20000, 1028};
+	iov_roundtrip(f.qp, f.ns[0], iov, 3, 11, flat, back, 11);
+	/* One element: a single Data Block in the entry, across pages. */
+	iov[0] = (struct iovec){buf + 100, 12 * KiB};
+	iov_roundtrip(f.qp, f.ns[0], iov, 1, 50, flat, back, 12);
+	/* 256 small pieces: a full descriptor page. */
+	for (uint32_t i = 0; i < DP_NVME_MAX_IOV; i++)
+		iov[i] = (struct iovec){buf + (size_t)i * 3 * KiB + 8, 512};
+	iov_roundtrip(f.qp, f.ns[0], iov, DP_NVME_MAX_IOV, 300, flat, back, 13);
+	iov[0] = (struct iovec){buf + 12, 2048};
+	iov[1] = (struct iovec){buf + 9000, 2048};
+	iov_roundtrip(f.qp, f.ns[1], iov, 2, 3, flat, back, 14);
+	/* 200 KiB from odd offsets: split at 128 KiB inside an element, SGLs on both sides. */
+	iov[0] = (struct iovec){buf + 1000, 100 * KiB + 12};
+	iov[1] = (struct iovec){buf + 300 * KiB + 8, 100 * KiB - 12};
+	iov_roundtrip(f.qp, f.ns[0], iov, 2, 2000, flat, back, 16);
+
+	/* A PRP-only queue pair refuses what only an SGL can describe. */
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.flags = DP_NVME_QPAIR_F_PRP_ONLY;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f.c, &o, &prp_qp), 0);
+	iov[0] = (struct iovec){buf + 4, 1020};
+	iov[1] = (struct iovec){buf + 8292, 2048};
+	iov[2] = (struct iovec){buf + 20000, 1028};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(prp_qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
+	ut_log_release();
+	iov[0] = (struct iovec){buf + 4096, 4096};
+	iov[1] = (struct iovec){buf + 16 * KiB, 4096};
+	iov_roundtrip(prp_qp, f.ns[0], iov, 2, 70, flat, back, 15);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(prp_qp), 0);
+
+	/* The model's checks, with hand-built SGLs (4 KiB of data each). */
+	list = (struct nvme_sgl_desc *)(buf + 512 * KiB);
+	list_iova = dp_iova_of(list, NULL);
+	buf_iova = dp_iova_of(buf, NULL);
+	ut_log_capture();
+	sgl1 = (struct nvme_sgl_desc){.addr = buf_iova, .len = 2048, .type = 0x00};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_LEN_INVALID); /* too short */
+	sgl1 = (struct nvme_sgl_desc){.addr = buf_iova + 2, .len = 4096, .type = 0x00};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_LEN_INVALID); /* not dword aligned */
+	sgl1 = (struct nvme_sgl_desc){.addr = buf_iova, .len = 4096, .type = 0x50};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_TYPE_INVALID);
+	/* A Segment of two blocks chained to a Last Segment of two: 4 x 1 KiB. */
+	list[0] = (struct nvme_sgl_desc){.addr = buf_iova, .len = 1024};
+	list[1] = (struct nvme_sgl_desc){.addr = buf_iova + 8192, .len = 1024};
+	list[2] = (struct nvme_sgl_desc){.addr = list_iova + 256, .len = 32, .type = 0x30};
+	list[16] = (struct nvme_sgl_desc){.addr = buf_iova + 16384, .len = 1024};
+	list[17] = (struct nvme_sgl_desc){.addr = buf_iova + 32768, .len = 1024};
+	sgl1 = (struct nvme_sgl_desc){.addr = list_iova, .len = 48, .type = 0x20};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), 0);
+	/* A segment descriptor inside a Last Segment; a Segment that does not end in one. */
+	list[2].type = 0x00;
+	list[2].addr = buf_iova + 40960;
+	list[2].len = 1024;
+	list[3] = (struct nvme_sgl_desc){.addr = list_iova + 256, .len = 16, .type = 0x30};
+	sgl1 = (struct nvme_sgl_desc){.addr = list_iova, .len = 64, .type = 0x30};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_SEG_INVALID);
+	sgl1 = (struct nvme_sgl_desc){.addr = list_iova, .len = 48, .type = 0x20};
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_SEG_INVALID);
+	/* A segment that points to itself ends at the descriptor bound. */
+	list[0] = (struct nvme_sgl_desc){.addr = list_iova, .len = 16, .type = 0x20};
+	sgl1 = list[0];
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_SGL_COUNT_INVALID);
+	ut_log_release();
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 0, 8), 0);
+
+	dp_dma_free(buf);
+	dp_dma_free(flat);
+	dp_dma_free(back);
+	fx_close(&f);
+
+	/* Without SGL support the model refuses an SGL command. */
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	sgl1 = (struct nvme_sgl_desc){.addr = dp_iova_of(buf, NULL), .len = 4096};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(raw_sgl_read(&f, &sgl1), NVME_SC_INVALID_FIELD);
+	ut_log_release();
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* Random reads and writes, plain and vectored, eight at a time on disjoint ranges, checked
+ * against a shadow copy of the namespace region. */
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return (uint32_t)(g_rng % n);
+}
+
+static void random_verify(bool sgl)
+{
+	enum { SLOTS = 8, SLOT_BLOCKS = 256, BS = 512 };
+	struct fixture f;
+	uint8_t *shadow, *bufs;
+	struct done d[SLOTS];
+	int errors = 0;
+
+	if (sgl)
+		setenv("DP_SIM_NVME_SGL", "1", 1);
+	fx_open(&f, 0);
+	unsetenv("DP_SIM_NVME_SGL");
+	shadow = calloc(SLOTS * SLOT_BLOCKS, BS);
+	CU_ASSERT_FATAL(shadow != NULL);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(SLOTS * 256 * KiB, 4096, DP_NUMA_ANY, (void **)&bufs),
+			      0);
+	/* The region starts zeroed in the model, like the shadow. */
+	for (int round = 0; round < 150; round++) {
+		struct iovec iov[SLOTS][4];
+		uint32_t n_iov[SLOTS], nlb[SLOTS];
+		uint64_t lba[SLOTS];
+		bool write[SLOTS], vec[SLOTS];
+
+		for (uint32_t s = 0; s < SLOTS; s++) {
+			uint8_t *b = bufs + (size_t)s * 256 * KiB;
+			size_t len;
+
+			nlb[s] = 1 + rnd(64);
+			lba[s] = (uint64_t)s * SLOT_BLOCKS + rnd(SLOT_BLOCKS - nlb[s] + 1);
+			len = (size_t)nlb[s] * BS;
+			write[s] = rnd(2);
+			vec[s] = rnd(2);
+			d[s] = (struct done){0};
+			if (!vec[s]) {
+				n_iov[s] = 1;
+				iov[s][0] = (struct iovec){b + 4 * rnd(1024), len};
+			} else if (sgl) {
+				size_t a = 4 * (1 + rnd((uint32_t)(len / 4 - 1)));
+				n_iov[s] = 2;
+				iov[s][0] = (struct iovec){b + 4 * rnd(4096), a};
+				iov[s][1] = (struct iovec){b + 128 * KiB + 4 * rnd(1024), len - a};
+				if (a == len)
+					n_iov[s] = 1;
+			} else {
+				/* PRP layout: a page tail, then whole pages, then the rest. */
+				size_t r = (size_t)BS * (1 + rnd(8)), head = DPI_MIN(len, r);
+				n_iov[s] = 1;
+				iov[s][0] = (struct iovec){b + 4096 - head, head};
+				if (len > head) {
+					n_iov[s] = 2;
+					iov[s][1] = (struct iovec){b + 64 * KiB, len - head};
+				}
+			}
+			if (write[s]) {
+				for (uint32_t i = 0; i < n_iov[s]; i++)
+					fill(iov[s][i].iov_base, iov[s][i].iov_len, rnd(1u << 30));
+			} else {
+				for (uint32_t i = 0; i < n_iov[s]; i++)
+					memset(iov[s][i].iov_base, 0xa5, iov[s][i].iov_len);
+			}
+		}
+		for (uint32_t s = 0; s < SLOTS; s++) {
+			int rc;
+
+			if (vec[s])
+				rc = write[s] ? dp_nvme_ns_writev(f.qp, f.ns[0], iov[s], n_iov[s],
+								  lba[s], nlb[s], on_done, &d[s])
+					      : dp_nvme_ns_readv(f.qp, f.ns[0], iov[s], n_iov[s],
+								 lba[s], nlb[s], on_done, &d[s]);
+			else
+				rc = write[s] ? dp_nvme_write(f.qp, f.ns[0], iov[s][0].iov_base,
+							      lba[s], nlb[s], on_done, &d[s])
+					      : dp_nvme_read(f.qp, f.ns[0], iov[s][0].iov_base,
+							     lba[s], nlb[s], on_done, &d[s]);
+			CU_ASSERT_EQUAL(rc, 0);
+		}
+		for (uint32_t s = 0; s < SLOTS; s++) {
+			uint8_t *sh = shadow + lba[s] * BS;
+
+			wait_done(f.qp, &d[s]);
+			CU_ASSERT_EQUAL(d[s].rc, 0);
+			for (uint32_t i = 0; i < n_iov[s]; i++) {
+				if (write[s])
+					memcpy(sh, iov[s][i].iov_base, iov[s][i].iov_len);
+				else if (memcmp(sh, iov[s][i].iov_base, iov[s][i].iov_len) != 0)
+					errors++;
+				sh += iov[s][i].iov_len;
+			}
+		}
+	}
+	CU_ASSERT_EQUAL(errors, 0);
+	free(shadow);
+	dp_dma_free(bufs);
+	fx_close(&f);
+}
+
+static void test_random_verify(void)
+{
+	random_verify(false);
+	random_verify(true);
+}
+
 /* One queue pair per thread, two threads at once on one controller. */
 struct worker {
 	struct fixture *f;
@@ -986,6 +1903,63 @@ static void test_ns_config(void)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 }
 
+/* A namespace backed by a file: data written through the driver is in the file after Flush and
+ * is there again when the controller is opened anew; a missing or short file is refused. */
+static void test_ns_file(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_nvme_ctrlr *c = NULL;
+	struct dp_nvme_qpair *qp = NULL;
+	struct dp_nvme_ns_info ni = {.size = sizeof(ni)};
+	char path[] = "/tmp/dmaplane-nsfile.XXXXXX", spec[128];
+	uint8_t *buf, file[8192];
+	struct done d = {0};
+	int fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_EQUAL_FATAL(ftruncate(fd, 1 << 20), 0);
+	snprintf(spec, sizeof(spec), "4096:64K,512:1M@%s", path);
+	setenv("DP_SIM_NVME4_NS", spec, 1);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(dp_nvme_ctrlr_get_ns(c, 2), &ni), 0);
+	CU_ASSERT_EQUAL(ni.num_blocks, 2048);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(c, 0, &qp), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(16 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 8 * KiB, 61);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 2), true, buf, 100, 16), 0);
+	CU_ASSERT_EQUAL(dp_nvme_flush(qp, dp_nvme_ctrlr_get_ns(c, 2), on_done, &d), 0);
+	wait_done(qp, &d);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT_EQUAL(pread(fd, file, sizeof(file), 100 * 512), (ssize_t)sizeof(file));
+	CU_ASSERT_EQUAL(memcmp(file, buf, sizeof(file)), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	/* Reopened: the blocks read back from the file. */
+	c = NULL;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(c, 0, &qp), 0);
+	CU_ASSERT_EQUAL(io_sync(qp, dp_nvme_ctrlr_get_ns(c, 2), false, buf + 8 * KiB, 100, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 8 * KiB, 8 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(c), 0);
+	/* Too short, missing, a path too long: refused at open, with a line saying why. */
+	ut_log_capture();
+	snprintf(spec, sizeof(spec), "512:2M@%s", path);
+	setenv("DP_SIM_NVME4_NS", spec, 1);
+	c = NULL;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), -EINVAL);
+	CU_ASSERT(ut_log_has("truncate -s"));
+	setenv("DP_SIM_NVME4_NS", "512:1M@/nonexistent/dmaplane.img", 1);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), -EINVAL);
+	setenv("DP_SIM_NVME4_NS", "512:1M@", 1);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme4", ioas, NULL, &c), -EINVAL);
+	CU_ASSERT_PTR_NULL(c);
+	ut_log_release();
+	unsetenv("DP_SIM_NVME4_NS");
+	dp_dma_free(buf);
+	close(fd);
+	unlink(path);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
 /* Fail every fault point of open and of qpair create in turn: each failure is reported and
  * leaves nothing behind (the sim instance is free again, ASan sees no leak). */
 static void test_fail_nth(void)
@@ -1043,6 +2017,10 @@ int main(void)
 		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
+		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
+		UT_TEST(test_reset_cfs), UT_TEST(test_aer), UT_TEST(test_iov_prp),
+		UT_TEST(test_iov_sgl), UT_TEST(test_prp_chain), UT_TEST(test_random_verify),
+		UT_TEST(test_ns_file),
 	};
 
 	return ut_main("nvme", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);

@@ -735,6 +735,60 @@ static void test_bus_master_off(void)
 	free(mem);
 }
 
+/* The device-side cache for hot buffers: hits skip the IOTLB, and any invalidation, bus
+ * mastering off, a permission or range it does not cover sends it back to the IOMMU, so it
+ * faults exactly where plain DMA does (and follows the IOTLB when invalidation is skipped). */
+static void test_dma_cache(void)
+{
+	struct rig g = rig_new("cache");
+	uint8_t *mem = alloc_aligned(PG, 2 * PG), *other = alloc_aligned(PG, PG), b[8];
+	struct dpi_sim_dma_cache c = {0};
+	struct dpi_sim_iotlb_stats s0, s1;
+
+	memcpy(mem, "abcdefg", 8);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(g.d, 0x40000, mem, PG, RW), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(g.d, 0x41000, mem + PG, PG, DPI_SIM_ACCESS_READ), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(g.d, 0x80000, other, PG, RW), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), 0);
+	CU_ASSERT_STRING_EQUAL((char *)b, "abcdefg");
+	s0 = stats_of(g.r);
+	for (int i = 0; i < 10; i++)
+		CU_ASSERT_EQUAL(dpi_sim_dma_write_c(g.r, &c, DPI_SIM_NO_PASID, 0x40010 + 8 * i, b, 8),
+				0);
+	s1 = stats_of(g.r);
+	CU_ASSERT_EQUAL(s1.hits + s1.misses, s0.hits + s0.misses); /* served by the cache */
+	CU_ASSERT_EQUAL(memcmp(mem + 0x48, "abcdefg", 8), 0);
+	/* Outside the cached page (and read only there): through the IOMMU, which says no. */
+	dpi_sim_fault_clear();
+	CU_ASSERT_EQUAL(dpi_sim_dma_write_c(g.r, &c, DPI_SIM_NO_PASID, 0x41000, b, 8), -EFAULT);
+	CU_ASSERT_EQUAL(dpi_sim_fault_count(), 1);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40ffc, b, 8), 0);
+	/* An unrelated unmap drops the entry; an unmap of its page makes it fault. */
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(g.d, 0x80000, PG), 0);
+	s0 = stats_of(g.r);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), 0);
+	CU_ASSERT_EQUAL(stats_of(g.r).hits + stats_of(g.r).misses, s0.hits + s0.misses + 1);
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(g.d, 0x40000, PG), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), -EFAULT);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(g.d, 0x40000, mem, PG, RW), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), 0);
+	/* Bus mastering off: -EIO even on a hit. */
+	dpi_sim_requester_set_bus_master(g.r, false);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), -EIO);
+	dpi_sim_requester_set_bus_master(g.r, true);
+	/* Skipped invalidation: the cache keeps the stale page, as the IOTLB does. */
+	dpi_sim_iommu_skip_invalidation(true);
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(g.d, 0x40000, PG), 0);
+	dpi_sim_iommu_skip_invalidation(false);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_c(g.r, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dma_read_cached(NULL, &c, DPI_SIM_NO_PASID, 0x40000, b, 8), -EINVAL);
+	dpi_sim_fault_clear();
+	rig_free(&g);
+	free(mem);
+	free(other);
+}
+
 /* ---- fault log ------------------------------------------------------------------------------ */
 
 static void test_fault_log(void)
@@ -1331,6 +1385,7 @@ int main(void)
 		UT_TEST(test_perm_fault),
 		UT_TEST(test_partial_fault),
 		UT_TEST(test_bus_master_off),
+		UT_TEST(test_dma_cache),
 		UT_TEST(test_fault_log),
 		UT_TEST(test_fail_nth_map),
 		UT_TEST(test_fail_nth_unmap),
