@@ -377,8 +377,10 @@ int dp_idxd_flush(struct dp_idxd_chan *ch)
 
 struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch)
 {
-	/* An automatic batch opens on the first operation, and goes out when it is full. */
-	if (ch->batch_open && ch->batch_n == ch->max_batch && dp_idxd_batch_close(ch) != 0)
+	/* A full batch goes out and a new one opens; an automatic batch opens on the first
+	 * operation. */
+	if (dpi_unlikely(ch->batch_open && ch->batch_n == ch->max_batch) &&
+	    (dp_idxd_batch_close(ch) != 0 || dp_idxd_batch_open(ch) != 0))
 		return NULL;
 	if (ch->autobatch && !ch->batch_open && dp_idxd_batch_open(ch) != 0)
 		return NULL;
