@@ -29,5 +29,6 @@ int bench_xlate(int argc, char **argv, const char *argv0);
 int bench_iova(int argc, char **argv, const char *argv0);
 int bench_iova_churn(int argc, char **argv);
 int bench_poll(int argc, char **argv, const char *argv0);
+int bench_dsa(int argc, char **argv, const char *argv0);
 
 #endif

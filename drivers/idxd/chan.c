@@ -357,7 +357,7 @@ int dp_idxd_batch_close(struct dp_idxd_chan *ch)
 	bs->kind = SLOT_BATCH;
 	bs->members = (uint16_t)ch->batch_n;
 	bs->forced_rc = 0;
-	bs->deadline = dpi_ticks() + ch->timeout_ticks;
+	bs->deadline = 0;
 	ch->comp[idx].status = 0;
 	rc = idxd_portal_submit(ch, &bs->desc);
 	if (rc != 0)
@@ -405,8 +405,7 @@ int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s, dp_idxd_cb cb
 	s->done = 0;
 	s->resubmits = 0;
 	s->forced_rc = 0;
-	s->deadline = dpi_ticks() + ch->timeout_ticks;
-	s->desc.pasid = ch->pasid_w0;
+	s->deadline = 0;
 	s->desc.completion_addr = comp_addr(ch, seq);
 	ch->comp[seq & ch->mask].status = 0;
 	if (ch->batch_open) {
@@ -415,8 +414,7 @@ int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s, dp_idxd_cb cb
 		ch->batch_n++;
 		return 0;
 	}
-	s->kind = SLOT_OP;
-	s->desc.flags &= ~IDXD_OP_FLAG_FENCE;
+	s->kind = SLOT_OP; /* a fence outside a batch means nothing: the device ignores it */
 	rc = idxd_portal_submit(ch, &s->desc);
 	if (dpi_unlikely(rc != 0))
 		return rc;
@@ -638,7 +636,13 @@ static int head_pending(struct dp_idxd_chan *ch, struct idxd_slot *s)
 	struct dp_idxd_dev *d = ch->dev;
 	bool hit = false, err = false;
 
-	if (dpi_unlikely(dpi_ticks() > s->deadline)) {
+	uint64_t now = dpi_ticks();
+
+	if (s->deadline == 0) {
+		s->deadline = now + ch->timeout_ticks;
+		return 0;
+	}
+	if (dpi_unlikely(now > s->deadline)) {
 		DPI_ERR("%s: WQ %u: an operation (opcode 0x%x) did not complete within its timeout: "
 			"aborting the WQ; it fails with -ETIMEDOUT, later ones with -ECANCELED",
 			d->info.addr, ch->wq, s->desc.opcode);
@@ -697,7 +701,6 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 				continue;
 			break;
 		}
-		ch->pending_polls = 0;
 		if (dpi_unlikely(s->kind == SLOT_BATCH)) {
 			batch_done(ch, seq, s, c);
 			ch->head = seq + 1;

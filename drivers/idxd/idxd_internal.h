@@ -57,7 +57,8 @@ struct idxd_slot {
 	struct dsa_hw_desc desc; /* 64 bytes, first: aligned for MOVDIR64B */
 	dp_idxd_cb cb;
 	void *arg;
-	uint64_t deadline;   /* ticks */
+	uint64_t deadline;   /* ticks; 0 until a poll first finds the operation pending at the
+				head of the channel (the timeout runs from there) */
 	uintptr_t va[3];     /* caller pointers behind src_addr, dst_addr, the third address */
 	uint32_t done;       /* bytes completed by earlier submissions (page-fault resume) */
 	uint16_t kind;       /* SLOT_* */
@@ -84,7 +85,7 @@ struct dp_idxd_chan {
 	uint32_t pasid_w0;      /* descriptor word 0 (PASID) for every descriptor */
 	uint32_t max_xfer;
 	uint32_t max_batch;
-	uint32_t pending_polls; /* polls in a row that found the head pending */
+	uint32_t pending_polls; /* polls that found the head pending, since the last error check */
 	uint64_t timeout_ticks;
 	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */
 	uint64_t portal_off;    /* this WQ's unlimited portal in BAR2 */
@@ -177,8 +178,12 @@ static inline int idxd_xlate(const struct dp_idxd_chan *ch, const void *p, uint3
 {
 	uintptr_t va = (uintptr_t)p;
 
+	if (dpi_unlikely(ch->sw)) {
+		*iova = va;
+		return 0;
+	}
 	/* One 4 KiB page: one translation is the whole story. Else check contiguity. */
-	if (dpi_likely(!ch->sw && ((va ^ (va + len - 1)) >> 12) == 0)) {
+	if (dpi_likely(((va ^ (va + len - 1)) >> 12) == 0)) {
 		uint64_t a = dpi_iova_of(p);
 
 		if (dpi_likely(a != DP_IOVA_INVALID)) {

@@ -25,11 +25,16 @@ static int bad_args(const char *op, const char *why)
 	return -EINVAL;
 }
 
-/* Take a slot and start its descriptor. */
+DP_STATIC_ASSERT(DP_IDXD_F_FENCE == IDXD_OP_FLAG_FENCE && DP_IDXD_F_CACHE == IDXD_OP_FLAG_CC,
+		 "the public operation flags are the descriptor's flag bits");
+
+/* Take a slot and start its descriptor: word 0 (PASID, flags, opcode) and the transfer size,
+ * every other field zero. */
 static inline int op_begin(struct dp_idxd_chan *ch, const char *name, uint8_t opcode,
 			   uint32_t flags, uint32_t len, bool need_len, struct idxd_slot **out)
 {
 	struct idxd_slot *s;
+	uint64_t *q;
 
 	if (dpi_unlikely(ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0))
 		return bad_args(name, "NULL channel or unknown flags");
@@ -45,11 +50,15 @@ static inline int op_begin(struct dp_idxd_chan *ch, const char *name, uint8_t op
 	s = idxd_slot_get(ch);
 	if (dpi_unlikely(s == NULL))
 		return -EAGAIN;
-	memset(&s->desc, 0, sizeof(s->desc));
-	s->desc.opcode = opcode;
-	s->desc.flags = IDXD_DESC_FLAGS | ((flags & DP_IDXD_F_FENCE) ? IDXD_OP_FLAG_FENCE : 0) |
-			((flags & DP_IDXD_F_CACHE) ? IDXD_OP_FLAG_CC : 0);
-	s->desc.xfer_size = len;
+	q = (uint64_t *)(void *)&s->desc;
+	q[0] = ch->pasid_w0 | ((uint64_t)(IDXD_DESC_FLAGS | flags) << 32) |
+	       ((uint64_t)opcode << 56);
+	q[2] = 0;
+	q[3] = 0;
+	q[4] = len;
+	q[5] = 0;
+	q[6] = 0;
+	q[7] = 0;
 	s->va[0] = s->va[1] = s->va[2] = 0;
 	*out = s;
 	return 0;

@@ -236,10 +236,10 @@ DP_STATIC_ASSERT(sizeof(struct dp_idxd_result) == 32, "dp_idxd_result is a compl
  */
 typedef void (*dp_idxd_cb)(void *arg, int rc, const struct dp_idxd_result *res);
 
-/** Operation flags for the submit calls. */
+/** Operation flags for the submit calls (their values are the descriptor's flag bits). */
 #define DP_IDXD_F_FENCE (1u << 0) /**< inside a batch: run only after every earlier member of
 				       the batch completed, and not at all if one failed */
-#define DP_IDXD_F_CACHE (1u << 1) /**< leave the destination in the CPU cache (cache control) */
+#define DP_IDXD_F_CACHE (1u << 8) /**< leave the destination in the CPU cache (cache control) */
 
 /*
  * Submit calls: hot path, the channel's thread. Each returns

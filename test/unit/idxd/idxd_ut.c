@@ -567,7 +567,7 @@ static void test_arg_errors(void)
 	CU_ASSERT_EQUAL(dp_idxd_submit_copy(NULL, f.dst, f.src, 8, 0, on_done, &d), -EINVAL);
 	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 0, 0, on_done, &d), -EINVAL);
 	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, NULL, f.src, 8, 0, on_done, &d), -EINVAL);
-	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 8, 0x100, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 8, 0x2, on_done, &d), -EINVAL);
 	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 2 * MiB + 1, 0, on_done, &d),
 			-E2BIG);
 	CU_ASSERT(ut_log_has("largest transfer"));
