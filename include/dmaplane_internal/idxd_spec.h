@@ -238,6 +238,7 @@ enum idxd_cmdsts_err {
  */
 #define IDXD_SWERR_WQ_DISABLED 0x80 /* descriptor written to the portal of a disabled WQ */
 #define IDXD_SWERR_WQ_FULL_DEDICATED 0x81 /* MOVDIR64B to a full dedicated WQ: dropped */
+#define IDXD_SWERR_SHARED_MOVDIR 0x82 /* MOVDIR64B to a shared WQ (needs ENQCMD): dropped */
 
 /* ---- GRPCFG: one 64-byte entry per group at OFFSETS.GRPCFG ---------------------------------- */
 

@@ -238,4 +238,78 @@ int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t o
  * arguments and complete without moving data, for measuring the driver. 0; -EINVAL. */
 int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
 
+/* ---- the DSA device ("sim:dsaN") ------------------------------------------------------------ */
+/*
+ * A register-level Intel DSA 2.0 model (lib/sim/dsa*.c; register map in idxd_spec.h).
+ * Defaults: 8 WQs, total WQ size 128, 4 groups, 4 engines, max transfer 2 MiB (shift 21),
+ * max batch 1024 (shift 10), both WQ modes, no block on fault (GENCAP.BOF = 0: a WQ with BOF
+ * set fails Enable WQ with IDXD_CMDSTS_ERR_BOF_EN), 64-byte WQCFG. Overrides at creation:
+ * DP_SIM_DSA_WQS (1..32), DP_SIM_DSA_WQ_SIZE (total, 1..1024), DP_SIM_DSA_GROUPS (1..8),
+ * DP_SIM_DSA_ENGINES (1..16), DP_SIM_DSA_XFER_SHIFT (12..31), DP_SIM_DSA_BATCH_SHIFT (1..15).
+ *
+ * BAR0 is 4 KiB of registers (GRPCFG table at 0x400, WQCFG at 0x600, MSI-X permissions at
+ * 0xe00); 4- and 8-byte accesses. BAR2 holds 4 portal pages of 4 KiB per WQ; a portal takes only
+ * 64-byte stores (mmio_write with len 64, 64-byte aligned): that is MOVDIR64B, accepted by
+ * dedicated WQs. Descriptors run synchronously inside the store (or on release of a hold) and
+ * DMA through the sim IOMMU with the WQ's PASID (WQCFG PASID enable) for dedicated WQs and the
+ * submitter's PASID for shared WQs; requests without PASID when PASID is not enabled.
+ * Completion records are written with the status byte last.
+ */
+#define DPI_SIM_DSA_VENDOR 0x8086
+#define DPI_SIM_DSA_DEVICE 0x0b25
+
+/*
+ * ENQCMDS (supervisor ENQCMD) to a portal of @wq: the descriptor's PASID field is replaced by
+ * @pasid (DPI_SIM_NO_PASID: a request without PASID) and priv by @priv. Returns 0 (accepted);
+ * -EAGAIN (retry: WQ full, WQ or device disabled, WQ dedicated, or a limited portal at the
+ * threshold - what ZF=1 means on hardware); -EINVAL (not a DSA model, wq out of range, pasid
+ * out of range, portal kind > 3).
+ */
+int dpi_sim_dsa_enqcmds(struct dpi_sim_device *dev, uint32_t wq, uint32_t portal,
+			const void *desc64, uint32_t pasid, bool priv);
+
+/*
+ * Per-process submission context for a shared WQ: what the kernel's SVA bind and the
+ * IA32_PASID MSR give a process on hardware. Submissions through a context carry the
+ * context's PASID and priv 0 whatever the descriptor says, so a client cannot use another
+ * client's PASID. bind: 0; -EINVAL (bad wq or pasid); -ENOMEM. submit: like ENQCMD on the
+ * unlimited (limited = true: limited) portal: 0; -EAGAIN (retry). unbind frees the context.
+ */
+struct dpi_sim_dsa_ctx;
+int dpi_sim_dsa_wq_bind(struct dpi_sim_device *dev, uint32_t wq, uint32_t pasid,
+			struct dpi_sim_dsa_ctx **ctx);
+int dpi_sim_dsa_ctx_submit(struct dpi_sim_dsa_ctx *ctx, const void *desc64, bool limited);
+void dpi_sim_dsa_ctx_unbind(struct dpi_sim_dsa_ctx *ctx);
+
+/*
+ * Shared virtual addressing for @pasid: the PASID's address space is process @pid's (addresses
+ * are its virtual addresses), reached with process_vm_readv/writev, as the IOMMU does for a
+ * PASID bound to an mm. Takes precedence over a sim IOMMU domain attached to that PASID. An
+ * address @pid has not mapped faults (page-fault completion). pid 0 unbinds.
+ * 0; -EINVAL (not a DSA model, pasid out of range); -ENOSPC (8 bindings in use).
+ */
+int dpi_sim_dsa_sva_bind(struct dpi_sim_device *dev, uint32_t pasid, int pid);
+
+/*
+ * Test hook: while held, accepted descriptors occupy their WQ without running (as if the
+ * engines were busy), so queue-full and retry are observable. Releasing (hold = false) runs
+ * every held descriptor in submission order. Drain commands also run them; abort commands
+ * discard them (no completion record). 0; -EINVAL (not a DSA model).
+ */
+int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold);
+
+/* Descriptors occupying @wq now (also WQCFG occupancy). -EINVAL as a negative value. */
+int dpi_sim_dsa_wq_occupancy(struct dpi_sim_device *dev, uint32_t wq);
+
+/* Test hook: put the device in the Halt state (GENSTS), as on an internal fatal error: every WQ
+ * is disabled and only Reset Device recovers. 0; -EINVAL. */
+int dpi_sim_dsa_halt(struct dpi_sim_device *dev);
+
+/* Counters for tests: descriptors executed (batch members included), SWERR reports written,
+ * SWERR reports lost because the register was still valid (overflow). */
+struct dpi_sim_dsa_stats {
+	uint64_t executed, swerr, swerr_overflow, retries;
+};
+int dpi_sim_dsa_stats(struct dpi_sim_device *dev, struct dpi_sim_dsa_stats *st);
+
 #endif

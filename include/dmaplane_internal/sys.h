@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <dmaplane_internal/fault.h>
@@ -92,6 +93,32 @@ static inline void *dpi_realloc(void *p, size_t size)
 		return NULL;
 	}
 	return realloc(p, size);
+}
+
+/* Another process's memory (the sim DSA model's shared-virtual-addressing path). */
+static inline ssize_t dpi_process_vm_readv(pid_t pid, const struct iovec *local, unsigned long nl,
+					   const struct iovec *remote, unsigned long nr)
+{
+	int err = dpi_fault("process_vm");
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return process_vm_readv(pid, local, nl, remote, nr, 0);
+}
+
+static inline ssize_t dpi_process_vm_writev(pid_t pid, const struct iovec *local,
+					    unsigned long nl, const struct iovec *remote,
+					    unsigned long nr)
+{
+	int err = dpi_fault("process_vm");
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return process_vm_writev(pid, local, nl, remote, nr, 0);
 }
 
 #endif

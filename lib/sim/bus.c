@@ -100,6 +100,7 @@ static void builtin_init(void)
 {
 	model_add(&dpi_sim_testdev_model);
 	model_add(&dpi_sim_nvme_model);
+	model_add(&dpi_sim_dsa_model);
 }
 
 /* Also -EINVAL (incomplete model, bad name) and -ENOSPC (16 models registered). */

@@ -139,5 +139,6 @@ void sim_fault_record(const char *requester, uint32_t pasid, uint64_t iova, uint
 
 extern const struct dpi_sim_model dpi_sim_testdev_model;
 extern const struct dpi_sim_model dpi_sim_nvme_model;
+extern const struct dpi_sim_model dpi_sim_dsa_model;
 
 #endif
