@@ -198,7 +198,7 @@ static double callgrind(const char *argv0, const char *const *fns, const char *c
 /* The device's own code, toggled out for the driver-only count. */
 static const char *device_fn(const char *dev)
 {
-	return strcmp(dev, "sw") == 0 ? "idxd_sw_exec" : "dsa_mmio_write";
+	return strcmp(dev, "sw") == 0 ? "idxd_sw_exec" : "sdsa_mmio_write";
 }
 
 static int worker(int argc, char **argv)

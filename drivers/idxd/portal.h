@@ -5,8 +5,10 @@
  *    overflowing);
  *  - shared WQ, mapped portal: ENQCMD, retried a bounded number of times while it reports
  *    "retry" (ZF = 1: the WQ is full);
- *  - portal not mapped (the sim model): the device's region write of 64 bytes, which the model
- *    consumes like a portal store; a full shared WQ answers -EAGAIN;
+ *  - portal not mapped (the sim model): a dedicated WQ takes the device's region write of 64
+ *    bytes, which the model consumes like a MOVDIR64B; a shared WQ takes the model's ENQCMD
+ *    (dpi_sim_dsa_enqcmds, the CPU instruction's stand-in: it stamps the submitter's PASID),
+ *    retried while it answers -EAGAIN;
  *  - the software engine: run the descriptor now.
  * The instructions are emitted as bytes so older assemblers build it; whether the CPU has them
  * was checked once at dp_idxd_open() (lib/env cpu.c).
@@ -15,6 +17,8 @@
 #define IDXD_PORTAL_H
 
 #include <errno.h>
+
+#include <dmaplane_internal/sim.h>
 
 #include "idxd_internal.h"
 
@@ -74,17 +78,19 @@ static inline int idxd_portal_submit(struct dp_idxd_chan *ch, const struct dsa_h
 				return 0;
 		return -EAGAIN;
 	}
-	for (uint32_t i = 0;; i++) {
-		int rc = ch->portal.dev->ops->region_write(ch->portal.dev, ch->portal.region,
-							   ch->portal_off, d, sizeof(*d));
+	if (ch->shared) {
+		/* The sim's ENQCMD: the model stamps the PASID as the CPU would. */
+		for (uint32_t i = 0; i < IDXD_ENQCMD_RETRIES; i++) {
+			int rc = dpi_sim_dsa_enqcmds(ch->sim, ch->wq, IDXD_PORTAL_UNLIMITED, d,
+						     ch->enq_pasid, false);
 
-		if (dpi_likely(rc == 0))
-			return 0;
-		if ((rc != -EAGAIN && rc != -EBUSY) || !ch->shared)
-			return rc == -EBUSY ? -EAGAIN : rc;
-		if (i + 1 == IDXD_ENQCMD_RETRIES)
-			return -EAGAIN;
+			if (rc != -EAGAIN)
+				return rc;
+		}
+		return -EAGAIN;
 	}
+	return ch->portal.dev->ops->region_write(ch->portal.dev, ch->portal.region, ch->portal_off,
+						 d, sizeof(*d));
 }
 
 #endif

@@ -382,6 +382,11 @@ static void test_ops_sw(void)
 	run_all_ops("sw", 16);
 }
 
+static void test_ops_sim(void)
+{
+	run_all_ops("sim:dsa0", 16);
+}
+
 /* ---- batches ------------------------------------------------------------------------------- */
 
 struct cnt {
@@ -673,7 +678,7 @@ static void test_info_sw(void)
 int main(void)
 {
 	static const struct ut_test tests[] = {
-		UT_TEST(test_info_sw),       UT_TEST(test_ops_sw),
+		UT_TEST(test_info_sw),       UT_TEST(test_ops_sw),      UT_TEST(test_ops_sim),
 		UT_TEST(test_batch_sw),      UT_TEST(test_batch_many_sw),
 		UT_TEST(test_arg_errors),    UT_TEST(test_chan_full_sw),
 		UT_TEST(test_resubmit_from_callback_sw),
