@@ -19,6 +19,7 @@
 #include <dmaplane/env.h>
 #include <dmaplane_internal/cpu.h>
 #include <dmaplane_internal/device.h>
+#include <dmaplane_internal/idxd.h>
 #include <dmaplane_internal/log.h>
 #include <dmaplane_internal/sys.h>
 
@@ -338,8 +339,12 @@ static void write_config(struct dp_idxd_dev *d, uint32_t num_engines)
 		if (on) {
 			mode = (q->mode == DP_IDXD_WQ_DEDICATED ? IDXD_WQCFG_MODE_DEDICATED : 0) |
 			       (q->priority << IDXD_WQCFG_PRIORITY_SHIFT);
+			/* A shared WQ takes its PASIDs from the descriptors (ENQCMD), which the
+			 * WQ must allow; a dedicated WQ uses the one PASID configured here. */
+			if (q->pasid_en || q->mode == DP_IDXD_WQ_SHARED)
+				mode |= IDXD_WQCFG_PASID_EN;
 			if (q->pasid_en)
-				mode |= IDXD_WQCFG_PASID_EN | (q->pasid << IDXD_WQCFG_PASID_SHIFT);
+				mode |= q->pasid << IDXD_WQCFG_PASID_SHIFT;
 		}
 		dpi_mmio_write32(&d->mmio, idxd_wqcfg_offset(d->wqcfg_off, d->wqcfg_size, i,
 							     IDXD_WQCFG_W_SIZE), on ? q->size : 0);
@@ -570,4 +575,21 @@ int dp_idxd_get_info(struct dp_idxd_dev *d, struct dp_idxd_info *info)
 	memcpy(info, &d->info, size);
 	info->size = size;
 	return 0;
+}
+
+struct dp_device *dpi_idxd_device(struct dp_idxd_dev *d)
+{
+	return d != NULL ? d->pci : NULL;
+}
+
+int dpi_idxd_cmd(struct dp_idxd_dev *d, uint32_t cmd, uint32_t operand, uint32_t *err)
+{
+	int rc;
+
+	if (d == NULL || d->kind != IDXD_KIND_DEVICE)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	rc = idxd_cmd(d, cmd, operand, err);
+	pthread_mutex_unlock(&d->lock);
+	return rc;
 }

@@ -16,8 +16,17 @@
 #include <dmaplane/iova.h>
 #include <dmaplane_internal/common.h>
 #include <dmaplane_internal/dsa_ref.h>
+#include <dmaplane_internal/device.h>
+#include <dmaplane_internal/env.h>
+#include <dmaplane_internal/idxd.h>
+#include <dmaplane_internal/sim.h>
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "ut.h"
+#include "ut_simdev.h"
 
 #define KiB 1024u
 #define MiB (1024u * KiB)
@@ -668,11 +677,410 @@ static void test_info_sw(void)
 	CU_ASSERT_EQUAL(info.max_xfer, 2 * MiB);
 	CU_ASSERT_EQUAL(info.wq_mode[1], DP_IDXD_WQ_SHARED);
 	CU_ASSERT_EQUAL(info.wq_size[1], 16);
-	CU_ASSERT(info.opcap & (1ull << DSA_OPCODE_DIF_UPDT));
+	CU_ASSERT((info.opcap & (1ull << DSA_OPCODE_DIF_UPDT)) != 0);
 	info.size = 4;
 	CU_ASSERT_EQUAL(dp_idxd_get_info(dev, &info), -EINVAL);
 	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0);
 	CU_ASSERT_EQUAL(dp_idxd_close(NULL), -EINVAL);
+}
+
+/* ---- the sim model: configuration, submission, completion handling ----------------------- */
+
+static struct dpi_sim_device *sim_of(struct fx *f)
+{
+	return dpi_device_sim(dpi_idxd_device(f->dev));
+}
+
+static void test_batch_sim(void)
+{
+	batch_with_failure("sim:dsa0");
+	batch_many("sim:dsa0", 0);
+	batch_many("sim:dsa0", DP_IDXD_CHAN_F_AUTOBATCH);
+}
+
+static void test_chan_full_sim(void)
+{
+	chan_full("sim:dsa0");
+}
+
+static void test_config_sim(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_idxd_dev *dev = NULL;
+	struct dp_idxd_info info = {.size = sizeof(info)};
+	struct dp_idxd_opts o;
+	struct dp_idxd_chan_opts co;
+	struct dp_idxd_chan *ch[3] = {NULL};
+	uint32_t err = 0;
+
+	ut_log_capture();
+	/* valid: a dedicated and a shared WQ of chosen sizes, priorities, limits */
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.num_wqs = 2;
+	o.wq[0] = (struct dp_idxd_wq_opts){.mode = DP_IDXD_WQ_DEDICATED, .size = 32,
+					   .priority = 5, .max_xfer_shift = 16,
+					   .max_batch_shift = 5};
+	o.wq[1] = (struct dp_idxd_wq_opts){.mode = DP_IDXD_WQ_SHARED, .size = 16, .threshold = 8};
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open("sim:dsa0", ioas, &o, &dev), 0);
+	CU_ASSERT_EQUAL(dp_idxd_get_info(dev, &info), 0);
+	CU_ASSERT_STRING_EQUAL(info.addr, "sim:dsa0");
+	CU_ASSERT_EQUAL(info.num_wqs, 2);
+	CU_ASSERT_EQUAL(info.wq_size[0], 32);
+	CU_ASSERT_EQUAL(info.wq_size[1], 16);
+	CU_ASSERT_EQUAL(info.max_xfer, 64 * KiB);
+	CU_ASSERT_EQUAL(info.max_batch, 32);
+	CU_ASSERT((info.opcap & (1ull << DSA_OPCODE_CFLUSH)) != 0);
+	/* the registers hold what was asked for */
+	{
+		struct dp_device *pci = dpi_idxd_device(dev);
+		uint64_t off0 = 0;
+		uint32_t w = 0, wqcfg;
+
+		CU_ASSERT_EQUAL(dp_device_region_read(pci, 0, IDXD_REG_OFFSETS, &off0, 8), 0);
+		wqcfg = IDXD_OFFSETS_WQCFG(off0) * IDXD_TABLE_MULT;
+		CU_ASSERT_EQUAL(dp_device_region_read(pci, 0, wqcfg + 64 + 4 * IDXD_WQCFG_W_MODE, &w,
+						      4), 0);
+		CU_ASSERT_EQUAL(w & IDXD_WQCFG_MODE_DEDICATED, 0);
+		CU_ASSERT_EQUAL(w & IDXD_WQCFG_BOF, 0);
+		CU_ASSERT_EQUAL(dp_device_region_read(pci, 0, wqcfg + 4 * IDXD_WQCFG_W_MODE, &w, 4),
+				0);
+		CU_ASSERT(w & IDXD_WQCFG_MODE_DEDICATED);
+		CU_ASSERT_EQUAL(IDXD_WQCFG_PRIORITY(w), 5);
+		CU_ASSERT_EQUAL(dp_device_region_read(pci, 0, wqcfg + 4 * IDXD_WQCFG_W_STATE, &w, 4),
+				0);
+		CU_ASSERT_EQUAL(IDXD_WQCFG_STATE(w), IDXD_WQ_STATE_ENABLED);
+	}
+	/* dedicated WQ room: 32 entries, two channels of 16, a third does not fit */
+	dp_idxd_chan_opts_init(&co, sizeof(co));
+	co.depth = 16;
+	CU_ASSERT_EQUAL(dp_idxd_chan_create(dev, &co, &ch[0]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_chan_create(dev, &co, &ch[1]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_chan_create(dev, &co, &ch[2]), -ENOSPC);
+	CU_ASSERT(ut_log_has("no room"));
+	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(ch[1]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_chan_create(dev, &co, &ch[2]), 0);
+	/* CMDSTS errors come back as -EIO with the error named */
+	CU_ASSERT_EQUAL(dpi_idxd_cmd(dev, IDXD_CMD_ENABLE_WQ, 0, &err), -EIO);
+	CU_ASSERT_EQUAL(err, IDXD_CMDSTS_ERR_WQ_ENABLED);
+	CU_ASSERT(ut_log_has("WQ already enabled"));
+	CU_ASSERT_EQUAL(dpi_idxd_cmd(dev, IDXD_CMD_ENABLE_DEVICE, 0, &err), -EIO);
+	CU_ASSERT_EQUAL(err, IDXD_CMDSTS_ERR_DEV_ENABLED);
+	CU_ASSERT(ut_log_has("device already enabled"));
+	CU_ASSERT_EQUAL(dpi_idxd_cmd(dev, IDXD_CMD_DISABLE_DEVICE, 0, NULL), 0);
+	CU_ASSERT_EQUAL(dp_device_set_bus_master(dpi_idxd_device(dev), false), 0);
+	CU_ASSERT_EQUAL(dpi_idxd_cmd(dev, IDXD_CMD_ENABLE_DEVICE, 0, &err), -EIO);
+	CU_ASSERT_EQUAL(err, IDXD_CMDSTS_ERR_BUSMASTER_EN);
+	CU_ASSERT(ut_log_has("bus master"));
+	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0); /* closes the channels too */
+	/* the device left disabled opens again */
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open("sim:dsa0", ioas, NULL, &dev), 0);
+	CU_ASSERT_EQUAL(dp_idxd_get_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(info.num_wqs, 1);
+	CU_ASSERT_EQUAL(info.wq_size[0], 128); /* the whole WQ space */
+	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0);
+
+	/* invalid configurations: each a specific errno and a log line */
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.num_wqs = 2;
+	o.wq[0].size = 100;
+	o.wq[1].size = 100;
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa0", ioas, &o, &dev), -EINVAL);
+	CU_ASSERT(ut_log_has("add up to 200"));
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.wq[0].max_xfer_shift = 31;
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa0", ioas, &o, &dev), -ENOTSUP);
+	CU_ASSERT(ut_log_has("exceed the device"));
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.wq[0].size = 8;
+	o.wq[0].threshold = 9;
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa0", ioas, &o, &dev), -EINVAL);
+	CU_ASSERT(ut_log_has("threshold"));
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa0", NULL, NULL, &dev), -EINVAL);
+	CU_ASSERT(ut_log_has("NULL IOAS"));
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:nosuch0", ioas, NULL, &dev), -ENODEV);
+	CU_ASSERT(dev == NULL);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
+/* Memory that dp_iova_of() does not know: -EFAULT at submit, with the hint to register it. */
+static void test_unregistered_sim(void)
+{
+	struct fx f;
+	struct done d = {0};
+	uint8_t *plain = malloc(8192);
+
+	fx_open(&f, "sim:dsa0");
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, plain, 64, 0, on_done, &d), -EFAULT);
+	CU_ASSERT(ut_log_has("dp_mem_register"));
+	CU_ASSERT_EQUAL(dp_idxd_submit_fill(f.ch, plain + 100, 0, 64, 0, on_done, &d), -EFAULT);
+	CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(f.ch, plain, 6000, 0, 0, on_done, &d), -EFAULT);
+	/* DMA memory past its end is not contiguous with it */
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+	CU_ASSERT_EQUAL(d.calls, 0);
+	free(plain);
+	fx_close(&f);
+}
+
+/* A shared WQ of 4 entries with the engines held: the fifth ENQCMD is retried and refused
+ * with -EAGAIN; once the engines run, everything completes and submission works again. */
+static void test_shared_queue_full_sim(void)
+{
+	struct fx f;
+	struct dp_idxd_opts o;
+	struct dpi_sim_dsa_stats st0, st1;
+	struct cnt c = {0};
+	struct member m[8];
+
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.wq[0].mode = DP_IDXD_WQ_SHARED;
+	o.wq[0].size = 4;
+	fx_open_opts(&f, "sim:dsa0", &o, 8, 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_stats(sim_of(&f), &st0), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), true), 0);
+	fill_rand(f.src, 8 * 4096);
+	for (int i = 0; i < 4; i++) {
+		m[i] = (struct member){&c, i};
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst + i * 4096, f.src + i * 4096, 4096, 0,
+						    on_member, &m[i]), 0);
+	}
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(sim_of(&f), 0), 4);
+	m[4] = (struct member){&c, 4};
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst + 4 * 4096, f.src + 4 * 4096, 4096, 0,
+					    on_member, &m[4]), -EAGAIN);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_stats(sim_of(&f), &st1), 0);
+	CU_ASSERT(st1.retries - st0.retries >= 2); /* retried before giving up */
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 4);
+	CU_ASSERT_EQUAL(dp_idxd_poll(f.ch, 0), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), false), 0);
+	poll_until(&f, &c, 4);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst + 4 * 4096, f.src + 4 * 4096, 4096, 0,
+					    on_member, &m[4]), 0);
+	poll_until(&f, &c, 5);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(c.rc[i], 0);
+	CU_ASSERT(memcmp(f.dst, f.src, 5 * 4096) == 0);
+	fx_close(&f);
+}
+
+/* ---- page faults --------------------------------------------------------------------------- */
+
+static struct {
+	uint8_t *page;
+	dp_iova_t iova;
+	struct dpi_sim_domain *domain;
+	int hits;
+} g_pf;
+
+/* The CPU touched the page: make it present again, as the kernel would on a fault. */
+static void on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	if ((uint8_t *)si->si_addr < g_pf.page || (uint8_t *)si->si_addr >= g_pf.page + 4096)
+		abort();
+	g_pf.hits++;
+	mprotect(g_pf.page, 4096, PROT_READ | PROT_WRITE);
+	dpi_sim_domain_map(g_pf.domain, g_pf.iova, g_pf.page, 4096,
+			   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE);
+}
+
+/* Make one 4 KiB page of registered memory absent: for the device (unmapped from the sim
+ * IOMMU) and for the CPU (PROT_NONE, until the SIGSEGV handler restores both). */
+static void page_absent(struct fx *f, uint8_t *page)
+{
+	g_pf.page = page;
+	g_pf.iova = dp_iova_of(page, NULL);
+	g_pf.domain = domain_of(f->ioas);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_unmap(g_pf.domain, g_pf.iova, 4096), 0);
+	CU_ASSERT_EQUAL_FATAL(mprotect(page, 4096, PROT_NONE), 0);
+}
+
+static void test_page_fault_sim(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO}, old;
+	struct fx f;
+	struct done d = {0};
+	size_t len = 64 * KiB;
+	uint8_t *reg = map_anon(len);
+	uint32_t want;
+
+	fx_open(&f, "sim:dsa0");
+	CU_ASSERT_EQUAL_FATAL(dp_mem_register(reg, len), 0);
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGSEGV, &sa, &old), 0);
+
+	/* read fault in the source of a copy: resumed at the page, the callback sees success */
+	fill_rand(reg, len);
+	memset(f.dst, 0, len);
+	page_absent(&f, reg + 3 * 4096);
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy(f.ch, f.dst, reg + 100, 40000, 0, on_done,
+							 &d)), 0);
+	CU_ASSERT_EQUAL(g_pf.hits, 1);
+	CU_ASSERT(memcmp(f.dst, reg + 100, 40000) == 0);
+
+	/* write fault in the destination of a fill */
+	memset(&d, 0, sizeof(d));
+	page_absent(&f, reg + 5 * 4096);
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_fill(f.ch, reg + 3, 0x0102030405060708ull,
+							 30001, 0, on_done, &d)), 0);
+	CU_ASSERT_EQUAL(g_pf.hits, 2);
+	for (uint32_t k = 0; k < 30001; k++)
+		if (reg[3 + k] != (uint8_t)(0x0102030405060708ull >> (8 * (k % 8)))) {
+			CU_FAIL("fill pattern broken after the resumed page");
+			break;
+		}
+
+	/* a CRC across a faulting page: the partial CRC seeds the rest */
+	fill_rand(reg, len);
+	want = dpi_crc32c(7, reg + 11, 50000);
+	memset(&d, 0, sizeof(d));
+	page_absent(&f, reg + 9 * 4096);
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_crcgen(f.ch, reg + 11, 50000, 7, 0, on_done,
+							   &d)), 0);
+	CU_ASSERT_EQUAL(g_pf.hits, 3);
+	CU_ASSERT_EQUAL((uint32_t)d.res.crc, want);
+
+	/* a fault that touching does not cure (the IOMMU mapping stays gone): -EFAULT */
+	memset(&d, 0, sizeof(d));
+	g_pf.iova = dp_iova_of(reg + 2 * 4096, NULL);
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(g_pf.domain, g_pf.iova, 4096), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy(f.ch, f.dst, reg, 16384, 0, on_done, &d)),
+			-EFAULT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.res.fault_addr, g_pf.iova);
+	CU_ASSERT_EQUAL(d.res.status & DSA_COMP_STATUS_MASK, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(g_pf.domain, g_pf.iova, reg + 2 * 4096, 4096,
+					   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	dpi_sim_fault_clear();
+
+	CU_ASSERT_EQUAL(sigaction(SIGSEGV, &old, NULL), 0);
+	CU_ASSERT_EQUAL(dp_mem_unregister(reg, len), 0);
+	munmap(reg, len);
+	fx_close(&f);
+}
+
+/* ---- timeouts, SWERR, halt ----------------------------------------------------------------- */
+
+static uint64_t g_fake_ticks;
+
+static uint64_t fake_ticks(void)
+{
+	return g_fake_ticks;
+}
+
+static void test_timeout_sim(void)
+{
+	struct fx f;
+	struct dp_idxd_chan_opts co;
+	struct dp_idxd_chan *ch2 = NULL;
+	struct cnt c = {0};
+	struct member m[4];
+
+	dpi_ticks_set_source(fake_ticks, 1000); /* one tick per millisecond */
+	fx_open(&f, "sim:dsa0");
+	dp_idxd_chan_opts_init(&co, sizeof(co));
+	co.depth = 8;
+	co.timeout_ms = 50;
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_chan_create(f.dev, &co, &ch2), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), true), 0);
+	for (int i = 0; i < 3; i++) {
+		m[i] = (struct member){&c, i};
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy(ch2, f.dst + i * 64, f.src + i * 64, 64, 0,
+						    on_member, &m[i]), 0);
+	}
+	ut_log_capture();
+	for (int i = 0; i < 10; i++) {
+		CU_ASSERT_EQUAL(dp_idxd_poll(ch2, 0), 0); /* pending, not yet timed out */
+		g_fake_ticks += 4;
+	}
+	CU_ASSERT_EQUAL(c.calls, 0);
+	g_fake_ticks += 20;
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch2, 0), 3);
+	CU_ASSERT(ut_log_has("timeout"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(c.rc[0], -ETIMEDOUT);
+	CU_ASSERT_EQUAL(c.rc[1], -ECANCELED);
+	CU_ASSERT_EQUAL(c.rc[2], -ECANCELED);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(sim_of(&f), 0), 0); /* aborted */
+	/* the WQ works again */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), false), 0);
+	memset(&c, 0, sizeof(c));
+	fill_rand(f.src, 64);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(ch2, f.dst, f.src, 64, 0, on_member, &m[0]), 0);
+	for (int i = 0; i < 100 && c.calls == 0; i++)
+		dp_idxd_poll(ch2, 0);
+	CU_ASSERT_EQUAL(c.rc[0], 0);
+	CU_ASSERT(memcmp(f.dst, f.src, 64) == 0);
+	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(ch2), 0);
+	fx_close(&f);
+	dpi_ticks_set_source(NULL, 0);
+}
+
+/* A descriptor sent to a disabled WQ is dropped and reported in SWERR: the driver finds it,
+ * recovers the WQ, fails the lost operation with -EIO, and goes on. */
+static void test_swerr_sim(void)
+{
+	struct fx f;
+	struct cnt c = {0};
+	struct member m[2] = {{&c, 0}, {&c, 1}};
+	int polls = 0;
+
+	fx_open(&f, "sim:dsa0");
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_idxd_cmd(f.dev, IDXD_CMD_DISABLE_WQ, IDXD_CMD_WQ_MASK_OPERAND(0), NULL),
+			0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 64, 0, on_member, &m[0]), 0);
+	for (; polls < 100000 && c.calls == 0; polls++)
+		CU_ASSERT(dp_idxd_poll(f.ch, 0) >= 0);
+	CU_ASSERT_EQUAL(c.calls, 1);
+	CU_ASSERT_EQUAL(c.rc[0], -EIO);
+	CU_ASSERT(ut_log_has("SWERR"));
+	CU_ASSERT(ut_log_has("enabled again"));
+	ut_log_release();
+	fill_rand(f.src, 64);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 64, 0, on_member, &m[1]), 0);
+	poll_until(&f, &c, 2);
+	CU_ASSERT_EQUAL(c.rc[1], 0);
+	CU_ASSERT(memcmp(f.dst, f.src, 64) == 0);
+	fx_close(&f);
+}
+
+/* The device halts with operations outstanding: each is failed back with -EIO, none lost. */
+static void test_halt_sim(void)
+{
+	struct fx f;
+	struct cnt c = {0};
+	struct member m[4];
+	int rc = 0;
+
+	fx_open(&f, "sim:dsa0");
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), true), 0);
+	for (int i = 0; i < 4; i++) {
+		m[i] = (struct member){&c, i};
+		CU_ASSERT_EQUAL(dp_idxd_submit_noop(f.ch, 0, on_member, &m[i]), 0);
+	}
+	CU_ASSERT_EQUAL(dpi_sim_dsa_halt(sim_of(&f)), 0);
+	ut_log_capture();
+	for (int i = 0; i < 100000 && rc >= 0; i++)
+		rc = dp_idxd_poll(f.ch, 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(rc, -EIO);
+	CU_ASSERT_EQUAL(c.calls, 4);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(c.rc[i], -EIO);
+	CU_ASSERT_EQUAL(dp_idxd_submit_noop(f.ch, 0, on_member, &m[0]), -EIO);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), false), 0);
+	fx_close(&f);
+	/* a halted device is reset at the next open */
+	fx_open(&f, "sim:dsa0");
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT_EQUAL(dp_idxd_submit_noop(f.ch, 0, on_member, &m[0]), 0);
+	poll_until(&f, &c, 1);
+	CU_ASSERT_EQUAL(c.rc[0], 0);
+	fx_close(&f);
 }
 
 int main(void)
@@ -682,6 +1090,11 @@ int main(void)
 		UT_TEST(test_batch_sw),      UT_TEST(test_batch_many_sw),
 		UT_TEST(test_arg_errors),    UT_TEST(test_chan_full_sw),
 		UT_TEST(test_resubmit_from_callback_sw),
+		UT_TEST(test_batch_sim),     UT_TEST(test_chan_full_sim),
+		UT_TEST(test_config_sim),    UT_TEST(test_unregistered_sim),
+		UT_TEST(test_shared_queue_full_sim), UT_TEST(test_page_fault_sim),
+		UT_TEST(test_timeout_sim),   UT_TEST(test_swerr_sim),
+		UT_TEST(test_halt_sim),
 	};
 
 	return ut_main("idxd", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
