@@ -295,11 +295,6 @@ uint32_t dp_idxd_chan_outstanding(const struct dp_idxd_chan *ch)
 
 /* ---- submission -------------------------------------------------------------------------- */
 
-static inline uint64_t comp_addr(const struct dp_idxd_chan *ch, uint32_t seq)
-{
-	return ch->comp_iova + (uint64_t)(seq & ch->mask) * DSA_COMP_RECORD_SIZE;
-}
-
 int dp_idxd_batch_open(struct dp_idxd_chan *ch)
 {
 	if (ch == NULL)
@@ -322,8 +317,9 @@ static int batch_close_single(struct dp_idxd_chan *ch, struct idxd_slot *bs)
 
 	*bs = *m;
 	bs->kind = SLOT_OP;
+	bs->forced_rc = 0;
 	bs->desc.flags &= ~IDXD_OP_FLAG_FENCE;
-	bs->desc.completion_addr = comp_addr(ch, ch->batch_seq);
+	bs->desc.completion_addr = idxd_comp_addr(ch, ch->batch_seq);
 	ch->comp[ch->batch_seq & ch->mask].status = 0;
 	rc = idxd_portal_submit(ch, &bs->desc);
 	if (rc != 0)
@@ -360,7 +356,7 @@ int dp_idxd_batch_close(struct dp_idxd_chan *ch)
 	bs->desc.pasid = ch->pasid_w0;
 	bs->desc.opcode = DSA_OPCODE_BATCH;
 	bs->desc.flags = IDXD_DESC_FLAGS;
-	bs->desc.completion_addr = comp_addr(ch, ch->batch_seq);
+	bs->desc.completion_addr = idxd_comp_addr(ch, ch->batch_seq);
 	bs->desc.desc_list_addr = ch->blist_iova + (uint64_t)idx * ch->max_batch *
 						       sizeof(struct dsa_hw_desc);
 	bs->desc.desc_count = ch->batch_n;
@@ -383,53 +379,6 @@ int dp_idxd_flush(struct dp_idxd_chan *ch)
 	if (!ch->autobatch || !ch->batch_open)
 		return 0;
 	return dp_idxd_batch_close(ch);
-}
-
-struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch)
-{
-	/* A full batch goes out and a new one opens; an automatic batch opens on the first
-	 * operation. */
-	if (dpi_unlikely(ch->batch_open && ch->batch_n == ch->max_batch) &&
-	    (dp_idxd_batch_close(ch) != 0 || dp_idxd_batch_open(ch) != 0))
-		return NULL;
-	if (ch->autobatch && !ch->batch_open && dp_idxd_batch_open(ch) != 0)
-		return NULL;
-	if (dpi_unlikely(ch->tail - ch->head >= ch->depth))
-		return NULL;
-	return &ch->slot[ch->tail & ch->mask];
-}
-
-void idxd_slot_put(struct dp_idxd_chan *ch, struct idxd_slot *s)
-{
-	(void)ch;
-	(void)s; /* nothing was taken: tail moves only on submit */
-}
-
-int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s, dp_idxd_cb cb, void *arg)
-{
-	uint32_t seq = ch->tail;
-	int rc;
-
-	s->cb = cb;
-	s->arg = arg;
-	s->done = 0;
-	s->resubmits = 0;
-	s->forced_rc = 0;
-	s->deadline = 0;
-	s->desc.completion_addr = comp_addr(ch, seq);
-	ch->comp[seq & ch->mask].status = 0;
-	if (ch->batch_open) {
-		s->kind = SLOT_MEMBER;
-		ch->tail = seq + 1;
-		ch->batch_n++;
-		return 0;
-	}
-	s->kind = SLOT_OP; /* a fence outside a batch means nothing: the device ignores it */
-	rc = idxd_portal_submit(ch, &s->desc);
-	if (dpi_unlikely(rc != 0))
-		return rc;
-	ch->tail = seq + 1;
-	return 0;
 }
 
 /* The record is 32-byte aligned DMA memory laid out as struct dp_idxd_result (packed only
@@ -553,6 +502,7 @@ static bool fault_resume(struct dp_idxd_chan *ch, struct idxd_slot *s,
 		s->done += bc;
 	}
 	s->resubmits++;
+	s->forced_rc = 0; /* in flight again: its record will be written */
 	s->desc.flags &= ~IDXD_OP_FLAG_FENCE;
 	c->status = 0;
 	if (idxd_portal_submit(ch, &s->desc) != 0) {
@@ -563,21 +513,23 @@ static bool fault_resume(struct dp_idxd_chan *ch, struct idxd_slot *s,
 }
 
 /* A BATCH descriptor completed: members whose records stay empty were not run. */
-static void batch_done(struct dp_idxd_chan *ch, uint32_t seq, struct idxd_slot *bs,
+static __attribute__((noinline, cold)) void batch_done(struct dp_idxd_chan *ch, uint32_t seq, struct idxd_slot *bs,
 		       const struct dsa_completion_record *c)
 {
 	uint8_t st = c->status & DSA_COMP_STATUS_MASK;
-	int rc = st == DSA_COMP_SUCCESS || st == DSA_COMP_BATCH_FAIL ? -ECANCELED
-								      : idxd_status_errno(st);
+	int rc;
 
-	if (st != DSA_COMP_SUCCESS && st != DSA_COMP_BATCH_FAIL)
-		DPI_WARN("%s: batch of %u descriptors failed with status 0x%x: its operations "
-			 "that did not run complete with %d", ch->dev->info.addr, bs->members, st, rc);
+	/* Members were submitted with forced_rc -ECANCELED (not run after a fence). */
+	if (dpi_likely(st == DSA_COMP_SUCCESS || st == DSA_COMP_BATCH_FAIL))
+		return;
+	rc = idxd_status_errno(st);
+	DPI_WARN("%s: batch of %u descriptors failed with status 0x%x: its operations that did "
+		 "not run complete with %d", ch->dev->info.addr, bs->members, st, rc);
 	for (uint32_t k = 1; k <= bs->members; k++)
 		ch->slot[(seq + k) & ch->mask].forced_rc = (int16_t)rc;
 }
 
-static void complete(struct dp_idxd_chan *ch, struct idxd_slot *s,
+static __attribute__((noinline, cold)) void complete(struct dp_idxd_chan *ch, struct idxd_slot *s,
 		     const struct dsa_completion_record *c, int rc)
 {
 	struct dp_idxd_result r;
@@ -589,7 +541,7 @@ static void complete(struct dp_idxd_chan *ch, struct idxd_slot *s,
 }
 
 /* The head slot failed with @rc without a record from the device. */
-static void complete_forced(struct dp_idxd_chan *ch, struct idxd_slot *s, int rc)
+static __attribute__((noinline, cold)) void complete_forced(struct dp_idxd_chan *ch, struct idxd_slot *s, int rc)
 {
 	struct dp_idxd_result r;
 
@@ -601,7 +553,7 @@ static void complete_forced(struct dp_idxd_chan *ch, struct idxd_slot *s, int rc
 }
 
 /* The head finished with a status other than success: resume, or complete with an errno. */
-static bool complete_error(struct dp_idxd_chan *ch, struct idxd_slot *s,
+static __attribute__((noinline, cold)) bool complete_error(struct dp_idxd_chan *ch, struct idxd_slot *s,
 			   struct dsa_completion_record *c)
 {
 	uint8_t st = c->status & DSA_COMP_STATUS_MASK;
@@ -641,7 +593,7 @@ static void recover(struct dp_idxd_chan *ch, int head_rc, int rc)
 }
 
 /* The head is pending: check its deadline, and now and then the device's error registers. */
-static int head_pending(struct dp_idxd_chan *ch, struct idxd_slot *s)
+static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch, struct idxd_slot *s)
 {
 	struct dp_idxd_dev *d = ch->dev;
 	bool hit = false, err = false;

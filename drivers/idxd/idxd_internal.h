@@ -156,16 +156,11 @@ int idxd_status_errno(uint8_t status);
 /* The caller's buffer as an IOVA (host address on "sw"). 0; -EFAULT (logged). */
 int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova);
 
-/* Take the next slot for an operation (a batch member when a batch is open). NULL when the
- * channel is full. */
-struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch);
-
-/* Publish the operation built in @s (from idxd_slot_get): submit it, or queue it in the open
- * batch. 0; -EAGAIN (shared WQ full; the slot is given back); -EIO. */
-int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s, dp_idxd_cb cb, void *arg);
-
-/* Give back the slot from idxd_slot_get when building the descriptor failed. */
-void idxd_slot_put(struct dp_idxd_chan *ch, struct idxd_slot *s);
+/* The completion record address (IOVA, or host address on "sw") of slot sequence @seq. */
+static inline uint64_t idxd_comp_addr(const struct dp_idxd_chan *ch, uint32_t seq)
+{
+	return ch->comp_iova + (uint64_t)(seq & ch->mask) * DSA_COMP_RECORD_SIZE;
+}
 
 /* ---- sw.c -------------------------------------------------------------------------------- */
 
@@ -177,7 +172,7 @@ uint64_t idxd_sw_opcap(void);
 
 /* ---- inline fast path ---------------------------------------------------------------------- */
 
-static inline int idxd_xlate(const struct dp_idxd_chan *ch, const void *p, uint32_t len,
+static inline __attribute__((always_inline)) int idxd_xlate(const struct dp_idxd_chan *ch, const void *p, uint32_t len,
 			     uint64_t *iova)
 {
 	uintptr_t va = (uintptr_t)p;

@@ -11,6 +11,7 @@
 #include <dmaplane_internal/xlate.h>
 
 #include "idxd_internal.h"
+#include "submit.h"
 
 /* The descriptor is packed (as <linux/idxd.h> declares it) but lies at the start of a 64-byte
  * aligned slot, and its 8-byte address fields sit at 8-byte offsets: pointers to them are
@@ -30,7 +31,7 @@ DP_STATIC_ASSERT(DP_IDXD_F_FENCE == IDXD_OP_FLAG_FENCE && DP_IDXD_F_CACHE == IDX
 
 /* Take a slot and start its descriptor: word 0 (PASID, flags, opcode) and the transfer size,
  * every other field zero. */
-static inline int op_begin(struct dp_idxd_chan *ch, const char *name, uint8_t opcode,
+static inline __attribute__((always_inline)) int op_begin(struct dp_idxd_chan *ch, const char *name, uint8_t opcode,
 			   uint32_t flags, uint32_t len, bool need_len, struct idxd_slot **out)
 {
 	struct idxd_slot *s;
@@ -65,7 +66,7 @@ static inline int op_begin(struct dp_idxd_chan *ch, const char *name, uint8_t op
 }
 
 /* Translate buffer @p (index @i of the slot's caller pointers) into *@iova. */
-static inline int op_buf(struct dp_idxd_chan *ch, struct idxd_slot *s, int i, const char *name,
+static inline __attribute__((always_inline)) int op_buf(struct dp_idxd_chan *ch, struct idxd_slot *s, int i, const char *name,
 			 const void *p, uint32_t len, uint64_t *iova)
 {
 	if (dpi_unlikely(p == NULL))
