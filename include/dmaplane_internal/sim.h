@@ -259,6 +259,21 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
 #define DPI_SIM_DSA_DEVICE 0x0b25
 
 /*
+ * ENQCMDS through the BAR (for a driver that only has region access, e.g. through lib/vfio's
+ * sim backend): BAR2 at DPI_SIM_DSA_ENQCMD_APERTURE + idxd_portal_offset(wq, kind) mirrors the
+ * portals, and a 64-byte store there is an ENQCMDS: the descriptor's own PASID field (0: a
+ * request without PASID, as VT-d's RID_PASID) and priv bit are used, and the store returns 0
+ * (accepted) or -EAGAIN (retry, what ZF=1 means), as dpi_sim_dsa_enqcmds() below. The
+ * aperture is a sim-only addition: hardware distinguishes ENQCMD by instruction, not address.
+ */
+#define DPI_SIM_DSA_ENQCMD_APERTURE (1ull << 24)
+
+/* Test hook: the next @count descriptors (batch members included) with @opcode complete with
+ * @status without running (e.g. DSA_COMP_HW_ERR1). 0; -EINVAL (not a DSA model, status 0). */
+int dpi_sim_dsa_inject_status(struct dpi_sim_device *dev, uint8_t opcode, uint8_t status,
+			      uint32_t count);
+
+/*
  * ENQCMDS (supervisor ENQCMD) to a portal of @wq: the descriptor's PASID field is replaced by
  * @pasid (DPI_SIM_NO_PASID: a request without PASID) and priv by @priv. Returns 0 (accepted);
  * -EAGAIN (retry: WQ full, WQ or device disabled, WQ dedicated, or a limited portal at the

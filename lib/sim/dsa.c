@@ -101,12 +101,11 @@ static void sdsa_destroy(void *state)
 
 static uint64_t sdsa_bar_size(void *state, uint32_t bar)
 {
-	struct sdsa *s = state;
-
+	(void)state;
 	if (bar == IDXD_BAR_MMIO)
 		return SDSA_BAR0_SIZE;
 	if (bar == IDXD_BAR_WQ)
-		return (uint64_t)s->nwq * IDXD_WQ_PORTAL_STRIDE;
+		return 2 * DPI_SIM_DSA_ENQCMD_APERTURE; /* portals, then the ENQCMDS aperture */
 	return 0;
 }
 
@@ -645,13 +644,25 @@ static int sdsa_mmio_write(void *state, uint32_t bar, uint64_t off, const void *
 	if (buf == NULL)
 		return -EINVAL;
 	if (bar == IDXD_BAR_WQ) {
+		uint64_t po = off % DPI_SIM_DSA_ENQCMD_APERTURE;
+		int rc = 0;
+
 		if (len != DSA_DESC_SIZE || off % DSA_DESC_SIZE != 0 ||
-		    off >= (uint64_t)s->nwq * IDXD_WQ_PORTAL_STRIDE)
+		    po >= (uint64_t)s->nwq * IDXD_WQ_PORTAL_STRIDE ||
+		    off >= 2 * DPI_SIM_DSA_ENQCMD_APERTURE)
 			return -EINVAL;
 		pthread_mutex_lock(&s->lock);
-		portal_store(s, off, buf);
+		if (off < DPI_SIM_DSA_ENQCMD_APERTURE) {
+			portal_store(s, off, buf);
+		} else {
+			const struct dsa_hw_desc *d = buf;
+
+			rc = enqcmd_locked(s, (uint32_t)(po / IDXD_WQ_PORTAL_STRIDE),
+					   (uint32_t)(po % IDXD_WQ_PORTAL_STRIDE / IDXD_PORTAL_SIZE), buf,
+					   d->pasid == 0 ? DPI_SIM_NO_PASID : d->pasid, d->priv);
+		}
 		pthread_mutex_unlock(&s->lock);
-		return 0;
+		return rc;
 	}
 	if (bar != IDXD_BAR_MMIO || (len != 4 && len != 8) || off % len != 0 ||
 	    off + len > SDSA_BAR0_SIZE)
@@ -780,6 +791,21 @@ int dpi_sim_dsa_sva_bind(struct dpi_sim_device *dev, uint32_t pasid, int pid)
 		rc = 0; /* unbinding an unbound PASID */
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int dpi_sim_dsa_inject_status(struct dpi_sim_device *dev, uint8_t opcode, uint8_t status,
+			      uint32_t count)
+{
+	struct sdsa *s = dsa_of(dev);
+
+	if (s == NULL || status == 0)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->inject.opcode = opcode;
+	s->inject.status = status;
+	s->inject.count = count;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold)

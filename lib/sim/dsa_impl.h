@@ -64,6 +64,10 @@ struct sdsa {
 	uint32_t nheld, held_cap;
 
 	struct sdsa_sva sva[SDSA_MAX_SVA];
+	struct {
+		uint8_t opcode, status;
+		uint32_t count;
+	} inject;
 	struct dpi_sim_dsa_stats stats;
 };
 

@@ -181,7 +181,7 @@ static uint64_t swerr0(struct tdev *t)
 	return rd64(t, IDXD_REG_SWERR);
 }
 
-static __attribute__((unused)) void swerr_clear(struct tdev *t)
+static void swerr_clear(struct tdev *t)
 {
 	wr64(t, IDXD_REG_SWERR, IDXD_SWERR_ACK);
 	CU_ASSERT_EQUAL(swerr0(t), 0);
@@ -211,7 +211,7 @@ static void test_caps(void)
 	o = rd64(&t, IDXD_REG_OFFSETS);
 	CU_ASSERT(IDXD_OFFSETS_GRPCFG(o) != 0 && IDXD_OFFSETS_WQCFG(o) != 0);
 	CU_ASSERT_EQUAL(IDXD_GENSTS_STATE(rd32(&t, IDXD_REG_GENSTS)), IDXD_DEV_STATE_DISABLED);
-	CU_ASSERT_EQUAL(t.m->bar_size(t.st, IDXD_BAR_WQ), 8 * IDXD_WQ_PORTAL_STRIDE);
+	CU_ASSERT_EQUAL(t.m->bar_size(t.st, IDXD_BAR_WQ), 2 * DPI_SIM_DSA_ENQCMD_APERTURE);
 	/* bad accesses */
 	uint32_t v = 0;
 	CU_ASSERT_EQUAL(t.m->mmio_read(t.st, IDXD_BAR_MMIO, 2, &v, 4), -EINVAL);
@@ -592,6 +592,715 @@ static void test_ops_vs_ref(void)
 	tdev_close(&t);
 }
 
+/* ---- page faults ---------------------------------------------------------------------------- */
+
+static void test_page_fault_partial(void)
+{
+	struct tdev t;
+	uint8_t *src, *dst, *cr;
+	struct dsa_hw_desc d;
+	struct dsa_completion_record *rec;
+	uint32_t done;
+	unsigned seed = 9;
+
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	src = dma_alloc(t.dom, 8 * PG);
+	dst = dma_alloc(t.dom, 8 * PG);
+	cr = dma_alloc(t.dom, PG);
+	rec = (struct dsa_completion_record *)cr;
+	for (uint32_t i = 0; i < 8 * PG; i++)
+		src[i] = (uint8_t)rand_r(&seed);
+	/* the 4th page of the destination is not mapped */
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(t.dom, P(dst + 3 * PG), PG), 0);
+	desc_init(&d, DSA_OPCODE_MEMMOVE, cr);
+	d.src_addr = P(src + 100);
+	d.dst_addr = P(dst + 200);
+	d.xfer_size = 6 * PG;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF | DSA_COMP_STATUS_WRITE);
+	done = rec->bytes_completed;
+	CU_ASSERT_EQUAL(done, 3 * PG - 200);
+	CU_ASSERT_EQUAL(rec->fault_addr, P(dst + 3 * PG));
+	CU_ASSERT(memcmp(dst + 200, src + 100, done) == 0);
+	CU_ASSERT_EQUAL(dst[3 * PG - 1 + 1 - 1], src[100 + done - 1]);
+	/* the driver's part: make the page present, resubmit the remainder */
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(t.dom, P(dst + 3 * PG), dst + 3 * PG, PG,
+					   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	d.src_addr += done;
+	d.dst_addr += done;
+	d.xfer_size -= done;
+	memset(cr, 0, 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	CU_ASSERT(memcmp(dst + 200, src + 100, 6 * PG) == 0);
+
+	/* a read fault on the source, CRC: the partial CRC resumes as a seed */
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(t.dom, P(src + 5 * PG), PG), 0);
+	desc_init(&d, DSA_OPCODE_CRCGEN, cr);
+	d.src_addr = P(src + 10);
+	d.xfer_size = 7 * PG;
+	memset(cr, 0, 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(rec->bytes_completed, 5 * PG - 10);
+	CU_ASSERT_EQUAL(rec->fault_addr, P(src + 5 * PG));
+	CU_ASSERT_EQUAL((uint32_t)rec->crc_val, dpi_crc32c(0, src + 10, 5 * PG - 10));
+	/* DIF: whole blocks only. 520-byte blocks of 528 bytes with a tuple. */
+	desc_init(&d, DSA_OPCODE_DIF_CHECK, cr);
+	d.src_addr = P(src);
+	d.xfer_size = 10 * 528;
+	d.dif_chk_flags = DSA_DIF_BLOCK_520;
+	d.src_dif_flags = DSA_DIF_SRC_GUARD_CHECK_DISABLE | DSA_DIF_SRC_REF_CHECK_DISABLE;
+	d.chk_app_tag_mask = 0xffff;
+	d.src_addr = P(src + 5 * PG - 3 * 528 - 100); /* faults 100 bytes into the 4th block */
+	memset(cr, 0, 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(rec->bytes_completed, 3 * 528);
+	/* nothing reachable: bytes_completed 0 */
+	desc_init(&d, DSA_OPCODE_MEMFILL, cr);
+	d.dst_addr = P(src + 5 * PG);
+	d.xfer_size = 64;
+	memset(cr, 0, 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF | DSA_COMP_STATUS_WRITE);
+	CU_ASSERT_EQUAL(rec->bytes_completed, 0);
+	CU_ASSERT(dpi_sim_fault_count() > 0);
+	dpi_sim_fault_clear();
+	dma_free(t.dom, src, 5 * PG);
+	dma_free(t.dom, src + 6 * PG, 2 * PG);
+	munmap(src + 5 * PG, PG);
+	dma_free(t.dom, dst, 8 * PG);
+	dma_free(t.dom, cr, PG);
+	tdev_close(&t);
+}
+
+/* ---- software errors ------------------------------------------------------------------------ */
+
+static void test_swerr(void)
+{
+	struct tdev t;
+	uint8_t *buf, *cr;
+	struct dsa_hw_desc d;
+	struct dsa_completion_record *rec;
+	uint64_t w0;
+
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	buf = dma_alloc(t.dom, 4 * PG);
+	cr = dma_alloc(t.dom, PG);
+	rec = (struct dsa_completion_record *)cr;
+
+	/* unsupported opcode without a completion record: SWERR */
+	desc_init(&d, 0x0c, NULL);
+	d.flags = 0;
+	movdir(&t, 1, &d);
+	w0 = swerr0(&t);
+	CU_ASSERT(w0 & IDXD_SWERR_VALID);
+	CU_ASSERT(w0 & IDXD_SWERR_DESC_VALID);
+	CU_ASSERT(w0 & IDXD_SWERR_WQ_IDX_VALID);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(w0), DSA_COMP_BAD_OPCODE);
+	CU_ASSERT_EQUAL(IDXD_SWERR_WQ_IDX(w0), 1);
+	CU_ASSERT_EQUAL(IDXD_SWERR_OPERATION(w0), 0x0c);
+	CU_ASSERT(rd32(&t, IDXD_REG_INTCAUSE) & IDXD_INTC_ERR);
+	/* a second error while one is pending: overflow */
+	movdir(&t, 0, &d);
+	CU_ASSERT(swerr0(&t) & IDXD_SWERR_OVERFLOW);
+	CU_ASSERT_EQUAL(IDXD_SWERR_WQ_IDX(swerr0(&t)), 1); /* the first one is kept */
+	swerr_clear(&t);
+	wr32(&t, IDXD_REG_INTCAUSE, IDXD_INTC_ERR);
+	CU_ASSERT_EQUAL(rd32(&t, IDXD_REG_INTCAUSE) & IDXD_INTC_ERR, 0);
+
+	/* with a completion record the same error goes there */
+	desc_init(&d, 0x0c, cr);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_BAD_OPCODE);
+	CU_ASSERT_EQUAL(swerr0(&t), 0);
+	/* reserved bits */
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	d.rsvd = 0x10;
+	memset(cr, 0, 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_NOZERO_RESERVE);
+	d.flags = 0;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), DSA_COMP_NOZERO_RESERVE);
+	swerr_clear(&t);
+	/* transfer size over the WQ's maximum (2 MiB) */
+	desc_init(&d, DSA_OPCODE_MEMFILL, cr);
+	d.dst_addr = P(buf);
+	d.xfer_size = (2u << 20) + 1;
+	memset(cr, 0, 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_XFER_ERANGE);
+	d.flags = 0;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), DSA_COMP_XFER_ERANGE);
+	swerr_clear(&t);
+	/* block on fault requested on a WQ without it */
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	d.flags |= IDXD_OP_FLAG_BOF;
+	memset(cr, 0, 32);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_INVALID_FLAGS);
+	CU_ASSERT_EQUAL(rec->invalid_flags, IDXD_OP_FLAG_BOF);
+	/* misaligned completion record: SWERR, and the operation does not run */
+	memset(buf, 0, 64);
+	desc_init(&d, DSA_OPCODE_MEMFILL, cr + 8);
+	d.dst_addr = P(buf);
+	d.xfer_size = 64;
+	d.pattern = ~0ull;
+	movdir(&t, 0, &d);
+	w0 = swerr0(&t);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(w0), DSA_COMP_CRA_ALIGN);
+	CU_ASSERT_EQUAL(rd64(&t, IDXD_REG_SWERR + 16), P(cr + 8));
+	CU_ASSERT_EQUAL(buf[0], 0);
+	swerr_clear(&t);
+	/* unmapped completion record: SWERR with the address */
+	desc_init(&d, DSA_OPCODE_NOOP, (void *)(uintptr_t)0x7000000000ull);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), DSA_COMP_CRA_XLAT);
+	CU_ASSERT_EQUAL(rd64(&t, IDXD_REG_SWERR + 16), 0x7000000000ull);
+	swerr_clear(&t);
+	dpi_sim_fault_clear();
+	/* a store to a disabled WQ, and MOVDIR64B to a shared WQ */
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	movdir(&t, 5, &d);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), IDXD_SWERR_WQ_DISABLED);
+	CU_ASSERT_EQUAL(IDXD_SWERR_WQ_IDX(swerr0(&t)), 5);
+	swerr_clear(&t);
+	movdir(&t, 2, &d);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), IDXD_SWERR_SHARED_MOVDIR);
+	swerr_clear(&t);
+	dma_free(t.dom, buf, 4 * PG);
+	dma_free(t.dom, cr, PG);
+	tdev_close(&t);
+}
+
+/* ---- batches ------------------------------------------------------------------------------- */
+
+static void test_batch(void)
+{
+	struct tdev t;
+	uint8_t *src, *dst, *cr;
+	struct dsa_hw_desc *list, d;
+	struct dsa_completion_record *rec, *mrec;
+	unsigned seed = 10;
+
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	src = dma_alloc(t.dom, 8 * PG);
+	dst = dma_alloc(t.dom, 8 * PG);
+	cr = dma_alloc(t.dom, PG);
+	list = (struct dsa_hw_desc *)(cr + 1024);
+	rec = (struct dsa_completion_record *)cr;
+	mrec = (struct dsa_completion_record *)(cr + 64);
+	for (uint32_t i = 0; i < 8 * PG; i++)
+		src[i] = (uint8_t)rand_r(&seed);
+	for (uint32_t i = 0; i < 6; i++) {
+		desc_init(&list[i], DSA_OPCODE_MEMMOVE, &mrec[i]);
+		list[i].src_addr = P(src + i * PG);
+		list[i].dst_addr = P(dst + i * PG);
+		list[i].xfer_size = PG;
+	}
+	desc_init(&d, DSA_OPCODE_BATCH, cr);
+	d.desc_list_addr = P(list);
+	d.desc_count = 6;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(rec->bytes_completed, 6);
+	CU_ASSERT(memcmp(src, dst, 6 * PG) == 0);
+	for (uint32_t i = 0; i < 6; i++)
+		CU_ASSERT_EQUAL(mrec[i].status, DSA_COMP_SUCCESS);
+
+	/* member 2 has a reserved bit set, member 4 is fenced: 0, 1, 3 run; 4, 5 are abandoned */
+	memset(dst, 0, 8 * PG);
+	memset(cr, 0, 1024);
+	list[2].rsvd1 = 1;
+	list[4].flags |= IDXD_OP_FLAG_FENCE;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_BATCH_FAIL);
+	CU_ASSERT_EQUAL(rec->bytes_completed, 3);
+	CU_ASSERT_EQUAL(mrec[2].status, DSA_COMP_NOZERO_RESERVE);
+	CU_ASSERT_EQUAL(mrec[3].status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(mrec[4].status, 0);
+	CU_ASSERT_EQUAL(mrec[5].status, 0);
+	CU_ASSERT(memcmp(src + 3 * PG, dst + 3 * PG, PG) == 0);
+	CU_ASSERT_EQUAL(dst[4 * PG], 0);
+	/* a failing member without a record: SWERR with the batch bit and its index */
+	list[2].flags = 0;
+	list[4].flags &= ~IDXD_OP_FLAG_FENCE;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_BATCH_FAIL);
+	CU_ASSERT_EQUAL(rec->bytes_completed, 5);
+	CU_ASSERT(swerr0(&t) & IDXD_SWERR_BATCH);
+	CU_ASSERT_EQUAL(IDXD_SWERR_BATCH_IDX(rd64(&t, IDXD_REG_SWERR + 8)), 2);
+	swerr_clear(&t);
+	list[2].rsvd1 = 0;
+	list[2].flags = IDXD_OP_FLAG_CRAV | IDXD_OP_FLAG_RCR;
+	/* a member page fault */
+	list[1].dst_addr = 0x6000000000ull;
+	memset(cr, 0, 1024);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_BATCH_FAIL);
+	CU_ASSERT_EQUAL(mrec[1].status, DSA_COMP_PAGE_FAULT_NOBOF | DSA_COMP_STATUS_WRITE);
+	CU_ASSERT_EQUAL(mrec[1].fault_addr, 0x6000000000ull);
+	list[1].dst_addr = P(dst + PG);
+	/* nested batch and drain members are invalid */
+	list[5].opcode = DSA_OPCODE_DRAIN;
+	memset(cr, 0, 1024);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_BATCH_FAIL);
+	CU_ASSERT_EQUAL(mrec[5].status, DSA_COMP_BAD_OPCODE);
+	list[5].opcode = DSA_OPCODE_MEMMOVE;
+	/* the list itself unreachable, misaligned, or too long */
+	d.desc_list_addr = 0x6000000000ull;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_BATCH_PAGE_FAULT);
+	CU_ASSERT_EQUAL(rec->fault_addr, 0x6000000000ull);
+	d.desc_list_addr = P(list) + 32;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_DESCLIST_ALIGN);
+	d.desc_list_addr = P(list);
+	d.desc_count = 1025;
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_DESC_CNT_ERANGE);
+	dpi_sim_fault_clear();
+	dma_free(t.dom, src, 8 * PG);
+	dma_free(t.dom, dst, 8 * PG);
+	dma_free(t.dom, cr, PG);
+	tdev_close(&t);
+}
+
+/* ---- WQ occupancy: full, retry, drain, abort ------------------------------------------------ */
+
+static void test_wq_full(void)
+{
+	struct tdev t;
+	uint8_t *cr;
+	struct dsa_hw_desc d;
+	struct dpi_sim_dsa_stats st;
+
+	tdev_open(&t);
+	wq_setup(&t, 0, 4, true, 0, 0);
+	wq_setup(&t, 2, 6, false, 0, 3);
+	wr32(&t, wqcfg(&t, 2, IDXD_WQCFG_W_MODE), IDXD_WQCFG_PASID_EN | 1u << IDXD_WQCFG_PRIORITY_SHIFT);
+	grp_setup(&t, 0, 0x5, 0x1);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_ENABLE_DEVICE, 0), 0);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_ENABLE_WQ, 0), 0);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_ENABLE_WQ, 2), 0);
+	cr = dma_alloc(t.dom, PG);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(dpi_sim_device_requester(t.dev), 9, t.dom), 0);
+
+	/* dedicated: 4 accepted and held, the 5th is dropped with a SWERR */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, true), 0);
+	for (uint32_t i = 0; i < 5; i++) {
+		desc_init(&d, DSA_OPCODE_NOOP, cr + 32 * i);
+		movdir(&t, 0, &d);
+	}
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 0), 4);
+	CU_ASSERT_EQUAL(IDXD_WQCFG_OCCUPANCY(rd32(&t, wqcfg(&t, 0, IDXD_WQCFG_W_STATE))), 4);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), IDXD_SWERR_WQ_FULL_DEDICATED);
+	swerr_clear(&t);
+	CU_ASSERT_EQUAL(cr[0], 0); /* not completed while held */
+	/* Drain WQ completes them */
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_DRAIN_WQ, IDXD_CMD_WQ_MASK_OPERAND(0)), 0);
+	for (uint32_t i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(cr[32 * i], DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(cr[32 * 4], 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 0), 0);
+
+	/* shared: ENQCMD retries when full; the limited portal stops at the threshold (3) */
+	memset(cr, 0, PG);
+	for (uint32_t i = 0; i < 3; i++) {
+		desc_init(&d, DSA_OPCODE_NOOP, cr + 32 * i);
+		CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 2, IDXD_PORTAL_LIMITED, &d, 9, false), 0);
+	}
+	desc_init(&d, DSA_OPCODE_NOOP, cr + 32 * 3);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 2, IDXD_PORTAL_LIMITED, &d, 9, false), -EAGAIN);
+	for (uint32_t i = 3; i < 6; i++) {
+		desc_init(&d, DSA_OPCODE_NOOP, cr + 32 * i);
+		CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 2, IDXD_PORTAL_UNLIMITED, &d, 9, false), 0);
+	}
+	desc_init(&d, DSA_OPCODE_NOOP, cr + 32 * 6);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 2, IDXD_PORTAL_UNLIMITED, &d, 9, false), -EAGAIN);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 2), 6);
+	/* Abort WQ discards them: no records */
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_ABORT_WQ, IDXD_CMD_WQ_MASK_OPERAND(2)), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 2), 0);
+	CU_ASSERT_EQUAL(cr[0], 0);
+	/* retry succeeds once there is room; releasing the hold completes it */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 2, IDXD_PORTAL_UNLIMITED, &d, 9, false), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, false), 0);
+	CU_ASSERT_EQUAL(cr[32 * 6], DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_stats(t.dev, &st), 0);
+	CU_ASSERT_EQUAL(st.retries, 2);
+	/* ENQCMD to a dedicated or disabled WQ is a retry too */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 0, 0, &d, 9, false), -EAGAIN);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 3, 0, &d, 9, false), -EAGAIN);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 8, 0, &d, 9, false), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_enqcmds(t.dev, 2, 4, &d, 9, false), -EINVAL);
+	dma_free(t.dom, cr, PG);
+	tdev_close(&t);
+}
+
+/* ---- halt and recovery ---------------------------------------------------------------------- */
+
+static void test_halt_reset(void)
+{
+	struct tdev t;
+	uint8_t *cr;
+	struct dsa_hw_desc d;
+
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	cr = dma_alloc(t.dom, PG);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_halt(t.dev), 0);
+	CU_ASSERT_EQUAL(IDXD_GENSTS_STATE(rd32(&t, IDXD_REG_GENSTS)), IDXD_DEV_STATE_HALT);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_ENABLE_WQ, 0), IDXD_CMDSTS_HW_ERR);
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(cr[0], 0);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), IDXD_SWERR_WQ_DISABLED);
+	CU_ASSERT_EQUAL(cmd(&t, IDXD_CMD_RESET_DEVICE, 0), 0);
+	CU_ASSERT_EQUAL(swerr0(&t), 0);
+	tdev_standard(&t, 0);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(cr[0], DSA_COMP_SUCCESS);
+	/* function level reset through the bus model op */
+	CU_ASSERT_EQUAL(t.m->reset(t.st), 0);
+	CU_ASSERT_EQUAL(IDXD_GENSTS_STATE(rd32(&t, IDXD_REG_GENSTS)), IDXD_DEV_STATE_DISABLED);
+	dma_free(t.dom, cr, PG);
+	tdev_close(&t);
+}
+
+/* ---- PASID isolation ------------------------------------------------------------------------ */
+
+static void test_pasid_isolation(void)
+{
+	struct tdev t;
+	struct dpi_sim_domain *d5, *d6;
+	struct dpi_sim_requester *req;
+	struct dpi_sim_dsa_ctx *c6, *c7;
+	uint8_t *x, *y, *cr;
+	struct dsa_completion_record *rec;
+	struct dsa_hw_desc d;
+	struct dpi_sim_fault f;
+	const uint32_t rw = DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE;
+
+	tdev_open(&t);
+	tdev_standard(&t, 5); /* WQ1 dedicated with PASID 5; WQ2 shared */
+	req = dpi_sim_device_requester(t.dev);
+	CU_ASSERT_FATAL(dpi_sim_domain_create(48, &d5) == 0);
+	CU_ASSERT_FATAL(dpi_sim_domain_create(48, &d6) == 0);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(req, 5, d5), 0);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(req, 6, d6), 0);
+	x = dma_alloc(d5, 2 * PG); /* PASID 5 only */
+	y = dma_alloc(d6, 2 * PG); /* PASID 6 only */
+	cr = dma_alloc(NULL, PG);  /* records reachable from both */
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(d5, P(cr), cr, PG, rw), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(d6, P(cr), cr, PG, rw), 0);
+	rec = (struct dsa_completion_record *)cr;
+	memset(x, 0x55, PG);
+	memset(y, 0x66, PG);
+	dpi_sim_fault_clear();
+
+	/* dedicated WQ1 (PASID 5): its own memory works */
+	desc_init(&d, DSA_OPCODE_MEMMOVE, cr);
+	d.src_addr = P(x);
+	d.dst_addr = P(x + PG);
+	d.xfer_size = PG;
+	movdir(&t, 1, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(x[PG + 7], 0x55);
+	/* PASID 6's memory faults, whatever the descriptor's PASID field says */
+	d.src_addr = P(y);
+	d.pasid = 6;
+	memset(cr, 0, 32);
+	movdir(&t, 1, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(rec->fault_addr, P(y));
+	CU_ASSERT_EQUAL(dpi_sim_fault_pop(&f), 0);
+	CU_ASSERT_EQUAL(f.pasid, 5);
+	CU_ASSERT_EQUAL(f.iova, P(y));
+	dpi_sim_fault_clear();
+	/* WQ0 (no PASID) reaches neither */
+	d.src_addr = P(x);
+	d.dst_addr = P(x + PG);
+	memset(cr, 0, 32);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(t.dom, P(cr), cr, PG, rw), 0);
+	movdir(&t, 0, &d);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(dpi_sim_fault_pop(&f), 0);
+	CU_ASSERT_EQUAL(f.pasid, DPI_SIM_NO_PASID);
+	dpi_sim_fault_clear();
+
+	/* shared WQ2 through a context bound to PASID 6: the descriptor asks for PASID 5 */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 6, &c6), 0);
+	desc_init(&d, DSA_OPCODE_MEMMOVE, cr);
+	d.pasid = 5;
+	d.src_addr = P(x);
+	d.dst_addr = P(y + PG);
+	d.xfer_size = PG;
+	memset(cr, 0, 32);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_ctx_submit(c6, &d, false), 0);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_PAGE_FAULT_NOBOF);
+	CU_ASSERT_EQUAL(rec->fault_addr, P(x));
+	CU_ASSERT(y[PG] != 0x55);
+	d.src_addr = P(y);
+	memset(cr, 0, 32);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_ctx_submit(c6, &d, false), 0);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	CU_ASSERT_EQUAL(y[PG + 9], 0x66);
+	dpi_sim_fault_clear();
+	/* an unattached PASID: even the record is unreachable -> SWERR, fault log says why */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 7, &c7), 0);
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_ctx_submit(c7, &d, false), 0);
+	CU_ASSERT_EQUAL(IDXD_SWERR_ERROR(swerr0(&t)), DSA_COMP_CRA_XLAT);
+	CU_ASSERT_EQUAL(IDXD_SWERR_PASID(swerr0(&t)), 7);
+	CU_ASSERT_EQUAL(dpi_sim_fault_pop(&f), 0);
+	CU_ASSERT_EQUAL(f.reason, DPI_SIM_FAULT_NO_DOMAIN);
+	CU_ASSERT_EQUAL(f.pasid, 7);
+	swerr_clear(&t);
+	dpi_sim_fault_clear();
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 0, &c7), -EINVAL);
+	dpi_sim_dsa_ctx_unbind(c6);
+	dpi_sim_dsa_ctx_unbind(c7);
+	tdev_close(&t);
+	dma_free(d5, x, 2 * PG);
+	dma_free(d6, y, 2 * PG);
+	dpi_sim_domain_unmap(d5, P(cr), PG);
+	dpi_sim_domain_unmap(d6, P(cr), PG);
+	dma_free(NULL, cr, PG);
+	dpi_sim_domain_destroy(d5);
+	dpi_sim_domain_destroy(d6);
+}
+
+/* ---- two processes on one shared WQ --------------------------------------------------------- */
+
+/*
+ * The model runs in this (parent) process. Two forked children submit to one shared WQ
+ * through a MAP_SHARED mailbox each: the mailbox stands for the child's portal mapping, and
+ * the parent submits what a child posts through that child's context (its PASID, as
+ * IA32_PASID would be). Each PASID is bound to its child's address space (SVA). Child B maps
+ * a secret page after the fork at an address that child A has provably nothing mapped at;
+ * A's descriptors that name it must fault, never read or write B's bytes.
+ */
+struct mailbox {
+	volatile int state; /* 0 idle, 1 posted, 2 answered */
+	volatile int rc;
+	uint8_t desc[64] __attribute__((aligned(64)));
+};
+
+struct shared {
+	struct mailbox box[2];
+	volatile uint64_t b_secret; /* address of B's secret page */
+	volatile int a_done;
+};
+
+#define SECRET 0xb5
+
+static int child_submit(struct mailbox *mb, const struct dsa_hw_desc *d,
+			volatile struct dsa_completion_record *cr)
+{
+	memset((void *)cr, 0, sizeof(*cr));
+	memcpy(mb->desc, d, 64);
+	__atomic_store_n(&mb->state, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&mb->state, __ATOMIC_ACQUIRE) != 2)
+		usleep(100);
+	mb->state = 0;
+	if (mb->rc != 0)
+		return mb->rc;
+	for (int i = 0; i < 50000 && cr->status == 0; i++)
+		usleep(100);
+	return 0;
+}
+
+static void child_a(struct shared *sh, void *reserved)
+{
+	uint8_t *mine = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile struct dsa_completion_record *cr = (void *)(mine + PG);
+	struct dsa_hw_desc d;
+	uint8_t probe;
+
+	CHILD_CHECK(mine != MAP_FAILED);
+	munmap(reserved, 16 * PG); /* nothing of A's at B's secret address */
+	memset(mine, 0xa1, 512);
+	while (sh->b_secret == 0)
+		usleep(100);
+	CHILD_CHECK(mincore((void *)(uintptr_t)sh->b_secret, PG, &probe) == -1 && errno == ENOMEM);
+	/* own memory works */
+	desc_init(&d, DSA_OPCODE_MEMMOVE, (void *)cr);
+	d.src_addr = P(mine);
+	d.dst_addr = P(mine + 512);
+	d.xfer_size = 256;
+	CHILD_CHECK(child_submit(&sh->box[0], &d, cr) == 0);
+	CHILD_CHECK(cr->status == DSA_COMP_SUCCESS);
+	CHILD_CHECK(mine[512 + 100] == 0xa1);
+	/* read B's secret, claiming B's PASID in the descriptor: fault, no bytes */
+	d.pasid = 12;
+	d.src_addr = sh->b_secret;
+	d.dst_addr = P(mine + 1024);
+	CHILD_CHECK(child_submit(&sh->box[0], &d, cr) == 0);
+	CHILD_CHECK(cr->status == DSA_COMP_PAGE_FAULT_NOBOF);
+	CHILD_CHECK(cr->bytes_completed == 0);
+	CHILD_CHECK(cr->fault_addr == sh->b_secret);
+	for (int i = 0; i < 256; i++)
+		CHILD_CHECK(mine[1024 + i] != SECRET);
+	/* write over B's secret: fault */
+	desc_init(&d, DSA_OPCODE_MEMFILL, (void *)cr);
+	d.dst_addr = sh->b_secret;
+	d.xfer_size = 64;
+	d.pattern = 0;
+	CHILD_CHECK(child_submit(&sh->box[0], &d, cr) == 0);
+	CHILD_CHECK(cr->status == (DSA_COMP_PAGE_FAULT_NOBOF | DSA_COMP_STATUS_WRITE));
+	sh->a_done = 1;
+}
+
+static void child_b(struct shared *sh, void *reserved)
+{
+	uint8_t *secret = mmap(reserved, PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	uint8_t *mine = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile struct dsa_completion_record *cr = (void *)(mine + PG);
+	struct dsa_hw_desc d;
+
+	CHILD_CHECK(secret == reserved && mine != MAP_FAILED);
+	memset(secret, SECRET, PG);
+	/* B's own copy works */
+	desc_init(&d, DSA_OPCODE_MEMMOVE, (void *)cr);
+	d.src_addr = P(secret);
+	d.dst_addr = P(mine);
+	d.xfer_size = 128;
+	CHILD_CHECK(child_submit(&sh->box[1], &d, cr) == 0);
+	CHILD_CHECK(cr->status == DSA_COMP_SUCCESS);
+	CHILD_CHECK(mine[127] == SECRET);
+	sh->b_secret = P(secret);
+	while (!sh->a_done)
+		usleep(100);
+	for (int i = 0; i < (int)PG; i++)
+		CHILD_CHECK(secret[i] == SECRET);
+}
+
+static pid_t spawn(void (*fn)(struct shared *, void *), struct shared *sh, void *reserved)
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		g_child_failures = 0;
+		fn(sh, reserved);
+		_exit(g_child_failures > 100 ? 100 : g_child_failures);
+	}
+	return pid;
+}
+
+static void test_two_processes(void)
+{
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	void *reserved = mmap(NULL, 16 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct dpi_sim_dsa_ctx *ctx[2];
+	struct tdev t;
+	pid_t pid[2];
+	int status[2] = { -1, -1 }, alive = 2;
+
+	CU_ASSERT_FATAL(sh != MAP_FAILED && reserved != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	pid[0] = spawn(child_a, sh, reserved);
+	pid[1] = spawn(child_b, sh, reserved);
+	CU_ASSERT_FATAL(pid[0] > 0 && pid[1] > 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_sva_bind(t.dev, 11, pid[0]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_sva_bind(t.dev, 12, pid[1]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 11, &ctx[0]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_bind(t.dev, 2, 12, &ctx[1]), 0);
+	/* serve the mailboxes until both children exit (or 20 s pass) */
+	for (int iter = 0; alive > 0 && iter < 200000; iter++) {
+		for (int i = 0; i < 2; i++) {
+			struct mailbox *mb = &sh->box[i];
+
+			if (__atomic_load_n(&mb->state, __ATOMIC_ACQUIRE) == 1) {
+				mb->rc = dpi_sim_dsa_ctx_submit(ctx[i], mb->desc, false);
+				__atomic_store_n(&mb->state, 2, __ATOMIC_RELEASE);
+			}
+			if (status[i] == -1 && waitpid(pid[i], &status[i], WNOHANG) == 0)
+				status[i] = -1;
+			else if (status[i] != -1 && alive > 0 && pid[i] != 0) {
+				pid[i] = 0;
+				alive--;
+			}
+		}
+		usleep(100);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (pid[i] != 0) {
+			kill(pid[i], SIGKILL);
+			waitpid(pid[i], &status[i], 0);
+		}
+		CU_ASSERT(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0);
+		dpi_sim_dsa_ctx_unbind(ctx[i]);
+	}
+	CU_ASSERT_EQUAL(swerr0(&t), 0);
+	tdev_close(&t);
+	munmap(reserved, 16 * PG);
+	munmap(sh, sizeof(*sh));
+}
+
+/* ---- ENQCMDS through the BAR aperture, injected statuses ------------------------------------ */
+
+static int enq_bar(struct tdev *t, uint32_t wq, uint32_t kind, const struct dsa_hw_desc *d)
+{
+	return t->m->mmio_write(t->st, IDXD_BAR_WQ,
+				DPI_SIM_DSA_ENQCMD_APERTURE + idxd_portal_offset(wq, kind), d, 64);
+}
+
+static void test_enqcmd_aperture_inject(void)
+{
+	struct tdev t;
+	struct dpi_sim_domain *d9;
+	uint8_t *cr;
+	struct dsa_hw_desc d;
+	struct dsa_completion_record *rec;
+
+	tdev_open(&t);
+	tdev_standard(&t, 0);
+	CU_ASSERT_FATAL(dpi_sim_domain_create(48, &d9) == 0);
+	CU_ASSERT_EQUAL(dpi_sim_requester_attach(dpi_sim_device_requester(t.dev), 9, d9), 0);
+	cr = dma_alloc(d9, PG);
+	rec = (struct dsa_completion_record *)cr;
+	/* the descriptor's PASID is used on this (supervisor) path */
+	desc_init(&d, DSA_OPCODE_NOOP, cr);
+	d.pasid = 9;
+	CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), 0);
+	CU_ASSERT_EQUAL(rec->status, DSA_COMP_SUCCESS);
+	/* retry when full (held), and on a dedicated WQ */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, true), 0);
+	for (uint32_t i = 0; i < 32; i++)
+		CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), 0);
+	CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_LIMITED, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(enq_bar(&t, 0, IDXD_PORTAL_UNLIMITED, &d), -EAGAIN);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(t.dev, false), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_wq_occupancy(t.dev, 2), 0);
+	CU_ASSERT_EQUAL(t.m->mmio_write(t.st, IDXD_BAR_WQ, DPI_SIM_DSA_ENQCMD_APERTURE + 32, &d, 64),
+			-EINVAL);
+	/* injected status: the next two NOOPs report a hardware error, the third runs */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_inject_status(t.dev, DSA_OPCODE_NOOP, DSA_COMP_HW_ERR1, 2), 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		memset(cr, 0, 32);
+		CU_ASSERT_EQUAL(enq_bar(&t, 2, IDXD_PORTAL_UNLIMITED, &d), 0);
+		CU_ASSERT_EQUAL(rec->status, i < 2 ? DSA_COMP_HW_ERR1 : DSA_COMP_SUCCESS);
+	}
+	CU_ASSERT_EQUAL(dpi_sim_dsa_inject_status(t.dev, 0, 0, 1), -EINVAL);
+	tdev_close(&t);
+	dma_free(d9, cr, PG);
+	dpi_sim_domain_destroy(d9);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -600,6 +1309,14 @@ int main(void)
 		UT_TEST(test_config_device_errors),
 		UT_TEST(test_config_wq_errors),
 		UT_TEST(test_ops_vs_ref),
+		UT_TEST(test_page_fault_partial),
+		UT_TEST(test_swerr),
+		UT_TEST(test_batch),
+		UT_TEST(test_wq_full),
+		UT_TEST(test_halt_reset),
+		UT_TEST(test_pasid_isolation),
+		UT_TEST(test_two_processes),
+		UT_TEST(test_enqcmd_aperture_inject),
 	};
 
 	return ut_main("dsa_sim", tests, DPI_ARRAY_SIZE(tests), NULL, NULL);
