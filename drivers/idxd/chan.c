@@ -232,9 +232,8 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 	ch->pasid_w0 = wq->pasid_en ? DSA_DESC_W0_PASID(wq->pasid) : 0;
 	ch->timeout_ticks = (uint64_t)o.timeout_ms * (dp_ticks_hz() / 1000);
 	ch->portal = d->portal;
-	ch->sim = d->pci != NULL ? dpi_device_sim(d->pci) : NULL;
-	ch->enq_pasid = wq->pasid_en ? wq->pasid : DPI_SIM_NO_PASID;
-	if (ch->shared && !ch->sw && ch->portal.base == NULL && ch->sim == NULL) {
+	if (ch->shared && !ch->sw && ch->portal.base == NULL &&
+	    dpi_device_sim(d->pci) == NULL) {
 		DPI_ERR("%s: shared WQ %u: its portal is not mapped and ENQCMD needs a mapped "
 			"portal", d->info.addr, o.wq);
 		free(ch);

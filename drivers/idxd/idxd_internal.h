@@ -89,8 +89,6 @@ struct dp_idxd_chan {
 	uint64_t timeout_ticks;
 	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */
 	uint64_t portal_off;    /* this WQ's unlimited portal in BAR2 */
-	struct dpi_sim_device *sim; /* the sim model behind the device (NULL otherwise) */
-	uint32_t enq_pasid;     /* sim shared WQ: the PASID its ENQCMD carries (or none) */
 	struct dsa_hw_desc *blist; /* DMA: one list of max_batch descriptors per slot */
 	dp_iova_t blist_iova;
 	/* cold */
@@ -99,8 +97,6 @@ struct dp_idxd_chan {
 	uint32_t depth;
 	struct dp_idxd_chan *next; /* the device's list, under its lock */
 };
-
-struct dpi_sim_device;
 
 struct idxd_wq {
 	uint32_t size, mode, priority, threshold;

@@ -6,9 +6,9 @@
  *  - shared WQ, mapped portal: ENQCMD, retried a bounded number of times while it reports
  *    "retry" (ZF = 1: the WQ is full);
  *  - portal not mapped (the sim model): a dedicated WQ takes the device's region write of 64
- *    bytes, which the model consumes like a MOVDIR64B; a shared WQ takes the model's ENQCMD
- *    (dpi_sim_dsa_enqcmds, the CPU instruction's stand-in: it stamps the submitter's PASID),
- *    retried while it answers -EAGAIN;
+ *    bytes, which the model consumes like a MOVDIR64B; a shared WQ takes the same store into
+ *    the model's ENQCMD aperture (the instruction's stand-in), retried while it answers
+ *    -EAGAIN;
  *  - the software engine: run the descriptor now.
  * The instructions are emitted as bytes so older assemblers build it; whether the CPU has them
  * was checked once at dp_idxd_open() (lib/env cpu.c).
@@ -79,10 +79,11 @@ static inline int idxd_portal_submit(struct dp_idxd_chan *ch, const struct dsa_h
 		return -EAGAIN;
 	}
 	if (ch->shared) {
-		/* The sim's ENQCMD: the model stamps the PASID as the CPU would. */
+		/* The sim's ENQCMD: a store into its ENQCMD aperture, -EAGAIN meaning retry. */
 		for (uint32_t i = 0; i < IDXD_ENQCMD_RETRIES; i++) {
-			int rc = dpi_sim_dsa_enqcmds(ch->sim, ch->wq, IDXD_PORTAL_UNLIMITED, d,
-						     ch->enq_pasid, false);
+			int rc = ch->portal.dev->ops->region_write(
+				ch->portal.dev, ch->portal.region,
+				DPI_SIM_DSA_ENQCMD_APERTURE + ch->portal_off, d, sizeof(*d));
 
 			if (rc != -EAGAIN)
 				return rc;

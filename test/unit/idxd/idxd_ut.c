@@ -865,6 +865,42 @@ static void test_shared_queue_full_sim(void)
 	fx_close(&f);
 }
 
+/* Device status codes reach the callback as errnos, with the raw status beside them. */
+static void test_status_errno_sim(void)
+{
+	static const struct {
+		uint8_t status;
+		int rc;
+	} map[] = {
+		{DSA_COMP_HW_ERR1, -EIO},          {DSA_COMP_BAD_OPCODE, -EOPNOTSUPP},
+		{DSA_COMP_XFER_ERANGE, -E2BIG},    {DSA_COMP_INVALID_FLAGS, -EINVAL},
+		{DSA_COMP_TRANSLATION_FAIL, -EFAULT}, {DSA_COMP_PRIV_BAD, -EPERM},
+		{DSA_COMP_DIF_ERR, -EILSEQ},
+	};
+	struct fx f;
+
+	fx_open(&f, "sim:dsa0");
+	for (size_t i = 0; i < DPI_ARRAY_SIZE(map); i++) {
+		struct done d = {0};
+
+		CU_ASSERT_EQUAL(dpi_sim_dsa_inject_status(sim_of(&f), DSA_OPCODE_MEMMOVE,
+							  map[i].status, 1), 0);
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy(f.ch, f.dst, f.src, 64, 0, on_done,
+								 &d)), map[i].rc);
+		CU_ASSERT_EQUAL(d.res.status & DSA_COMP_STATUS_MASK, map[i].status);
+	}
+	/* and the next one runs */
+	{
+		struct done d = {0};
+
+		fill_rand(f.src, 64);
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy(f.ch, f.dst, f.src, 64, 0, on_done,
+								 &d)), 0);
+		CU_ASSERT(memcmp(f.dst, f.src, 64) == 0);
+	}
+	fx_close(&f);
+}
+
 /* ---- page faults --------------------------------------------------------------------------- */
 
 static struct {
@@ -1094,7 +1130,7 @@ int main(void)
 		UT_TEST(test_config_sim),    UT_TEST(test_unregistered_sim),
 		UT_TEST(test_shared_queue_full_sim), UT_TEST(test_page_fault_sim),
 		UT_TEST(test_timeout_sim),   UT_TEST(test_swerr_sim),
-		UT_TEST(test_halt_sim),
+		UT_TEST(test_halt_sim),      UT_TEST(test_status_errno_sim),
 	};
 
 	return ut_main("idxd", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
