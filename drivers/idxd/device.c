@@ -17,7 +17,7 @@
 
 #define DP_LOG_COMPONENT "idxd"
 #include <dmaplane/env.h>
-#include <dmaplane_internal/cpu.h>
+#include <dmaplane_internal/pasid.h>
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/idxd.h>
 #include <dmaplane_internal/log.h>

@@ -11,7 +11,7 @@
  *    -EAGAIN;
  *  - the software engine: run the descriptor now.
  * The instructions are emitted as bytes so older assemblers build it; whether the CPU has them
- * was checked once at dp_idxd_open() (lib/env cpu.c).
+ * was checked once at dp_idxd_open() (lib/pasid cpu.c).
  */
 #ifndef IDXD_PORTAL_H
 #define IDXD_PORTAL_H

@@ -125,7 +125,8 @@ int dp_ioas_create(const struct dp_ioas_opts *opts, struct dp_ioas **ioas);
 
 /**
  * Destroy an IOAS: unmaps everything it holds.
- * @return 0; -EINVAL (NULL); -EBUSY (devices are still attached: close them first).
+ * @return 0; -EINVAL (NULL); -EBUSY (devices, or PASIDs of devices (dp_pasid_attach), are
+ *   still attached: close or detach them first).
  */
 int dp_ioas_destroy(struct dp_ioas *ioas);
 

@@ -41,6 +41,11 @@ struct dp_device {
 	size_t mmap_len[DPI_MAX_REGIONS];
 	uint64_t region_len[DPI_MAX_REGIONS]; /* filled at open from region_info */
 	uint32_t region_flags[DPI_MAX_REGIONS];
+	/* lib/pasid's per-device state (NULL until a dp_pasid_* call needs it) and its release,
+	 * called by dp_device_close after bus mastering is off and before the device detaches, so
+	 * that every PASID still attached is detached first. */
+	void *pasid;
+	void (*pasid_release)(struct dp_device *dev);
 };
 
 /*
@@ -57,6 +62,13 @@ int dpi_vfio_sim_open(const char *name, struct dp_ioas *ioas, struct dp_device *
  * Returns 0 or -EINVAL.
  */
 int dpi_pci_addr_parse(const char *in, char out[13]);
+
+/*
+ * iommufd: the VFIO device cdev's fd and the device id VFIO_DEVICE_BIND_IOMMUFD returned (the
+ * dev_id of IOMMU_GET_HW_INFO and IOMMU_HWPT_ALLOC). The IOAS id comes from dpi_ioas_iommufd().
+ * Returns 0; -ENOTSUP (not a PCI device on the iommufd backend: type1 or sim); -EINVAL (NULL).
+ */
+int dpi_device_iommufd(struct dp_device *dev, int *dev_fd, uint32_t *dev_id);
 
 /* The sim device behind a sim dp_device (NULL for others). */
 struct dpi_sim_device *dpi_device_sim(struct dp_device *dev);

@@ -115,6 +115,13 @@ void dpi_sim_requester_iotlb_stats(struct dpi_sim_requester *req, struct dpi_sim
 /* Test hook: while set, unmaps do not invalidate IOTLBs (to prove stale entries are caught). */
 void dpi_sim_iommu_skip_invalidation(bool skip);
 
+/* PASID width of the sim IOMMU (the VT-d ecap PSS + 1 of real hardware): 0 (no PASID support)
+ * to 20 bits. DP_SIM_PASID_BITS sets it when the first caller asks; default 20. Setting it is a
+ * test hook (e.g. 1 bit, as QEMU's VT-d reports); it bounds the PASIDs dmaplane hands out for
+ * devices probed afterwards. set: 0; -EINVAL (> 20). */
+uint32_t dpi_sim_iommu_pasid_bits(void);
+int dpi_sim_iommu_set_pasid_bits(uint32_t bits);
+
 /* ---- fault log ------------------------------------------------------------------------------ */
 
 enum dpi_sim_fault_reason {
@@ -163,7 +170,14 @@ struct dpi_sim_model {
 	int (*reserved_ranges)(void *state, struct dp_iova_range *ranges, uint32_t *count);
 	/* Deferred work, called from the driver's poll path (optional). */
 	void (*poll)(void *state);
+	/* The PCI PASID Extended Capability's capability register (PCIe: bit 1 Execute Permission
+	 * Supported, bit 2 Privileged Mode Supported, bits 12:8 Max PASID Width); 0: the function
+	 * has no PASID capability (requests carry no PASID). Use DPI_SIM_PASID_CAP(). */
+	uint16_t pasid_cap;
 };
+
+#define DPI_SIM_PASID_CAP(width, exec, priv)                                                       \
+	((uint16_t)((((width) & 0x1fu) << 8) | ((exec) ? 0x2u : 0u) | ((priv) ? 0x4u : 0u)))
 
 /* Register a model (built-in models register themselves). -EEXIST for a duplicate name. */
 int dpi_sim_model_register(const struct dpi_sim_model *model);
@@ -172,6 +186,9 @@ int dpi_sim_model_register(const struct dpi_sim_model *model);
  * -EBUSY (that instance exists); -ENOMEM. */
 int dpi_sim_device_create(const char *name, struct dpi_sim_device **dev);
 void dpi_sim_device_destroy(struct dpi_sim_device *dev);
+/* The existing instance named @name ("dsa0"), or NULL. Valid until that device is destroyed:
+ * the caller keeps the device open while it uses the pointer. */
+struct dpi_sim_device *dpi_sim_device_find(const char *name);
 
 const struct dpi_sim_model *dpi_sim_device_model(const struct dpi_sim_device *dev);
 void *dpi_sim_device_state(const struct dpi_sim_device *dev);

@@ -61,6 +61,17 @@ static inline ssize_t dpi_pwrite(int fd, const void *buf, size_t len, off_t off)
 	return pwrite(fd, buf, len, off);
 }
 
+static inline ssize_t dpi_write(int fd, const void *buf, size_t len)
+{
+	int err = dpi_fault("write");
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return write(fd, buf, len);
+}
+
 static inline void *dpi_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	int err = dpi_fault("mmap");

@@ -274,7 +274,8 @@ int dp_ioas_destroy(struct dp_ioas *ioas)
 	pthread_mutex_lock(&ioas->lock);
 	if (ioas->ndevices != 0) {
 		pthread_mutex_unlock(&ioas->lock);
-		DPI_ERR("dp_ioas_destroy: %u device(s) still attached: dp_device_close() them first",
+		DPI_ERR("dp_ioas_destroy: %u device(s) or device PASIDs still attached: "
+			"dp_device_close() / dp_pasid_detach() them first",
 			ioas->ndevices);
 		return -EBUSY;
 	}

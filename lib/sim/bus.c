@@ -30,6 +30,7 @@
 struct model_slot {
 	const struct dpi_sim_model *model;
 	uint64_t instances; /* bit n: instance n exists */
+	struct dpi_sim_device *dev[MAX_INSTANCES]; /* for dpi_sim_device_find */
 };
 
 struct dpi_sim_device {
@@ -147,7 +148,33 @@ static void instance_release(struct model_slot *slot, uint32_t n)
 {
 	pthread_mutex_lock(&g_lock);
 	slot->instances &= ~(1ull << n);
+	slot->dev[n] = NULL;
 	pthread_mutex_unlock(&g_lock);
+}
+
+static void instance_publish(struct model_slot *slot, uint32_t n, struct dpi_sim_device *dev)
+{
+	pthread_mutex_lock(&g_lock);
+	slot->dev[n] = dev;
+	pthread_mutex_unlock(&g_lock);
+}
+
+struct dpi_sim_device *dpi_sim_device_find(const char *name)
+{
+	struct dpi_sim_device *dev = NULL;
+	struct model_slot *slot;
+	size_t model_len;
+	uint32_t n;
+
+	if (name == NULL || parse_name(name, &model_len, &n) != 0)
+		return NULL;
+	pthread_once(&g_builtin_once, builtin_init);
+	pthread_mutex_lock(&g_lock);
+	slot = slot_find_locked(name, model_len);
+	if (slot != NULL)
+		dev = slot->dev[n];
+	pthread_mutex_unlock(&g_lock);
+	return dev;
 }
 
 /* ---- config space --------------------------------------------------------------------------- */
@@ -265,6 +292,8 @@ int dpi_sim_device_create(const char *name, struct dpi_sim_device **dev)
 	rc = device_build(slot, name, n, dev);
 	if (rc != 0)
 		instance_release(slot, n);
+	else
+		instance_publish(slot, n, *dev);
 	return rc;
 }
 

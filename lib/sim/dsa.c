@@ -697,6 +697,8 @@ const struct dpi_sim_model dpi_sim_dsa_model = {
 	.mmio_read = sdsa_mmio_read,
 	.mmio_write = sdsa_mmio_write,
 	.reset = sdsa_reset,
+	/* DSA's PCI PASID capability: 20 bits, privileged mode (ENQCMDS), no execute. */
+	.pasid_cap = DPI_SIM_PASID_CAP(20, false, true),
 };
 
 /* ---- hooks and submission calls (sim.h) ----------------------------------------------------- */

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#define DP_LOG_COMPONENT "sim"
+#include <dmaplane_internal/log.h>
 #include <dmaplane_internal/sys.h>
 
 #include "sim_impl.h"
@@ -124,4 +126,50 @@ void sim_req_remove_locked(struct dpi_sim_requester *req, uint32_t pasid)
 			return;
 		}
 	}
+}
+
+/* ---- PASID width of the sim IOMMU --------------------------------------------------------- */
+
+#define PASID_BITS_UNSET UINT32_MAX
+#define PASID_BITS_DEFAULT 20u
+
+static uint32_t g_pasid_bits = PASID_BITS_UNSET;
+
+static uint32_t pasid_bits_from_env(void)
+{
+	const char *s = getenv("DP_SIM_PASID_BITS");
+	char *end;
+	unsigned long v;
+
+	if (s == NULL || s[0] == '\0')
+		return PASID_BITS_DEFAULT;
+	v = strtoul(s, &end, 10);
+	if (*end != '\0' || v > 20) {
+		DPI_ERR("DP_SIM_PASID_BITS=%s is not 0..20: the sim IOMMU uses %u", s,
+			PASID_BITS_DEFAULT);
+		return PASID_BITS_DEFAULT;
+	}
+	return (uint32_t)v;
+}
+
+uint32_t dpi_sim_iommu_pasid_bits(void)
+{
+	uint32_t v = __atomic_load_n(&g_pasid_bits, __ATOMIC_ACQUIRE);
+	uint32_t unset = PASID_BITS_UNSET;
+
+	if (v != PASID_BITS_UNSET)
+		return v;
+	v = pasid_bits_from_env();
+	if (!__atomic_compare_exchange_n(&g_pasid_bits, &unset, v, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		v = unset; /* another thread (or the test hook) set it first */
+	return v;
+}
+
+int dpi_sim_iommu_set_pasid_bits(uint32_t bits)
+{
+	if (bits > 20)
+		return -EINVAL;
+	__atomic_store_n(&g_pasid_bits, bits, __ATOMIC_RELEASE);
+	return 0;
 }

@@ -251,4 +251,6 @@ const struct dpi_sim_model dpi_sim_testdev_model = {
 	.mmio_write = testdev_mmio_write,
 	.reset = testdev_reset,
 	.reserved_ranges = testdev_reserved_ranges,
+	/* The PASID register carries 20 bits: a full-width PASID capability. */
+	.pasid_cap = DPI_SIM_PASID_CAP(20, false, false),
 };

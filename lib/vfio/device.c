@@ -106,6 +106,9 @@ int dp_device_close(struct dp_device *dev)
 	/* Stop the device's DMA before its mappings can go away. */
 	if (dev->region_len[DP_REGION_CONFIG] != 0)
 		dp_device_set_bus_master(dev, false);
+	/* PASIDs attached through lib/pasid go before the device detaches from its IOAS. */
+	if (dev->pasid_release != NULL)
+		dev->pasid_release(dev);
 	for (uint32_t i = 0; i < DPI_MAX_REGIONS; i++)
 		if (dev->mmap_addr[i] != NULL)
 			munmap(dev->mmap_addr[i], dev->mmap_len[i]);

@@ -13,7 +13,7 @@
 #include <dmaplane_internal/uapi_vfio.h>
 
 #include "group.h"
-#include "sysfs.h"
+#include <dmaplane_internal/sysfs.h>
 
 struct dpi_vfio_group {
 	struct dpi_vfio_group *next;

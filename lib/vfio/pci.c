@@ -28,7 +28,7 @@
 #include <dmaplane_internal/uapi_vfio.h>
 
 #include "group.h"
-#include "sysfs.h"
+#include <dmaplane_internal/sysfs.h>
 
 #define PCI_ADDR_LEN 13 /* "0000:03:00.0" + NUL */
 
@@ -633,6 +633,21 @@ static void pci_close(struct dp_device *dev)
 	DPI_INFO("%s: closed", p->addr);
 	free(p);
 	dev->priv = NULL;
+}
+
+static const struct dpi_device_ops g_pci_ops;
+
+int dpi_device_iommufd(struct dp_device *dev, int *dev_fd, uint32_t *dev_id)
+{
+	struct vfio_pci *p;
+
+	if (dev == NULL || dev_fd == NULL || dev_id == NULL)
+		return -EINVAL;
+	if (dev->ops != &g_pci_ops || (p = pci_of(dev)) == NULL || p->backend != DP_IOMMU_IOMMUFD)
+		return -ENOTSUP;
+	*dev_fd = p->fd;
+	*dev_id = p->devid;
+	return 0;
 }
 
 static const struct dpi_device_ops g_pci_ops = {

@@ -10,7 +10,7 @@
 
 #include <dmaplane_internal/sys.h>
 
-#include "sysfs.h"
+#include <dmaplane_internal/sysfs.h>
 
 static const char *g_root = "/sys";
 

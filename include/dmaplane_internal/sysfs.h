@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * sysfs helpers of lib/vfio (private to the component).
+ * sysfs helpers, implemented in lib/vfio (sysfs.c) and used by lib/vfio and lib/pasid.
  *
  * Every path is built under a root, "/sys" unless a test points it at a fake tree with
  * dpi_sysfs_set_root(). Reads go through dpi_open/dpi_pread so fault injection reaches them.
  * All return 0 or a negative errno (-ENOENT when the file or link is missing).
  */
-#ifndef DMAPLANE_VFIO_SYSFS_H
-#define DMAPLANE_VFIO_SYSFS_H
+#ifndef DMAPLANE_INTERNAL_SYSFS_H
+#define DMAPLANE_INTERNAL_SYSFS_H
 
 #include <stddef.h>
 
