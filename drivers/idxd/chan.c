@@ -78,7 +78,7 @@ int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, 
 	size_t contig = len;
 	dp_iova_t a;
 
-	if (ch->sw) {
+	if (ch->va_addrs) {
 		*iova = (uintptr_t)p;
 		return 0;
 	}
@@ -164,6 +164,12 @@ static int chan_opts_check(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts
 
 static void chan_free(struct dp_idxd_chan *ch)
 {
+	if (ch->leak_records) {
+		DPI_WARN("%s: keeping a channel's completion records and batch lists allocated: "
+			 "the kernel-owned WQ may still write them", ch->dev->info.addr);
+		ch->comp = NULL;
+		ch->blist = NULL;
+	}
 	if (ch->comp != NULL)
 		dp_dma_free(ch->comp);
 	if (ch->blist != NULL)
@@ -181,7 +187,7 @@ static int chan_mem(struct dp_idxd_chan *ch)
 	if (ch->slot == NULL)
 		return -ENOMEM;
 	memset(ch->slot, 0, (size_t)ch->depth * sizeof(*ch->slot));
-	if (ch->sw) {
+	if (ch->va_addrs) {
 		ch->comp = NULL;
 		rc = dp_dma_zalloc((size_t)ch->depth * DSA_COMP_RECORD_SIZE, 64, DP_NUMA_ANY,
 				   (void **)&ch->comp);
@@ -225,6 +231,9 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 	ch->depth = o.depth;
 	ch->mask = o.depth - 1;
 	ch->sw = d->kind == IDXD_KIND_SW;
+	ch->kwq = d->kwq;
+	ch->va_addrs = d->kind != IDXD_KIND_DEVICE;
+	ch->soft_submit = d->kind != IDXD_KIND_DEVICE;
 	ch->shared = wq->mode == DP_IDXD_WQ_SHARED;
 	ch->autobatch = (o.flags & DP_IDXD_CHAN_F_AUTOBATCH) != 0;
 	ch->max_xfer = wq->max_xfer_shift >= 32 ? UINT32_MAX : 1u << wq->max_xfer_shift;
@@ -232,7 +241,7 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 	ch->pasid_w0 = wq->pasid_en ? DSA_DESC_W0_PASID(wq->pasid) : 0;
 	ch->timeout_ticks = (uint64_t)o.timeout_ms * (dp_ticks_hz() / 1000);
 	ch->portal = d->portal;
-	if (ch->shared && !ch->sw && ch->portal.base == NULL &&
+	if (ch->shared && d->kind == IDXD_KIND_DEVICE && ch->portal.base == NULL &&
 	    dpi_device_sim(d->pci) == NULL) {
 		DPI_ERR("%s: shared WQ %u: its portal is not mapped and ENQCMD needs a mapped "
 			"portal", d->info.addr, o.wq);
@@ -242,7 +251,7 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 	ch->portal_off = idxd_portal_offset(o.wq, IDXD_PORTAL_UNLIMITED);
 	rc = chan_mem(ch);
 	pthread_mutex_lock(&d->lock);
-	if (rc == 0 && !ch->shared && !ch->sw && wq->used + o.depth > wq->size) {
+	if (rc == 0 && !ch->shared && d->kind != IDXD_KIND_SW && wq->used + o.depth > wq->size) {
 		DPI_ERR("%s: dedicated WQ %u has %u entries, %u taken by other channels: no room for "
 			"a channel of depth %u (use a smaller depth or a larger WQ)", d->info.addr,
 			o.wq, wq->size, wq->used, o.depth);
@@ -587,6 +596,14 @@ static void recover(struct dp_idxd_chan *ch, int head_rc, int rc)
 		if (!d->halted && idxd_wq_recover(d, ch->wq) != 0)
 			d->halted = idxd_dev_halted(d);
 		pthread_mutex_unlock(&d->lock);
+	} else if (d->kind == IDXD_KIND_KWQ) {
+		/* The kernel owns the WQ: nothing here can abort it. The channel stops, and its
+		 * memory stays allocated in case the device completes those operations later. */
+		DPI_ERR("%s: a kernel-owned WQ cannot be aborted from here: the channel is failed "
+			"(destroy it and create another; the kernel's idxd driver handles the WQ)",
+			d->info.addr);
+		ch->failed = true;
+		ch->leak_records = true;
 	}
 	force_outstanding(ch, head_rc, rc);
 }

@@ -20,6 +20,7 @@
 #include <dmaplane_internal/pasid.h>
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/idxd.h>
+#include <dmaplane_internal/kwq.h>
 #include <dmaplane_internal/log.h>
 #include <dmaplane_internal/sys.h>
 
@@ -482,10 +483,84 @@ static int sw_setup(struct dp_idxd_dev *d, const struct dp_idxd_opts *o)
 
 static void dev_free(struct dp_idxd_dev *d)
 {
+	if (d->kwq != NULL)
+		dpi_kwq_close(d->kwq);
 	if (d->pci != NULL)
 		dp_device_close(d->pci);
 	pthread_mutex_destroy(&d->lock);
 	free(d);
+}
+
+/* ---- kernel-owned WQs ----------------------------------------------------------------------- */
+
+/* "/dev/dsa/wqX.Y", "wqX.Y", or the sim's "sim:dsaN/wqN.M". */
+static bool is_kwq(const char *addr)
+{
+	return strncmp(addr, "/dev/dsa/", 9) == 0 || strncmp(addr, "wq", 2) == 0 ||
+	       (strncmp(addr, "sim:", 4) == 0 && strstr(addr, "/wq") != NULL);
+}
+
+static uint32_t log2_floor(uint64_t v)
+{
+	uint32_t n = 0;
+
+	while (v > 1 && n < 31) {
+		v >>= 1;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A WQ the kernel's idxd driver configured and owns: nothing here touches the device's
+ * registers. Addresses in descriptors are the process's virtual addresses (the kernel bound
+ * the process's address space to its PASID), so any memory is DMA-able.
+ */
+static int kwq_open(const char *addr, const struct dp_idxd_opts *opts, struct dp_idxd_dev **out)
+{
+	const struct dpi_kwq_info *ki;
+	struct dp_idxd_dev *d;
+	struct idxd_wq *q;
+	int rc;
+
+	if (opts != NULL && (opts->num_wqs > 1 || opts->num_engines != 0 ||
+			     (opts->size >= offsetof(struct dp_idxd_opts, wq) + sizeof(opts->wq[0]) &&
+			      memcmp(&opts->wq[0], &(struct dp_idxd_wq_opts){0},
+				     sizeof(opts->wq[0])) != 0))) {
+		DPI_ERR("%s: the kernel configured this WQ: pass NULL options (or one WQ with every "
+			"field 0); change it with accel-config instead", addr);
+		return -EINVAL;
+	}
+	d = dpi_calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&d->lock, NULL);
+	d->kind = IDXD_KIND_KWQ;
+	d->info.size = sizeof(d->info);
+	snprintf(d->info.addr, sizeof(d->info.addr), "%s", addr);
+	rc = dpi_kwq_open(addr, &d->kwq);
+	if (rc != 0) {
+		DPI_ERR("%s: the kernel-owned WQ cannot be opened (%d)", addr, rc);
+		dev_free(d);
+		return rc;
+	}
+	ki = dpi_kwq_get_info(d->kwq);
+	q = &d->wq[0];
+	d->num_wqs = 1;
+	q->mode = ki->mode == DPI_KWQ_SHARED ? DP_IDXD_WQ_SHARED : DP_IDXD_WQ_DEDICATED;
+	q->size = ki->size;
+	q->threshold = ki->size;
+	q->priority = 1;
+	q->max_xfer_shift = log2_floor(ki->max_transfer_size ? ki->max_transfer_size : 4096);
+	q->max_batch_shift = log2_floor(ki->max_batch_size ? ki->max_batch_size : 1);
+	d->opcap = DSA_OPCAP_ALL_W0; /* the kernel's sysfs has the real one: not read yet */
+	d->info.num_engines = 0;
+	fill_info(d);
+	DPI_INFO("%s: kernel-owned %s WQ, %u entries, max transfer %u, max batch %u", addr,
+		 q->mode == DP_IDXD_WQ_SHARED ? "shared" : "dedicated", q->size, d->info.max_xfer,
+		 d->info.max_batch);
+	*out = d;
+	return 0;
 }
 
 int dp_idxd_open(const char *addr, struct dp_ioas *ioas, const struct dp_idxd_opts *opts,
@@ -505,11 +580,8 @@ int dp_idxd_open(const char *addr, struct dp_ioas *ioas, const struct dp_idxd_op
 	rc = opts_check(opts, &o);
 	if (rc != 0)
 		return rc;
-	if (strncmp(addr, "/dev/dsa/", 9) == 0) {
-		DPI_ERR("%s: kernel-owned WQs (the idxd driver's char devices) are not supported "
-			"yet: bind the device to vfio-pci and open it by PCI address", addr);
-		return -ENOTSUP;
-	}
+	if (is_kwq(addr))
+		return kwq_open(addr, opts, out);
 	if (strcmp(addr, "sw") != 0 && ioas == NULL) {
 		DPI_ERR("%s: NULL IOAS: a device needs one (only \"sw\" works without)", addr);
 		return -EINVAL;

@@ -40,7 +40,10 @@
 enum idxd_kind {
 	IDXD_KIND_DEVICE = 0, /* vfio-pci or sim: registers and portals */
 	IDXD_KIND_SW = 1,     /* software engine */
+	IDXD_KIND_KWQ = 2,    /* a WQ the kernel's idxd driver owns (lib/pasid dpi_kwq_*) */
 };
+
+struct dpi_kwq;
 
 /* Slot kinds. */
 #define SLOT_OP 0     /* an operation with a callback */
@@ -79,7 +82,12 @@ struct dp_idxd_chan {
 	uint32_t batch_n;       /* members collected in the open batch */
 	bool batch_open;
 	bool autobatch;
-	bool sw;                /* the software engine: descriptors hold host addresses */
+	bool sw;                /* the software engine */
+	bool va_addrs;          /* descriptors hold host (virtual) addresses: "sw", or a kernel
+				   WQ whose PASID is bound to the process (SVA) */
+	bool soft_submit;       /* submit through the software engine or dpi_kwq_submit() */
+	bool leak_records;      /* a kernel WQ's operations were failed back while the device
+				   may still write their records: never free them */
 	bool failed;
 	bool shared;            /* shared WQ: ENQCMD with retries */
 	uint32_t pasid_w0;      /* descriptor word 0 (PASID) for every descriptor */
@@ -88,6 +96,7 @@ struct dp_idxd_chan {
 	uint32_t pending_polls; /* polls that found the head pending, since the last error check */
 	uint64_t timeout_ticks;
 	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */
+	struct dpi_kwq *kwq;    /* kernel-owned WQ (NULL otherwise) */
 	uint64_t portal_off;    /* this WQ's unlimited portal in BAR2 */
 	struct dsa_hw_desc *blist; /* DMA: one list of max_batch descriptors per slot */
 	dp_iova_t blist_iova;
@@ -111,6 +120,7 @@ struct dp_idxd_dev {
 	struct dp_device *pci;
 	struct dpi_mmio mmio;   /* BAR0 */
 	struct dpi_mmio portal; /* BAR2 */
+	struct dpi_kwq *kwq;    /* IDXD_KIND_KWQ */
 	pthread_mutex_t lock;   /* control path: commands, channel list, recovery */
 	uint64_t gencap, wqcap, grpcap, engcap, opcap;
 	uint32_t version;
@@ -163,6 +173,10 @@ static inline uint64_t idxd_comp_addr(const struct dp_idxd_chan *ch, uint32_t se
 /* Run one descriptor (host addresses) and write its completion record. Batches too. */
 void idxd_sw_exec(const struct dsa_hw_desc *desc);
 
+/* Submission that is not a portal store: the software engine, or a kernel WQ's
+ * dpi_kwq_submit() (mapped portal, write(), or the sim's per-process context). */
+int idxd_soft_submit(struct dp_idxd_chan *ch, const struct dsa_hw_desc *desc);
+
 /* The opcodes the software engine runs, as OPCAP word 0. */
 uint64_t idxd_sw_opcap(void);
 
@@ -173,7 +187,7 @@ static inline __attribute__((always_inline)) int idxd_xlate(const struct dp_idxd
 {
 	uintptr_t va = (uintptr_t)p;
 
-	if (dpi_unlikely(ch->sw)) {
+	if (dpi_unlikely(ch->va_addrs)) {
 		*iova = va;
 		return 0;
 	}

@@ -9,7 +9,7 @@
  *    bytes, which the model consumes like a MOVDIR64B; a shared WQ takes the same store into
  *    the model's ENQCMD aperture (the instruction's stand-in), retried while it answers
  *    -EAGAIN;
- *  - the software engine: run the descriptor now.
+ *  - the software engine: run the descriptor now; a kernel-owned WQ: dpi_kwq_submit().
  * The instructions are emitted as bytes so older assemblers build it; whether the CPU has them
  * was checked once at dp_idxd_open() (lib/pasid cpu.c).
  */
@@ -61,10 +61,8 @@ static inline int idxd_enqcmd(volatile void *portal, const void *desc)
 
 static inline int idxd_portal_submit(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
 {
-	if (dpi_unlikely(ch->sw)) {
-		idxd_sw_exec(d);
-		return 0;
-	}
+	if (dpi_unlikely(ch->soft_submit))
+		return idxd_soft_submit(ch, d);
 	if (dpi_likely(ch->portal.base != NULL)) {
 		volatile uint8_t *p = ch->portal.base + ch->portal_off;
 

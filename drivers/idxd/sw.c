@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <dmaplane_internal/dsa_ref.h>
+#include <dmaplane_internal/kwq.h>
 
 #include "idxd_internal.h"
 
@@ -30,4 +31,12 @@ void idxd_sw_exec(const struct dsa_hw_desc *desc)
 uint64_t idxd_sw_opcap(void)
 {
 	return DSA_OPCAP_ALL_W0;
+}
+
+int idxd_soft_submit(struct dp_idxd_chan *ch, const struct dsa_hw_desc *desc)
+{
+	if (ch->kwq != NULL)
+		return dpi_kwq_submit(ch->kwq, desc);
+	idxd_sw_exec(desc);
+	return 0;
 }

@@ -15,7 +15,12 @@
  *  - "sw": a software engine that runs every operation on the CPU with the reference
  *    implementation the tests use. It is a functional fallback so applications run where
  *    there is no device; it is not fast and makes no claim to be.
- *  - "/dev/dsa/wqX.Y" (kernel-owned WQ): not supported yet (-ENOTSUP).
+ *  - "/dev/dsa/wqX.Y" (or "wqX.Y"): a WQ the kernel's idxd driver configured and owns, opened
+ *    through its char device (lib/pasid): the kernel binds the process's address space to a
+ *    PASID, so descriptors carry virtual addresses and any memory is DMA-able; submission goes
+ *    through the mapped portal, or write() without CAP_SYS_RAWIO. "sim:dsaN/wqN.M" is the same
+ *    for a shared WQ of the sim model (which someone opened and configured as "sim:dsaN").
+ *    The driver cannot abort such a WQ: a timeout fails the channel instead (see dp_idxd_cb).
  *
  * Use: dp_env_init(), dp_ioas_create(), dp_idxd_open(), dp_idxd_chan_create() once per thread
  * per WQ, then dp_idxd_submit_*() and dp_idxd_poll() in that thread's poll loop.
@@ -101,15 +106,19 @@ void dp_idxd_opts_init(struct dp_idxd_opts *opts, size_t size);
  * Open a DSA device and bring it up: reset it, check its capabilities, write GRPCFG (one group
  * with the engines and the WQs) and WQCFG for each WQ, enable the device and each WQ, and check
  * CMDSTS after every command. Control path; any thread.
- * @param addr "DDDD:BB:DD.F" (vfio-pci), "sim:dsaN", or "sw".
+ * @param addr "DDDD:BB:DD.F" (vfio-pci), "sim:dsaN", "sw", or a kernel-owned WQ
+ *   ("/dev/dsa/wqX.Y", "wqX.Y", "sim:dsaN/wqN.M": @p opts must then be NULL or default, and
+ *   @p ioas may be NULL).
  * @param ioas the IOAS the device DMAs through (may be NULL for "sw").
  * @param opts NULL for defaults.
  * @return 0;
  *   -EINVAL   NULL arguments; bad options (size, reserved fields, flags, num_wqs, a WQ size or
  *             threshold or priority out of range, a PASID out of range); the log says which;
  *   -ENOTSUP  the device lacks what the options ask for (shared WQs, PASID, the WQ count, a
- *             transfer or batch size), a kernel WQ path ("/dev/dsa/..."), or a CPU without
- *             MOVDIR64B/ENQCMD for a real device's portal;
+ *             transfer or batch size), or a CPU without MOVDIR64B/ENQCMD for a real device's
+ *             portal; a kernel WQ that is not a "user" WQ (or a sim dedicated one);
+ *   -ENODEV   no such device or kernel WQ; -ENXIO a kernel WQ that is not enabled;
+ *   -EACCES   no permission on a kernel WQ's char device;
  *   -EIO      the device refused a command: the log names the CMDSTS error; or its registers
  *             read all-ones;
  *   -ETIMEDOUT a command did not finish within 1 s;
@@ -228,7 +237,8 @@ DP_STATIC_ASSERT(sizeof(struct dp_idxd_result) == 32, "dp_idxd_result is a compl
  *   -E2BIG     transfer or descriptor count beyond the WQ's maximum;
  *   -EOPNOTSUPP the device does not support the opcode;
  *   -ETIMEDOUT the operation did not complete within the channel's timeout (the WQ was then
- *              aborted: later operations of the channel get -ECANCELED);
+ *              aborted: later operations of the channel get -ECANCELED; on a kernel-owned WQ,
+ *              which cannot be aborted from here, the channel fails instead: destroy it);
  *   -ECANCELED the operation was discarded: aborted by a WQ recovery, or not run because its
  *              batch failed before it (fence);
  *   -EIO       a device error (hardware error status, a SWERR that halted the WQ or device).

@@ -403,6 +403,7 @@ struct cnt {
 	int rc[64];
 	uint8_t status[64];
 	int order[64];
+	uint64_t crc[64];
 };
 
 struct member {
@@ -416,6 +417,7 @@ static void on_member(void *arg, int rc, const struct dp_idxd_result *res)
 
 	m->c->rc[m->idx] = rc;
 	m->c->status[m->idx] = res->status;
+	m->c->crc[m->idx] = res->crc;
 	m->c->order[m->c->calls++] = m->idx;
 }
 
@@ -546,8 +548,8 @@ static void test_arg_errors(void)
 	ut_log_capture();
 	CU_ASSERT_EQUAL(dp_idxd_open(NULL, NULL, NULL, &dev), -EINVAL);
 	CU_ASSERT_EQUAL(dp_idxd_open("sw", NULL, NULL, NULL), -EINVAL);
-	CU_ASSERT_EQUAL(dp_idxd_open("/dev/dsa/wq0.0", NULL, NULL, &dev), -ENOTSUP);
-	CU_ASSERT(ut_log_has("kernel-owned WQs"));
+	CU_ASSERT_EQUAL(dp_idxd_open("/dev/dsa/wq97.3", NULL, NULL, &dev), -ENODEV);
+	CU_ASSERT(ut_log_has("kernel-owned WQ cannot be opened"));
 	dp_idxd_opts_init(&o, sizeof(o));
 	o.num_wqs = DP_IDXD_MAX_WQS + 1;
 	CU_ASSERT_EQUAL(dp_idxd_open("sw", NULL, &o, &dev), -EINVAL);
@@ -901,6 +903,65 @@ static void test_status_errno_sim(void)
 	fx_close(&f);
 }
 
+/* A shared WQ used as a process uses a kernel-owned one: lib/pasid binds a PASID to the
+ * process's address space, descriptors carry virtual addresses, so plain malloc memory works. */
+static void test_kernel_wq_sim(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_idxd_dev *owner = NULL, *dev = NULL;
+	struct dp_idxd_chan *ch = NULL;
+	struct dp_idxd_info info = {.size = sizeof(info)};
+	struct dp_idxd_opts o;
+	struct cnt c = {0};
+	struct member m[8];
+	size_t len = 256 * KiB;
+	uint8_t *a = malloc(len), *b = malloc(len);
+	uint32_t want;
+
+	/* the driver in the kernel's role: WQ 0 dedicated, WQ 1 shared */
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.num_wqs = 2;
+	o.wq[1].mode = DP_IDXD_WQ_SHARED;
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open("sim:dsa0", ioas, &o, &owner), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa0/wq0.0", NULL, NULL, &dev), -ENOTSUP);
+	o.num_wqs = 1;
+	o.wq[0].size = 8;
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa0/wq0.1", NULL, &o, &dev), -EINVAL);
+	CU_ASSERT(ut_log_has("accel-config"));
+	ut_log_release();
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open("sim:dsa0/wq0.1", NULL, NULL, &dev), 0);
+	CU_ASSERT_EQUAL(dp_idxd_get_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(info.num_wqs, 1);
+	CU_ASSERT_EQUAL(info.wq_mode[0], DP_IDXD_WQ_SHARED);
+	CU_ASSERT_EQUAL(info.wq_size[0], 64);
+	CU_ASSERT_EQUAL(dp_idxd_chan_create(dev, NULL, &ch), 0);
+
+	fill_rand(a, len);
+	want = dpi_crc32c(0, a, len);
+	for (int i = 0; i < 4; i++)
+		m[i] = (struct member){&c, i};
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(ch, b, a, (uint32_t)len, 0, on_member, &m[0]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(ch, a, (uint32_t)len, 0, 0, on_member, &m[1]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_batch_open(ch), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_compare(ch, a, b, (uint32_t)len, 0, on_member, &m[2]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_noop(ch, 0, on_member, &m[3]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_batch_close(ch), 0);
+	for (int i = 0; i < 100000 && c.calls < 4; i++)
+		CU_ASSERT(dp_idxd_poll(ch, 0) >= 0);
+	CU_ASSERT_EQUAL(c.calls, 4);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(c.rc[i], 0);
+	CU_ASSERT(memcmp(a, b, len) == 0);
+	CU_ASSERT_EQUAL((uint32_t)c.crc[1], want);
+	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(ch), 0);
+	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_idxd_close(owner), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	free(a);
+	free(b);
+}
+
 /* ---- page faults --------------------------------------------------------------------------- */
 
 static struct {
@@ -1131,6 +1192,7 @@ int main(void)
 		UT_TEST(test_shared_queue_full_sim), UT_TEST(test_page_fault_sim),
 		UT_TEST(test_timeout_sim),   UT_TEST(test_swerr_sim),
 		UT_TEST(test_halt_sim),      UT_TEST(test_status_errno_sim),
+		UT_TEST(test_kernel_wq_sim),
 	};
 
 	return ut_main("idxd", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
