@@ -665,3 +665,55 @@ int dpi_idxd_cmd(struct dp_idxd_dev *d, uint32_t cmd, uint32_t operand, uint32_t
 	pthread_mutex_unlock(&d->lock);
 	return rc;
 }
+
+struct dp_device *dp_idxd_device(struct dp_idxd_dev *d)
+{
+	return d != NULL ? d->pci : NULL;
+}
+
+int dp_idxd_wq_set_pasid(struct dp_idxd_dev *d, uint32_t wq, uint32_t pasid)
+{
+	uint32_t off, mode;
+	int rc;
+
+	if (d == NULL || wq >= d->num_wqs || pasid > 0xfffff) {
+		DPI_ERR("dp_idxd_wq_set_pasid: NULL device, WQ %u out of range, or PASID %u beyond "
+			"2^20-1", wq, pasid);
+		return -EINVAL;
+	}
+	if (d->kind != IDXD_KIND_DEVICE) {
+		DPI_ERR("%s: the PASID of a WQ can only be set on a device dmaplane owns",
+			d->info.addr);
+		return -ENOTSUP;
+	}
+	if (d->wq[wq].mode == DP_IDXD_WQ_SHARED) {
+		DPI_ERR("%s: WQ %u is shared: its PASIDs come with each descriptor (ENQCMD)",
+			d->info.addr, wq);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&d->lock);
+	for (struct dp_idxd_chan *c = d->chans; c != NULL; c = c->next) {
+		if (c->wq == wq) {
+			pthread_mutex_unlock(&d->lock);
+			DPI_ERR("%s: WQ %u has open channels: destroy them before changing its PASID",
+				d->info.addr, wq);
+			return -EBUSY;
+		}
+	}
+	off = idxd_wqcfg_offset(d->wqcfg_off, d->wqcfg_size, wq, IDXD_WQCFG_W_MODE);
+	rc = idxd_cmd(d, IDXD_CMD_DISABLE_WQ, IDXD_CMD_WQ_MASK_OPERAND(wq), NULL);
+	if (rc == 0) {
+		mode = dpi_mmio_read32(&d->mmio, off) &
+		       ~(IDXD_WQCFG_PASID_EN | (0xfffffu << IDXD_WQCFG_PASID_SHIFT));
+		if (pasid != 0)
+			mode |= IDXD_WQCFG_PASID_EN | (pasid << IDXD_WQCFG_PASID_SHIFT);
+		dpi_mmio_write32(&d->mmio, off, mode);
+		rc = idxd_cmd(d, IDXD_CMD_ENABLE_WQ, wq, NULL);
+	}
+	if (rc == 0) {
+		d->wq[wq].pasid = pasid;
+		d->wq[wq].pasid_en = pasid != 0;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return rc;
+}

@@ -154,6 +154,24 @@ struct dp_idxd_info {
 /** @return 0; -EINVAL (NULL, or info->size smaller than up to @c addr). Any thread. */
 int dp_idxd_get_info(struct dp_idxd_dev *dev, struct dp_idxd_info *info);
 
+/**
+ * The PCI device behind an open DSA device, for the calls of vfio.h and pasid.h (e.g.
+ * dp_pasid_alloc() and dp_pasid_attach() before dp_idxd_wq_set_pasid()). NULL for "sw", a
+ * kernel-owned WQ, or NULL. Owned by @p dev: do not close it.
+ */
+struct dp_device *dp_idxd_device(struct dp_idxd_dev *dev);
+
+/**
+ * Give WQ @p wq a PASID: its DMA (data and completion records) is then translated through the
+ * address space attached to that PASID (dp_pasid_attach()) instead of the device's IOAS; 0
+ * takes the PASID away again. The WQ is disabled, reconfigured (WQCFG PASID enable + PASID)
+ * and enabled. Control path; no channel may be open on the WQ.
+ * @return 0; -EINVAL (NULL, wq out of range, pasid beyond 2^20-1, a shared WQ: its PASIDs come
+ *   with each descriptor); -ENOTSUP ("sw" or a kernel-owned WQ); -EBUSY (channels are open on
+ *   the WQ); -EIO / -ETIMEDOUT (a command failed: the log names the CMDSTS error).
+ */
+int dp_idxd_wq_set_pasid(struct dp_idxd_dev *dev, uint32_t wq, uint32_t pasid);
+
 /** Options for dp_idxd_chan_create(). Initialise with dp_idxd_chan_opts_init(). */
 struct dp_idxd_chan_opts {
 	size_t size;          /**< sizeof(struct dp_idxd_chan_opts) */

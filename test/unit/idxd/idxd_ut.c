@@ -14,6 +14,7 @@
 #include <dmaplane/env.h>
 #include <dmaplane/idxd.h>
 #include <dmaplane/iova.h>
+#include <dmaplane/pasid.h>
 #include <dmaplane_internal/common.h>
 #include <dmaplane_internal/dsa_ref.h>
 #include <dmaplane_internal/device.h>
@@ -962,6 +963,67 @@ static void test_kernel_wq_sim(void)
 	free(b);
 }
 
+/* A dedicated WQ with a PASID DMAs through the address space attached to that PASID: a page
+ * remapped there (and only there) is what the device reads. */
+static void test_pasid_sim(void)
+{
+	struct fx f;
+	struct dp_ioas *b;
+	struct dp_device *pci;
+	struct dp_idxd_chan_opts co;
+	struct dpi_sim_domain *dom;
+	struct done d = {0};
+	uint32_t pasid = 0;
+	dp_iova_t x;
+
+	fx_open(&f, "sim:dsa0");
+	b = new_ioas(); /* registered memory is mapped here too, at the same IOVAs */
+	dom = domain_of(b);
+	pci = dp_idxd_device(f.dev);
+	CU_ASSERT_FATAL(pci != NULL);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_wq_set_pasid(f.dev, 0, 5), -EBUSY);
+	CU_ASSERT(ut_log_has("open channels"));
+	CU_ASSERT_EQUAL(dp_idxd_wq_set_pasid(f.dev, 1, 5), -EINVAL);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(f.ch), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_pasid_alloc(pci, &pasid), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_pasid_attach(pci, pasid, b), 0);
+	CU_ASSERT_EQUAL(dp_idxd_wq_set_pasid(f.dev, 0, pasid), 0);
+	dp_idxd_chan_opts_init(&co, sizeof(co));
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_chan_create(f.dev, &co, &f.ch), 0);
+
+	/* in the PASID's address space only, the source's first page is another buffer's */
+	memset(f.src, 0x11, 4096);
+	memset(f.src2, 0x22, 4096);
+	x = dp_iova_of(f.src, NULL);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_unmap(dom, x, 4096), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_map(dom, x, f.src2, 4096,
+						 DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy(f.ch, f.dst, f.src, 4096, 0, on_done, &d)),
+			0);
+	CU_ASSERT_EQUAL(f.dst[0], 0x22);
+	CU_ASSERT_EQUAL(f.dst[4095], 0x22);
+
+	/* without the PASID the device reads through the IOAS it was opened with */
+	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(f.ch), 0);
+	CU_ASSERT_EQUAL(dp_idxd_wq_set_pasid(f.dev, 0, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_chan_create(f.dev, &co, &f.ch), 0);
+	memset(&d, 0, sizeof(d));
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy(f.ch, f.dst, f.src, 4096, 0, on_done, &d)),
+			0);
+	CU_ASSERT_EQUAL(f.dst[0], 0x11);
+	CU_ASSERT_EQUAL(f.dst[4095], 0x11);
+
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(dom, x, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(dom, x, f.src, 4096,
+					   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	CU_ASSERT_EQUAL(dp_pasid_detach(pci, pasid), 0);
+	CU_ASSERT_EQUAL(dp_pasid_free(pci, pasid), 0);
+	fx_close(&f);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(b), 0);
+}
+
 /* ---- page faults --------------------------------------------------------------------------- */
 
 static struct {
@@ -1192,7 +1254,7 @@ int main(void)
 		UT_TEST(test_shared_queue_full_sim), UT_TEST(test_page_fault_sim),
 		UT_TEST(test_timeout_sim),   UT_TEST(test_swerr_sim),
 		UT_TEST(test_halt_sim),      UT_TEST(test_status_errno_sim),
-		UT_TEST(test_kernel_wq_sim),
+		UT_TEST(test_kernel_wq_sim), UT_TEST(test_pasid_sim),
 	};
 
 	return ut_main("idxd", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
