@@ -298,8 +298,7 @@ static int plan_wqs(struct dp_idxd_dev *d, const struct dp_idxd_opts *o)
 				w->mode == DP_IDXD_WQ_SHARED ? "shared" : "dedicated");
 			return -ENOTSUP;
 		}
-		if (w->max_xfer_shift > xfer_max || w->max_batch_shift > batch_max ||
-		    (w->max_batch_shift != 0 && w->max_batch_shift < 1)) {
+		if (w->max_xfer_shift > xfer_max || w->max_batch_shift > batch_max) {
 			DPI_ERR("%s: WQ %u: max transfer 2^%u / max batch 2^%u exceed the device's "
 				"2^%u / 2^%u", d->info.addr, i, w->max_xfer_shift,
 				w->max_batch_shift, xfer_max, batch_max);
