@@ -183,6 +183,8 @@ static int chan_mem(struct dp_idxd_chan *ch)
 	size_t blist = (size_t)ch->depth * ch->max_batch * sizeof(struct dsa_hw_desc);
 	int rc;
 
+	if (dpi_fault("malloc") != 0) /* the slots are aligned: no dpi_calloc, its fault point */
+		return -ENOMEM;
 	ch->slot = aligned_alloc(64, (size_t)ch->depth * sizeof(*ch->slot));
 	if (ch->slot == NULL)
 		return -ENOMEM;

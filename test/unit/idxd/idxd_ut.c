@@ -6,6 +6,7 @@
  * on the lib/sim DSA model ("sim:dsa0") where the model is built in.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include <dmaplane_internal/dsa_ref.h>
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/env.h>
+#include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/idxd.h>
 #include <dmaplane_internal/sim.h>
 
@@ -1024,6 +1026,129 @@ static void test_pasid_sim(void)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(b), 0);
 }
 
+/* Every failure point of open and channel creation reports an error and leaves nothing behind
+ * (the device can be opened again; ASan builds check for leaks). */
+static void test_fail_nth_sim(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_idxd_dev *dev = NULL;
+	struct dp_idxd_chan *ch = NULL;
+	struct cnt c = {0};
+	struct member m = {&c, 0};
+	int rc = -1, n;
+
+	ut_log_capture();
+	for (n = 1; n < 1000; n++) {
+		dpi_fault_arm(n, ENOMEM);
+		rc = dp_idxd_open("sim:dsa0", ioas, NULL, &dev);
+		if (!dpi_fault_fired())
+			break;
+		dpi_fault_arm(0, 0);
+		CU_ASSERT(rc < 0);
+		CU_ASSERT_PTR_NULL(dev);
+	}
+	dpi_fault_arm(0, 0);
+	CU_ASSERT(n > 2);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	for (n = 1; n < 1000; n++) {
+		dpi_fault_arm(n, ENOMEM);
+		rc = dp_idxd_chan_create(dev, NULL, &ch);
+		if (!dpi_fault_fired())
+			break;
+		dpi_fault_arm(0, 0);
+		CU_ASSERT(rc < 0);
+		CU_ASSERT_PTR_NULL(ch);
+	}
+	dpi_fault_arm(0, 0);
+	ut_log_release();
+	CU_ASSERT(n > 1);
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	/* the failed creates gave their WQ room back: the channel took 64 of 128 entries */
+	CU_ASSERT_EQUAL(dp_idxd_submit_noop(ch, 0, on_member, &m), 0);
+	for (int i = 0; i < 1000 && c.calls == 0; i++)
+		dp_idxd_poll(ch, 0);
+	CU_ASSERT_EQUAL(c.rc[0], 0);
+	{
+		struct dp_idxd_chan *ch2 = NULL;
+
+		CU_ASSERT_EQUAL(dp_idxd_chan_create(dev, NULL, &ch2), 0);
+		CU_ASSERT_EQUAL(dp_idxd_chan_destroy(ch2), 0);
+	}
+	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
+/* Two threads, each with its own channel on one shared WQ. */
+struct thr {
+	struct dp_idxd_dev *dev;
+	uint8_t *src, *dst;
+	int errors, done;
+};
+
+static void on_thr(void *arg, int rc, const struct dp_idxd_result *res)
+{
+	struct thr *t = arg;
+
+	(void)res;
+	t->done++;
+	t->errors += rc != 0;
+}
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	struct dp_idxd_chan *ch = NULL;
+	int submitted = 0;
+
+	if (dp_idxd_chan_create(t->dev, NULL, &ch) != 0) {
+		t->errors++;
+		return NULL;
+	}
+	while (t->done < 2000) {
+		if (submitted < 2000) {
+			int rc = dp_idxd_submit_copy(ch, t->dst + (submitted % 64) * 1024,
+						     t->src + (submitted % 64) * 1024, 1024, 0,
+						     on_thr, t);
+			if (rc == 0)
+				submitted++;
+			else if (rc != -EAGAIN)
+				t->errors++;
+		}
+		if (dp_idxd_poll(ch, 0) < 0)
+			t->errors++;
+	}
+	dp_idxd_chan_destroy(ch);
+	return NULL;
+}
+
+static void test_threads_shared_wq_sim(void)
+{
+	struct fx f;
+	struct dp_idxd_opts o;
+	struct thr t[2];
+	pthread_t th[2];
+
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.wq[0].mode = DP_IDXD_WQ_SHARED;
+	o.wq[0].size = 32;
+	fx_open_opts(&f, "sim:dsa0", &o, 64, 0);
+	fill_rand(f.src, 64 * KiB);
+	fill_rand(f.src2, 64 * KiB);
+	t[0] = (struct thr){f.dev, f.src, f.dst, 0, 0};
+	t[1] = (struct thr){f.dev, f.src2, f.dst2, 0, 0};
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(t[i].errors, 0);
+		CU_ASSERT_EQUAL(t[i].done, 2000);
+	}
+	CU_ASSERT(memcmp(f.dst, f.src, 64 * KiB) == 0);
+	CU_ASSERT(memcmp(f.dst2, f.src2, 64 * KiB) == 0);
+	fx_close(&f);
+}
+
 /* ---- page faults --------------------------------------------------------------------------- */
 
 static struct {
@@ -1255,6 +1380,7 @@ int main(void)
 		UT_TEST(test_timeout_sim),   UT_TEST(test_swerr_sim),
 		UT_TEST(test_halt_sim),      UT_TEST(test_status_errno_sim),
 		UT_TEST(test_kernel_wq_sim), UT_TEST(test_pasid_sim),
+		UT_TEST(test_fail_nth_sim),  UT_TEST(test_threads_shared_wq_sim),
 	};
 
 	return ut_main("idxd", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
