@@ -282,9 +282,12 @@ int dp_idxd_chan_destroy(struct dp_idxd_chan *ch)
 		return -EINVAL;
 	d = ch->dev;
 	pthread_mutex_lock(&d->lock);
-	/* The device must not write into the records any more: drain what is outstanding. */
+	/* The device must not write into the records any more: abort what is outstanding (a
+	 * kernel-owned WQ cannot be aborted from here: keep the memory instead). */
 	if (ch->tail != ch->head && d->kind == IDXD_KIND_DEVICE && !d->halted)
 		idxd_wq_recover(d, ch->wq);
+	if (ch->tail != ch->head && d->kind == IDXD_KIND_KWQ)
+		ch->leak_records = true;
 	if (!ch->shared)
 		d->wq[ch->wq].used -= ch->depth;
 	for (struct dp_idxd_chan **p = &d->chans; *p != NULL; p = &(*p)->next) {
@@ -371,6 +374,7 @@ int dp_idxd_batch_close(struct dp_idxd_chan *ch)
 						       sizeof(struct dsa_hw_desc);
 	bs->desc.desc_count = ch->batch_n;
 	bs->kind = SLOT_BATCH;
+	bs->cb = NULL;
 	bs->members = (uint16_t)ch->batch_n;
 	bs->forced_rc = 0;
 	bs->deadline = 0;
@@ -585,8 +589,11 @@ static void force_outstanding(struct dp_idxd_chan *ch, int head_rc, int rc)
 {
 	uint32_t end = ch->batch_open ? ch->batch_seq : ch->tail;
 
+	/* A batch at the head has no callback: its first member reports the head's error. */
+	uint32_t first = ch->slot[ch->head & ch->mask].kind == SLOT_BATCH ? ch->head + 1 : ch->head;
+
 	for (uint32_t q = ch->head; q != end; q++)
-		ch->slot[q & ch->mask].forced_rc = (int16_t)(q == ch->head ? head_rc : rc);
+		ch->slot[q & ch->mask].forced_rc = (int16_t)(q == first ? head_rc : rc);
 }
 
 static void recover(struct dp_idxd_chan *ch, int head_rc, int rc)
@@ -672,9 +679,11 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 			if (ch->batch_open && seq == ch->batch_seq)
 				break; /* the open batch has not been submitted */
 			if (s->forced_rc != 0) {
-				complete_forced(ch, s, s->forced_rc);
+				if (s->kind != SLOT_BATCH) { /* a batch has no callback */
+					complete_forced(ch, s, s->forced_rc);
+					n++;
+				}
 				ch->head = seq + 1;
-				n++;
 				continue;
 			}
 			if (head_pending(ch, s) != 0)

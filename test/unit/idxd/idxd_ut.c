@@ -1298,6 +1298,23 @@ static void test_timeout_sim(void)
 		dp_idxd_poll(ch2, 0);
 	CU_ASSERT_EQUAL(c.rc[0], 0);
 	CU_ASSERT(memcmp(f.dst, f.src, 64) == 0);
+	/* a batch that times out: its first member reports it, the others are cancelled */
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), true), 0);
+	CU_ASSERT_EQUAL(dp_idxd_batch_open(ch2), 0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(dp_idxd_submit_noop(ch2, 0, on_member, &m[i]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_batch_close(ch2), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch2, 0), 0);
+	g_fake_ticks += 100;
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch2, 0), 3);
+	ut_log_release();
+	CU_ASSERT_EQUAL(c.rc[0], -ETIMEDOUT);
+	CU_ASSERT_EQUAL(c.rc[1], -ECANCELED);
+	CU_ASSERT_EQUAL(c.rc[2], -ECANCELED);
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(ch2), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), false), 0);
 	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(ch2), 0);
 	fx_close(&f);
 	dpi_ticks_set_source(NULL, 0);
