@@ -205,9 +205,11 @@ int dp_idxd_chan_create(struct dp_idxd_dev *dev, const struct dp_idxd_chan_opts 
 			struct dp_idxd_chan **chan);
 
 /**
- * Destroy a channel. Outstanding operations are dropped without callbacks (the WQ is drained
- * first so that the device no longer writes to the channel's memory). Control path, not from
- * a callback. @return 0; -EINVAL (NULL).
+ * Destroy a channel. Outstanding operations are dropped without callbacks: the WQ is aborted
+ * first so that the device no longer writes to the channel's memory (which also discards other
+ * channels' queued descriptors on that WQ: complete your work first). On a kernel-owned WQ,
+ * which cannot be aborted from here, the channel's records stay allocated instead. Control
+ * path, not from a callback. @return 0; -EINVAL (NULL).
  */
 int dp_idxd_chan_destroy(struct dp_idxd_chan *chan);
 
@@ -279,7 +281,8 @@ typedef void (*dp_idxd_cb)(void *arg, int rc, const struct dp_idxd_result *res);
  *            dp_dma_alloc() or register it with dp_mem_register();
  *   -EAGAIN  the channel is full (poll and submit again), or a shared WQ stayed full through
  *            the bounded ENQCMD retries; nothing was submitted;
- *   -EIO     the channel failed (device halted) and cannot take work.
+ *   -EIO     the channel failed (the device halted, or a kernel-owned WQ timed out) and
+ *            cannot take work: destroy it.
  * Buffers must stay valid and unchanged (sources) until cb runs.
  */
 
@@ -407,7 +410,8 @@ int dp_idxd_flush(struct dp_idxd_chan *chan);
  */
 int dp_idxd_poll(struct dp_idxd_chan *chan, uint32_t max);
 
-/** Operations of @p chan submitted whose callbacks have not run (0 for NULL). */
+/** Slots of @p chan in use: operations submitted whose callbacks have not run, plus one per
+ * batch (open, or submitted and not yet reaped). 0 for NULL. */
 uint32_t dp_idxd_chan_outstanding(const struct dp_idxd_chan *chan);
 
 #ifdef __cplusplus
