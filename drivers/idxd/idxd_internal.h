@@ -63,12 +63,13 @@ struct idxd_slot {
 	uint64_t deadline;   /* ticks; 0 until a poll first finds the operation pending at the
 				head of the channel (the timeout runs from there) */
 	uintptr_t va[3];     /* caller pointers behind src_addr, dst_addr, the third address */
+	/* done, forced_rc, resubmits and kind are set together at submit: keep them adjacent */
 	uint32_t done;       /* bytes completed by earlier submissions (page-fault resume) */
-	uint16_t kind;       /* SLOT_* */
-	uint16_t members;    /* SLOT_BATCH: members that follow it */
 	int16_t forced_rc;   /* != 0: fail with this when the record stays empty (batch failed) */
 	uint8_t resubmits;
-	uint8_t reserved0[5];
+	uint8_t kind;        /* SLOT_* */
+	uint16_t members;    /* SLOT_BATCH: members that follow it */
+	uint8_t reserved0[6];
 } __attribute__((aligned(64)));
 
 struct dp_idxd_chan {

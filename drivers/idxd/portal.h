@@ -59,7 +59,7 @@ static inline int idxd_enqcmd(volatile void *portal, const void *desc)
 }
 #endif
 
-static inline int idxd_portal_submit(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
+static inline __attribute__((always_inline)) int idxd_portal_submit(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
 {
 	if (dpi_unlikely(ch->soft_submit))
 		return idxd_soft_submit(ch, d);

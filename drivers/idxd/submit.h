@@ -12,7 +12,7 @@
 /* The next slot for an operation (a batch member when a batch is open); NULL when the channel
  * is full. A full batch goes out and a new one opens; an automatic batch opens on the first
  * operation. Nothing is taken until idxd_slot_submit(). */
-static inline struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch)
+static inline __attribute__((always_inline)) struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch)
 {
 	if (dpi_unlikely(ch->batch_open && ch->batch_n == ch->max_batch) &&
 	    (dp_idxd_batch_close(ch) != 0 || dp_idxd_batch_open(ch) != 0))
@@ -26,7 +26,7 @@ static inline struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch)
 
 /* Publish the operation built in @s. 0; -EAGAIN (a shared WQ stayed full: nothing was taken);
  * another portal error. */
-static inline int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s, dp_idxd_cb cb,
+static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s, dp_idxd_cb cb,
 				   void *arg)
 {
 	uint32_t seq = ch->tail;
@@ -34,11 +34,11 @@ static inline int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s,
 
 	s->cb = cb;
 	s->arg = arg;
-	s->done = 0;
-	s->resubmits = 0;
 	s->deadline = 0;
 	s->desc.completion_addr = idxd_comp_addr(ch, seq);
 	ch->comp[seq & ch->mask].status = 0;
+	s->done = 0;
+	s->resubmits = 0;
 	if (ch->batch_open) {
 		/* A member whose record stays empty after its batch completed did not run (a
 		 * fence after a failure): it fails with -ECANCELED unless batch_done() says
