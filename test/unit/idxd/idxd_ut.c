@@ -1320,6 +1320,49 @@ static void test_timeout_sim(void)
 	dpi_ticks_set_source(NULL, 0);
 }
 
+/* A kernel-owned WQ cannot be aborted from here: a timeout fails the channel (and keeps its
+ * records allocated, for the device may still write them). */
+static void test_kernel_wq_timeout_sim(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_idxd_dev *owner = NULL, *dev = NULL;
+	struct dp_idxd_chan *ch = NULL;
+	struct dp_idxd_chan_opts co;
+	struct dp_idxd_opts o;
+	struct cnt c = {0};
+	struct member m[2] = {{&c, 0}, {&c, 1}};
+
+	dpi_ticks_set_source(fake_ticks, 1000);
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.wq[0].mode = DP_IDXD_WQ_SHARED;
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open("sim:dsa0", ioas, &o, &owner), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open("sim:dsa0/wq0.0", NULL, NULL, &dev), 0);
+	dp_idxd_chan_opts_init(&co, sizeof(co));
+	co.timeout_ms = 10;
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_chan_create(dev, &co, &ch), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(dpi_device_sim(dp_idxd_device(owner)), true), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_noop(ch, 0, on_member, &m[0]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_noop(ch, 0, on_member, &m[1]), 0);
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch, 0), 0);
+	g_fake_ticks += 50;
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch, 0), -EIO);
+	CU_ASSERT(ut_log_has("cannot be aborted"));
+	CU_ASSERT_EQUAL(c.calls, 2);
+	CU_ASSERT_EQUAL(c.rc[0], -ETIMEDOUT);
+	CU_ASSERT_EQUAL(c.rc[1], -ECANCELED);
+	CU_ASSERT_EQUAL(dp_idxd_submit_noop(ch, 0, on_member, &m[0]), -EIO);
+	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(ch), 0);
+	CU_ASSERT(ut_log_has("keeping a channel's completion records"));
+	ut_log_release();
+	/* the held descriptors run now and write into the records that were kept */
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(dpi_device_sim(dp_idxd_device(owner)), false), 0);
+	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_idxd_close(owner), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	dpi_ticks_set_source(NULL, 0);
+}
+
 /* A descriptor sent to a disabled WQ is dropped and reported in SWERR: the driver finds it,
  * recovers the WQ, fails the lost operation with -EIO, and goes on. */
 static void test_swerr_sim(void)
@@ -1396,7 +1439,8 @@ int main(void)
 		UT_TEST(test_shared_queue_full_sim), UT_TEST(test_page_fault_sim),
 		UT_TEST(test_timeout_sim),   UT_TEST(test_swerr_sim),
 		UT_TEST(test_halt_sim),      UT_TEST(test_status_errno_sim),
-		UT_TEST(test_kernel_wq_sim), UT_TEST(test_pasid_sim),
+		UT_TEST(test_kernel_wq_sim), UT_TEST(test_kernel_wq_timeout_sim),
+		UT_TEST(test_pasid_sim),
 		UT_TEST(test_fail_nth_sim),  UT_TEST(test_threads_shared_wq_sim),
 	};
 
