@@ -374,6 +374,14 @@ static int setup_portals(struct dp_idxd_dev *d)
 		return 0;
 	for (uint32_t i = 0; i < d->num_wqs; i++)
 		shared |= d->wq[i].mode == DP_IDXD_WQ_SHARED;
+	if (shared) {
+		/* ENQCMD takes its PASID from the IA32_PASID MSR, which only the kernel's SVA bind
+		 * sets; without it the instruction faults (#GP) and kills the process. */
+		DPI_ERR("%s: shared WQs need ENQCMD, which needs a PASID in the IA32_PASID MSR that "
+			"only the kernel's SVA bind sets: use dedicated WQs on a device dmaplane owns, "
+			"or a kernel-owned shared WQ (/dev/dsa/wqX.Y)", d->info.addr);
+		return -ENOTSUP;
+	}
 	if (!dpi_cpu_has_movdir64b() || (shared && !dpi_cpu_has_enqcmd())) {
 		DPI_ERR("%s: this CPU lacks %s (CPUID leaf 7 ECX bit %d), which submitting to %s "
 			"WQs needs: use the kernel's idxd driver or a newer CPU", d->info.addr,
