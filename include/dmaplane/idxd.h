@@ -7,9 +7,11 @@
  * Devices (dp_idxd_open()):
  *  - "0000:6a:01.0": a DSA function bound to vfio-pci. dmaplane owns it: it configures groups,
  *    engines and work queues (WQs) through the registers (GRPCFG, WQCFG), enables the device and
- *    the WQs, and submits to the WQ portals in BAR2 (MOVDIR64B on dedicated WQs, ENQCMD on
- *    shared ones; the CPU must have them: see DP_IDXD_F_*). Addresses in descriptors are IOVAs
- *    of the IOAS (or of a PASID's address space when the WQ has a PASID).
+ *    the WQs, and submits to the WQ portals in BAR2 with MOVDIR64B (the CPU must have it).
+ *    Only dedicated WQs: a shared WQ needs ENQCMD, whose PASID comes from the IA32_PASID MSR
+ *    that only the kernel's SVA bind sets (use a kernel-owned shared WQ for that). Addresses in
+ *    descriptors are IOVAs of the IOAS (or of a PASID's address space when the WQ has a PASID:
+ *    dp_idxd_wq_set_pasid()).
  *  - "sim:dsa0": the lib/sim DSA model, through the same register code; portal stores go
  *    through the device's region write.
  *  - "sw": a software engine that runs every operation on the CPU with the reference
@@ -115,8 +117,8 @@ void dp_idxd_opts_init(struct dp_idxd_opts *opts, size_t size);
  *   -EINVAL   NULL arguments; bad options (size, reserved fields, flags, num_wqs, a WQ size or
  *             threshold or priority out of range, a PASID out of range); the log says which;
  *   -ENOTSUP  the device lacks what the options ask for (shared WQs, PASID, the WQ count, a
- *             transfer or batch size), or a CPU without MOVDIR64B/ENQCMD for a real device's
- *             portal; a kernel WQ that is not a "user" WQ (or a sim dedicated one);
+ *             transfer or batch size); a real device with a shared WQ, or a CPU without
+ *             MOVDIR64B; a kernel WQ that is not a "user" WQ (or a sim dedicated one);
  *   -ENODEV   no such device or kernel WQ; -ENXIO a kernel WQ that is not enabled;
  *   -EACCES   no permission on a kernel WQ's char device;
  *   -EIO      the device refused a command: the log names the CMDSTS error; or its registers
