@@ -12,8 +12,8 @@
  *    that only the kernel's SVA bind sets (use a kernel-owned shared WQ for that). Addresses in
  *    descriptors are IOVAs of the IOAS (or of a PASID's address space when the WQ has a PASID:
  *    dp_idxd_wq_set_pasid()).
- *  - "sim:dsa0": the lib/sim DSA model, through the same register code; portal stores go
- *    through the device's region write.
+ *  - "sim:dsaN": the lib/sim DSA model, through the same register code; portal stores go
+ *    through the device's region write, and shared WQs work (the model's ENQCMD stand-in).
  *  - "sw": a software engine that runs every operation on the CPU with the reference
  *    implementation the tests use. It is a functional fallback so applications run where
  *    there is no device; it is not fast and makes no claim to be.
@@ -28,8 +28,8 @@
  * per WQ, then dp_idxd_submit_*() and dp_idxd_poll() in that thread's poll loop.
  *
  * Memory: buffers must be DMA-able (dp_dma_alloc(), or registered with dp_mem_register()) and
- * each buffer contiguous in IOVA space (one allocation or one registration). "sw" takes any
- * memory.
+ * each buffer contiguous in IOVA space (one allocation or one registration). "sw" and
+ * kernel-owned WQs take any memory (their descriptors carry virtual addresses).
  *
  * Thread rules: device calls (open, close, info, channel create/destroy) from any thread,
  * serialised inside. A channel belongs to one thread at a time: submit, batch and poll calls on
