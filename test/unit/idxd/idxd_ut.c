@@ -804,6 +804,23 @@ static void test_config_sim(void)
 	CU_ASSERT(ut_log_has("NULL IOAS"));
 	CU_ASSERT_EQUAL(dp_idxd_open("sim:nosuch0", ioas, NULL, &dev), -ENODEV);
 	CU_ASSERT(dev == NULL);
+	/* a device with fewer WQs or a smaller transfer than asked for */
+	setenv("DP_SIM_DSA_WQS", "2", 1);
+	setenv("DP_SIM_DSA_XFER_SHIFT", "16", 1);
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.num_wqs = 3;
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa1", ioas, &o, &dev), -ENOTSUP);
+	CU_ASSERT(ut_log_has("3 WQs asked for, the device has 2"));
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.wq[0].max_xfer_shift = 17;
+	CU_ASSERT_EQUAL(dp_idxd_open("sim:dsa1", ioas, &o, &dev), -ENOTSUP);
+	CU_ASSERT(ut_log_has("max transfer 2^17"));
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open("sim:dsa1", ioas, NULL, &dev), 0);
+	CU_ASSERT_EQUAL(dp_idxd_get_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(info.max_xfer, 64 * KiB);
+	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0);
+	unsetenv("DP_SIM_DSA_WQS");
+	unsetenv("DP_SIM_DSA_XFER_SHIFT");
 	ut_log_release();
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 }
