@@ -1243,6 +1243,28 @@ static void test_page_fault_sim(void)
 	CU_ASSERT_EQUAL(g_pf.hits, 3);
 	CU_ASSERT_EQUAL((uint32_t)d.res.crc, want);
 
+	/* a fault in a batch member: that member is resumed alone, the others are untouched */
+	{
+		struct cnt c = {0};
+		struct member m[3] = {{&c, 0}, {&c, 1}, {&c, 2}};
+
+		fill_rand(reg, len);
+		memset(f.dst, 0, 3 * 8192);
+		page_absent(&f, reg + 12 * 4096);
+		CU_ASSERT_EQUAL(dp_idxd_batch_open(f.ch), 0);
+		for (int i = 0; i < 3; i++)
+			CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst + i * 8192,
+							    reg + (10 + 2 * i) * 4096 + 5, 8000, 0,
+							    on_member, &m[i]), 0);
+		CU_ASSERT_EQUAL(dp_idxd_batch_close(f.ch), 0);
+		poll_until(&f, &c, 3);
+		CU_ASSERT_EQUAL(g_pf.hits, 4);
+		for (int i = 0; i < 3; i++) {
+			CU_ASSERT_EQUAL(c.rc[i], 0);
+			CU_ASSERT(memcmp(f.dst + i * 8192, reg + (10 + 2 * i) * 4096 + 5, 8000) == 0);
+		}
+	}
+
 	/* a fault that touching does not cure (the IOMMU mapping stays gone): -EFAULT */
 	memset(&d, 0, sizeof(d));
 	g_pf.iova = dp_iova_of(reg + 2 * 4096, NULL);
