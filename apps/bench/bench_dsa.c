@@ -6,9 +6,10 @@
  *   batch32:  32 copies of 64 bytes in one batch (open, 32 submits, close, poll), per op.
  * Each case is counted twice under callgrind: the whole loop ("instr_per_op": the bench loop,
  * driver and device), and only the driver's entry points (dp_idxd_submit_copy, dp_idxd_poll
- * with the callback it runs, dp_idxd_batch_open/close) with the device's own code toggled out
- * ("driver_instr_per_op"): the sim device's region write (lib/vfio plumbing and the model) or
- * the software engine (idxd_sw_exec), whose work a real device does behind one MOVDIR64B. Targets: 150 (single) and 40 (batch32) driver
+ * with the callback it runs, dp_idxd_batch_open/close; none calls another, so the toggles do
+ * not nest) with the device's own code toggled out ("driver_instr_per_op"): the sim device's
+ * region write (lib/vfio plumbing and the model) or the software engine (idxd_sw_exec), whose
+ * work a real device does behind one MOVDIR64B. Targets: 150 (single) and 40 (batch32) driver
  * instructions per op. A timed ns_per_op is printed too (noisy on shared machines).
  *
  * Usage: dmaplane_bench dsa [--json] [--no-instr] [--dev sim:dsa0|sw]
@@ -111,7 +112,7 @@ static int setup(struct bench_dsa *b, const char *dev)
 	if (rc == 0)
 		rc = dp_idxd_open(dev, b->ioas, NULL, &b->dev);
 	dp_idxd_chan_opts_init(&co, sizeof(co));
-	co.depth = 64;
+	co.depth = 128;
 	if (rc == 0)
 		rc = dp_idxd_chan_create(b->dev, &co, &b->ch);
 	if (rc != 0)

@@ -3,11 +3,13 @@
  * Channels: a ring of operation slots over one WQ, owned by one thread (no lock, no atomic
  * read-modify-write on the data path).
  *
- * Slots are taken in order (sequence numbers head..tail); slot i's completion record is comp[i]
- * in DMA memory. dp_idxd_poll() reaps from the head in submission order: a slot is done when its
- * record's status is non-zero. A batch takes one slot for the BATCH descriptor followed by one
- * per member; at close the members' descriptors are copied into the batch slot's descriptor list
- * (DMA memory) and the BATCH descriptor is submitted. The device writes the batch's record after
+ * Slots are taken in order (sequence numbers head..tail); slot i's descriptor is desc[i] and its
+ * completion record comp[i], both in DMA memory. dp_idxd_poll() reaps from the head in
+ * submission order: a slot is done when its record's status is non-zero. A batch takes one slot
+ * for the BATCH descriptor followed by one per member: the members' descriptors, consecutive in
+ * the ring, are the batch's descriptor list (nothing is copied), so a batch that would wrap
+ * around the end of the ring is sent there and a new one opens at its start. At close the BATCH
+ * descriptor is submitted. The device writes the batch's record after
  * every member's, so when the head reaches a member the batch has finished: a member whose record
  * is still empty was not run (fence after a failure, or the batch itself failed) and is failed
  * back with forced_rc.
@@ -168,19 +170,19 @@ static void chan_free(struct dp_idxd_chan *ch)
 		DPI_WARN("%s: keeping a channel's completion records and batch lists allocated: "
 			 "the kernel-owned WQ may still write them", ch->dev->info.addr);
 		ch->comp = NULL;
-		ch->blist = NULL;
+		ch->desc = NULL;
 	}
 	if (ch->comp != NULL)
 		dp_dma_free(ch->comp);
-	if (ch->blist != NULL)
-		dp_dma_free(ch->blist);
+	if (ch->desc != NULL)
+		dp_dma_free(ch->desc);
 	free(ch->slot);
 	free(ch);
 }
 
 static int chan_mem(struct dp_idxd_chan *ch)
 {
-	size_t blist = (size_t)ch->depth * ch->max_batch * sizeof(struct dsa_hw_desc);
+	size_t dlen = (size_t)ch->depth * sizeof(struct dsa_hw_desc);
 	int rc;
 
 	if (dpi_fault("malloc") != 0) /* the slots are aligned: no dpi_calloc, its fault point */
@@ -190,23 +192,24 @@ static int chan_mem(struct dp_idxd_chan *ch)
 		return -ENOMEM;
 	memset(ch->slot, 0, (size_t)ch->depth * sizeof(*ch->slot));
 	if (ch->va_addrs) {
-		ch->comp = NULL;
 		rc = dp_dma_zalloc((size_t)ch->depth * DSA_COMP_RECORD_SIZE, 64, DP_NUMA_ANY,
 				   (void **)&ch->comp);
 		if (rc == 0)
-			rc = dp_dma_zalloc(blist, 64, DP_NUMA_ANY, (void **)&ch->blist);
+			rc = dp_dma_zalloc(dlen, 64, DP_NUMA_ANY, (void **)&ch->desc);
 		ch->comp_iova = (uintptr_t)ch->comp;
-		ch->blist_iova = (uintptr_t)ch->blist;
-		return rc;
+		ch->desc_iova = (uintptr_t)ch->desc;
+	} else {
+		rc = dma_zalloc((size_t)ch->depth * DSA_COMP_RECORD_SIZE, (void **)&ch->comp,
+				&ch->comp_iova);
+		if (rc == 0)
+			rc = dma_zalloc(dlen, (void **)&ch->desc, &ch->desc_iova);
 	}
-	rc = dma_zalloc((size_t)ch->depth * DSA_COMP_RECORD_SIZE, (void **)&ch->comp,
-			&ch->comp_iova);
-	if (rc == 0)
-		rc = dma_zalloc(blist, (void **)&ch->blist, &ch->blist_iova);
+	for (uint32_t i = 0; rc == 0 && i < ch->depth; i++)
+		ch->slot[i].d = &ch->desc[i];
 	return rc;
 }
 
-#define IDXD_CHAN_MAX_BATCH 32u /* members per batch a channel collects (lists per slot) */
+#define IDXD_CHAN_MAX_BATCH 32u /* members per batch a channel collects */
 
 int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *opts,
 			struct dp_idxd_chan **out)
@@ -308,10 +311,8 @@ uint32_t dp_idxd_chan_outstanding(const struct dp_idxd_chan *ch)
 
 /* ---- submission -------------------------------------------------------------------------- */
 
-int dp_idxd_batch_open(struct dp_idxd_chan *ch)
+int idxd_batch_open(struct dp_idxd_chan *ch)
 {
-	if (ch == NULL)
-		return -EINVAL;
 	if (ch->batch_open)
 		return -EBUSY;
 	if (ch->tail - ch->head >= ch->depth - 1)
@@ -326,30 +327,33 @@ int dp_idxd_batch_open(struct dp_idxd_chan *ch)
 static int batch_close_single(struct dp_idxd_chan *ch, struct idxd_slot *bs)
 {
 	struct idxd_slot *m = &ch->slot[(ch->batch_seq + 1) & ch->mask];
+	struct dsa_hw_desc *d = bs->d;
 	int rc;
 
-	*bs = *m;
-	bs->kind = SLOT_OP;
-	bs->forced_rc = 0;
-	bs->desc.flags &= ~IDXD_OP_FLAG_FENCE;
-	bs->desc.completion_addr = idxd_comp_addr(ch, ch->batch_seq);
+	*d = *m->d;
+	d->flags &= ~IDXD_OP_FLAG_FENCE;
+	d->completion_addr = idxd_comp_addr(ch, ch->batch_seq);
 	ch->comp[ch->batch_seq & ch->mask].status = 0;
-	rc = idxd_portal_submit(ch, &bs->desc);
+	rc = idxd_portal_submit(ch, d);
 	if (rc != 0)
 		return rc;
+	*bs = *m;
+	bs->d = d;
+	bs->kind = SLOT_OP;
+	bs->forced_rc = 0;
 	ch->tail--;
 	ch->batch_open = false;
 	return 0;
 }
 
-int dp_idxd_batch_close(struct dp_idxd_chan *ch)
+int idxd_batch_close(struct dp_idxd_chan *ch)
 {
 	struct idxd_slot *bs;
-	struct dsa_hw_desc *list;
+	struct dsa_hw_desc *d;
 	uint32_t idx;
 	int rc;
 
-	if (ch == NULL || !ch->batch_open)
+	if (!ch->batch_open)
 		return -EINVAL;
 	if (dpi_unlikely(ch->failed))
 		return -EIO;
@@ -362,28 +366,37 @@ int dp_idxd_batch_close(struct dp_idxd_chan *ch)
 	}
 	if (ch->batch_n == 1)
 		return batch_close_single(ch, bs);
-	list = ch->blist + (size_t)idx * ch->max_batch;
-	for (uint32_t k = 0; k < ch->batch_n; k++)
-		list[k] = ch->slot[(ch->batch_seq + 1 + k) & ch->mask].desc;
-	memset(&bs->desc, 0, sizeof(bs->desc));
-	bs->desc.pasid = ch->pasid_w0;
-	bs->desc.opcode = DSA_OPCODE_BATCH;
-	bs->desc.flags = IDXD_DESC_FLAGS;
-	bs->desc.completion_addr = idxd_comp_addr(ch, ch->batch_seq);
-	bs->desc.desc_list_addr = ch->blist_iova + (uint64_t)idx * ch->max_batch *
-						       sizeof(struct dsa_hw_desc);
-	bs->desc.desc_count = ch->batch_n;
+	/* The members' descriptors are consecutive in the ring: they are the list. */
+	d = bs->d;
+	memset(d, 0, sizeof(*d));
+	d->pasid = ch->pasid_w0;
+	d->opcode = DSA_OPCODE_BATCH;
+	d->flags = IDXD_DESC_FLAGS;
+	d->completion_addr = idxd_comp_addr(ch, ch->batch_seq);
+	d->desc_list_addr = ch->desc_iova + (uint64_t)((ch->batch_seq + 1) & ch->mask) *
+						    sizeof(struct dsa_hw_desc);
+	d->desc_count = ch->batch_n;
 	bs->kind = SLOT_BATCH;
 	bs->cb = NULL;
-	bs->members = (uint16_t)ch->batch_n;
+	bs->done = ch->batch_n; /* members */
 	bs->forced_rc = 0;
 	bs->deadline = 0;
 	ch->comp[idx].status = 0;
-	rc = idxd_portal_submit(ch, &bs->desc);
+	rc = idxd_portal_submit(ch, d);
 	if (rc != 0)
 		return rc;
 	ch->batch_open = false;
 	return 0;
+}
+
+int dp_idxd_batch_open(struct dp_idxd_chan *ch)
+{
+	return ch == NULL ? -EINVAL : idxd_batch_open(ch);
+}
+
+int dp_idxd_batch_close(struct dp_idxd_chan *ch)
+{
+	return ch == NULL ? -EINVAL : idxd_batch_close(ch);
 }
 
 int dp_idxd_flush(struct dp_idxd_chan *ch)
@@ -392,7 +405,7 @@ int dp_idxd_flush(struct dp_idxd_chan *ch)
 		return -EINVAL;
 	if (!ch->autobatch || !ch->batch_open)
 		return 0;
-	return dp_idxd_batch_close(ch);
+	return idxd_batch_close(ch);
 }
 
 /* The record is 32-byte aligned DMA memory laid out as struct dp_idxd_result (packed only
@@ -415,7 +428,7 @@ static uint64_t pattern_at(uint64_t pattern, uint32_t off)
 /* Which caller pointer holds the faulting address; NULL when none does. */
 static volatile uint8_t *fault_va(const struct idxd_slot *s, uint64_t addr)
 {
-	const struct dsa_hw_desc *d = &s->desc;
+	const struct dsa_hw_desc *d = s->d;
 	uint64_t len = d->xfer_size;
 	uint64_t base[3] = {d->src_addr, d->dst_addr, d->dest2};
 
@@ -498,7 +511,7 @@ static bool fault_resume(struct dp_idxd_chan *ch, struct idxd_slot *s,
 	volatile uint8_t *p = fault_va(s, c->fault_addr);
 	bool write = (c->status & DSA_COMP_STATUS_WRITE) != 0;
 
-	if (p == NULL || s->resubmits >= IDXD_FAULT_RESUBMITS || bc > s->desc.xfer_size)
+	if (p == NULL || s->resubmits >= IDXD_FAULT_RESUBMITS || bc > s->d->xfer_size)
 		return false;
 	if (write) {
 		uint8_t v = *p;
@@ -507,19 +520,19 @@ static bool fault_resume(struct dp_idxd_chan *ch, struct idxd_slot *s,
 	} else {
 		(void)*p;
 	}
-	if (bc != 0 && desc_advance(&s->desc, c, bc)) {
+	if (bc != 0 && desc_advance(s->d, c, bc)) {
 		for (int i = 0; i < 3; i++)
 			if (s->va[i] != 0)
 				s->va[i] += bc;
-		if (s->desc.opcode == DSA_OPCODE_MEMFILL || s->desc.opcode == DSA_OPCODE_CFLUSH)
+		if (s->d->opcode == DSA_OPCODE_MEMFILL || s->d->opcode == DSA_OPCODE_CFLUSH)
 			s->va[0] = 0;
 		s->done += bc;
 	}
 	s->resubmits++;
 	s->forced_rc = 0; /* in flight again: its record will be written */
-	s->desc.flags &= ~IDXD_OP_FLAG_FENCE;
+	s->d->flags &= ~IDXD_OP_FLAG_FENCE;
 	c->status = 0;
-	if (idxd_portal_submit(ch, &s->desc) != 0) {
+	if (idxd_portal_submit(ch, s->d) != 0) {
 		c->status = DSA_COMP_PAGE_FAULT_NOBOF;
 		return false;
 	}
@@ -538,8 +551,8 @@ static __attribute__((noinline, cold)) void batch_done(struct dp_idxd_chan *ch, 
 		return;
 	rc = idxd_status_errno(st);
 	DPI_WARN("%s: batch of %u descriptors failed with status 0x%x: its operations that did "
-		 "not run complete with %d", ch->dev->info.addr, bs->members, st, rc);
-	for (uint32_t k = 1; k <= bs->members; k++)
+		 "not run complete with %d", ch->dev->info.addr, bs->done, st, rc);
+	for (uint32_t k = 1; k <= bs->done; k++)
 		ch->slot[(seq + k) & ch->mask].forced_rc = (int16_t)rc;
 }
 
@@ -578,7 +591,7 @@ static __attribute__((noinline, cold)) bool complete_error(struct dp_idxd_chan *
 	rc = idxd_status_errno(st);
 	if (rc != -EFAULT || st != DSA_COMP_PAGE_FAULT_NOBOF)
 		DPI_DEBUG("%s: opcode 0x%x completed with status 0x%x (%d)", ch->dev->info.addr,
-			  s->desc.opcode, c->status, rc);
+			  s->d->opcode, c->status, rc);
 	complete(ch, s, c, rc);
 	return true;
 }
@@ -632,7 +645,7 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 	if (dpi_unlikely(now > s->deadline)) {
 		DPI_ERR("%s: WQ %u: an operation (opcode 0x%x) did not complete within its timeout: "
 			"aborting the WQ; it fails with -ETIMEDOUT, later ones with -ECANCELED",
-			d->info.addr, ch->wq, s->desc.opcode);
+			d->info.addr, ch->wq, s->d->opcode);
 		recover(ch, -ETIMEDOUT, -ECANCELED);
 		return 1;
 	}
@@ -666,7 +679,7 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 	if (dpi_unlikely(ch == NULL))
 		return -EINVAL;
 	if (ch->batch_open && ch->autobatch && ch->batch_n > 0)
-		dp_idxd_batch_close(ch);
+		idxd_batch_close(ch);
 	if (max == 0)
 		max = UINT32_MAX;
 	while (ch->head != ch->tail && n < max) {
@@ -699,7 +712,7 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 			int rc = 0;
 
 			if (dpi_unlikely(c->result == DSA_DELTA_RESULT_OVERFLOW &&
-					 s->desc.opcode == DSA_OPCODE_CR_DELTA))
+					 s->d->opcode == DSA_OPCODE_CR_DELTA))
 				rc = -ENOSPC;
 			if (s->cb != NULL)
 				s->cb(s->arg, rc, as_result(c));

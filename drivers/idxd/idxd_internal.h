@@ -51,26 +51,29 @@ struct dpi_kwq;
 #define SLOT_MEMBER 2 /* an operation inside a batch */
 
 /*
- * One operation slot of a channel. Slot i's completion record is comp[i] (DMA memory); the
- * descriptor is kept here, in ordinary memory, for submission and for resubmitting the rest of
- * an operation after a page fault. Addresses in the descriptor are IOVAs; va[] keeps the
- * caller's pointers for the fields that hold addresses, to touch a faulting page.
+ * One operation slot of a channel. Slot i's descriptor is desc[i] and its completion record
+ * comp[i], both in DMA memory: the members of a batch are consecutive slots, so their
+ * descriptors already form the batch's descriptor list (a batch never wraps around the ring).
+ * The descriptor stays there after submission, for resubmitting the rest of an operation after
+ * a page fault. Addresses in it are IOVAs; va[] keeps the caller's pointers for the fields that
+ * hold addresses, to touch a faulting page.
  */
 struct idxd_slot {
-	struct dsa_hw_desc desc; /* 64 bytes, first: aligned for MOVDIR64B */
+	struct dsa_hw_desc *d; /* = &desc[i], fixed */
 	dp_idxd_cb cb;
 	void *arg;
 	uint64_t deadline;   /* ticks; 0 until a poll first finds the operation pending at the
 				head of the channel (the timeout runs from there) */
 	uintptr_t va[3];     /* caller pointers behind src_addr, dst_addr, the third address */
 	/* done, forced_rc, resubmits and kind are set together at submit: keep them adjacent */
-	uint32_t done;       /* bytes completed by earlier submissions (page-fault resume) */
+	uint32_t done;       /* bytes completed by earlier submissions (page-fault resume);
+				SLOT_BATCH: the members that follow it */
 	int16_t forced_rc;   /* != 0: fail with this when the record stays empty (batch failed) */
 	uint8_t resubmits;
 	uint8_t kind;        /* SLOT_* */
-	uint16_t members;    /* SLOT_BATCH: members that follow it */
-	uint8_t reserved0[6];
 } __attribute__((aligned(64)));
+
+DP_STATIC_ASSERT(sizeof(struct idxd_slot) == 64, "a slot is one cache line");
 
 struct dp_idxd_chan {
 	/* hot */
@@ -99,8 +102,8 @@ struct dp_idxd_chan {
 	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */
 	struct dpi_kwq *kwq;    /* kernel-owned WQ (NULL otherwise) */
 	uint64_t portal_off;    /* this WQ's unlimited portal in BAR2 */
-	struct dsa_hw_desc *blist; /* DMA: one list of max_batch descriptors per slot */
-	dp_iova_t blist_iova;
+	struct dsa_hw_desc *desc; /* DMA: the descriptor ring, one per slot */
+	dp_iova_t desc_iova;
 	/* cold */
 	struct dp_idxd_dev *dev;
 	uint32_t wq;
@@ -162,6 +165,10 @@ int idxd_status_errno(uint8_t status);
 
 /* The caller's buffer as an IOVA (host address on "sw"). 0; -EFAULT (logged). */
 int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova);
+
+/* dp_idxd_batch_open/close without the NULL check, for calls from inside the driver. */
+int idxd_batch_open(struct dp_idxd_chan *ch);
+int idxd_batch_close(struct dp_idxd_chan *ch);
 
 /* The completion record address (IOVA, or host address on "sw") of slot sequence @seq. */
 static inline uint64_t idxd_comp_addr(const struct dp_idxd_chan *ch, uint32_t seq)

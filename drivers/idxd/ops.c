@@ -51,7 +51,7 @@ static inline __attribute__((always_inline)) int op_begin(struct dp_idxd_chan *c
 	s = idxd_slot_get(ch);
 	if (dpi_unlikely(s == NULL))
 		return -EAGAIN;
-	q = (uint64_t *)(void *)&s->desc;
+	q = (uint64_t *)(void *)s->d;
 	q[0] = ch->pasid_w0 | ((uint64_t)(IDXD_DESC_FLAGS | flags) << 32) |
 	       ((uint64_t)opcode << 56);
 	q[2] = 0;
@@ -98,9 +98,9 @@ int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uin
 	int rc = op_begin(ch, "copy", DSA_OPCODE_MEMMOVE, flags, len, true, &s);
 
 	if (dpi_likely(rc == 0))
-		rc = op_buf(ch, s, 0, "copy", src, len, &s->desc.src_addr);
+		rc = op_buf(ch, s, 0, "copy", src, len, &s->d->src_addr);
 	if (dpi_likely(rc == 0))
-		rc = op_buf(ch, s, 1, "copy", dst, len, &s->desc.dst_addr);
+		rc = op_buf(ch, s, 1, "copy", dst, len, &s->d->dst_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -111,8 +111,8 @@ int dp_idxd_submit_fill(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, ui
 	int rc = op_begin(ch, "fill", DSA_OPCODE_MEMFILL, flags, len, true, &s);
 
 	if (rc == 0) {
-		s->desc.pattern = pattern;
-		rc = op_buf(ch, s, 1, "fill", dst, len, &s->desc.dst_addr);
+		s->d->pattern = pattern;
+		rc = op_buf(ch, s, 1, "fill", dst, len, &s->d->dst_addr);
 	}
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
@@ -124,9 +124,9 @@ int dp_idxd_submit_compare(struct dp_idxd_chan *ch, const void *src1, const void
 	int rc = op_begin(ch, "compare", DSA_OPCODE_COMPARE, flags, len, true, &s);
 
 	if (rc == 0)
-		rc = op_buf(ch, s, 0, "compare", src1, len, &s->desc.src_addr);
+		rc = op_buf(ch, s, 0, "compare", src1, len, &s->d->src_addr);
 	if (rc == 0)
-		rc = op_buf(ch, s, 1, "compare", src2, len, &s->desc.src2_addr);
+		rc = op_buf(ch, s, 1, "compare", src2, len, &s->d->src2_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -137,8 +137,8 @@ int dp_idxd_submit_compval(struct dp_idxd_chan *ch, const void *src, uint64_t pa
 	int rc = op_begin(ch, "compval", DSA_OPCODE_COMPVAL, flags, len, true, &s);
 
 	if (rc == 0) {
-		s->desc.comp_pattern = pattern;
-		rc = op_buf(ch, s, 0, "compval", src, len, &s->desc.src_addr);
+		s->d->comp_pattern = pattern;
+		rc = op_buf(ch, s, 0, "compval", src, len, &s->d->src_addr);
 	}
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
@@ -156,13 +156,13 @@ int dp_idxd_submit_cr_delta(struct dp_idxd_chan *ch, const void *src1, const voi
 					    "delta_max a non-zero multiple of 10");
 	rc = op_begin(ch, "cr_delta", DSA_OPCODE_CR_DELTA, flags, len, true, &s);
 	if (rc == 0)
-		rc = op_buf(ch, s, 0, "cr_delta", src1, len, &s->desc.src_addr);
+		rc = op_buf(ch, s, 0, "cr_delta", src1, len, &s->d->src_addr);
 	if (rc == 0)
-		rc = op_buf(ch, s, 1, "cr_delta", src2, len, &s->desc.src2_addr);
+		rc = op_buf(ch, s, 1, "cr_delta", src2, len, &s->d->src2_addr);
 	if (rc == 0)
-		rc = op_buf(ch, s, 2, "cr_delta", delta, delta_max, &s->desc.delta_addr);
+		rc = op_buf(ch, s, 2, "cr_delta", delta, delta_max, &s->d->delta_addr);
 	if (rc == 0)
-		s->desc.max_delta_size = delta_max;
+		s->d->max_delta_size = delta_max;
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -179,11 +179,11 @@ int dp_idxd_submit_ap_delta(struct dp_idxd_chan *ch, void *dst, const void *delt
 					    "delta_size a non-zero multiple of 10");
 	rc = op_begin(ch, "ap_delta", DSA_OPCODE_AP_DELTA, flags, len, true, &s);
 	if (rc == 0)
-		rc = op_buf(ch, s, 2, "ap_delta", delta, delta_size, &s->desc.src_addr);
+		rc = op_buf(ch, s, 2, "ap_delta", delta, delta_size, &s->d->src_addr);
 	if (rc == 0)
-		rc = op_buf(ch, s, 1, "ap_delta", dst, len, &s->desc.dst_addr);
+		rc = op_buf(ch, s, 1, "ap_delta", dst, len, &s->d->dst_addr);
 	if (rc == 0)
-		s->desc.delta_rec_size = delta_size;
+		s->d->delta_rec_size = delta_size;
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -197,12 +197,12 @@ int dp_idxd_submit_dualcast(struct dp_idxd_chan *ch, void *dst1, void *dst2, con
 		return bad_args("dualcast", "dst1 and dst2 must agree in address bits 11:0");
 	rc = op_begin(ch, "dualcast", DSA_OPCODE_DUALCAST, flags, len, true, &s);
 	if (rc == 0)
-		rc = op_buf(ch, s, 0, "dualcast", src, len, &s->desc.src_addr);
+		rc = op_buf(ch, s, 0, "dualcast", src, len, &s->d->src_addr);
 	if (rc == 0)
-		rc = op_buf(ch, s, 1, "dualcast", dst1, len, &s->desc.dst_addr);
+		rc = op_buf(ch, s, 1, "dualcast", dst1, len, &s->d->dst_addr);
 	if (rc == 0)
-		rc = op_buf(ch, s, 2, "dualcast", dst2, len, &s->desc.dest2);
-	if (rc == 0 && ((s->desc.dst_addr ^ s->desc.dest2) & DSA_DUALCAST_ALIGN_MASK) != 0)
+		rc = op_buf(ch, s, 2, "dualcast", dst2, len, &s->d->dest2);
+	if (rc == 0 && ((s->d->dst_addr ^ s->d->dest2) & DSA_DUALCAST_ALIGN_MASK) != 0)
 		rc = bad_args("dualcast", "the IOVAs of dst1 and dst2 do not agree in bits 11:0");
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
@@ -214,8 +214,8 @@ int dp_idxd_submit_crcgen(struct dp_idxd_chan *ch, const void *src, uint32_t len
 	int rc = op_begin(ch, "crcgen", DSA_OPCODE_CRCGEN, flags, len, true, &s);
 
 	if (rc == 0) {
-		s->desc.crc_seed = seed;
-		rc = op_buf(ch, s, 0, "crcgen", src, len, &s->desc.src_addr);
+		s->d->crc_seed = seed;
+		rc = op_buf(ch, s, 0, "crcgen", src, len, &s->d->src_addr);
 	}
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
@@ -227,11 +227,11 @@ int dp_idxd_submit_copy_crc(struct dp_idxd_chan *ch, void *dst, const void *src,
 	int rc = op_begin(ch, "copy_crc", DSA_OPCODE_COPY_CRC, flags, len, true, &s);
 
 	if (rc == 0) {
-		s->desc.crc_seed = seed;
-		rc = op_buf(ch, s, 0, "copy_crc", src, len, &s->desc.src_addr);
+		s->d->crc_seed = seed;
+		rc = op_buf(ch, s, 0, "copy_crc", src, len, &s->d->src_addr);
 	}
 	if (rc == 0)
-		rc = op_buf(ch, s, 1, "copy_crc", dst, len, &s->desc.dst_addr);
+		rc = op_buf(ch, s, 1, "copy_crc", dst, len, &s->d->dst_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -276,12 +276,12 @@ int dp_idxd_submit_dif_check(struct dp_idxd_chan *ch, const void *src, uint32_t 
 	if (rc == 0)
 		rc = op_begin(ch, "dif_check", DSA_OPCODE_DIF_CHECK, flags, len, true, &s);
 	if (rc == 0) {
-		s->desc.src_dif_flags = dif->flags;
-		s->desc.dif_chk_flags = dif->op_flags;
-		s->desc.chk_ref_tag_seed = dif->ref_tag;
-		s->desc.chk_app_tag_mask = dif->app_tag_mask;
-		s->desc.chk_app_tag_seed = dif->app_tag;
-		rc = op_buf(ch, s, 0, "dif_check", src, len, &s->desc.src_addr);
+		s->d->src_dif_flags = dif->flags;
+		s->d->dif_chk_flags = dif->op_flags;
+		s->d->chk_ref_tag_seed = dif->ref_tag;
+		s->d->chk_app_tag_mask = dif->app_tag_mask;
+		s->d->chk_app_tag_seed = dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_check", src, len, &s->d->src_addr);
 	}
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
@@ -296,16 +296,16 @@ int dp_idxd_submit_dif_insert(struct dp_idxd_chan *ch, void *dst, const void *sr
 	if (rc == 0)
 		rc = op_begin(ch, "dif_insert", DSA_OPCODE_DIF_INS, flags, len, true, &s);
 	if (rc == 0) {
-		s->desc.dest_dif_flag = dif->flags;
-		s->desc.dif_ins_flags = dif->op_flags;
-		s->desc.ins_ref_tag_seed = dif->ref_tag;
-		s->desc.ins_app_tag_mask = dif->app_tag_mask;
-		s->desc.ins_app_tag_seed = dif->app_tag;
-		rc = op_buf(ch, s, 0, "dif_insert", src, len, &s->desc.src_addr);
+		s->d->dest_dif_flag = dif->flags;
+		s->d->dif_ins_flags = dif->op_flags;
+		s->d->ins_ref_tag_seed = dif->ref_tag;
+		s->d->ins_app_tag_mask = dif->app_tag_mask;
+		s->d->ins_app_tag_seed = dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_insert", src, len, &s->d->src_addr);
 	}
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "dif_insert", dst, dif_out_len(dif->op_flags, len, 1),
-			    &s->desc.dst_addr);
+			    &s->d->dst_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -319,16 +319,16 @@ int dp_idxd_submit_dif_strip(struct dp_idxd_chan *ch, void *dst, const void *src
 	if (rc == 0)
 		rc = op_begin(ch, "dif_strip", DSA_OPCODE_DIF_STRP, flags, len, true, &s);
 	if (rc == 0) {
-		s->desc.src_dif_flags = dif->flags;
-		s->desc.dif_chk_flags = dif->op_flags;
-		s->desc.chk_ref_tag_seed = dif->ref_tag;
-		s->desc.chk_app_tag_mask = dif->app_tag_mask;
-		s->desc.chk_app_tag_seed = dif->app_tag;
-		rc = op_buf(ch, s, 0, "dif_strip", src, len, &s->desc.src_addr);
+		s->d->src_dif_flags = dif->flags;
+		s->d->dif_chk_flags = dif->op_flags;
+		s->d->chk_ref_tag_seed = dif->ref_tag;
+		s->d->chk_app_tag_mask = dif->app_tag_mask;
+		s->d->chk_app_tag_seed = dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_strip", src, len, &s->d->src_addr);
 	}
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "dif_strip", dst, dif_out_len(dif->op_flags, len, -1),
-			    &s->desc.dst_addr);
+			    &s->d->dst_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -345,19 +345,19 @@ int dp_idxd_submit_dif_update(struct dp_idxd_chan *ch, void *dst, const void *sr
 	if (rc == 0)
 		rc = op_begin(ch, "dif_update", DSA_OPCODE_DIF_UPDT, flags, len, true, &s);
 	if (rc == 0) {
-		s->desc.src_upd_flags = src_dif->flags;
-		s->desc.upd_dest_flags = dst_dif->flags;
-		s->desc.dif_upd_flags = src_dif->op_flags;
-		s->desc.src_ref_tag_seed = src_dif->ref_tag;
-		s->desc.src_app_tag_mask = src_dif->app_tag_mask;
-		s->desc.src_app_tag_seed = src_dif->app_tag;
-		s->desc.dest_ref_tag_seed = dst_dif->ref_tag;
-		s->desc.dest_app_tag_mask = dst_dif->app_tag_mask;
-		s->desc.dest_app_tag_seed = dst_dif->app_tag;
-		rc = op_buf(ch, s, 0, "dif_update", src, len, &s->desc.src_addr);
+		s->d->src_upd_flags = src_dif->flags;
+		s->d->upd_dest_flags = dst_dif->flags;
+		s->d->dif_upd_flags = src_dif->op_flags;
+		s->d->src_ref_tag_seed = src_dif->ref_tag;
+		s->d->src_app_tag_mask = src_dif->app_tag_mask;
+		s->d->src_app_tag_seed = src_dif->app_tag;
+		s->d->dest_ref_tag_seed = dst_dif->ref_tag;
+		s->d->dest_app_tag_mask = dst_dif->app_tag_mask;
+		s->d->dest_app_tag_seed = dst_dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_update", src, len, &s->d->src_addr);
 	}
 	if (rc == 0)
-		rc = op_buf(ch, s, 1, "dif_update", dst, len, &s->desc.dst_addr);
+		rc = op_buf(ch, s, 1, "dif_update", dst, len, &s->d->dst_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }
 
@@ -368,6 +368,6 @@ int dp_idxd_submit_cflush(struct dp_idxd_chan *ch, void *dst, uint32_t len, uint
 	int rc = op_begin(ch, "cflush", DSA_OPCODE_CFLUSH, flags, len, true, &s);
 
 	if (rc == 0)
-		rc = op_buf(ch, s, 1, "cflush", dst, len, &s->desc.dst_addr);
+		rc = op_buf(ch, s, 1, "cflush", dst, len, &s->d->dst_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
 }

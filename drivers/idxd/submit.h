@@ -14,10 +14,13 @@
  * operation. Nothing is taken until idxd_slot_submit(). */
 static inline __attribute__((always_inline)) struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch)
 {
-	if (dpi_unlikely(ch->batch_open && ch->batch_n == ch->max_batch) &&
-	    (dp_idxd_batch_close(ch) != 0 || dp_idxd_batch_open(ch) != 0))
+	/* A batch's descriptors form its list: it goes out when full, or before it would wrap
+	 * around the end of the ring, and a new one opens. */
+	if (dpi_unlikely(ch->batch_open &&
+			 (ch->batch_n == ch->max_batch || ((ch->tail & ch->mask) == 0 && ch->batch_n > 0))) &&
+	    (idxd_batch_close(ch) != 0 || idxd_batch_open(ch) != 0))
 		return NULL;
-	if (dpi_unlikely(ch->autobatch && !ch->batch_open) && dp_idxd_batch_open(ch) != 0)
+	if (dpi_unlikely(ch->autobatch && !ch->batch_open) && idxd_batch_open(ch) != 0)
 		return NULL;
 	if (dpi_unlikely(ch->tail - ch->head >= ch->depth))
 		return NULL;
@@ -35,7 +38,7 @@ static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd
 	s->cb = cb;
 	s->arg = arg;
 	s->deadline = 0;
-	s->desc.completion_addr = idxd_comp_addr(ch, seq);
+	s->d->completion_addr = idxd_comp_addr(ch, seq);
 	ch->comp[seq & ch->mask].status = 0;
 	s->done = 0;
 	s->resubmits = 0;
@@ -51,7 +54,7 @@ static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd
 	}
 	s->forced_rc = 0;
 	s->kind = SLOT_OP; /* a fence outside a batch means nothing: the device ignores it */
-	rc = idxd_portal_submit(ch, &s->desc);
+	rc = idxd_portal_submit(ch, s->d);
 	if (dpi_unlikely(rc != 0))
 		return rc;
 	ch->tail = seq + 1;
