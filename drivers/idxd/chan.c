@@ -391,12 +391,29 @@ int idxd_batch_close(struct dp_idxd_chan *ch)
 
 int dp_idxd_batch_open(struct dp_idxd_chan *ch)
 {
-	return ch == NULL ? -EINVAL : idxd_batch_open(ch);
+	int rc;
+
+	if (ch == NULL)
+		return -EINVAL;
+	if (ch->batch_wanted)
+		return -EBUSY;
+	rc = idxd_batch_open(ch);
+	if (rc == 0)
+		ch->batch_wanted = true;
+	return rc;
 }
 
 int dp_idxd_batch_close(struct dp_idxd_chan *ch)
 {
-	return ch == NULL ? -EINVAL : idxd_batch_close(ch);
+	int rc;
+
+	if (ch == NULL || !ch->batch_wanted)
+		return -EINVAL;
+	/* The batch may have gone out early with nothing after it. */
+	rc = ch->batch_open ? idxd_batch_close(ch) : 0;
+	if (rc == 0)
+		ch->batch_wanted = false;
+	return rc;
 }
 
 int dp_idxd_flush(struct dp_idxd_chan *ch)

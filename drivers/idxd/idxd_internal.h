@@ -85,6 +85,8 @@ struct dp_idxd_chan {
 	uint32_t batch_seq;     /* the open batch's slot sequence number */
 	uint32_t batch_n;       /* members collected in the open batch */
 	bool batch_open;
+	bool batch_wanted;      /* between dp_idxd_batch_open() and _close(): a batch that went
+				   out early (full, or at the ring's end) is followed by another */
 	bool autobatch;
 	bool sw;                /* the software engine */
 	bool va_addrs;          /* descriptors hold host (virtual) addresses: "sw", or a kernel

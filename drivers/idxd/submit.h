@@ -18,9 +18,10 @@ static inline __attribute__((always_inline)) struct idxd_slot *idxd_slot_get(str
 	 * around the end of the ring, and a new one opens. */
 	if (dpi_unlikely(ch->batch_open &&
 			 (ch->batch_n == ch->max_batch || ((ch->tail & ch->mask) == 0 && ch->batch_n > 0))) &&
-	    (idxd_batch_close(ch) != 0 || idxd_batch_open(ch) != 0))
+	    idxd_batch_close(ch) != 0)
 		return NULL;
-	if (dpi_unlikely(ch->autobatch && !ch->batch_open) && idxd_batch_open(ch) != 0)
+	if (dpi_unlikely((ch->autobatch || ch->batch_wanted) && !ch->batch_open) &&
+	    idxd_batch_open(ch) != 0)
 		return NULL;
 	if (dpi_unlikely(ch->tail - ch->head >= ch->depth))
 		return NULL;

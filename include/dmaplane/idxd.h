@@ -384,9 +384,12 @@ int dp_idxd_submit_cflush(struct dp_idxd_chan *chan, void *dst, uint32_t len, ui
 
 /**
  * Open a batch: operations submitted from now on are collected and go to the device as one
- * BATCH descriptor at dp_idxd_batch_close() (or earlier, each time max_batch of them are
- * collected). Each member keeps its own callback; a member that fails reports its own error
- * and the others complete normally (unless a later member has DP_IDXD_F_FENCE).
+ * BATCH descriptor at dp_idxd_batch_close(), or in several: a batch goes out early when it
+ * holds the WQ's max batch (at most 32) or reaches the end of the channel's ring, and the next
+ * submit starts another. A submit that finds the channel full returns -EAGAIN as always: poll
+ * and submit again, the batch stays open. Each member keeps its own callback; a member that
+ * fails reports its own error and the others complete normally (a DP_IDXD_F_FENCE member and
+ * those after it in the same BATCH descriptor do not run after a failure: -ECANCELED).
  * @return 0; -EINVAL (NULL); -EBUSY (a batch is open already); -EAGAIN (the channel is full).
  */
 int dp_idxd_batch_open(struct dp_idxd_chan *chan);

@@ -529,10 +529,47 @@ static void batch_many(const char *addr, uint32_t chan_flags)
 	fx_close(&f);
 }
 
+/* A batch of more members than the ring has room for: it goes out in pieces (at the ring's
+ * end and when the channel is full), submit says -EAGAIN until polling makes room, and every
+ * member completes in order. */
+static void batch_wrap(const char *addr)
+{
+	struct fx f;
+	struct cnt c = {0};
+	struct member m[40];
+	int again = 0;
+
+	fx_open_opts(&f, addr, NULL, 16, 0);
+	fill_rand(f.src, 40 * 1024);
+	CU_ASSERT_EQUAL(dp_idxd_batch_open(f.ch), 0);
+	for (int i = 0; i < 40; i++) {
+		int rc;
+
+		m[i] = (struct member){&c, i};
+		while ((rc = dp_idxd_submit_copy(f.ch, f.dst + i * 1024, f.src + i * 1024, 1024, 0,
+						 on_member, &m[i])) == -EAGAIN) {
+			again++;
+			CU_ASSERT(dp_idxd_poll(f.ch, 0) >= 0);
+		}
+		CU_ASSERT_EQUAL(rc, 0);
+	}
+	CU_ASSERT(again > 0);
+	CU_ASSERT_EQUAL(dp_idxd_batch_close(f.ch), 0);
+	CU_ASSERT_EQUAL(dp_idxd_batch_close(f.ch), -EINVAL);
+	poll_until(&f, &c, 40);
+	for (int i = 0; i < 40; i++) {
+		CU_ASSERT_EQUAL(c.order[i], i);
+		CU_ASSERT_EQUAL(c.rc[i], 0);
+	}
+	CU_ASSERT(memcmp(f.dst, f.src, 40 * 1024) == 0);
+	fx_close(&f);
+}
+
 static void test_batch_many_sw(void)
 {
 	batch_many("sw", 0);
 	batch_many("sw", DP_IDXD_CHAN_F_AUTOBATCH);
+	batch_wrap("sw");
 }
 
 /* ---- errors -------------------------------------------------------------------------------- */
@@ -701,6 +738,7 @@ static void test_batch_sim(void)
 	batch_with_failure("sim:dsa0");
 	batch_many("sim:dsa0", 0);
 	batch_many("sim:dsa0", DP_IDXD_CHAN_F_AUTOBATCH);
+	batch_wrap("sim:dsa0");
 }
 
 static void test_chan_full_sim(void)
