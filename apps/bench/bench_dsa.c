@@ -242,11 +242,16 @@ static void one_case(const char *argv0, const char *dev, const char *name, bool 
 		all = t < 0 ? -1 : t / INSTR_OPS;
 		drv = d < 0 ? -1 : d / INSTR_OPS;
 	}
+	char dstr[32] = "null", rest[32] = "null";
+
+	if (drv >= 0)
+		snprintf(dstr, sizeof(dstr), "%.2f", drv);
+	if (all >= 0 && drv >= 0)
+		snprintf(rest, sizeof(rest), "%.2f", all - drv);
 	snprintf(extra, sizeof(extra),
-		 "\"device\":\"%s\",\"xfer\":%u,\"driver_instr_per_op\":%.2f,"
-		 "\"device_and_loop_instr_per_op\":%.2f,\"target_driver_instr\":%d",
-		 dev, XFER, drv, all >= 0 && drv >= 0 ? all - drv : -1.0,
-		 strcmp(name, "batch32") == 0 ? 40 : 150);
+		 "\"device\":\"%s\",\"xfer\":%u,\"driver_instr_per_op\":%s,"
+		 "\"device_and_loop_instr_per_op\":%s,\"target_driver_instr\":%d",
+		 dev, XFER, dstr, rest, strcmp(name, "batch32") == 0 ? 40 : 150);
 	bench_print(&(struct bench_result){"dsa", name, "dmaplane", 1, OPS, ns, all, -1, extra});
 }
 
