@@ -6,6 +6,7 @@
  *
  * Usage: dmaplane_bench xlate|iova [--json] [--instr]
  *        dmaplane_bench churn [--json] [--ops N] [--live N]
+ *        dmaplane_bench nested [--json] [--ops N] [--live N]
  * Usage: dmaplane_bench xlate|iova|poll [--json] [--instr]
  *        dmaplane_bench dsa [--json] [--no-instr] [--dev sim:dsa0|sw]
  */
@@ -93,7 +94,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: dmaplane_bench xlate|iova|poll [--json] [--instr]\n"
 			"       dmaplane_bench dsa [--json] [--no-instr] [--dev sim:dsa0|sw]\n"
-			"       dmaplane_bench churn [--json] [--ops N] [--live N]\n");
+			"       dmaplane_bench churn [--json] [--ops N] [--live N]\n"
+			"       dmaplane_bench nested [--json] [--ops N] [--live N]\n");
 }
 
 int main(int argc, char **argv)
@@ -102,8 +104,12 @@ int main(int argc, char **argv)
 		return bench_xlate(argc - 2, argv + 2, argv[0]);
 	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "xlate") == 0)
 		return bench_xlate(argc - 3, argv + 3, NULL);
-	if (argc >= 2 && strcmp(argv[1], "iova") == 0)
-		return bench_iova(argc - 2, argv + 2, argv[0]);
+	if (argc >= 2 && strcmp(argv[1], "iova") == 0) {
+		int rc = bench_iova(argc - 2, argv + 2, argv[0]);
+		return rc != 0 ? rc : bench_iova_nested(0, NULL); /* + the "nested" case */
+	}
+	if (argc >= 2 && strcmp(argv[1], "nested") == 0)
+		return bench_iova_nested(argc - 2, argv + 2);
 	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "iova") == 0)
 		return bench_iova(argc - 3, argv + 3, NULL);
 	if (argc >= 2 && strcmp(argv[1], "churn") == 0)

@@ -28,6 +28,7 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 int bench_xlate(int argc, char **argv, const char *argv0);
 int bench_iova(int argc, char **argv, const char *argv0);
 int bench_iova_churn(int argc, char **argv);
+int bench_iova_nested(int argc, char **argv);
 int bench_poll(int argc, char **argv, const char *argv0);
 int bench_dsa(int argc, char **argv, const char *argv0);
 

@@ -8,7 +8,8 @@
  *  - vfio:    a VFIO type1v2 container (older kernels; peer-to-peer BAR mappings);
  *  - sim:     lib/sim's software IOMMU, for sim devices on machines without hardware.
  * The backend is chosen at creation: iommufd when /dev/iommu opens, else vfio when
- * /dev/vfio/vfio opens, else sim. DP_IOMMU=iommufd|vfio|sim forces one.
+ * /dev/vfio/vfio opens, else sim. DP_IOMMU=iommufd|vfio|sim forces one; DP_IOMMU=nested asks
+ * for nested translation on top of the automatic choice (DP_IOAS_F_NESTED).
  *
  * Memory registration: by default every IOAS maps all DMA-able memory of lib/env (now and as it
  * grows) plus everything given to dp_mem_register(), at one process-wide IOVA per byte: the
@@ -56,6 +57,21 @@ enum dp_iommu_backend {
 
 /** Do not map lib/env memory and dp_mem_register() memory into this IOAS automatically. */
 #define DP_IOAS_F_MANUAL (1u << 0)
+
+/**
+ * Nested translation (also DP_IOMMU=nested, which means AUTO + this flag): the IOAS becomes a
+ * user-owned stage-1 I/O page table (VT-d first-stage format, in pinned memory the device
+ * reaches through stage 2) nested on a parent address space that pins and maps memory once.
+ * dp_iova_map() of memory the parent maps already (registered memory, dp_dma_alloc()) then
+ * writes page-table entries and makes no system call; dp_iova_unmap() clears them, and the
+ * deferred mode flushes the IOTLB for a whole batch with one invalidation call carrying an
+ * array of entries. Where nesting is not available (the IOMMU lacks it, or the backend cannot
+ * nest: type1; iommufd in this version, whose GET_HW_INFO and HWPT_ALLOC need a bound device)
+ * dp_ioas_create() logs one line with the reason and creates the plain IOAS instead:
+ * dp_ioas_nested() says which one you got. Memory not mapped by the parent yet is pinned by a
+ * parent map when dp_iova_map() first sees it (a system call, as without nesting).
+ */
+#define DP_IOAS_F_NESTED (1u << 1)
 
 /**
  * Invalidation modes of dp_iova_unmap() (dp_ioas_opts.inval_mode).
@@ -132,6 +148,10 @@ int dp_ioas_destroy(struct dp_ioas *ioas);
 
 /** The backend in use (enum dp_iommu_backend), or -EINVAL for NULL. */
 int dp_ioas_backend(const struct dp_ioas *ioas);
+
+/** 1 when the IOAS uses nested translation (DP_IOAS_F_NESTED and nesting was available), 0
+ *  when it is a plain IOAS, -EINVAL for NULL. */
+int dp_ioas_nested(const struct dp_ioas *ioas);
 
 /** "iommufd", "vfio", "sim", or "invalid". */
 const char *dp_iommu_backend_name(int backend);
@@ -228,6 +248,33 @@ int dp_iova_flush(struct dp_ioas *ioas);
  *   a negative errno as dp_iova_flush().
  */
 int dp_iova_poll(struct dp_ioas *ioas);
+
+struct dp_poll_group;
+struct dp_poller;
+
+/**
+ * Run the age trigger of @p ioas from a poll group: registers a timed poller on @p group that
+ * calls dp_iova_poll() every inval_age_us / 2 microseconds, so deferred unmaps are flushed at
+ * most about 1.5 x inval_age_us after they were queued even when the thread stops unmapping.
+ * The poller costs nothing between its runs (the group's timer check covers it). A failed
+ * flush is logged by dp_iova_flush() and retried at the next run; it does not stop the loop.
+ * One IOAS may have pollers on several groups (any of them flushes every thread's queue).
+ * Thread rules: as dp_poller_register() (the group's owner while it runs). dp_ioas_destroy()
+ * returns -EBUSY while such pollers exist: unregister them first.
+ * @param[out] poller the handle for dp_iova_poller_unregister()
+ * @return 0; -EINVAL (NULL); -ENOTSUP (the IOAS is in strict mode: nothing is ever deferred);
+ *   an error of dp_poller_register_timed() (-EPERM, -ENOMEM).
+ */
+int dp_iova_poller_register(struct dp_ioas *ioas, struct dp_poll_group *group,
+			    struct dp_poller **poller);
+
+/**
+ * Unregister a poller of dp_iova_poller_register() and set @p *poller to NULL.
+ * Thread rules: as dp_poller_unregister().
+ * @return 0; -EINVAL (NULL, or *poller NULL); an error of dp_poller_unregister() (-EBUSY,
+ *   -EPERM: then nothing changed).
+ */
+int dp_iova_poller_unregister(struct dp_ioas *ioas, struct dp_poller **poller);
 
 /** Counters of dynamic mappings and the invalidation engine (dp_iova_stats()). */
 struct dp_iova_stats {

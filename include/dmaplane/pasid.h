@@ -39,8 +39,8 @@ extern "C" {
 #define DP_PASID_MAX ((1u << 20) - 1)
 
 /**
- * Allocate a PASID that @p dev can use: the lowest-cost free ID in 1 .. 2^width - 1, width
- * being the PASID width usable on the device (dp_pasid_caps: the device's capability and the
+ * Allocate a PASID that @p dev can use: a free ID in 1 .. 2^width - 1 (no particular order),
+ * width being the PASID width usable on the device (dp_pasid_caps: the device's capability and the
  * IOMMU's width, intersected).
  * @return 0 with *pasid set;
  *   -EINVAL    NULL arguments;

@@ -16,7 +16,8 @@
  * Conventions beyond the specification (documented in idxd_spec.h where they are ours):
  *  - xfer_size 0 is accepted and completes with nothing accessed.
  *  - MEMMOVE is overlap-safe (GENCAP.OVERLAP_COPY); DUALCAST, COPY_CRC, DIF_* with
- *    overlapping source and destination report DSA_COMP_OVERLAP_BUFFERS.
+ *    overlapping source and destination, CR_DELTA with the delta record over a source and
+ *    AP_DELTA with the record over the destination report DSA_COMP_OVERLAP_BUFFERS.
  *  - CRC-32C (Castagnoli, reflected, poly 0x82f63b78): seed is the running CRC of the data
  *    before this buffer (0 to start), result the CRC including it, so
  *    crc(A || B) = crcgen(B, seed = crcgen(A, 0)); crcgen("123456789", 0) = 0xe3069283.
@@ -67,8 +68,9 @@ uint8_t dpi_dsa_ref_exec(const struct dsa_hw_desc *d, const struct dpi_dsa_mem *
 			 const struct dpi_dsa_limits *lim, struct dsa_completion_record *cr);
 
 /*
- * Checks a descriptor without touching memory: reserved fields, flags, opcode, sizes and
- * alignment rules. Returns 0 when valid, else the status code, with *invalid_flags (may be
+ * Checks a descriptor without touching memory: reserved fields, flags, opcode, sizes,
+ * alignment rules and buffers that must not overlap (all on the whole descriptor, so a
+ * caller that then runs only a reachable prefix reports these errors as the device would). Returns 0 when valid, else the status code, with *invalid_flags (may be
  * NULL) set to the offending flag bits for DSA_COMP_INVALID_FLAGS. dpi_dsa_ref_exec runs it
  * first; the model also uses it to decide between a completion record and SWERR.
  */

@@ -355,6 +355,9 @@ static inline uint64_t idxd_portal_offset(uint32_t wq, enum idxd_portal_kind kin
 #define DSA_DELTA_ENTRY_SIZE 10
 #define DSA_DELTA_GRANULE 8
 #define DSA_DELTA_MAX_XFER (1u << 19)
+/* The largest record a transfer can need (one entry per granule); a larger max_delta_size is
+ * refused with DSA_COMP_DR_ERANGE (dmaplane choice of bound). */
+#define DSA_DELTA_MAX_RECORD (DSA_DELTA_MAX_XFER / DSA_DELTA_GRANULE * DSA_DELTA_ENTRY_SIZE)
 /* CR_DELTA completion result: 0 equal, 1 delta record written; 2 delta record overflow (more
  * than max_delta_size bytes needed: nothing usable was written). */
 #define DSA_DELTA_RESULT_EQUAL 0

@@ -43,11 +43,44 @@ struct dpi_iommu_ops {
 		    dp_iova_t src_iova, size_t len, uint32_t prot);
 	/* The usable ranges now. *count in: capacity; out: number. -ENOSPC when too many. */
 	int (*get_ranges)(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint32_t *count);
+	/* Optional (NULL elsewhere): unmaps between batch_begin and batch_end may leave their
+	 * IOTLB flush to batch_end, which flushes for all of them before it returns 0 (the
+	 * deferred flush frees the IOVAs only then). On an error nothing is known flushed. Both
+	 * called with the IOAS lock held. */
+	void (*batch_begin)(struct dp_ioas *ioas);
+	int (*batch_end)(struct dp_ioas *ioas);
 };
 
 extern const struct dpi_iommu_ops dpi_iommu_sim_ops;
 extern const struct dpi_iommu_ops dpi_iommu_iommufd_ops;
 extern const struct dpi_iommu_ops dpi_iommu_type1_ops;
+extern const struct dpi_iommu_ops dpi_iommu_nested_ops;
+
+/* ---- the nested backend (backend_nested.c) ------------------------------------------------ */
+
+/* What the nested backend did (tests, bench): kernel-call equivalents are s2_maps, s2_unmaps
+ * and inval_calls; s1_maps / s1_unmaps are page-table stores only. */
+struct dpi_nested_stats {
+	uint64_t s1_maps, s1_unmaps;    /* stage-1 map / unmap calls (no syscall) */
+	uint64_t s2_maps, s2_unmaps;    /* parent (stage-2) map / unmap calls: pinning */
+	uint64_t inval_calls;           /* invalidate submissions (IOMMU_HWPT_INVALIDATE) */
+	uint64_t inval_entries;         /* entries submitted and handled */
+	uint64_t inval_failures;        /* batches that failed (their IOVAs are never reused) */
+	uint64_t tables_released;       /* table pages made reusable after an invalidation */
+};
+/* 0; -ENOTSUP (not a nested IOAS). */
+int dpi_ioas_nested_stats(struct dp_ioas *ioas, struct dpi_nested_stats *st);
+/* The stage-1 table of a nested IOAS, and its stage-2 (parent) sim domain. -ENOTSUP. */
+struct dpi_s1pt;
+struct dpi_sim_domain;
+int dpi_ioas_nested_parts(struct dp_ioas *ioas, struct dpi_s1pt **pt,
+			  struct dpi_sim_domain **parent);
+/* Try nesting on an IOAS whose base backend is initialised: may swap ioas->ops to the nested
+ * backend. 0 (nested now); -EOPNOTSUPP (nesting is not available: the reason was logged and
+ * the IOAS stays on its base backend); another errno (the IOAS is unusable). */
+int dpi_nested_try(struct dp_ioas *ioas);
+/* True when the IOAS was created with DP_IOAS_F_NESTED (nested now, or fallen back). */
+bool dpi_ioas_nested_requested(const struct dp_ioas *ioas);
 
 /* Mappings in the IOAS's record (tests check coalescing and rollback with it). */
 uint32_t dpi_ioas_area_count(struct dp_ioas *ioas);

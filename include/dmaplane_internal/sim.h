@@ -69,6 +69,51 @@ int dpi_sim_domain_translate(struct dpi_sim_domain *domain, uint64_t iova, uint3
 uint64_t dpi_sim_domain_mapped_bytes(const struct dpi_sim_domain *domain);
 uint64_t dpi_sim_domain_table_pages(const struct dpi_sim_domain *domain);
 
+/* ---- nested domains: a user-owned stage-1 table over a stage-2 parent ------------------------ */
+/*
+ * A nested domain translates through a VT-d first-stage page table that the user writes in its
+ * own memory (dmaplane_internal/stage1.h has the format) whose root lies at stage-2 address
+ * s1_root; every table pointer and every leaf output is a stage-2 address translated through
+ * @parent (a plain domain). Requesters attach it like any domain (also per PASID). DMA misses
+ * walk both stages and cache the combined translation (the smaller of the two leaves) in the
+ * requester's IOTLB, which forgets it only on the stage-1 invalidation entries it receives
+ * through dpi_sim_domain_s1_invalidate (changes to the user's table alone change nothing a
+ * cached translation says: as on hardware). The parent cannot be unmapped under cached
+ * translations safely: the owner invalidates stage 1 first (the nested backend does).
+ * dpi_sim_domain_map/unmap on a nested domain fail with -EINVAL.
+ * Returns 0; -EINVAL (NULL, parent nested itself, root not 4 KiB aligned); -ENOMEM.
+ */
+struct iommu_hwpt_vtd_s1_invalidate;
+int dpi_sim_domain_create_nested(struct dpi_sim_domain *parent, uint64_t s1_root,
+				 struct dpi_sim_domain **domain);
+
+/*
+ * The sim's IOMMU_HWPT_INVALIDATE for a nested domain: process entries in order, each
+ * invalidating [addr, addr + npages * 4 KiB) (addr 0 with npages UINT64_MAX: everything) in the
+ * IOTLBs of every (requester, PASID) the domain is attached to. *num in: entries; out: entries
+ * handled. Returns 0 (also when the stop-after hook made it handle fewer); -EINVAL (NULL; or an
+ * entry with addr not 4 KiB aligned, npages 0, or a range that wraps: *num stops before it);
+ * -EOPNOTSUPP (unknown flags or reserved bits set in an entry: *num stops before it).
+ * While dpi_sim_iommu_skip_invalidation(true) is set, entries are counted handled and nothing
+ * is forgotten.
+ */
+int dpi_sim_domain_s1_invalidate(struct dpi_sim_domain *domain,
+				 const struct iommu_hwpt_vtd_s1_invalidate *entries, uint32_t *num);
+
+/* Test hook: the next dpi_sim_domain_s1_invalidate calls handle at most @k entries each and
+ * report success (partial processing, as the kernel may); UINT32_MAX turns it off. */
+void dpi_sim_iommu_s1_stop_after(uint32_t k);
+
+/* Calls of dpi_sim_domain_s1_invalidate on @domain and entries handled (bench, tests). */
+void dpi_sim_domain_s1_stats(const struct dpi_sim_domain *domain, uint64_t *calls,
+			     uint64_t *entries);
+
+/* The sim's IOMMU_GET_HW_INFO: VT-d capability registers of the sim IOMMU (cap, ecap). By
+ * default it reports scalable mode with nesting, first and second stage and 1 GiB first-stage
+ * pages; the hook clears the NEST bit (to test the fallback of a machine without nesting). */
+void dpi_sim_iommu_vtd_regs(uint64_t *cap, uint64_t *ecap);
+void dpi_sim_iommu_set_nesting(bool on);
+
 /* ---- requesters (device functions) and DMA ------------------------------------------------- */
 
 struct dpi_sim_requester;
@@ -112,7 +157,8 @@ struct dpi_sim_iotlb_stats {
 };
 void dpi_sim_requester_iotlb_stats(struct dpi_sim_requester *req, struct dpi_sim_iotlb_stats *s);
 
-/* Test hook: while set, unmaps do not invalidate IOTLBs (to prove stale entries are caught). */
+/* Test hook: while set, unmaps do not invalidate IOTLBs, nor do the stage-1 invalidation entries
+ * of nested domains (to prove stale entries are caught). */
 void dpi_sim_iommu_skip_invalidation(bool skip);
 
 /* PASID width of the sim IOMMU (the VT-d ecap PSS + 1 of real hardware): 0 (no PASID support)
@@ -270,7 +316,17 @@ int dpi_sim_nvme_set_null(struct dpi_sim_device *dev, bool on);
  * dedicated WQs. Descriptors run synchronously inside the store (or on release of a hold) and
  * DMA through the sim IOMMU with the WQ's PASID (WQCFG PASID enable) for dedicated WQs and the
  * submitter's PASID for shared WQs; requests without PASID when PASID is not enabled.
- * Completion records are written with the status byte last.
+ * Completion records are written with the status byte last. Execution rules (page faults,
+ * SWERR versus completion record, batches and fences) are described at the top of
+ * lib/sim/dsa_exec.c. WQCFG OPCFG (words 8..15) resets to every supported operation; a driver
+ * that writes it must keep the operations it uses (others complete with DSA_COMP_BAD_OPCODE).
+ * Block on fault is not modelled (GENCAP.BOF = 0), nor interrupts, traffic classes, read
+ * buffers, drain readback, or the event log.
+ *
+ * Minimal bring-up (what Enable Device / Enable WQ check): PCI Bus Master Enable; per WQ a
+ * size (sum <= WQCAP total), priority 1..15, max transfer/batch shifts <= GENCAP's, PASID
+ * enable for a shared WQ, BOF clear; every sized WQ in exactly one group and each such group
+ * with at least one engine, no engine in two groups. Then CMD Enable Device, Enable WQ n.
  */
 #define DPI_SIM_DSA_VENDOR 0x8086
 #define DPI_SIM_DSA_DEVICE 0x0b25
@@ -329,6 +385,15 @@ int dpi_sim_dsa_sva_bind(struct dpi_sim_device *dev, uint32_t pasid, int pid);
  * discard them (no completion record). 0; -EINVAL (not a DSA model).
  */
 int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold);
+
+/*
+ * Engine thread (also DP_SIM_DSA_THREAD=1 at creation): accepted descriptors queue and a
+ * model thread runs them in order, so completions arrive asynchronously as on hardware and a
+ * driver must poll for them (the status byte is stored last, with release order). Turning it
+ * off joins the thread and runs what is still queued. 0; -EINVAL; an error of
+ * pthread_create.
+ */
+int dpi_sim_dsa_engine_thread(struct dpi_sim_device *dev, bool on);
 
 /* Descriptors occupying @wq now (also WQCFG occupancy). -EINVAL as a negative value. */
 int dpi_sim_dsa_wq_occupancy(struct dpi_sim_device *dev, uint32_t wq);

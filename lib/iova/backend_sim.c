@@ -15,20 +15,10 @@
 #include <dmaplane_internal/log.h>
 #include <dmaplane_internal/sim.h>
 
+#include "backend_sim.h"
 #include "iova_impl.h"
 
-#define MAX_RESERVED 32
-
-struct reservation {
-	const void *owner;
-	struct dp_iova_range r;
-};
-
-struct sim_ioas {
-	struct dpi_sim_domain *domain;
-	struct reservation res[MAX_RESERVED];
-	uint32_t nres;
-};
+#define MAX_RESERVED SIM_MAX_RESERVED
 
 static int sim_init(struct dp_ioas *ioas)
 {
@@ -90,7 +80,7 @@ static int sim_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 }
 
 /* [0, last] minus the union of reservations, as sorted disjoint ranges. */
-static int sim_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *out, uint32_t *count)
+int dpi_sim_ioas_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *out, uint32_t *count)
 {
 	struct sim_ioas *si = dpi_ioas_priv(ioas);
 	uint64_t last = dpi_sim_domain_last_iova(si->domain);
@@ -129,12 +119,12 @@ const struct dpi_iommu_ops dpi_iommu_sim_ops = {
 	.map = sim_map,
 	.unmap = sim_unmap,
 	.copy = NULL,
-	.get_ranges = sim_get_ranges,
+	.get_ranges = dpi_sim_ioas_get_ranges,
 };
 
 int dpi_ioas_sim_domain(const struct dp_ioas *ioas, struct dpi_sim_domain **domain)
 {
-	if (ioas->ops != &dpi_iommu_sim_ops)
+	if (ioas->ops->backend != DP_IOMMU_SIM) /* the sim and the nested-on-sim backends */
 		return -ENOTSUP;
 	*domain = ((struct sim_ioas *)dpi_ioas_priv(ioas))->domain;
 	return 0;
@@ -145,7 +135,7 @@ int dpi_ioas_sim_reserve(struct dp_ioas *ioas, const void *owner,
 {
 	struct sim_ioas *si;
 
-	if (ioas->ops != &dpi_iommu_sim_ops)
+	if (ioas->ops->backend != DP_IOMMU_SIM)
 		return -ENOTSUP;
 	si = dpi_ioas_priv(ioas);
 	pthread_mutex_lock(&ioas->lock);
@@ -163,7 +153,7 @@ void dpi_ioas_sim_unreserve(struct dp_ioas *ioas, const void *owner)
 {
 	struct sim_ioas *si;
 
-	if (ioas->ops != &dpi_iommu_sim_ops)
+	if (ioas->ops->backend != DP_IOMMU_SIM)
 		return;
 	si = dpi_ioas_priv(ioas);
 	pthread_mutex_lock(&ioas->lock);

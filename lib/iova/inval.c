@@ -66,6 +66,9 @@ void inval_fini(struct dp_ioas *ioas)
 	}
 	free(v->buf);
 	v->buf = NULL;
+	free(v->done);
+	v->done = NULL;
+	v->ndone = v->capdone = 0;
 	v->cap = v->nretry = 0;
 	pthread_mutex_destroy(&v->flush_lock);
 }
@@ -203,6 +206,61 @@ static int cmp_range(const void *a, const void *b)
 	return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
+/*
+ * Batched backends (ops->batch_end, e.g. nested): the unmaps of a flush only queue their IOTLB
+ * invalidations and batch_end submits them at once, so a run's IOVAs wait in v->done until
+ * batch_end returned 0 (the epoch rule). When batch_end fails they are never reused (logged).
+ */
+static int batch_end(struct dp_ioas *ioas)
+{
+	struct inval *v = &ioas->inval;
+	int rc;
+
+	pthread_mutex_lock(&ioas->lock);
+	rc = ioas->ops->batch_end(ioas);
+	pthread_mutex_unlock(&ioas->lock);
+	if (rc != 0) {
+		ADD(&v->c.unmap_failures, 1);
+		DPI_ERR("deferred unmap flush: the batched IOTLB invalidation failed (%s); the %u "
+			"IOVA range(s) it covered are never reused", strerror(-rc), v->ndone);
+	}
+	for (uint32_t i = 0; rc == 0 && i < v->ndone; i++)
+		if (dpi_iova_free(ioas->dyn, v->done[i].iova, v->done[i].len) == 0)
+			ADD(&v->c.reclaimed, 1);
+	v->ndone = 0;
+	return rc;
+}
+
+static int batch_keep(struct dp_ioas *ioas, const struct inval_range *run, uint32_t n)
+{
+	struct inval *v = &ioas->inval;
+
+	if (v->ndone + n > v->capdone) {
+		uint32_t cap = v->capdone ? v->capdone : 256;
+		struct inval_range *nd = NULL;
+		while (cap < v->ndone + n)
+			cap *= 2;
+		if (!dpi_fault("malloc"))
+			nd = realloc(v->done, cap * sizeof(*nd));
+		if (nd == NULL) { /* no room: end the batch here (it covers this run too) */
+			int rc = batch_end(ioas);
+			for (uint32_t i = 0; rc == 0 && i < n; i++)
+				if (dpi_iova_free(ioas->dyn, run[i].iova, run[i].len) == 0)
+					ADD(&v->c.reclaimed, 1);
+			pthread_mutex_lock(&ioas->lock);
+			ioas->ops->batch_begin(ioas);
+			pthread_mutex_unlock(&ioas->lock);
+			return 0; /* unmapped either way: never a retry */
+		} else {
+			v->done = nd;
+			v->capdone = cap;
+		}
+	}
+	memcpy(&v->done[v->ndone], run, n * sizeof(*run));
+	v->ndone += n;
+	return 0;
+}
+
 /* Unmap [buf[i], buf[j]) as one run, then reclaim its IOVAs. */
 static int unmap_run(struct dp_ioas *ioas, const struct inval_range *run, uint32_t n)
 {
@@ -223,6 +281,8 @@ static int unmap_run(struct dp_ioas *ioas, const struct inval_range *run, uint32
 		DPI_ERR("deferred unmap of 0x%" PRIx64 "+0x%" PRIx64 " covered %u mappings, not %u",
 			start, len, count, n);
 	inval_count_unmap(ioas, count);
+	if (ioas->ops->batch_end != NULL)
+		return batch_keep(ioas, run, n);
 	/* The IOTLB is flushed for the run: only now may its IOVAs be handed out again. */
 	for (uint32_t i = 0; i < n; i++) {
 		if (dpi_iova_free(ioas->dyn, run[i].iova, run[i].len) == 0)
@@ -241,6 +301,11 @@ static int process(struct dp_ioas *ioas, uint32_t n)
 	int reclaimed = 0, err = 0;
 
 	qsort(b, n, sizeof(*b), cmp_range);
+	if (ioas->ops->batch_end != NULL) {
+		pthread_mutex_lock(&ioas->lock);
+		ioas->ops->batch_begin(ioas);
+		pthread_mutex_unlock(&ioas->lock);
+	}
 	while (i < n) {
 		uint32_t j = i + 1;
 		while (j < n && b[j].iova == b[j - 1].iova + b[j - 1].len)
@@ -255,6 +320,14 @@ static int process(struct dp_ioas *ioas, uint32_t n)
 				err = rc;
 		}
 		i = j;
+	}
+	if (ioas->ops->batch_end != NULL) {
+		uint32_t kept = v->ndone;
+		int rc = batch_end(ioas);
+		if (rc != 0) {
+			reclaimed -= (int)kept; /* unmapped, but their IOVAs stay out of use */
+			err = err ? err : rc;
+		}
 	}
 	__atomic_store_n(&v->nretry, keep, __ATOMIC_RELAXED); /* dp_iova_stats reads it */
 	return err ? err : reclaimed;

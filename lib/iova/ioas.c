@@ -132,7 +132,7 @@ static const struct dpi_iommu_ops *ops_of(int backend)
 	}
 }
 
-static int backend_from_env(uint32_t *backend)
+static int backend_from_env(uint32_t *backend, uint32_t *flags)
 {
 	const char *s = getenv("DP_IOMMU");
 
@@ -144,8 +144,10 @@ static int backend_from_env(uint32_t *backend)
 		*backend = DP_IOMMU_VFIO;
 	else if (strcasecmp(s, "sim") == 0)
 		*backend = DP_IOMMU_SIM;
+	else if (strcasecmp(s, "nested") == 0)
+		*flags |= DP_IOAS_F_NESTED; /* on the automatic choice */
 	else {
-		DPI_ERR("DP_IOMMU='%s' is not one of: iommufd, vfio, sim", s);
+		DPI_ERR("DP_IOMMU='%s' is not one of: iommufd, vfio, sim, nested", s);
 		return -EINVAL;
 	}
 	return 0;
@@ -207,7 +209,8 @@ static int check_opts(const struct dp_ioas_opts *in, struct dp_ioas_opts *o)
 	}
 	memcpy(o, in, DPI_MIN(in->size, sizeof(*o)));
 	o->size = sizeof(*o);
-	if (o->backend > DP_IOMMU_SIM || (o->flags & ~DP_IOAS_F_MANUAL) || o->reserved ||
+	if (o->backend > DP_IOMMU_SIM || (o->flags & ~(DP_IOAS_F_MANUAL | DP_IOAS_F_NESTED)) ||
+	    o->reserved ||
 	    o->inval_mode > DP_INVAL_STRICT || o->inval_batch > 65536) {
 		DPI_ERR("dp_ioas_create: bad options (backend %u, flags 0x%x, inval_mode %u, "
 			"inval_batch %u, reserved not 0?)", o->backend, o->flags, o->inval_mode,
@@ -229,7 +232,7 @@ int dp_ioas_create(const struct dp_ioas_opts *opts, struct dp_ioas **out)
 	rc = check_opts(opts, &o);
 	if (rc != 0)
 		return rc;
-	if (o.backend == DP_IOMMU_AUTO && (rc = backend_from_env(&o.backend)) != 0)
+	if (o.backend == DP_IOMMU_AUTO && (rc = backend_from_env(&o.backend, &o.flags)) != 0)
 		return rc;
 	if (!dpi_env_ready()) {
 		DPI_ERR("dp_ioas_create: call dp_env_init() first");
@@ -244,6 +247,11 @@ int dp_ioas_create(const struct dp_ioas_opts *opts, struct dp_ioas **out)
 	rc = init_backend(ioas, o.backend);
 	if (rc != 0)
 		goto err_free;
+	if (o.flags & DP_IOAS_F_NESTED) {
+		rc = dpi_nested_try(ioas); /* -EOPNOTSUPP: logged, stays on its base backend */
+		if (rc != 0 && rc != -EOPNOTSUPP)
+			goto err_fini;
+	}
 	rc = refresh_ranges(ioas);
 	if (rc != 0)
 		goto err_fini;
@@ -277,6 +285,12 @@ int dp_ioas_destroy(struct dp_ioas *ioas)
 		DPI_ERR("dp_ioas_destroy: %u device(s) or device PASIDs still attached: "
 			"dp_device_close() / dp_pasid_detach() them first",
 			ioas->ndevices);
+		return -EBUSY;
+	}
+	if (ioas->npollers != 0) {
+		pthread_mutex_unlock(&ioas->lock);
+		DPI_ERR("dp_ioas_destroy: %u poller(s) of dp_iova_poller_register() still use it: "
+			"dp_iova_poller_unregister() them first", ioas->npollers);
 		return -EBUSY;
 	}
 	pthread_mutex_unlock(&ioas->lock);

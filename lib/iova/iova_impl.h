@@ -101,6 +101,8 @@ struct inval {
 	pthread_mutex_t flush_lock; /* serialises flushes; taken before the IOAS lock */
 	struct inval_range *buf; /* flush scratch; [0, nretry) failed earlier, retried first */
 	uint32_t cap, nretry;
+	struct inval_range *done; /* batched backends: runs unmapped, freed after batch_end */
+	uint32_t ndone, capdone;
 	struct inval_counters c;
 };
 
@@ -112,6 +114,7 @@ struct dp_ioas {
 	struct dp_iova_range ranges[DPI_MAX_RANGES];
 	uint32_t nranges;
 	uint32_t ndevices;
+	uint32_t npollers;      /* dp_iova_poller_register() pollers (under lock) */
 	uint32_t flags;
 	struct dpi_iova_allocator *dyn; /* dp_iova_map's allocator; created on first use */
 	struct inval inval;

@@ -56,11 +56,15 @@ static int usable_width(struct dp_device *dev, const char *who, uint32_t *width)
 		struct pasid_dev *pd = dev->pasid;
 
 		DPI_ERR("%s(%s): no PASIDs on this device: device PASID width %u, IOMMU PASID "
-			"width %u%s",
+			"width %u, kernel %u.%u%s",
 			who, dev->info.addr, pd->caps.device_width, pd->caps.iommu_width,
+			pd->caps.kernel_major, pd->caps.kernel_minor,
 			dev->info.backend == DP_IOMMU_VFIO
 				? " (the VFIO type1 backend has no PASID support: use iommufd)"
-				: "");
+			: pd->caps.device_width == 0
+				? " (the device has no PCI PASID capability)"
+				: " (the IOMMU reports no PASID support: VT-d needs scalable mode, "
+				  "intel_iommu=sm_on)");
 		return -EOPNOTSUPP;
 	}
 	return rc;

@@ -212,7 +212,8 @@ void dpi_poll_group_settle(struct dp_poll_group *g)
 		g->call_pollers[n++] = p;
 	}
 	g->ncalls = n;
-	g->calls_end = g->calls + n;
+	if (g->calls != NULL) /* NULL + 0 is undefined; with no array calls_end stays NULL */
+		g->calls_end = g->calls + n;
 	for (pp = &g->timed; *pp != NULL;) {
 		p = *pp;
 		if (p->state == POLLER_REMOVED) {

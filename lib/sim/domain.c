@@ -17,6 +17,11 @@ void dpi_sim_iommu_skip_invalidation(bool skip)
 	__atomic_store_n(&g_skip_invalidation, skip, __ATOMIC_RELAXED);
 }
 
+bool sim_skip_invalidation_on(void)
+{
+	return __atomic_load_n(&g_skip_invalidation, __ATOMIC_RELAXED);
+}
+
 int dpi_sim_domain_create(uint32_t aw_bits, struct dpi_sim_domain **domain)
 {
 	struct dpi_sim_domain *d;
@@ -57,6 +62,8 @@ void dpi_sim_domain_destroy(struct dpi_sim_domain *d)
 	while (__atomic_load_n(&d->walkers, __ATOMIC_ACQUIRE) != 0)
 		sched_yield();
 	sim_pt_fini(&d->pt);
+	if (d->parent != NULL)
+		__atomic_sub_fetch(&d->parent->children, 1, __ATOMIC_RELEASE);
 	pthread_rwlock_destroy(&d->lock);
 	free(d->bind);
 	free(d);
@@ -94,6 +101,8 @@ int dpi_sim_domain_map(struct dpi_sim_domain *d, uint64_t iova, void *va, size_t
 	if (d == NULL || ((uintptr_t)va & (SIM_PAGE_SIZE - 1)) != 0 || prot == 0 ||
 	    (prot & ~(DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE)) != 0)
 		return -EINVAL;
+	if (d->parent != NULL)
+		return -EINVAL; /* nested: the user writes stage 1 itself */
 	rc = check_range(d, iova, len);
 	if (rc != 0)
 		return rc;
@@ -121,7 +130,7 @@ int dpi_sim_domain_unmap(struct dpi_sim_domain *d, uint64_t iova, size_t len)
 {
 	int rc;
 
-	if (d == NULL)
+	if (d == NULL || d->parent != NULL)
 		return -EINVAL;
 	rc = check_range(d, iova, len);
 	if (rc != 0) /* nothing can be mapped beyond the address width */
@@ -143,7 +152,9 @@ int dpi_sim_domain_translate(struct dpi_sim_domain *d, uint64_t iova, uint32_t a
 	if (d == NULL || va == NULL || contig == NULL)
 		return -EINVAL;
 	pthread_rwlock_rdlock(&d->lock);
-	if (iova <= d->last_iova)
+	if (iova <= d->last_iova && d->parent != NULL)
+		rc = sim_s1_walk(d, iova, &leaf) == 0 ? 0 : -ENOENT;
+	else if (iova <= d->last_iova)
 		rc = sim_pt_lookup(&d->pt, iova, &leaf);
 	pthread_rwlock_unlock(&d->lock);
 	if (rc != 0)
@@ -173,6 +184,8 @@ uint32_t sim_domain_walk_fill(struct dpi_sim_domain *d, struct dpi_sim_requester
 	pthread_rwlock_rdlock(&d->lock);
 	if (iova > d->last_iova)
 		reason = DPI_SIM_FAULT_RANGE;
+	else if (d->parent != NULL)
+		reason = sim_s1_walk(d, iova, leaf);
 	else if (sim_pt_lookup(&d->pt, iova, leaf) != 0)
 		reason = DPI_SIM_FAULT_NOT_PRESENT;
 	if (reason == 0) {

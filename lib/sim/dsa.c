@@ -18,6 +18,8 @@
 
 /* ---- creation ------------------------------------------------------------------------------- */
 
+static int engine_set(struct sdsa *s, bool on);
+
 static uint32_t env_u32(const char *name, uint32_t def, uint32_t lo, uint32_t hi)
 {
 	const char *v = getenv(name);
@@ -85,8 +87,11 @@ static int sdsa_create(struct dpi_sim_device *dev, void **state)
 	s->grpcap = s->ngrp;
 	s->engcap = s->neng;
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
 	dev_reset(s);
 	*state = s;
+	if (env_u32("DP_SIM_DSA_THREAD", 0, 0, 1) == 1 && engine_set(s, true) != 0)
+		DPI_WARN("DP_SIM_DSA_THREAD=1: cannot start the engine thread; running in the store");
 	return 0;
 }
 
@@ -94,6 +99,8 @@ static void sdsa_destroy(void *state)
 {
 	struct sdsa *s = state;
 
+	engine_set(s, false);
+	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->held);
 	free(s);
@@ -192,14 +199,70 @@ static int wq_accept(struct sdsa *s, uint32_t wq, const void *desc64, uint32_t p
 	p.pasid = pasid;
 	p.priv = priv;
 	s->occupancy[wq]++;
-	if (s->hold) {
-		if (held_push(s, &p) == 0)
+	if (s->hold || s->async) {
+		if (held_push(s, &p) == 0) {
+			pthread_cond_signal(&s->cond);
 			return 0;
+		}
 		s->occupancy[wq]--;
 		return -EAGAIN;
 	}
 	sdsa_execute(s, &p);
 	s->occupancy[wq]--;
+	return 0;
+}
+
+/* ---- the engine thread ------------------------------------------------------------------- */
+
+static void *engine_main(void *arg)
+{
+	struct sdsa *s = arg;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		struct sdsa_pending p;
+
+		if (s->hold || s->nheld == 0) {
+			pthread_cond_wait(&s->cond, &s->lock);
+			continue;
+		}
+		p = s->held[0];
+		memmove(s->held, s->held + 1, (s->nheld - 1) * sizeof(*s->held));
+		s->nheld--;
+		sdsa_execute(s, &p);
+		if (s->occupancy[p.wq] > 0)
+			s->occupancy[p.wq]--;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* Start or stop the engine thread. Lock not held. */
+static int engine_set(struct sdsa *s, bool on)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (on == s->async) {
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if (on) {
+		s->stop = false;
+		rc = -pthread_create(&s->engine, NULL, engine_main, s);
+		s->async = rc == 0;
+		pthread_mutex_unlock(&s->lock);
+		return rc;
+	}
+	s->stop = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->engine, NULL);
+	pthread_mutex_lock(&s->lock);
+	s->async = false;
+	if (!s->hold)
+		held_flush(s, UINT32_MAX, UINT32_MAX, true);
+	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
@@ -818,10 +881,18 @@ int dpi_sim_dsa_hold(struct dpi_sim_device *dev, bool hold)
 		return -EINVAL;
 	pthread_mutex_lock(&s->lock);
 	s->hold = hold;
-	if (!hold)
+	if (!hold && !s->async)
 		held_flush(s, UINT32_MAX, UINT32_MAX, true);
+	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+int dpi_sim_dsa_engine_thread(struct dpi_sim_device *dev, bool on)
+{
+	struct sdsa *s = dsa_of(dev);
+
+	return s == NULL ? -EINVAL : engine_set(s, on);
 }
 
 int dpi_sim_dsa_wq_occupancy(struct dpi_sim_device *dev, uint32_t wq)

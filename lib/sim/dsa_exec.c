@@ -282,9 +282,19 @@ static uint8_t run_desc(struct sdsa *s, const struct sdsa_pending *p,
 static int write_record(const struct xmem *m, uint64_t addr, const struct dsa_completion_record *cr)
 {
 	const uint8_t *raw = (const uint8_t *)cr;
+	void *va;
+	size_t contig;
 
 	if (mem_write(m, addr + 1, raw + 1, sizeof(*cr) - 1) != 0)
 		return -EFAULT;
+	if (m->pid == 0) {
+		/* A release store of the status byte: a poller that sees it sees the fields. */
+		if (dpi_sim_dma_translate(m->s->req, m->pasid, addr, 1, DPI_SIM_ACCESS_WRITE, &va,
+					  &contig) != 0)
+			return -EFAULT;
+		__atomic_store_n((uint8_t *)va, raw[0], __ATOMIC_RELEASE);
+		return 0;
+	}
 	/* Record fields before the status byte, for a poller on another CPU: a release fence
 	 * (TSan rejects fences; the ordering it checks comes from the pollers' own atomics). */
 #ifdef SDSA_TSAN

@@ -58,8 +58,12 @@ struct sdsa {
 	bool wq_enabled[SDSA_MAX_WQS];
 	uint32_t occupancy[SDSA_MAX_WQS];
 
-	/* held descriptors (dpi_sim_dsa_hold), in submission order */
+	/* accepted descriptors not yet run (held, or queued for the engine thread), in order */
 	bool hold;
+	bool async;   /* the engine thread runs queued descriptors */
+	bool stop;    /* tells the engine thread to exit */
+	pthread_t engine;
+	pthread_cond_t cond;
 	struct sdsa_pending *held;
 	uint32_t nheld, held_cap;
 

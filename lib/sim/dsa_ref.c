@@ -152,6 +152,14 @@ static uint32_t dif_src_unit(const struct dsa_hw_desc *d, uint32_t *dst_unit)
 	}
 }
 
+/* Bytes of delta record CR_DELTA may write: no more than one entry per granule. */
+static uint32_t delta_room(const struct dsa_hw_desc *d)
+{
+	uint32_t most = d->xfer_size / DSA_DELTA_GRANULE * DSA_DELTA_ENTRY_SIZE;
+
+	return d->max_delta_size < most ? d->max_delta_size : most;
+}
+
 static void opnd(struct dpi_dsa_operand *o, uint64_t addr, uint64_t len, bool write,
 		 uint32_t src_unit, uint32_t op_unit)
 {
@@ -194,7 +202,7 @@ uint32_t dpi_dsa_ref_operands(const struct dsa_hw_desc *d, struct dpi_dsa_operan
 	case DSA_OPCODE_CR_DELTA:
 		opnd(&ops[n++], d->src_addr, x, false, DSA_DELTA_GRANULE, DSA_DELTA_GRANULE);
 		opnd(&ops[n++], d->src2_addr, x, false, DSA_DELTA_GRANULE, DSA_DELTA_GRANULE);
-		opnd(&ops[n++], d->delta_addr, d->max_delta_size, true, 0, 0);
+		opnd(&ops[n++], d->delta_addr, delta_room(d), true, 0, 0);
 		break;
 	case DSA_OPCODE_AP_DELTA:
 		opnd(&ops[n++], d->src_addr, d->delta_rec_size, false, 0, 0);
@@ -307,7 +315,8 @@ static uint8_t validate_sizes(const struct dsa_hw_desc *d)
 	case DSA_OPCODE_CR_DELTA:
 		if (d->xfer_size % DSA_DELTA_GRANULE != 0 || d->xfer_size > DSA_DELTA_MAX_XFER)
 			return DSA_COMP_XFER_ERANGE;
-		if (d->max_delta_size == 0 || d->max_delta_size % DSA_DELTA_ENTRY_SIZE != 0)
+		if (d->max_delta_size == 0 || d->max_delta_size % DSA_DELTA_ENTRY_SIZE != 0 ||
+		    d->max_delta_size > DSA_DELTA_MAX_RECORD)
 			return DSA_COMP_DR_ERANGE;
 		return 0;
 	case DSA_OPCODE_AP_DELTA:
@@ -332,6 +341,40 @@ static uint8_t validate_sizes(const struct dsa_hw_desc *d)
 	default:
 		return 0;
 	}
+}
+
+/* Buffers that must not overlap, checked on the whole descriptor before anything moves. */
+static uint8_t validate_overlap(const struct dsa_hw_desc *d)
+{
+	uint64_t x = d->xfer_size;
+	uint32_t du, su;
+	bool bad = false;
+
+	switch (d->opcode) {
+	case DSA_OPCODE_COPY_CRC:
+		bad = overlap(d->src_addr, x, d->dst_addr, x);
+		break;
+	case DSA_OPCODE_DUALCAST:
+		bad = overlap(d->src_addr, x, d->dst_addr, x) || overlap(d->src_addr, x, d->dest2, x) ||
+		      overlap(d->dst_addr, x, d->dest2, x);
+		break;
+	case DSA_OPCODE_CR_DELTA:
+		bad = overlap(d->delta_addr, delta_room(d), d->src_addr, x) ||
+		      overlap(d->delta_addr, delta_room(d), d->src2_addr, x);
+		break;
+	case DSA_OPCODE_AP_DELTA:
+		bad = overlap(d->src_addr, d->delta_rec_size, d->dst_addr, x);
+		break;
+	case DSA_OPCODE_DIF_INS:
+	case DSA_OPCODE_DIF_STRP:
+	case DSA_OPCODE_DIF_UPDT:
+		su = dif_src_unit(d, &du);
+		bad = overlap(d->src_addr, x, d->dst_addr, x / su * du);
+		break;
+	default:
+		break;
+	}
+	return bad ? DSA_COMP_OVERLAP_BUFFERS : 0;
 }
 
 uint8_t dpi_dsa_ref_validate(const struct dsa_hw_desc *d, const struct dpi_dsa_limits *lim,
@@ -369,7 +412,8 @@ uint8_t dpi_dsa_ref_validate(const struct dsa_hw_desc *d, const struct dpi_dsa_l
 	}
 	if (uses_xfer(d->opcode) && d->xfer_size > max_xfer)
 		return DSA_COMP_XFER_ERANGE;
-	return validate_sizes(d);
+	bad = validate_sizes(d);
+	return bad != 0 ? (uint8_t)bad : validate_overlap(d);
 }
 
 /* ---- operations ------------------------------------------------------------------------------ */
@@ -448,11 +492,17 @@ static void op_compval(struct ref *r)
 static void op_cr_delta(struct ref *r)
 {
 	const struct dsa_hw_desc *d = r->d;
-	const uint8_t *a = acc(r, d->src_addr, d->xfer_size, false);
+	const uint8_t *a;
+
+	a = acc(r, d->src_addr, d->xfer_size, false);
 	const uint8_t *b = a ? acc(r, d->src2_addr, d->xfer_size, false) : NULL;
-	uint8_t *rec = b ? acc(r, d->delta_addr, d->max_delta_size, true) : NULL;
+	uint8_t *rec = b && delta_room(d) ? acc(r, d->delta_addr, delta_room(d), true) : NULL;
 	uint32_t used = 0;
 
+	if (b != NULL && delta_room(d) == 0) {
+		r->cr->result = DSA_DELTA_RESULT_EQUAL; /* nothing to compare */
+		return;
+	}
 	if (rec == NULL)
 		return;
 	for (uint32_t g = 0; g < d->xfer_size / DSA_DELTA_GRANULE; g++) {
@@ -478,7 +528,9 @@ static void op_cr_delta(struct ref *r)
 static void op_ap_delta(struct ref *r)
 {
 	const struct dsa_hw_desc *d = r->d;
-	const uint8_t *rec = acc(r, d->src_addr, d->delta_rec_size, false);
+	const uint8_t *rec;
+
+	rec = acc(r, d->src_addr, d->delta_rec_size, false);
 	uint8_t *dst = rec ? acc(r, d->dst_addr, d->xfer_size, true) : NULL;
 	uint32_t n = d->delta_rec_size / DSA_DELTA_ENTRY_SIZE;
 	int64_t prev = -1;
@@ -512,12 +564,6 @@ static void op_dualcast(struct ref *r)
 	const void *src;
 	void *d1, *d2;
 
-	if (overlap(d->src_addr, d->xfer_size, d->dst_addr, d->xfer_size) ||
-	    overlap(d->src_addr, d->xfer_size, d->dest2, d->xfer_size) ||
-	    overlap(d->dst_addr, d->xfer_size, d->dest2, d->xfer_size)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	src = acc(r, d->src_addr, d->xfer_size, false);
 	d1 = src ? acc(r, d->dst_addr, d->xfer_size, true) : NULL;
 	d2 = d1 ? acc(r, d->dest2, d->xfer_size, true) : NULL;
@@ -550,10 +596,6 @@ static void op_crc(struct ref *r, bool copy)
 	void *dst = NULL;
 	uint32_t seed;
 
-	if (copy && overlap(d->src_addr, d->xfer_size, d->dst_addr, d->xfer_size)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	src = acc(r, d->src_addr, d->xfer_size, false);
 	if (src == NULL)
 		return;
@@ -644,6 +686,81 @@ static bool dif_check_all(struct ref *r, const struct dif_chk *c, const uint8_t 
 	return true;
 }
 
+/* Output tuple seeds and flags: DIF_INS from the insert fields, DIF_UPDT from the dest ones. */
+struct dif_out {
+	uint8_t flags; /* DSA_DIF_DST_* */
+	uint32_t ref_seed;
+	uint16_t app_seed;
+};
+
+static uint32_t out_ref(const struct dif_out *o, uint32_t i)
+{
+	return (o->flags & DSA_DIF_DST_REF_TAG_FIXED) ? o->ref_seed : o->ref_seed + i;
+}
+
+static uint16_t out_app(const struct dif_out *o, uint32_t i)
+{
+	return (o->flags & DSA_DIF_DST_APP_TAG_INC) ? (uint16_t)(o->app_seed + i) : o->app_seed;
+}
+
+/* Write block @i's data and tuple at @o; @s is the source tuple for pass-through (or NULL). */
+static void dif_emit(const struct dif_out *out, uint8_t flags, uint32_t i, uint8_t *o,
+		     const uint8_t *data, const uint8_t *s, uint32_t bs)
+{
+	memcpy(o, data, bs);
+	if (s != NULL && (out->flags & DSA_DIF_DST_GUARD_PASS))
+		memcpy(o + bs, s, 2);
+	else
+		put_be16(o + bs, dif_guard(flags, o, bs));
+	if (s != NULL && (out->flags & DSA_DIF_DST_APP_TAG_PASS))
+		memcpy(o + bs + 2, s + 2, 2);
+	else
+		put_be16(o + bs + 2, out_app(out, i));
+	if (s != NULL && (out->flags & DSA_DIF_DST_REF_TAG_PASS))
+		memcpy(o + bs + 4, s + 4, 4);
+	else
+		put_be32(o + bs + 4, out_ref(out, i));
+}
+
+static void dif_chk_result(struct ref *r, const struct dif_chk *c, uint32_t nblk)
+{
+	r->cr->dif_chk_ref_tag = chk_ref(c, nblk);
+	r->cr->dif_chk_app_tag_mask = c->app_mask;
+	r->cr->dif_chk_app_tag = chk_app(c, nblk);
+}
+
+static void dif_ins(struct ref *r, const uint8_t *src, uint8_t *dst, uint32_t nblk, uint32_t bs)
+{
+	const struct dsa_hw_desc *d = r->d;
+	struct dif_out out = { d->dest_dif_flag, d->ins_ref_tag_seed, d->ins_app_tag_seed };
+
+	for (uint32_t i = 0; i < nblk; i++)
+		dif_emit(&out, d->dif_ins_flags, i, dst + (size_t)i * (bs + 8), src + (size_t)i * bs,
+			 NULL, bs);
+	r->cr->dif_ins_ref_tag = out_ref(&out, nblk);
+	r->cr->dif_ins_app_tag_mask = d->ins_app_tag_mask;
+	r->cr->dif_ins_app_tag = out_app(&out, nblk);
+}
+
+static void dif_updt(struct ref *r, const struct dif_chk *c, const uint8_t *src, uint8_t *dst,
+		     uint32_t nblk, uint32_t bs)
+{
+	const struct dsa_hw_desc *d = r->d;
+	struct dif_out out = { d->upd_dest_flags, d->dest_ref_tag_seed, d->dest_app_tag_seed };
+
+	for (uint32_t i = 0; i < nblk; i++) {
+		const uint8_t *s = src + (size_t)i * (bs + 8);
+
+		dif_emit(&out, d->dif_upd_flags, i, dst + (size_t)i * (bs + 8), s, s + bs, bs);
+	}
+	r->cr->dif_upd_src_ref_tag = chk_ref(c, nblk);
+	r->cr->dif_upd_src_app_tag_mask = c->app_mask;
+	r->cr->dif_upd_src_app_tag = chk_app(c, nblk);
+	r->cr->dif_upd_dest_ref_tag = out_ref(&out, nblk);
+	r->cr->dif_upd_dest_app_tag_mask = d->dest_app_tag_mask;
+	r->cr->dif_upd_dest_app_tag = out_app(&out, nblk);
+}
+
 static void op_dif(struct ref *r)
 {
 	const struct dsa_hw_desc *d = r->d;
@@ -656,93 +773,30 @@ static void op_dif(struct ref *r)
 	const uint8_t *src;
 	uint8_t *dst = NULL;
 
-	if (du != 0 && overlap(d->src_addr, d->xfer_size, d->dst_addr, (uint64_t)nblk * du)) {
-		r->status = DSA_COMP_OVERLAP_BUFFERS;
-		return;
-	}
 	src = acc(r, d->src_addr, d->xfer_size, false);
 	if (src == NULL)
 		return;
 	if (du != 0 && (dst = acc(r, d->dst_addr, (uint64_t)nblk * du, true)) == NULL)
 		return;
-	if (d->opcode == DSA_OPCODE_DIF_UPDT) {
+	if (d->opcode == DSA_OPCODE_DIF_INS) {
+		dif_ins(r, src, dst, nblk, bs);
+		return;
+	}
+	if (d->opcode == DSA_OPCODE_DIF_UPDT)
 		c = (struct dif_chk){ d->src_upd_flags, flags, d->src_ref_tag_seed,
 				      d->src_app_tag_mask, d->src_app_tag_seed };
-	} else if (d->opcode != DSA_OPCODE_DIF_INS) {
+	else
 		c = (struct dif_chk){ d->src_dif_flags, flags, d->chk_ref_tag_seed,
 				      d->chk_app_tag_mask, d->chk_app_tag_seed };
-	}
-	if (d->opcode != DSA_OPCODE_DIF_INS && !dif_check_all(r, &c, src, nblk, bs))
+	if (!dif_check_all(r, &c, src, nblk, bs))
 		return;
-
-	switch (d->opcode) {
-	case DSA_OPCODE_DIF_CHECK:
-	case DSA_OPCODE_DIF_STRP:
-		for (uint32_t i = 0; dst != NULL && i < nblk; i++)
-			memcpy(dst + (size_t)i * bs, src + (size_t)i * (bs + 8), bs);
-		r->cr->dif_chk_ref_tag = chk_ref(&c, nblk);
-		r->cr->dif_chk_app_tag_mask = c.app_mask;
-		r->cr->dif_chk_app_tag = chk_app(&c, nblk);
-		return;
-	case DSA_OPCODE_DIF_INS: {
-		uint8_t df = d->dest_dif_flag;
-
-		for (uint32_t i = 0; i < nblk; i++) {
-			uint8_t *o = dst + (size_t)i * (bs + 8);
-			uint32_t ref = (df & DSA_DIF_DST_REF_TAG_FIXED) ? d->ins_ref_tag_seed :
-									   d->ins_ref_tag_seed + i;
-			uint16_t app = (df & DSA_DIF_DST_APP_TAG_INC) ? (uint16_t)(d->ins_app_tag_seed + i) :
-									 d->ins_app_tag_seed;
-
-			memcpy(o, src + (size_t)i * bs, bs);
-			put_be16(o + bs, dif_guard(flags, o, bs));
-			put_be16(o + bs + 2, app);
-			put_be32(o + bs + 4, ref);
-		}
-		r->cr->dif_ins_ref_tag = (df & DSA_DIF_DST_REF_TAG_FIXED) ? d->ins_ref_tag_seed :
-									      d->ins_ref_tag_seed + nblk;
-		r->cr->dif_ins_app_tag_mask = d->ins_app_tag_mask;
-		r->cr->dif_ins_app_tag = (df & DSA_DIF_DST_APP_TAG_INC) ?
-						 (uint16_t)(d->ins_app_tag_seed + nblk) : d->ins_app_tag_seed;
+	if (d->opcode == DSA_OPCODE_DIF_UPDT) {
+		dif_updt(r, &c, src, dst, nblk, bs);
 		return;
 	}
-	default: { /* DIF_UPDT */
-		uint8_t df = d->upd_dest_flags;
-
-		for (uint32_t i = 0; i < nblk; i++) {
-			const uint8_t *s = src + (size_t)i * (bs + 8);
-			uint8_t *o = dst + (size_t)i * (bs + 8);
-			uint32_t ref = (df & DSA_DIF_DST_REF_TAG_FIXED) ? d->dest_ref_tag_seed :
-									   d->dest_ref_tag_seed + i;
-			uint16_t app = (df & DSA_DIF_DST_APP_TAG_INC) ? (uint16_t)(d->dest_app_tag_seed + i) :
-									 d->dest_app_tag_seed;
-
-			memcpy(o, s, bs);
-			if (df & DSA_DIF_DST_GUARD_PASS)
-				memcpy(o + bs, s + bs, 2);
-			else
-				put_be16(o + bs, dif_guard(flags, s, bs));
-			if (df & DSA_DIF_DST_APP_TAG_PASS)
-				memcpy(o + bs + 2, s + bs + 2, 2);
-			else
-				put_be16(o + bs + 2, app);
-			if (df & DSA_DIF_DST_REF_TAG_PASS)
-				memcpy(o + bs + 4, s + bs + 4, 4);
-			else
-				put_be32(o + bs + 4, ref);
-		}
-		r->cr->dif_upd_src_ref_tag = chk_ref(&c, nblk);
-		r->cr->dif_upd_src_app_tag_mask = c.app_mask;
-		r->cr->dif_upd_src_app_tag = chk_app(&c, nblk);
-		r->cr->dif_upd_dest_ref_tag = (df & DSA_DIF_DST_REF_TAG_FIXED) ?
-						      d->dest_ref_tag_seed : d->dest_ref_tag_seed + nblk;
-		r->cr->dif_upd_dest_app_tag_mask = d->dest_app_tag_mask;
-		r->cr->dif_upd_dest_app_tag = (df & DSA_DIF_DST_APP_TAG_INC) ?
-						      (uint16_t)(d->dest_app_tag_seed + nblk) :
-						      d->dest_app_tag_seed;
-		return;
-	}
-	}
+	for (uint32_t i = 0; dst != NULL && i < nblk; i++) /* DIF_STRP */
+		memcpy(dst + (size_t)i * bs, src + (size_t)i * (bs + 8), bs);
+	dif_chk_result(r, &c, nblk);
 }
 
 static void op_cflush(struct ref *r)

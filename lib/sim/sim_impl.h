@@ -96,7 +96,19 @@ struct dpi_sim_domain {
 	struct sim_binding *bind; /* requesters attached, under lock */
 	uint32_t nbind, cbind;
 	uint32_t walkers; /* DMA misses using the domain outside its lock (atomic) */
+	/* Nested domains (stage1.c): the stage-2 parent and the stage-1 root; NULL / 0 else. */
+	struct dpi_sim_domain *parent;
+	uint64_t s1_root;
+	uint32_t children; /* nested domains on this one (atomic) */
+	uint64_t s1_calls, s1_entries; /* atomic */
 };
+
+/* The skip-invalidation test hook's state (domain.c). */
+bool sim_skip_invalidation_on(void);
+
+/* A DMA miss in a nested domain: walk stage 1 through stage 2 (d->lock held for reading).
+ * 0 with the combined leaf; or a positive DPI_SIM_FAULT_* reason. */
+uint32_t sim_s1_walk(struct dpi_sim_domain *d, uint64_t iova, struct sim_leaf *leaf);
 
 struct sim_attachment {
 	uint32_t pasid;

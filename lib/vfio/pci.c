@@ -24,6 +24,7 @@
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/log.h>
+#include <dmaplane_internal/stage1.h>
 #include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/uapi_vfio.h>
 
@@ -250,6 +251,17 @@ static int cdev_attach(struct vfio_pci *p, uint32_t ioas_id)
 	}
 }
 
+/* The IOAS was asked for nesting and fell back (dpi_nested_try): say what the IOMMU behind
+ * this device offers (IOMMU_GET_HW_INFO; the probe logs what is missing). */
+static void report_nesting(struct vfio_pci *p, int iommufd)
+{
+	struct dpi_nesting_info info;
+
+	if (dpi_iommufd_nesting_probe(iommufd, p->devid, &info) == 0)
+		DPI_NOTICE("%s: its IOMMU supports nested translation (ECAP.NEST), but this "
+			   "version nests on the sim IOMMU only: the IOAS stays plain", p->addr);
+}
+
 static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 {
 	char path[256], name[32];
@@ -277,6 +289,8 @@ static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 	if (p->fd < 0)
 		return open_error(path, errno);
 	rc = cdev_bind(p, iommufd);
+	if (rc == 0 && dpi_ioas_nested_requested(ioas))
+		report_nesting(p, iommufd);
 	if (rc == 0)
 		rc = cdev_attach(p, ioas_id);
 	return rc; /* on failure the caller closes the file, which unbinds */

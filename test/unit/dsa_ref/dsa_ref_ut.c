@@ -211,8 +211,12 @@ static void test_delta_round_trip(void)
 	b[800] ^= 1;
 	CU_ASSERT_EQUAL(run(&d, &cr), DSA_COMP_SUCCESS);
 	CU_ASSERT_EQUAL(cr.result, DSA_DELTA_RESULT_OVERFLOW);
-	/* bad sizes */
+	/* bad sizes: not whole entries, or more than any transfer can need (found by dsa_fuzz) */
 	d.max_delta_size = 15;
+	CU_ASSERT_EQUAL(run(&d, &cr), DSA_COMP_DR_ERANGE);
+	d.max_delta_size = DSA_DELTA_MAX_RECORD + 10;
+	CU_ASSERT_EQUAL(run(&d, &cr), DSA_COMP_DR_ERANGE);
+	d.max_delta_size = 4000000000u;
 	CU_ASSERT_EQUAL(run(&d, &cr), DSA_COMP_DR_ERANGE);
 	d.max_delta_size = 10;
 	d.xfer_size = N - 4;

@@ -209,6 +209,29 @@ static void test_space_threads(void)
 
 /* ---- sim devices ---------------------------------------------------------------------------- */
 
+struct dev_thr {
+	struct dp_device *dev;
+	pthread_barrier_t *start;
+	uint32_t fails;
+};
+
+static void *dev_thread_fn(void *arg)
+{
+	struct dev_thr *t = arg;
+	uint32_t ids[8];
+
+	pthread_barrier_wait(t->start);
+	for (int i = 0; i < 2000; i++) {
+		for (int k = 0; k < 8; k++)
+			if (dp_pasid_alloc(t->dev, &ids[k]) != 0)
+				t->fails++;
+		for (int k = 0; k < 8; k++)
+			if (dp_pasid_free(t->dev, ids[k]) != 0)
+				t->fails++;
+	}
+	return NULL;
+}
+
 static struct dp_ioas *new_ioas(void)
 {
 	struct dp_ioas_opts o;
@@ -249,6 +272,31 @@ static bool all_bytes(const uint8_t *p, size_t len, uint8_t v)
 		if (p[i] != v)
 			return false;
 	return true;
+}
+
+/* Two threads on one freshly opened device: the first use (state install and probe) races too. */
+static void test_device_threads(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_device *dev = NULL;
+	pthread_barrier_t start;
+	struct dev_thr t[2];
+	pthread_t th[2];
+
+	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open("sim:test2", ioas, &dev), 0);
+	pthread_barrier_init(&start, NULL, 2);
+	for (int i = 0; i < 2; i++) {
+		t[i] = (struct dev_thr){.dev = dev, .start = &start};
+		CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, dev_thread_fn, &t[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		CU_ASSERT_EQUAL(t[i].fails, 0);
+	}
+	pthread_barrier_destroy(&start);
+	CU_ASSERT_EQUAL(dpi_pasid_space_count(dpi_pasid_global()), 0);
+	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 }
 
 static void test_caps_sim(void)
@@ -654,6 +702,7 @@ int main(void)
 		UT_TEST(test_space_exhaust_reuse),
 		UT_TEST(test_space_bad_args),
 		UT_TEST(test_space_threads),
+		UT_TEST(test_device_threads),
 		UT_TEST(test_caps_sim),
 		UT_TEST(test_cpuid),
 		UT_TEST(test_attach_dma),

@@ -281,6 +281,34 @@ static void test_write_fallback(void)
 	CU_ASSERT_EQUAL(ut_count_fds(), fds);
 }
 
+/* Every failure point of open (attribute reads, the char device, the portal, memory) fails
+ * cleanly: an error, no handle, no file descriptor left open. */
+static void test_open_fail_nth(void)
+{
+	struct dpi_kwq *q = NULL;
+	int fds = ut_count_fds(), rc = 0;
+	int64_t n;
+
+	make_wq("wq4.1", "dedicated", "enabled", "user");
+	make_dev_file("wq4.1");
+	ut_log_capture();
+	for (n = 1; n < 64; n++) {
+		dpi_fault_arm(n, EIO);
+		rc = dpi_kwq_open("wq4.1", &q);
+		if (!dpi_fault_fired())
+			break;
+		CU_ASSERT_NOT_EQUAL(rc, 0);
+		CU_ASSERT_PTR_NULL(q);
+		CU_ASSERT_EQUAL(ut_count_fds(), fds);
+	}
+	dpi_fault_arm(0, 0);
+	ut_log_release();
+	CU_ASSERT(n > 8 && n < 64); /* 7 attributes, the device, at least one more */
+	CU_ASSERT_EQUAL(rc, 0);
+	dpi_kwq_close(q);
+	CU_ASSERT_EQUAL(ut_count_fds(), fds);
+}
+
 /* A CPU with MOVDIR64B stores descriptors to the mapped portal (here a file page). */
 static void test_portal_movdir64b(void)
 {
@@ -501,6 +529,7 @@ int main(void)
 		UT_TEST(test_not_usable),
 		UT_TEST(test_permission),
 		UT_TEST(test_write_fallback),
+		UT_TEST(test_open_fail_nth),
 		UT_TEST(test_portal_movdir64b),
 		UT_TEST(test_shared_full),
 		UT_TEST(test_sim_shared_wq),

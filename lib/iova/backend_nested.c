@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The nested backend of lib/iova (DP_IOAS_F_NESTED, DP_IOMMU=nested): an IOAS whose device view
+ * is a user-owned stage-1 table (stage1.c) nested on a stage-2 parent that pins and maps memory.
+ * This version nests on the sim IOMMU: the parent is a sim domain, the devices attach to a
+ * nested sim domain that walks our table (lib/sim/stage1.c); on iommufd and type1 it refuses
+ * (see dpi_nested_try) and the IOAS stays plain.
+ *
+ * Stage-2 layout (guest-physical addresses, GPA). Fixed mappings (registered memory mirrors,
+ * dp_ioas_map) are mapped by the parent at GPA = their IOVA, one parent map each, and stage 1
+ * maps them 1:1. A dp_iova_map() (its IOVA lies in the dynamic window) of memory that lies
+ * inside one of those parent areas costs stage-1 stores only, pointing at the area's GPAs: no
+ * system call. Other memory gets its own parent area at GPA = its IOVA (pinning, as without
+ * nesting). Table pages live at GPA 2^48 and up, above every stage-1 IOVA, and stage 1 never
+ * maps them: a device cannot write its own page tables. When GPA = IOVA is still taken by an
+ * earlier area (a fixed mapping unmapped while dynamic mappings still point into its memory,
+ * then mapped again), the new area gets a GPA from 2^50 up instead. Parent areas count the
+ * stage-1 bytes that point into them and are unmapped from the parent only after the
+ * invalidation that covers their last stage-1 mapping.
+ *
+ * Invalidation. Every stage-1 unmap queues one VT-d stage-1 entry (addr, pages, LEAF unless
+ * table pages were retired, which needs the paging-structure caches flushed too). Outside a
+ * batch (strict unmaps, fixed mappings) the queue is submitted before unmap returns; inside one
+ * (a deferred flush of the invalidation engine: batch_begin/batch_end) the whole flush is one
+ * submission (stage1_inval.c: entry_num semantics, resubmits, the failed entry reported). After
+ * a submission succeeds, retired table pages become reusable (the epoch rule, stage1.c) and
+ * parent areas without stage-1 users are unmapped. A failed submission keeps its remaining
+ * entries queued: they are resubmitted first next time, and until then nothing they cover is
+ * reused. All ops run under the IOAS lock; a batch belongs to the thread of the flush that
+ * opened it, so unmaps from other threads meanwhile still submit before they return.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define DP_LOG_COMPONENT "iova"
+#include <dmaplane_internal/fault.h>
+#include <dmaplane_internal/log.h>
+#include <dmaplane_internal/sim.h>
+#include <dmaplane_internal/stage1.h>
+#include <dmaplane_internal/sys.h>
+
+#include "backend_sim.h"
+#include "iova_impl.h"
+
+#define GPA_TABLES (1ull << DPI_S1_ADDR_WIDTH) /* table chunks: above every stage-1 IOVA */
+#define GPA_DISPLACED (1ull << 50) /* areas whose GPA = IOVA is still taken (see nested_map) */
+#define PARENT_AW 57
+#define QCAP 4096 /* queued invalidation entries before an early submission */
+#define S2_PROT (DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE)
+
+/* A parent (stage-2) mapping: [gpa, gpa+len) -> [vaddr, vaddr+len); refs = stage-1 bytes
+ * pointing into it. */
+struct parea {
+	uint64_t gpa, len;
+	uintptr_t vaddr;
+	uint64_t refs;
+};
+
+struct parea_set {
+	struct parea *a; /* sorted by gpa, disjoint */
+	uint32_t n, cap;
+};
+
+struct gone {
+	uint64_t gpa, len;
+};
+
+struct nested_ioas {
+	struct sim_ioas sim; /* first: sim.domain is the nested domain devices attach to */
+	struct dpi_sim_domain *parent;
+	struct dpi_s1pt *pt;
+	struct parea_set fixed; /* areas of fixed mappings: dp_iova_map reuses them */
+	struct parea_set dyn;   /* areas of dp_iova_map memory outside them */
+	struct iommu_hwpt_vtd_s1_invalidate *q;
+	uint32_t nq;
+	struct gone *gone; /* parent areas to unmap after the next successful submission */
+	uint32_t ngone, cgone;
+	uint64_t displaced;    /* next free GPA in the displaced region */
+	bool batching;         /* a deferred flush is between batch_begin and batch_end ... */
+	pthread_t batch_owner; /* ... in this thread: only its unmaps leave the flush to it */
+	struct dpi_nested_stats st;
+};
+
+static struct nested_ioas *ni_of(struct dp_ioas *ioas)
+{
+	return dpi_ioas_priv(ioas);
+}
+
+/* True when the caller's unmap may leave its invalidation to batch_end: it is the flush that
+ * opened the batch. Every other unmap (dp_ioas_unmap, strict ones) submits before returning. */
+static bool in_batch(const struct nested_ioas *ni)
+{
+	return ni->batching && pthread_equal(ni->batch_owner, pthread_self());
+}
+
+/* ---- parent areas -------------------------------------------------------------------------- */
+
+/* Index of the area holding gpa, or -1. */
+static int64_t pa_find(const struct parea_set *s, uint64_t gpa)
+{
+	uint32_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		uint32_t mid = (lo + hi) / 2;
+		if (gpa < s->a[mid].gpa)
+			hi = mid;
+		else if (gpa >= s->a[mid].gpa + s->a[mid].len)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+static int pa_insert(struct parea_set *s, const struct parea *a)
+{
+	uint32_t i = 0;
+
+	if (s->n == s->cap) {
+		uint32_t cap = s->cap ? s->cap * 2 : 16;
+		struct parea *na = dpi_realloc(s->a, cap * sizeof(*na));
+		if (na == NULL)
+			return -ENOMEM;
+		s->a = na;
+		s->cap = cap;
+	}
+	while (i < s->n && s->a[i].gpa < a->gpa)
+		i++;
+	memmove(&s->a[i + 1], &s->a[i], (s->n - i) * sizeof(*a));
+	s->a[i] = *a;
+	s->n++;
+	return 0;
+}
+
+static void pa_remove(struct parea_set *s, uint32_t i)
+{
+	memmove(&s->a[i], &s->a[i + 1], (s->n - i - 1) * sizeof(s->a[0]));
+	s->n--;
+}
+
+/* Room in the gone list for every area that exists, so retiring never allocates. */
+static int gone_reserve(struct nested_ioas *ni)
+{
+	uint32_t need = ni->fixed.n + ni->dyn.n + ni->ngone + 1;
+
+	if (need > ni->cgone) {
+		uint32_t cap = ni->cgone ? ni->cgone : 16;
+		while (cap < need)
+			cap *= 2;
+		struct gone *g = dpi_realloc(ni->gone, cap * sizeof(*g));
+		if (g == NULL)
+			return -ENOMEM;
+		ni->gone = g;
+		ni->cgone = cap;
+	}
+	return 0;
+}
+
+/* Parent unmap after the next successful submission (room reserved by gone_reserve). */
+static void pa_retire(struct nested_ioas *ni, uint64_t gpa, uint64_t len)
+{
+	ni->gone[ni->ngone++] = (struct gone){gpa, len};
+}
+
+/* Stage 1 stopped pointing at [gpa, gpa+size). */
+static void pa_drop(void *ctx, uint64_t gpa, uint64_t size)
+{
+	struct nested_ioas *ni = ctx;
+	struct parea_set *s = &ni->fixed;
+	int64_t i = pa_find(s, gpa);
+
+	if (i < 0) {
+		s = &ni->dyn;
+		i = pa_find(s, gpa);
+	}
+	if (i < 0) {
+		DPI_ERR("nested: stage 1 pointed at GPA 0x%" PRIx64 ", which no parent area holds",
+			gpa);
+		return;
+	}
+	s->a[i].refs -= size;
+	if (s->a[i].refs == 0) {
+		pa_retire(ni, s->a[i].gpa, s->a[i].len);
+		pa_remove(s, (uint32_t)i);
+	}
+}
+
+static bool pa_overlaps(const struct parea_set *s, uint64_t gpa, uint64_t len)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (gpa < s->a[i].gpa + s->a[i].len && s->a[i].gpa < gpa + len)
+			return true;
+	return false;
+}
+
+/* The GPA for a new parent area of the mapping at iova: the IOVA itself, unless an earlier
+ * area there is still alive (a fixed mapping unmapped while dynamic mappings still point into
+ * its memory): then a fresh GPA from the displaced region, aligned for large leaves. */
+static uint64_t pa_gpa(struct nested_ioas *ni, uint64_t iova, uint64_t len)
+{
+	uint64_t align = len >= (1ull << 30) ? 1ull << 30 : len >= (2ull << 20) ? 2ull << 20 : 4096;
+	uint64_t gpa;
+
+	if (!pa_overlaps(&ni->fixed, iova, len) && !pa_overlaps(&ni->dyn, iova, len))
+		return iova;
+	gpa = (ni->displaced + align - 1) & ~(align - 1);
+	ni->displaced = gpa + len;
+	return gpa;
+}
+
+/* A fixed area holding all of [vaddr, vaddr+len), or -1. The fixed areas are few (registered
+ * memory comes in large pieces). */
+static int64_t pa_by_vaddr(const struct parea_set *s, uintptr_t vaddr, uint64_t len)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		if (vaddr >= s->a[i].vaddr && vaddr + len <= s->a[i].vaddr + s->a[i].len)
+			return i;
+	return -1;
+}
+
+/* ---- invalidation --------------------------------------------------------------------------- */
+
+static int sim_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e, uint32_t *num)
+{
+	struct nested_ioas *ni = ctx;
+	int err = dpi_fault("nested-inval");
+
+	if (err) {
+		*num = 0;
+		return -err;
+	}
+	return dpi_sim_domain_s1_invalidate(ni->sim.domain, e, num);
+}
+
+/* Submit the queue; then release retired table pages and unmap parent areas nobody uses. */
+static int submit(struct nested_ioas *ni)
+{
+	uint64_t mark = dpi_s1pt_retire_seq(ni->pt); /* all retired so far have queued entries */
+	uint32_t failed = 0;
+	int rc;
+
+	if (ni->nq != 0) {
+		rc = dpi_s1_invalidate(sim_submit, ni, ni->q, ni->nq, &failed, &ni->st.inval_calls);
+		if (rc != 0) {
+			memmove(ni->q, ni->q + failed, (ni->nq - failed) * sizeof(ni->q[0]));
+			ni->nq -= failed;
+			ni->st.inval_entries += failed;
+			ni->st.inval_failures++;
+			return rc;
+		}
+		ni->st.inval_entries += ni->nq;
+		ni->nq = 0;
+	}
+	ni->st.tables_released += dpi_s1pt_release(ni->pt, mark);
+	for (uint32_t i = 0; i < ni->ngone; i++) {
+		rc = dpi_sim_domain_unmap(ni->parent, ni->gone[i].gpa, ni->gone[i].len);
+		ni->st.s2_unmaps++;
+		if (rc != 0)
+			DPI_WARN("nested: parent unmap of GPA 0x%" PRIx64 ": %s", ni->gone[i].gpa,
+				 strerror(-rc));
+	}
+	ni->ngone = 0;
+	return 0;
+}
+
+static void queue(struct nested_ioas *ni, uint64_t iova, uint64_t len, bool tables)
+{
+	ni->q[ni->nq++] = (struct iommu_hwpt_vtd_s1_invalidate){
+		.addr = iova,
+		.npages = len / DPI_S1_PAGE,
+		.flags = tables ? 0 : IOMMU_VTD_INV_FLAGS_LEAF,
+	};
+}
+
+/* True when queued entries cover [iova, iova+len): a range cleared by an unmap whose
+ * submission failed. */
+static bool queued(const struct nested_ioas *ni, uint64_t iova, uint64_t len)
+{
+	for (uint32_t i = 0; i < ni->nq; i++)
+		if (ni->q[i].addr <= iova && iova + len <= ni->q[i].addr + ni->q[i].npages * 4096)
+			return true;
+	return false;
+}
+
+/* ---- ops ------------------------------------------------------------------------------------ */
+
+static int chunk_map(void *ctx, void *va, uint64_t gpa, size_t len)
+{
+	struct nested_ioas *ni = ctx;
+
+	ni->st.s2_maps++;
+	return dpi_sim_domain_map(ni->parent, gpa, va, len, S2_PROT);
+}
+
+static void chunk_unmap(void *ctx, void *va, uint64_t gpa, size_t len)
+{
+	struct nested_ioas *ni = ctx;
+
+	(void)va;
+	dpi_sim_domain_unmap(ni->parent, gpa, len);
+}
+
+static void nested_fini(struct dp_ioas *ioas)
+{
+	struct nested_ioas *ni = ni_of(ioas);
+
+	if (ni->sim.domain != NULL && ni->pt != NULL && submit(ni) != 0)
+		DPI_WARN("nested: final invalidation failed at teardown");
+	dpi_sim_domain_destroy(ni->sim.domain); /* detaches every requester first */
+	dpi_s1pt_destroy(ni->pt);
+	dpi_sim_domain_destroy(ni->parent);
+	free(ni->fixed.a);
+	free(ni->dyn.a);
+	free(ni->gone);
+	free(ni->q);
+	free(ni);
+}
+
+static int nested_init(struct dp_ioas *ioas)
+{
+	struct dpi_s1pt_opts o = {.gpa_base = GPA_TABLES};
+	struct nested_ioas *ni;
+	uint64_t cap, ecap;
+	const char *why;
+	int rc;
+
+	dpi_sim_iommu_vtd_regs(&cap, &ecap);
+	rc = dpi_s1_vtd_nesting(cap, ecap, &why, &o.big_pages);
+	if (rc != 0) {
+		DPI_NOTICE("nested translation is not available: the sim IOMMU (GET_HW_INFO cap "
+			   "0x%" PRIx64 " ecap 0x%" PRIx64 ") lacks %s; using a plain IOAS", cap,
+			   ecap, why);
+		return -EOPNOTSUPP;
+	}
+	ni = dpi_calloc(1, sizeof(*ni));
+	if (ni == NULL)
+		return -ENOMEM;
+	dpi_ioas_set_priv(ioas, ni);
+	ni->displaced = GPA_DISPLACED;
+	ni->q = dpi_calloc(QCAP, sizeof(*ni->q));
+	rc = ni->q == NULL ? -ENOMEM : dpi_sim_domain_create(PARENT_AW, &ni->parent);
+	o.mem = (struct dpi_s1pt_mem){.ctx = ni, .map = chunk_map, .unmap = chunk_unmap};
+	if (rc == 0)
+		rc = dpi_s1pt_create(&o, &ni->pt);
+	if (rc == 0)
+		rc = dpi_sim_domain_create_nested(ni->parent, dpi_s1pt_root(ni->pt), &ni->sim.domain);
+	if (rc != 0) {
+		DPI_ERR("nested: cannot set up the stage-1 table and its parent: %s", strerror(-rc));
+		nested_fini(ioas);
+		dpi_ioas_set_priv(ioas, NULL);
+	}
+	return rc;
+}
+
+static bool in_dyn_window(dp_iova_t iova)
+{
+	return iova >= DPI_DYN_START && iova <= DPI_DYN_LAST;
+}
+
+static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
+		      uint32_t prot)
+{
+	struct nested_ioas *ni = ni_of(ioas);
+	struct parea_set *s = &ni->fixed;
+	int64_t i = in_dyn_window(iova) ? pa_by_vaddr(s, (uintptr_t)vaddr, len) : -1;
+	uint64_t gpa;
+	int rc;
+
+	if (i >= 0) {
+		gpa = s->a[i].gpa + ((uintptr_t)vaddr - s->a[i].vaddr);
+	} else {
+		int err = dpi_fault("nested-s2-map");
+		struct parea a = {.gpa = pa_gpa(ni, iova, len), .len = len,
+				  .vaddr = (uintptr_t)vaddr};
+
+		if (err)
+			return -err;
+		if (msync(vaddr, len, MS_ASYNC) != 0 && errno == ENOMEM) {
+			DPI_ERR("cannot map %p+0x%zx: not mapped memory of this process", vaddr, len);
+			return -EFAULT;
+		}
+		s = in_dyn_window(iova) ? &ni->dyn : &ni->fixed;
+		rc = gone_reserve(ni);
+		if (rc == 0)
+			rc = pa_insert(s, &a);
+		if (rc != 0)
+			return rc;
+		rc = dpi_sim_domain_map(ni->parent, a.gpa, vaddr, len, S2_PROT);
+		ni->st.s2_maps++;
+		i = pa_find(s, a.gpa);
+		if (rc != 0) {
+			pa_remove(s, (uint32_t)i);
+			return rc;
+		}
+		gpa = a.gpa;
+	}
+	rc = dpi_s1pt_map(ni->pt, iova, gpa, len, prot);
+	if (rc != 0) {
+		/* Tables linked for a moment were retired: flush their caches before reuse. */
+		queue(ni, iova, len, true);
+		if (s->a[i].refs == 0) {
+			pa_retire(ni, s->a[i].gpa, s->a[i].len);
+			pa_remove(s, (uint32_t)i);
+		}
+		if (!in_batch(ni) || ni->nq == QCAP)
+			submit(ni);
+		DPI_ERR("nested: stage-1 map of IOVA 0x%" PRIx64 "+0x%zx: %s", iova, len,
+			strerror(-rc));
+		return rc;
+	}
+	s->a[i].refs += len;
+	ni->st.s1_maps++;
+	return 0;
+}
+
+static int nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
+{
+	struct nested_ioas *ni = ni_of(ioas);
+	uint32_t retired = 0;
+	int rc;
+
+	if (ni->nq == QCAP && (rc = submit(ni)) != 0)
+		return rc;
+	rc = dpi_s1pt_unmap_fn(ni->pt, iova, len, &retired, pa_drop, ni);
+	if (rc == -ENOENT && queued(ni, iova, len)) {
+		rc = 0; /* cleared by an earlier call whose submission failed: submit again */
+	} else if (rc == 0) {
+		ni->st.s1_unmaps++;
+		queue(ni, iova, len, retired != 0);
+	} else {
+		return rc;
+	}
+	return in_batch(ni) ? 0 : submit(ni);
+}
+
+static void nested_batch_begin(struct dp_ioas *ioas)
+{
+	ni_of(ioas)->batching = true;
+	ni_of(ioas)->batch_owner = pthread_self();
+}
+
+static int nested_batch_end(struct dp_ioas *ioas)
+{
+	struct nested_ioas *ni = ni_of(ioas);
+
+	ni->batching = false;
+	return submit(ni);
+}
+
+const struct dpi_iommu_ops dpi_iommu_nested_ops = {
+	.name = "nested (sim)",
+	.backend = DP_IOMMU_SIM,
+	.init = nested_init,
+	.fini = nested_fini,
+	.map = nested_map,
+	.unmap = nested_unmap,
+	.copy = NULL,
+	.get_ranges = dpi_sim_ioas_get_ranges,
+	.batch_begin = nested_batch_begin,
+	.batch_end = nested_batch_end,
+};
+
+/* ---- choosing nesting ------------------------------------------------------------------------ */
+
+int dpi_nested_try(struct dp_ioas *ioas)
+{
+	const struct dpi_iommu_ops *base = ioas->ops;
+	int rc;
+
+	switch (base->backend) {
+	case DP_IOMMU_IOMMUFD:
+		DPI_NOTICE("nested translation is not available on iommufd in this version "
+			   "(IOMMU_GET_HW_INFO and IOMMU_HWPT_ALLOC need a bound device, which an IOAS "
+			   "does not have when it is created); using a plain iommufd IOAS (each device "
+			   "that attaches reports what its IOMMU offers)");
+		return -EOPNOTSUPP;
+	case DP_IOMMU_VFIO:
+		DPI_NOTICE("nested translation is not available: the VFIO type1 container has "
+			   "none; using a plain type1 IOAS");
+		return -EOPNOTSUPP;
+	default:
+		break;
+	}
+	base->fini(ioas);
+	ioas->ops = &dpi_iommu_nested_ops;
+	rc = ioas->ops->init(ioas);
+	if (rc == 0) {
+		DPI_INFO("IOAS with nested translation: stage-1 table at 0x%" PRIx64 " on a sim "
+			 "stage-2 parent", dpi_s1pt_root(ni_of(ioas)->pt));
+		return 0;
+	}
+	ioas->ops = base;
+	int brc = base->init(ioas);
+	return brc != 0 ? brc : rc;
+}
+
+bool dpi_ioas_nested_requested(const struct dp_ioas *ioas)
+{
+	return (ioas->flags & DP_IOAS_F_NESTED) != 0;
+}
+
+int dp_ioas_nested(const struct dp_ioas *ioas)
+{
+	if (ioas == NULL)
+		return -EINVAL;
+	return ioas->ops == &dpi_iommu_nested_ops;
+}
+
+int dpi_ioas_nested_stats(struct dp_ioas *ioas, struct dpi_nested_stats *st)
+{
+	if (ioas == NULL || st == NULL || ioas->ops != &dpi_iommu_nested_ops)
+		return -ENOTSUP;
+	pthread_mutex_lock(&ioas->lock);
+	*st = ni_of(ioas)->st;
+	pthread_mutex_unlock(&ioas->lock);
+	return 0;
+}
+
+int dpi_ioas_nested_parts(struct dp_ioas *ioas, struct dpi_s1pt **pt,
+			  struct dpi_sim_domain **parent)
+{
+	if (ioas == NULL || ioas->ops != &dpi_iommu_nested_ops)
+		return -ENOTSUP;
+	if (pt != NULL)
+		*pt = ni_of(ioas)->pt;
+	if (parent != NULL)
+		*parent = ni_of(ioas)->parent;
+	return 0;
+}
