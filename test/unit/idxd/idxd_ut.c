@@ -949,6 +949,23 @@ static void test_status_errno_sim(void)
 								 &d)), map[i].rc);
 		CU_ASSERT_EQUAL(d.res.status & DSA_COMP_STATUS_MASK, map[i].status);
 	}
+	/* a device writing any status at all: one callback each, an errno for every failure */
+	for (unsigned st = 1; st <= 0xff; st++) {
+		struct done d = {0};
+		unsigned masked = st & DSA_COMP_STATUS_MASK;
+		int rc;
+
+		if (masked == 0)
+			continue; /* "not done yet": the operation would time out */
+		CU_ASSERT_EQUAL(dpi_sim_dsa_inject_status(sim_of(&f), DSA_OPCODE_MEMMOVE, (uint8_t)st,
+							  1), 0);
+		ut_log_capture();
+		rc = SYNC(&f, &d, dp_idxd_submit_copy(f.ch, f.dst, f.src, 64, 0, on_done, &d));
+		ut_log_release();
+		CU_ASSERT_EQUAL(d.calls, 1);
+		CU_ASSERT((masked == DSA_COMP_SUCCESS || masked == DSA_COMP_SUCCESS_PRED) ? rc == 0
+											 : rc < 0);
+	}
 	/* and the next one runs */
 	{
 		struct done d = {0};
