@@ -280,16 +280,19 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 int dp_idxd_chan_destroy(struct dp_idxd_chan *ch)
 {
 	struct dp_idxd_dev *d;
+	bool in_flight;
 
 	if (ch == NULL)
 		return -EINVAL;
 	d = ch->dev;
+	/* Sent to the device and not reaped (an open batch's slots never went out). */
+	in_flight = (ch->batch_open ? ch->batch_seq : ch->tail) != ch->head;
 	pthread_mutex_lock(&d->lock);
 	/* The device must not write into the records any more: abort what is outstanding (a
 	 * kernel-owned WQ cannot be aborted from here: keep the memory instead). */
-	if (ch->tail != ch->head && d->kind == IDXD_KIND_DEVICE && !d->halted)
+	if (in_flight && d->kind == IDXD_KIND_DEVICE && !d->halted)
 		idxd_wq_recover(d, ch->wq);
-	if (ch->tail != ch->head && d->kind == IDXD_KIND_KWQ)
+	if (in_flight && d->kind == IDXD_KIND_KWQ)
 		ch->leak_records = true;
 	if (!ch->shared)
 		d->wq[ch->wq].used -= ch->depth;
@@ -442,12 +445,13 @@ static uint64_t pattern_at(uint64_t pattern, uint32_t off)
 	return sh == 0 ? pattern : (pattern >> sh) | (pattern << (64 - sh));
 }
 
-/* Which caller pointer holds the faulting address; NULL when none does. */
+/* Which caller pointer holds the faulting address; NULL when none does. Each address field
+ * is checked against the length of its own buffer. */
 static volatile uint8_t *fault_va(const struct idxd_slot *s, uint64_t addr)
 {
 	const struct dsa_hw_desc *d = s->d;
-	uint64_t len = d->xfer_size;
-	uint64_t base[3] = {d->src_addr, d->dst_addr, d->dest2};
+	uint64_t x = d->xfer_size;
+	uint64_t base[3] = {d->src_addr, d->dst_addr, d->dest2}, len[3] = {x, x, x};
 
 	switch (d->opcode) {
 	case DSA_OPCODE_MEMFILL:
@@ -459,18 +463,22 @@ static volatile uint8_t *fault_va(const struct idxd_slot *s, uint64_t addr)
 		break;
 	case DSA_OPCODE_CR_DELTA:
 		base[2] = d->delta_addr;
+		len[2] = d->max_delta_size;
 		break;
 	case DSA_OPCODE_AP_DELTA:
 		base[0] = UINT64_MAX;
 		base[2] = d->src_addr; /* the delta record */
-		len = UINT32_MAX;
+		len[2] = d->delta_rec_size;
+		break;
+	case DSA_OPCODE_DIF_INS: /* the destination holds a tuple after every block */
+		len[1] = x + x / dsa_dif_block_size(d->dif_ins_flags) * DSA_DIF_TUPLE_SIZE;
 		break;
 	default:
 		break;
 	}
 	for (int i = 0; i < 3; i++)
 		if (s->va[i] != 0 && base[i] != UINT64_MAX && addr >= base[i] &&
-		    addr - base[i] < len)
+		    addr - base[i] < len[i])
 			return (volatile uint8_t *)(s->va[i] + (uintptr_t)(addr - base[i]));
 	return NULL;
 }

@@ -1259,7 +1259,7 @@ static void test_page_fault_sim(void)
 	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO}, old;
 	struct fx f;
 	struct done d = {0};
-	size_t len = 64 * KiB;
+	size_t len = 128 * KiB;
 	uint8_t *reg = map_anon(len);
 	uint32_t want;
 
@@ -1318,6 +1318,31 @@ static void test_page_fault_sim(void)
 			CU_ASSERT_EQUAL(c.rc[i], 0);
 			CU_ASSERT(memcmp(f.dst + i * 8192, reg + (10 + 2 * i) * 4096 + 5, 8000) == 0);
 		}
+	}
+
+	/* an operation that cannot resume mid-way (a delta record) starts again after the fault */
+	{
+		uint32_t size_ok;
+
+		fill_rand(reg, len);
+		memcpy(f.src2, reg + 16 * 4096, 12288);
+		f.src2[100] ^= 1;
+		f.src2[9000] ^= 1;
+		memset(&d, 0, sizeof(d));
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_cr_delta(f.ch, reg + 16 * 4096, f.src2,
+								     12288, f.delta, 100, 0, on_done,
+								     &d)), 0);
+		size_ok = d.res.delta_size;
+		CU_ASSERT_EQUAL(size_ok, 20);
+		memset(&d, 0, sizeof(d));
+		memset(f.delta, 0, 100);
+		page_absent(&f, reg + 17 * 4096);
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_cr_delta(f.ch, reg + 16 * 4096, f.src2,
+								     12288, f.delta, 100, 0, on_done,
+								     &d)), 0);
+		CU_ASSERT_EQUAL(g_pf.hits, 5);
+		CU_ASSERT_EQUAL(d.res.result, DSA_DELTA_RESULT_DIFF);
+		CU_ASSERT_EQUAL(d.res.delta_size, size_ok);
 	}
 
 	/* a fault that touching does not cure (the IOMMU mapping stays gone): -EFAULT */
