@@ -66,7 +66,7 @@ struct dp_idxd_chan;
 #define DP_IDXD_MAX_WQS 8
 
 /** WQ modes. */
-#define DP_IDXD_WQ_DEDICATED 0 /**< one submitter at a time per slot, MOVDIR64B */
+#define DP_IDXD_WQ_DEDICATED 0 /**< MOVDIR64B; its channels' depths together fit in it */
 #define DP_IDXD_WQ_SHARED 1    /**< many submitters, ENQCMD (retried while the WQ is full) */
 
 /** Configuration of one WQ (device-owned mode). Zero fields take the defaults. */
@@ -180,8 +180,9 @@ struct dp_idxd_chan_opts {
 	uint32_t wq;          /**< WQ index, < dp_idxd_info.num_wqs (default 0) */
 	uint32_t depth;       /**< operations outstanding at once, a power of 2, 2..4096
 				   (default 64); a batch takes one slot more than its members */
-	uint32_t timeout_ms;  /**< per-operation timeout checked in dp_idxd_poll() (default
-				   1000; 0: the default) */
+	uint32_t timeout_ms;  /**< per-operation timeout, checked in dp_idxd_poll() and counted
+				   from the first poll that finds the operation pending at the head
+				   of the channel (default 1000; 0: the default) */
 	uint32_t flags;       /**< DP_IDXD_CHAN_F_* */
 	uint64_t reserved[2]; /**< must be 0 */
 };
