@@ -5,7 +5,7 @@ include $(DP_ROOT)/mk/dmaplane.common.mk
 # Components, in dependency order. Each is a directory with a Makefile that builds
 # build/lib/libdmaplane_<name>.a; together they form libdmaplane.
 LIB_COMPONENTS := env poll sim iova vfio pasid
-DRIVER_COMPONENTS := nvme
+DRIVER_COMPONENTS := nvme idxd
 COMPONENT_DIRS := $(addprefix lib/,$(LIB_COMPONENTS)) $(addprefix drivers/,$(DRIVER_COMPONENTS))
 COMPONENT_LIBS := $(addprefix $(LIB_DIR)/libdmaplane_,$(addsuffix .a,$(LIB_COMPONENTS) $(DRIVER_COMPONENTS)))
 

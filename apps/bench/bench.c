@@ -8,6 +8,7 @@
  *        dmaplane_bench churn [--json] [--ops N] [--live N]
  *        dmaplane_bench nested [--json] [--ops N] [--live N]
  * Usage: dmaplane_bench xlate|iova|poll|nvme [--json] [--instr]
+ *        dmaplane_bench dsa [--json] [--no-instr] [--dev sim:dsa0|sw]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -92,6 +93,7 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 static void usage(void)
 {
 	fprintf(stderr, "usage: dmaplane_bench xlate|iova|poll|nvme [--json] [--instr]\n"
+			"       dmaplane_bench dsa [--json] [--no-instr] [--dev sim:dsa0|sw]\n"
 			"       dmaplane_bench churn [--json] [--ops N] [--live N]\n"
 			"       dmaplane_bench nested [--json] [--ops N] [--live N]\n");
 }
@@ -120,6 +122,10 @@ int main(int argc, char **argv)
 		return bench_nvme(argc - 2, argv + 2, argv[0]);
 	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "nvme") == 0)
 		return bench_nvme(argc - 3, argv + 3, NULL);
+	if (argc >= 2 && strcmp(argv[1], "dsa") == 0)
+		return bench_dsa(argc - 2, argv + 2, argv[0]);
+	if (argc >= 3 && strcmp(argv[1], "worker") == 0 && strcmp(argv[2], "dsa") == 0)
+		return bench_dsa(argc - 3, argv + 3, NULL);
 	usage();
 	return 2;
 }

@@ -31,5 +31,6 @@ int bench_iova_churn(int argc, char **argv);
 int bench_iova_nested(int argc, char **argv);
 int bench_poll(int argc, char **argv, const char *argv0);
 int bench_nvme(int argc, char **argv, const char *argv0);
+int bench_dsa(int argc, char **argv, const char *argv0);
 
 #endif

@@ -33,6 +33,8 @@
 #include <dmaplane/log.h>
 #include <dmaplane/nvme.h>
 
+#include "perf_dsa.h"
+
 #define PROG "dmaplane_perf"
 #define DEFAULT_DEVICE "sim:nvme0"
 #define MAX_DEVS 16
@@ -150,7 +152,8 @@ static void usage(FILE *f)
 		"  --json    one JSON line per namespace and a total line\n"
 		"  --verify  fill the tested range (first 1 GiB of each namespace) with patterns keyed\n"
 		"            by LBA and sequence, then check every read (needs a data-moving device:\n"
-		"            not with DP_SIM_NVME_NULL=1)\n");
+		"            not with DP_SIM_NVME_NULL=1)\n"
+		"DSA workloads: " PROG " -w copy|fill|crc|compare -d sim:dsa0|sw|BDF ... (-w copy -h)\n");
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -1055,6 +1058,8 @@ int main(int argc, char **argv)
 	struct dp_env_opts eo;
 	int rc, n;
 
+	if (perf_dsa_wanted(argc, argv)) /* -w copy|fill|crc|compare: perf_dsa.c */
+		return perf_dsa_main(argc, argv);
 	rc = parse_args(argc, argv);
 	if (rc != 0)
 		return rc;

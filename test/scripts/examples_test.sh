@@ -2,7 +2,9 @@
 # Runs the example programs (build/examples/) on the sim: hello_nvme writes "Hello world!" to
 # LBA 0 and reads it back, on the default controller, on a namespace of 4096-byte blocks, and
 # fails clearly (exit 1, a message naming the device) on a device that does not exist, and with
-# exit 2 on a bad argument. Last line: "N passed, N failed"; exits non-zero on any failure.
+# exit 2 on a bad argument; hello_dsa copies it and computes its CRC-32C in one batch on the sim
+# DSA device and on the software engine, with the same failure cases.
+# Last line: "N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +42,15 @@ run "$EX/hello_nvme" sim:nvme99
 expect "hello_nvme on a device that does not exist fails with a message" 1 "cannot open sim:nvme99"
 run "$EX/hello_nvme" --help
 expect "hello_nvme with a bad argument prints usage and exits 2" 2 "usage: hello_nvme"
+
+run "$EX/hello_dsa"
+expect "hello_dsa on the default sim DSA device" 0 "No device given" "copied: Hello world!, CRC-32C 0x"
+run "$EX/hello_dsa" sw
+expect "hello_dsa on the software engine" 0 "sw copied: Hello world!"
+run "$EX/hello_dsa" sim:dsa99
+expect "hello_dsa on a device that does not exist fails with a message" 1 "cannot open sim:dsa99"
+run "$EX/hello_dsa" --help
+expect "hello_dsa with a bad argument prints usage and exits 2" 2 "usage: hello_dsa"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

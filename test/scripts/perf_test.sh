@@ -149,6 +149,32 @@ fi
 run -h
 if [[ $RC -eq 0 && $OUT == *"--verify"* ]]; then ok "-h exits 0 with help"; else not_ok "-h" "exit $RC"; fi
 
+# DSA workloads (perf_dsa.c) on the sim DSA model and the software engine.
+for w in copy fill crc compare; do
+	run -w "$w" -t 1 --json --verify
+	ops=$(json_num "$OUT" ops)
+	if [[ $RC -eq 0 && ${ops:-0} -gt 0 && $OUT == *'"errors":0,"verify_errors":0'* ]]; then
+		ok "-w $w on sim:dsa0: operations, verified, no errors"
+	else
+		not_ok "-w $w on sim:dsa0: operations, verified, no errors" "ops ${ops:-none}"
+	fi
+done
+run -w copy -d sw -b 8 -c 0 -t 1 --json --verify
+ops=$(json_num "$OUT" ops)
+if [[ $RC -eq 0 && ${ops:-0} -gt 0 && $OUT == *'"batch":8'* && $OUT == *'"verify_errors":0'* ]]; then
+	ok "-w copy -b 8 on the software engine"
+else
+	not_ok "-w copy -b 8 on the software engine" "ops ${ops:-none}"
+fi
+run -w copy -q 0
+if [[ $RC -eq 2 ]]; then ok "-w copy -q 0 exits 2"; else not_ok "-w copy -q 0 exits 2" "exit $RC"; fi
+run -w crc -t 1 -d 0000:ff:1f.7
+if [[ $RC -eq 1 && $ERR == *"0000:ff:1f.7 cannot be opened"* ]]; then
+	ok "-w crc on a device that will not open exits 1"
+else
+	not_ok "-w crc on a device that will not open exits 1" "exit $RC"
+fi
+
 if command -v shellcheck >/dev/null 2>&1; then
 	if shellcheck "$here/perf_test.sh" >"$T/sc" 2>&1; then
 		ok "shellcheck clean"

@@ -1,0 +1,755 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Channels: a ring of operation slots over one WQ, owned by one thread (no lock, no atomic
+ * read-modify-write on the data path).
+ *
+ * Slots are taken in order (sequence numbers head..tail); slot i's descriptor is desc[i] and its
+ * completion record comp[i], both in DMA memory. dp_idxd_poll() reaps from the head in
+ * submission order: a slot is done when its record's status is non-zero. A batch takes one slot
+ * for the BATCH descriptor followed by one per member: the members' descriptors, consecutive in
+ * the ring, are the batch's descriptor list (nothing is copied), so a batch that would wrap
+ * around the end of the ring is sent there and a new one opens at its start. At close the BATCH
+ * descriptor is submitted. The device writes the batch's record after
+ * every member's, so when the head reaches a member the batch has finished: a member whose record
+ * is still empty was not run (fence after a failure, or the batch itself failed) and is failed
+ * back with forced_rc.
+ *
+ * Page faults (DSA_COMP_PAGE_FAULT_NOBOF): the driver touches the page from the CPU (a read, or
+ * a read and write back for a write fault), moves the descriptor past the bytes completed and
+ * resubmits it in the same slot; the callback sees one operation.
+ *
+ * Timeouts: when the head stays pending past its deadline, the WQ is aborted and enabled again
+ * (device.c); the head gets -ETIMEDOUT, later operations whose records stayed empty -ECANCELED.
+ * Every IDXD_ERR_CHECK_POLLS pending polls SWERR and GENSTS are read: a halted device fails every
+ * outstanding operation with -EIO, a SWERR on this WQ recovers it like a timeout (-EIO).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DP_LOG_COMPONENT "idxd"
+#include <dmaplane/env.h>
+#include <dmaplane_internal/env.h>
+#include <dmaplane_internal/device.h>
+#include <dmaplane_internal/log.h>
+#include <dmaplane_internal/sim.h>
+#include <dmaplane_internal/sys.h>
+#include <dmaplane_internal/xlate.h>
+
+#include "idxd_internal.h"
+#include "portal.h"
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+int idxd_status_errno(uint8_t status)
+{
+	switch (status & DSA_COMP_STATUS_MASK) {
+	case DSA_COMP_SUCCESS:
+	case DSA_COMP_SUCCESS_PRED:
+		return 0;
+	case DSA_COMP_PAGE_FAULT_NOBOF:
+	case DSA_COMP_PAGE_FAULT_IR:
+	case DSA_COMP_BATCH_PAGE_FAULT:
+	case DSA_COMP_CRA_XLAT:
+	case DSA_COMP_PFAULT_RDBA:
+	case DSA_COMP_TRANSLATION_FAIL:
+		return -EFAULT;
+	case DSA_COMP_DIF_ERR:
+		return -EILSEQ;
+	case DSA_COMP_BAD_OPCODE:
+		return -EOPNOTSUPP;
+	case DSA_COMP_XFER_ERANGE:
+	case DSA_COMP_DESC_CNT_ERANGE:
+		return -E2BIG;
+	case DSA_COMP_BATCH_FAIL:
+		return -ECANCELED;
+	case DSA_COMP_HW_ERR1:
+	case DSA_COMP_HW_ERR_DRB:
+		return -EIO;
+	case DSA_COMP_PRIV_BAD:
+		return -EPERM;
+	default: /* flags, reserved fields, ranges, overlap, alignment, dualcast, handles */
+		return -EINVAL;
+	}
+}
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova)
+{
+	size_t contig = len;
+	dp_iova_t a;
+
+	if (ch->va_addrs) {
+		*iova = (uintptr_t)p;
+		return 0;
+	}
+	a = dp_iova_of(p, &contig);
+	if (dpi_unlikely(a == DP_IOVA_INVALID)) {
+		DPI_ERR("buffer %p is not DMA-able memory (dp_iova_of does not translate it): "
+			"allocate it with dp_dma_alloc() or register it with dp_mem_register()", p);
+		return -EFAULT;
+	}
+	if (dpi_unlikely(contig < len)) {
+		DPI_ERR("buffer %p of %u bytes is not contiguous in IOVA space (only %zu bytes are): "
+			"use one dp_dma_alloc() allocation or one dp_mem_register() registration",
+			p, len, contig);
+		return -EFAULT;
+	}
+	*iova = a;
+	return 0;
+}
+
+static int dma_zalloc(size_t len, void **va, dp_iova_t *iova)
+{
+	size_t contig = len;
+	int rc = dp_dma_zalloc(len, 4096, DP_NUMA_ANY, va);
+
+	if (rc != 0)
+		return rc;
+	*iova = dp_iova_of(*va, &contig);
+	if (*iova == DP_IOVA_INVALID || contig < len) {
+		DPI_ERR("DMA memory of %zu bytes is not contiguous in IOVA space", len);
+		dp_dma_free(*va);
+		*va = NULL;
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* ---- create / destroy -------------------------------------------------------------------- */
+
+void dp_idxd_chan_opts_init(struct dp_idxd_chan_opts *opts, size_t size)
+{
+	struct dp_idxd_chan_opts d = {.size = sizeof(d), .depth = IDXD_DEFAULT_DEPTH,
+				      .timeout_ms = IDXD_DEFAULT_TIMEOUT_MS};
+
+	if (opts == NULL || size == 0)
+		return;
+	size = DPI_MIN(size, sizeof(d));
+	memset(opts, 0, size);
+	memcpy(opts, &d, size);
+	opts->size = size;
+}
+
+static int chan_opts_check(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *in,
+			   struct dp_idxd_chan_opts *o)
+{
+	dp_idxd_chan_opts_init(o, sizeof(*o));
+	if (in == NULL)
+		return 0;
+	if (in->size < offsetof(struct dp_idxd_chan_opts, depth) || in->size > sizeof(*o)) {
+		DPI_ERR("dp_idxd_chan_create: opts->size %zu is not a size this library knows "
+			"(use dp_idxd_chan_opts_init)", in->size);
+		return -EINVAL;
+	}
+	memcpy(o, in, in->size);
+	o->size = sizeof(*o);
+	if (o->timeout_ms == 0)
+		o->timeout_ms = IDXD_DEFAULT_TIMEOUT_MS;
+	if (o->wq >= d->num_wqs) {
+		DPI_ERR("%s: WQ %u does not exist (%u configured)", d->info.addr, o->wq, d->num_wqs);
+		return -EINVAL;
+	}
+	if (!dpi_is_pow2(o->depth) || o->depth < 2 || o->depth > IDXD_MAX_DEPTH) {
+		DPI_ERR("dp_idxd_chan_create: depth %u must be a power of 2 in 2..%u", o->depth,
+			IDXD_MAX_DEPTH);
+		return -EINVAL;
+	}
+	if ((o->flags & ~DP_IDXD_CHAN_F_AUTOBATCH) != 0 || o->reserved[0] != 0 ||
+	    o->reserved[1] != 0) {
+		DPI_ERR("dp_idxd_chan_create: unknown flags 0x%x or reserved fields set", o->flags);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void chan_free(struct dp_idxd_chan *ch)
+{
+	if (ch->leak_records) {
+		DPI_WARN("%s: keeping a channel's completion records and batch lists allocated: "
+			 "the kernel-owned WQ may still write them", ch->dev->info.addr);
+		ch->comp = NULL;
+		ch->desc = NULL;
+	}
+	if (ch->comp != NULL)
+		dp_dma_free(ch->comp);
+	if (ch->desc != NULL)
+		dp_dma_free(ch->desc);
+	free(ch->slot);
+	free(ch);
+}
+
+static int chan_mem(struct dp_idxd_chan *ch)
+{
+	size_t dlen = (size_t)ch->depth * sizeof(struct dsa_hw_desc);
+	int rc;
+
+	if (dpi_fault("malloc") != 0) /* the slots are aligned: no dpi_calloc, its fault point */
+		return -ENOMEM;
+	ch->slot = aligned_alloc(64, (size_t)ch->depth * sizeof(*ch->slot));
+	if (ch->slot == NULL)
+		return -ENOMEM;
+	memset(ch->slot, 0, (size_t)ch->depth * sizeof(*ch->slot));
+	if (ch->va_addrs) {
+		rc = dp_dma_zalloc((size_t)ch->depth * DSA_COMP_RECORD_SIZE, 64, DP_NUMA_ANY,
+				   (void **)&ch->comp);
+		if (rc == 0)
+			rc = dp_dma_zalloc(dlen, 64, DP_NUMA_ANY, (void **)&ch->desc);
+		ch->comp_iova = (uintptr_t)ch->comp;
+		ch->desc_iova = (uintptr_t)ch->desc;
+	} else {
+		rc = dma_zalloc((size_t)ch->depth * DSA_COMP_RECORD_SIZE, (void **)&ch->comp,
+				&ch->comp_iova);
+		if (rc == 0)
+			rc = dma_zalloc(dlen, (void **)&ch->desc, &ch->desc_iova);
+	}
+	for (uint32_t i = 0; rc == 0 && i < ch->depth; i++)
+		ch->slot[i].d = &ch->desc[i];
+	return rc;
+}
+
+#define IDXD_CHAN_MAX_BATCH 32u /* members per batch a channel collects */
+
+int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *opts,
+			struct dp_idxd_chan **out)
+{
+	struct dp_idxd_chan_opts o;
+	struct dp_idxd_chan *ch;
+	struct idxd_wq *wq;
+	int rc;
+
+	if (out == NULL)
+		return -EINVAL;
+	*out = NULL;
+	if (d == NULL)
+		return -EINVAL;
+	rc = chan_opts_check(d, opts, &o);
+	if (rc != 0)
+		return rc;
+	wq = &d->wq[o.wq];
+	ch = dpi_calloc(1, sizeof(*ch));
+	if (ch == NULL)
+		return -ENOMEM;
+	ch->dev = d;
+	ch->wq = o.wq;
+	ch->depth = o.depth;
+	ch->mask = o.depth - 1;
+	ch->sw = d->kind == IDXD_KIND_SW;
+	ch->kwq = d->kwq;
+	ch->va_addrs = d->kind != IDXD_KIND_DEVICE;
+	ch->soft_submit = d->kind != IDXD_KIND_DEVICE;
+	ch->shared = wq->mode == DP_IDXD_WQ_SHARED;
+	ch->autobatch = (o.flags & DP_IDXD_CHAN_F_AUTOBATCH) != 0;
+	ch->max_xfer = wq->max_xfer_shift >= 32 ? UINT32_MAX : 1u << wq->max_xfer_shift;
+	ch->max_batch = DPI_MIN(1u << wq->max_batch_shift, IDXD_CHAN_MAX_BATCH);
+	ch->pasid_w0 = wq->pasid_en ? DSA_DESC_W0_PASID(wq->pasid) : 0;
+	ch->timeout_ticks = (uint64_t)o.timeout_ms * (dp_ticks_hz() / 1000);
+	ch->portal = d->portal;
+	if (ch->shared && d->kind == IDXD_KIND_DEVICE && ch->portal.base == NULL &&
+	    dpi_device_sim(d->pci) == NULL) {
+		DPI_ERR("%s: shared WQ %u: its portal is not mapped and ENQCMD needs a mapped "
+			"portal", d->info.addr, o.wq);
+		free(ch);
+		return -ENOTSUP;
+	}
+	ch->portal_off = idxd_portal_offset(o.wq, IDXD_PORTAL_UNLIMITED);
+	rc = chan_mem(ch);
+	pthread_mutex_lock(&d->lock);
+	if (rc == 0 && !ch->shared && d->kind != IDXD_KIND_SW && wq->used + o.depth > wq->size) {
+		DPI_ERR("%s: dedicated WQ %u has %u entries, %u taken by other channels: no room for "
+			"a channel of depth %u (use a smaller depth or a larger WQ)", d->info.addr,
+			o.wq, wq->size, wq->used, o.depth);
+		rc = -ENOSPC;
+	}
+	if (rc == 0) {
+		if (!ch->shared)
+			wq->used += o.depth;
+		ch->next = d->chans;
+		d->chans = ch;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (rc != 0) {
+		chan_free(ch);
+		return rc;
+	}
+	*out = ch;
+	return 0;
+}
+
+int dp_idxd_chan_destroy(struct dp_idxd_chan *ch)
+{
+	struct dp_idxd_dev *d;
+	bool in_flight;
+
+	if (ch == NULL)
+		return -EINVAL;
+	d = ch->dev;
+	/* Sent to the device and not reaped (an open batch's slots never went out). */
+	in_flight = (ch->batch_open ? ch->batch_seq : ch->tail) != ch->head;
+	pthread_mutex_lock(&d->lock);
+	/* The device must not write into the records any more: abort what is outstanding (a
+	 * kernel-owned WQ cannot be aborted from here: keep the memory instead). */
+	if (in_flight && d->kind == IDXD_KIND_DEVICE && !d->halted)
+		idxd_wq_recover(d, ch->wq);
+	if (in_flight && d->kind == IDXD_KIND_KWQ)
+		ch->leak_records = true;
+	if (!ch->shared)
+		d->wq[ch->wq].used -= ch->depth;
+	for (struct dp_idxd_chan **p = &d->chans; *p != NULL; p = &(*p)->next) {
+		if (*p == ch) {
+			*p = ch->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	chan_free(ch);
+	return 0;
+}
+
+uint32_t dp_idxd_chan_outstanding(const struct dp_idxd_chan *ch)
+{
+	return ch == NULL ? 0 : ch->tail - ch->head;
+}
+
+/* ---- submission -------------------------------------------------------------------------- */
+
+int idxd_batch_open(struct dp_idxd_chan *ch)
+{
+	if (ch->batch_open)
+		return -EBUSY;
+	if (ch->tail - ch->head >= ch->depth - 1)
+		return -EAGAIN;
+	ch->batch_seq = ch->tail++;
+	ch->batch_n = 0;
+	ch->batch_open = true;
+	return 0;
+}
+
+/* A batch of one: its member goes out alone, in the batch's slot. */
+static int batch_close_single(struct dp_idxd_chan *ch, struct idxd_slot *bs)
+{
+	struct idxd_slot *m = &ch->slot[(ch->batch_seq + 1) & ch->mask];
+	struct dsa_hw_desc *d = bs->d;
+	int rc;
+
+	*d = *m->d;
+	d->flags &= ~IDXD_OP_FLAG_FENCE;
+	d->completion_addr = idxd_comp_addr(ch, ch->batch_seq);
+	ch->comp[ch->batch_seq & ch->mask].status = 0;
+	rc = idxd_portal_submit(ch, d);
+	if (rc != 0)
+		return rc;
+	*bs = *m;
+	bs->d = d;
+	bs->kind = SLOT_OP;
+	bs->forced_rc = 0;
+	ch->tail--;
+	ch->batch_open = false;
+	return 0;
+}
+
+int idxd_batch_close(struct dp_idxd_chan *ch)
+{
+	struct idxd_slot *bs;
+	struct dsa_hw_desc *d;
+	uint32_t idx;
+	int rc;
+
+	if (!ch->batch_open)
+		return -EINVAL;
+	if (dpi_unlikely(ch->failed))
+		return -EIO;
+	idx = ch->batch_seq & ch->mask;
+	bs = &ch->slot[idx];
+	if (ch->batch_n == 0) {
+		ch->tail--;
+		ch->batch_open = false;
+		return 0;
+	}
+	if (ch->batch_n == 1)
+		return batch_close_single(ch, bs);
+	/* The members' descriptors are consecutive in the ring: they are the list. */
+	d = bs->d;
+	memset(d, 0, sizeof(*d));
+	d->pasid = ch->pasid_w0;
+	d->opcode = DSA_OPCODE_BATCH;
+	d->flags = IDXD_DESC_FLAGS;
+	d->completion_addr = idxd_comp_addr(ch, ch->batch_seq);
+	d->desc_list_addr = ch->desc_iova + (uint64_t)((ch->batch_seq + 1) & ch->mask) *
+						    sizeof(struct dsa_hw_desc);
+	d->desc_count = ch->batch_n;
+	bs->kind = SLOT_BATCH;
+	bs->cb = NULL;
+	bs->done = ch->batch_n; /* members */
+	bs->forced_rc = 0;
+	bs->deadline = 0;
+	ch->comp[idx].status = 0;
+	rc = idxd_portal_submit(ch, d);
+	if (rc != 0)
+		return rc;
+	ch->batch_open = false;
+	return 0;
+}
+
+int dp_idxd_batch_open(struct dp_idxd_chan *ch)
+{
+	int rc;
+
+	if (ch == NULL)
+		return -EINVAL;
+	if (ch->batch_wanted)
+		return -EBUSY;
+	rc = idxd_batch_open(ch);
+	if (rc == 0)
+		ch->batch_wanted = true;
+	return rc;
+}
+
+int dp_idxd_batch_close(struct dp_idxd_chan *ch)
+{
+	int rc;
+
+	if (ch == NULL || !ch->batch_wanted)
+		return -EINVAL;
+	/* The batch may have gone out early with nothing after it. */
+	rc = ch->batch_open ? idxd_batch_close(ch) : 0;
+	if (rc == 0)
+		ch->batch_wanted = false;
+	return rc;
+}
+
+int dp_idxd_flush(struct dp_idxd_chan *ch)
+{
+	if (ch == NULL)
+		return -EINVAL;
+	if (!ch->autobatch || !ch->batch_open)
+		return 0;
+	return idxd_batch_close(ch);
+}
+
+/* The record is 32-byte aligned DMA memory laid out as struct dp_idxd_result (packed only
+ * because <linux/idxd.h> declares it so). */
+static inline const struct dp_idxd_result *as_result(const struct dsa_completion_record *c)
+{
+	return (const struct dp_idxd_result *)__builtin_assume_aligned((const void *)c, 32);
+}
+
+/* ---- completion -------------------------------------------------------------------------- */
+
+/* Rotate an 8-byte pattern so that it starts @off bytes into its repetition. */
+static uint64_t pattern_at(uint64_t pattern, uint32_t off)
+{
+	uint32_t sh = (off & 7) * 8;
+
+	return sh == 0 ? pattern : (pattern >> sh) | (pattern << (64 - sh));
+}
+
+/* Which caller pointer holds the faulting address; NULL when none does. Each address field
+ * is checked against the length of its own buffer. */
+static volatile uint8_t *fault_va(const struct idxd_slot *s, uint64_t addr)
+{
+	const struct dsa_hw_desc *d = s->d;
+	uint64_t x = d->xfer_size;
+	uint64_t base[3] = {d->src_addr, d->dst_addr, d->dest2}, len[3] = {x, x, x};
+
+	switch (d->opcode) {
+	case DSA_OPCODE_MEMFILL:
+	case DSA_OPCODE_CFLUSH:
+		base[0] = UINT64_MAX; /* src_addr holds the pattern, not an address */
+		break;
+	case DSA_OPCODE_COMPVAL:
+		base[1] = UINT64_MAX;
+		break;
+	case DSA_OPCODE_CR_DELTA:
+		base[2] = d->delta_addr;
+		len[2] = d->max_delta_size;
+		break;
+	case DSA_OPCODE_AP_DELTA:
+		base[0] = UINT64_MAX;
+		base[2] = d->src_addr; /* the delta record */
+		len[2] = d->delta_rec_size;
+		break;
+	case DSA_OPCODE_DIF_INS: /* the destination holds a tuple after every block */
+		len[1] = x + x / dsa_dif_block_size(d->dif_ins_flags) * DSA_DIF_TUPLE_SIZE;
+		break;
+	default:
+		break;
+	}
+	for (int i = 0; i < 3; i++)
+		if (s->va[i] != 0 && base[i] != UINT64_MAX && addr >= base[i] &&
+		    addr - base[i] < len[i])
+			return (volatile uint8_t *)(s->va[i] + (uintptr_t)(addr - base[i]));
+	return NULL;
+}
+
+/* Move the descriptor past @bc bytes done, for the operations that can resume. False when the
+ * operation must restart from its beginning instead. */
+static bool desc_advance(struct dsa_hw_desc *d, const struct dsa_completion_record *c,
+			 uint32_t bc)
+{
+	switch (d->opcode) {
+	case DSA_OPCODE_MEMMOVE:
+	case DSA_OPCODE_COPY_CRC:
+	case DSA_OPCODE_COMPARE:
+		d->src_addr += bc;
+		d->dst_addr += bc;
+		break;
+	case DSA_OPCODE_DUALCAST:
+		d->src_addr += bc;
+		d->dst_addr += bc;
+		d->dest2 += bc;
+		break;
+	case DSA_OPCODE_MEMFILL:
+		d->pattern = pattern_at(d->pattern, bc);
+		d->dst_addr += bc;
+		break;
+	case DSA_OPCODE_CFLUSH:
+		d->dst_addr += bc;
+		break;
+	case DSA_OPCODE_COMPVAL:
+		d->src_addr += bc;
+		d->comp_pattern = pattern_at(d->comp_pattern, bc);
+		break;
+	case DSA_OPCODE_CRCGEN:
+		d->src_addr += bc;
+		break;
+	default:
+		return false;
+	}
+	if (d->opcode == DSA_OPCODE_CRCGEN || d->opcode == DSA_OPCODE_COPY_CRC) {
+		d->crc_seed = (uint32_t)c->crc_val;
+		d->flags &= ~DSA_CRC_FLAG_READ_SEED;
+	}
+	d->xfer_size -= bc;
+	return true;
+}
+
+/*
+ * A page fault the device did not block on: touch the page and submit the rest. True when
+ * resubmitted (the slot stays pending); false to complete the operation with the fault.
+ */
+static bool fault_resume(struct dp_idxd_chan *ch, struct idxd_slot *s,
+			 struct dsa_completion_record *c)
+{
+	uint32_t bc = c->bytes_completed;
+	volatile uint8_t *p = fault_va(s, c->fault_addr);
+	bool write = (c->status & DSA_COMP_STATUS_WRITE) != 0;
+
+	if (p == NULL || s->resubmits >= IDXD_FAULT_RESUBMITS || bc > s->d->xfer_size)
+		return false;
+	if (write) {
+		uint8_t v = *p;
+
+		*p = v;
+	} else {
+		(void)*p;
+	}
+	if (bc != 0 && desc_advance(s->d, c, bc)) {
+		for (int i = 0; i < 3; i++)
+			if (s->va[i] != 0)
+				s->va[i] += bc;
+		if (s->d->opcode == DSA_OPCODE_MEMFILL || s->d->opcode == DSA_OPCODE_CFLUSH)
+			s->va[0] = 0;
+		s->done += bc;
+	}
+	s->resubmits++;
+	s->forced_rc = 0; /* in flight again: its record will be written */
+	s->d->flags &= ~IDXD_OP_FLAG_FENCE;
+	c->status = 0;
+	if (idxd_portal_submit(ch, s->d) != 0) {
+		c->status = DSA_COMP_PAGE_FAULT_NOBOF;
+		return false;
+	}
+	return true;
+}
+
+/* A BATCH descriptor completed: members whose records stay empty were not run. */
+static __attribute__((noinline, cold)) void batch_done(struct dp_idxd_chan *ch, uint32_t seq, struct idxd_slot *bs,
+		       const struct dsa_completion_record *c)
+{
+	uint8_t st = c->status & DSA_COMP_STATUS_MASK;
+	int rc;
+
+	/* Members were submitted with forced_rc -ECANCELED (not run after a fence). */
+	if (dpi_likely(st == DSA_COMP_SUCCESS || st == DSA_COMP_BATCH_FAIL))
+		return;
+	rc = idxd_status_errno(st);
+	DPI_WARN("%s: batch of %u descriptors failed with status 0x%x: its operations that did "
+		 "not run complete with %d", ch->dev->info.addr, bs->done, st, rc);
+	for (uint32_t k = 1; k <= bs->done; k++)
+		ch->slot[(seq + k) & ch->mask].forced_rc = (int16_t)rc;
+}
+
+static __attribute__((noinline, cold)) void complete(struct dp_idxd_chan *ch, struct idxd_slot *s,
+		     const struct dsa_completion_record *c, int rc)
+{
+	struct dp_idxd_result r;
+
+	memcpy(&r, (const void *)c, sizeof(r));
+	r.bytes_completed += s->done;
+	if (s->cb != NULL)
+		s->cb(s->arg, rc, &r);
+}
+
+/* The head slot failed with @rc without a record from the device. */
+static __attribute__((noinline, cold)) void complete_forced(struct dp_idxd_chan *ch, struct idxd_slot *s, int rc)
+{
+	struct dp_idxd_result r;
+
+	(void)ch;
+	memset(&r, 0, sizeof(r));
+	r.bytes_completed = s->done;
+	if (s->cb != NULL)
+		s->cb(s->arg, rc, &r);
+}
+
+/* The head finished with a status other than success: resume, or complete with an errno. */
+static __attribute__((noinline, cold)) bool complete_error(struct dp_idxd_chan *ch, struct idxd_slot *s,
+			   struct dsa_completion_record *c)
+{
+	uint8_t st = c->status & DSA_COMP_STATUS_MASK;
+	int rc;
+
+	if (st == DSA_COMP_PAGE_FAULT_NOBOF && fault_resume(ch, s, c))
+		return false;
+	rc = idxd_status_errno(st);
+	if (rc != -EFAULT || st != DSA_COMP_PAGE_FAULT_NOBOF)
+		DPI_DEBUG("%s: opcode 0x%x completed with status 0x%x (%d)", ch->dev->info.addr,
+			  s->d->opcode, c->status, rc);
+	complete(ch, s, c, rc);
+	return true;
+}
+
+/* Mark every submitted operation still without a record to fail with @rc (@head_rc for the
+ * head). The device no longer runs them (the WQ was aborted, or the device halted). */
+static void force_outstanding(struct dp_idxd_chan *ch, int head_rc, int rc)
+{
+	uint32_t end = ch->batch_open ? ch->batch_seq : ch->tail;
+
+	/* A batch at the head has no callback: its first member reports the head's error. */
+	uint32_t first = ch->slot[ch->head & ch->mask].kind == SLOT_BATCH ? ch->head + 1 : ch->head;
+
+	for (uint32_t q = ch->head; q != end; q++)
+		ch->slot[q & ch->mask].forced_rc = (int16_t)(q == first ? head_rc : rc);
+}
+
+static void recover(struct dp_idxd_chan *ch, int head_rc, int rc)
+{
+	struct dp_idxd_dev *d = ch->dev;
+
+	if (d->kind == IDXD_KIND_DEVICE) {
+		pthread_mutex_lock(&d->lock);
+		if (!d->halted && idxd_wq_recover(d, ch->wq) != 0)
+			d->halted = idxd_dev_halted(d);
+		pthread_mutex_unlock(&d->lock);
+	} else if (d->kind == IDXD_KIND_KWQ) {
+		/* The kernel owns the WQ: nothing here can abort it. The channel stops, and its
+		 * memory stays allocated in case the device completes those operations later. */
+		DPI_ERR("%s: a kernel-owned WQ cannot be aborted from here: the channel is failed "
+			"(destroy it and create another; the kernel's idxd driver handles the WQ)",
+			d->info.addr);
+		ch->failed = true;
+		ch->leak_records = true;
+	}
+	force_outstanding(ch, head_rc, rc);
+}
+
+/* The head is pending: check its deadline, and now and then the device's error registers. */
+static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch, struct idxd_slot *s)
+{
+	struct dp_idxd_dev *d = ch->dev;
+	bool hit = false, err = false;
+
+	uint64_t now = dpi_ticks();
+
+	if (s->deadline == 0) {
+		s->deadline = now + ch->timeout_ticks;
+		return 0;
+	}
+	if (dpi_unlikely(now > s->deadline)) {
+		DPI_ERR("%s: WQ %u: an operation (opcode 0x%x) did not complete within its timeout: "
+			"aborting the WQ; it fails with -ETIMEDOUT, later ones with -ECANCELED",
+			d->info.addr, ch->wq, s->d->opcode);
+		recover(ch, -ETIMEDOUT, -ECANCELED);
+		return 1;
+	}
+	if (d->kind != IDXD_KIND_DEVICE || ++ch->pending_polls < IDXD_ERR_CHECK_POLLS)
+		return 0;
+	ch->pending_polls = 0;
+	pthread_mutex_lock(&d->lock);
+	if (!d->halted) {
+		err = idxd_swerr_check(d, ch->wq, &hit);
+		d->halted = idxd_dev_halted(d);
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (d->halted) {
+		DPI_ERR("%s: the device halted: failing %u outstanding operation(s) with -EIO; "
+			"close and open the device again", d->info.addr, ch->tail - ch->head);
+		ch->failed = true;
+		force_outstanding(ch, -EIO, -EIO);
+		return 1;
+	}
+	if (err && hit) {
+		recover(ch, -EIO, -EIO);
+		return 1;
+	}
+	return 0;
+}
+
+int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
+{
+	uint32_t n = 0;
+
+	if (dpi_unlikely(ch == NULL))
+		return -EINVAL;
+	if (ch->batch_open && ch->autobatch && ch->batch_n > 0)
+		idxd_batch_close(ch);
+	if (max == 0)
+		max = UINT32_MAX;
+	while (ch->head != ch->tail && n < max) {
+		uint32_t seq = ch->head, idx = seq & ch->mask;
+		struct dsa_completion_record *c = &ch->comp[idx];
+		struct idxd_slot *s = &ch->slot[idx];
+		uint8_t st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
+
+		if (dpi_unlikely(st == 0)) {
+			if (ch->batch_open && seq == ch->batch_seq)
+				break; /* the open batch has not been submitted */
+			if (s->forced_rc != 0) {
+				if (s->kind != SLOT_BATCH) { /* a batch has no callback */
+					complete_forced(ch, s, s->forced_rc);
+					n++;
+				}
+				ch->head = seq + 1;
+				continue;
+			}
+			if (head_pending(ch, s) != 0)
+				continue;
+			break;
+		}
+		if (dpi_unlikely(s->kind == SLOT_BATCH)) {
+			batch_done(ch, seq, s, c);
+			ch->head = seq + 1;
+			continue;
+		}
+		if (dpi_likely((st & DSA_COMP_STATUS_MASK) == DSA_COMP_SUCCESS && s->done == 0)) {
+			int rc = 0;
+
+			if (dpi_unlikely(c->result == DSA_DELTA_RESULT_OVERFLOW &&
+					 s->d->opcode == DSA_OPCODE_CR_DELTA))
+				rc = -ENOSPC;
+			if (s->cb != NULL)
+				s->cb(s->arg, rc, as_result(c));
+		} else if ((st & DSA_COMP_STATUS_MASK) == DSA_COMP_SUCCESS) {
+			complete(ch, s, c, 0);
+		} else if (!complete_error(ch, s, c)) {
+			break; /* resubmitted after a page fault */
+		}
+		ch->head = seq + 1;
+		n++;
+	}
+	if (dpi_unlikely(ch->failed))
+		return -EIO;
+	return (int)n;
+}

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * drivers/idxd internals, shared by its files:
+ *   device.c  open/close, capability checks, GRPCFG/WQCFG programming, commands and CMDSTS,
+ *             SWERR reading, WQ recovery (abort + re-enable)
+ *   chan.c    channels: memory, the submit path (portal), batches, polling, page-fault
+ *             resubmission, timeouts, failing operations back
+ *   ops.c     one submit call per DSA operation: argument checks and descriptor building
+ *   sw.c      the software engine ("sw"): runs descriptors on the CPU with dsa_ref
+ * The device is reached only through lib/vfio (dp_pci_device_open, regions) and dpi_mmio: no
+ * ioctl here.
+ */
+#ifndef IDXD_INTERNAL_H
+#define IDXD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <dmaplane/idxd.h>
+#include <dmaplane/vfio.h>
+#include <dmaplane_internal/common.h>
+#include <dmaplane_internal/idxd_spec.h>
+#include <dmaplane_internal/mmio.h>
+#include <dmaplane_internal/xlate.h>
+
+#define IDXD_CMD_TIMEOUT_MS 1000
+#define IDXD_DEFAULT_DEPTH 64
+#define IDXD_MAX_DEPTH 4096
+#define IDXD_DEFAULT_TIMEOUT_MS 1000
+#define IDXD_ENQCMD_RETRIES 64      /* shared WQ full: tries before -EAGAIN */
+#define IDXD_FAULT_RESUBMITS 16     /* page-fault resubmissions of one operation */
+#define IDXD_ERR_CHECK_POLLS 1024   /* polls with the head pending between SWERR/time checks */
+#define IDXD_SW_MAX_XFER_SHIFT 31   /* the software engine's limits */
+#define IDXD_SW_MAX_BATCH_SHIFT 10
+
+/* Descriptor flags every descriptor carries: completion record address valid, request one. */
+#define IDXD_DESC_FLAGS (IDXD_OP_FLAG_CRAV | IDXD_OP_FLAG_RCR)
+
+enum idxd_kind {
+	IDXD_KIND_DEVICE = 0, /* vfio-pci or sim: registers and portals */
+	IDXD_KIND_SW = 1,     /* software engine */
+	IDXD_KIND_KWQ = 2,    /* a WQ the kernel's idxd driver owns (lib/pasid dpi_kwq_*) */
+};
+
+struct dpi_kwq;
+
+/* Slot kinds. */
+#define SLOT_OP 0     /* an operation with a callback */
+#define SLOT_BATCH 1  /* a BATCH descriptor (internal, no callback) */
+#define SLOT_MEMBER 2 /* an operation inside a batch */
+
+/*
+ * One operation slot of a channel. Slot i's descriptor is desc[i] and its completion record
+ * comp[i], both in DMA memory: the members of a batch are consecutive slots, so their
+ * descriptors already form the batch's descriptor list (a batch never wraps around the ring).
+ * The descriptor stays there after submission, for resubmitting the rest of an operation after
+ * a page fault. Addresses in it are IOVAs; va[] keeps the caller's pointers for the fields that
+ * hold addresses, to touch a faulting page.
+ */
+struct idxd_slot {
+	struct dsa_hw_desc *d; /* = &desc[i], fixed */
+	dp_idxd_cb cb;
+	void *arg;
+	uint64_t deadline;   /* ticks; 0 until a poll first finds the operation pending at the
+				head of the channel (the timeout runs from there) */
+	uintptr_t va[3];     /* caller pointers behind src_addr, dst_addr, the third address */
+	/* done, forced_rc, resubmits and kind are set together at submit: keep them adjacent */
+	uint32_t done;       /* bytes completed by earlier submissions (page-fault resume);
+				SLOT_BATCH: the members that follow it */
+	int16_t forced_rc;   /* != 0: fail with this when the record stays empty (batch failed) */
+	uint8_t resubmits;
+	uint8_t kind;        /* SLOT_* */
+} __attribute__((aligned(64)));
+
+DP_STATIC_ASSERT(sizeof(struct idxd_slot) == 64, "a slot is one cache line");
+
+struct dp_idxd_chan {
+	/* hot */
+	struct idxd_slot *slot;
+	struct dsa_completion_record *comp;
+	dp_iova_t comp_iova;
+	uint32_t mask;          /* depth - 1 */
+	uint32_t head, tail;    /* sequence numbers: outstanding are [head, tail) */
+	uint32_t batch_seq;     /* the open batch's slot sequence number */
+	uint32_t batch_n;       /* members collected in the open batch */
+	bool batch_open;
+	bool batch_wanted;      /* between dp_idxd_batch_open() and _close(): a batch that went
+				   out early (full, or at the ring's end) is followed by another */
+	bool autobatch;
+	bool sw;                /* the software engine */
+	bool va_addrs;          /* descriptors hold host (virtual) addresses: "sw", or a kernel
+				   WQ whose PASID is bound to the process (SVA) */
+	bool soft_submit;       /* submit through the software engine or dpi_kwq_submit() */
+	bool leak_records;      /* a kernel WQ's operations were failed back while the device
+				   may still write their records: never free them */
+	bool failed;
+	bool shared;            /* shared WQ: ENQCMD with retries */
+	uint32_t pasid_w0;      /* descriptor word 0 (PASID) for every descriptor */
+	uint32_t max_xfer;
+	uint32_t max_batch;
+	uint32_t pending_polls; /* polls that found the head pending, since the last error check */
+	uint64_t timeout_ticks;
+	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */
+	struct dpi_kwq *kwq;    /* kernel-owned WQ (NULL otherwise) */
+	uint64_t portal_off;    /* this WQ's unlimited portal in BAR2 */
+	struct dsa_hw_desc *desc; /* DMA: the descriptor ring, one per slot */
+	dp_iova_t desc_iova;
+	/* cold */
+	struct dp_idxd_dev *dev;
+	uint32_t wq;
+	uint32_t depth;
+	struct dp_idxd_chan *next; /* the device's list, under its lock */
+};
+
+struct idxd_wq {
+	uint32_t size, mode, priority, threshold;
+	uint32_t pasid;
+	bool pasid_en;
+	uint32_t max_xfer_shift, max_batch_shift;
+	uint32_t used; /* dedicated WQ: channel depth taken */
+};
+
+struct dp_idxd_dev {
+	enum idxd_kind kind;
+	struct dp_device *pci;
+	struct dpi_mmio mmio;   /* BAR0 */
+	struct dpi_mmio portal; /* BAR2 */
+	struct dpi_kwq *kwq;    /* IDXD_KIND_KWQ */
+	pthread_mutex_t lock;   /* control path: commands, channel list, recovery */
+	uint64_t gencap, wqcap, grpcap, engcap, opcap;
+	uint32_t version;
+	uint32_t grpcfg_off, wqcfg_off, wqcfg_size;
+	uint32_t num_wqs;
+	struct idxd_wq wq[DP_IDXD_MAX_WQS];
+	struct dp_idxd_info info;
+	struct dp_idxd_chan *chans;
+	bool halted;
+};
+
+/* ---- device.c ---------------------------------------------------------------------------- */
+
+/* Issue a command and wait for CMDSTS.active to clear (bounded). dev->lock held.
+ * 0; -EIO (CMDSTS error: logged by name, *err gets it when not NULL); -ETIMEDOUT. */
+int idxd_cmd(struct dp_idxd_dev *d, uint32_t cmd, uint32_t operand, uint32_t *err);
+
+/* The name of a CMDSTS error code. */
+const char *idxd_cmdsts_name(uint32_t err);
+
+/*
+ * Read and clear SWERR; log it. Returns true when an error was recorded. *wq_hit is set when
+ * it names WQ @wq (or names no WQ). dev->lock held.
+ */
+bool idxd_swerr_check(struct dp_idxd_dev *d, uint32_t wq, bool *wq_hit);
+
+/* Abort WQ @wq and make sure it is enabled again. dev->lock held. 0; -EIO (the device is
+ * halted or the WQ cannot be enabled again). */
+int idxd_wq_recover(struct dp_idxd_dev *d, uint32_t wq);
+
+/* True when GENSTS says the device is halted. */
+bool idxd_dev_halted(struct dp_idxd_dev *d);
+
+/* ---- chan.c ------------------------------------------------------------------------------ */
+
+/* A DSA completion status as a negative errno (0 for success). */
+int idxd_status_errno(uint8_t status);
+
+/* The caller's buffer as an IOVA (host address on "sw"). 0; -EFAULT (logged). */
+int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova);
+
+/* dp_idxd_batch_open/close without the NULL check, for calls from inside the driver. */
+int idxd_batch_open(struct dp_idxd_chan *ch);
+int idxd_batch_close(struct dp_idxd_chan *ch);
+
+/* The completion record address (IOVA, or host address on "sw") of slot sequence @seq. */
+static inline uint64_t idxd_comp_addr(const struct dp_idxd_chan *ch, uint32_t seq)
+{
+	return ch->comp_iova + (uint64_t)(seq & ch->mask) * DSA_COMP_RECORD_SIZE;
+}
+
+/* ---- sw.c -------------------------------------------------------------------------------- */
+
+/* Run one descriptor (host addresses) and write its completion record. Batches too. */
+void idxd_sw_exec(const struct dsa_hw_desc *desc);
+
+/* Submission that is not a portal store: the software engine, or a kernel WQ's
+ * dpi_kwq_submit() (mapped portal, write(), or the sim's per-process context). */
+int idxd_soft_submit(struct dp_idxd_chan *ch, const struct dsa_hw_desc *desc);
+
+/* The opcodes the software engine runs, as OPCAP word 0. */
+uint64_t idxd_sw_opcap(void);
+
+/* ---- inline fast path ---------------------------------------------------------------------- */
+
+static inline __attribute__((always_inline)) int idxd_xlate(const struct dp_idxd_chan *ch, const void *p, uint32_t len,
+			     uint64_t *iova)
+{
+	uintptr_t va = (uintptr_t)p;
+
+	if (dpi_unlikely(ch->va_addrs)) {
+		*iova = va;
+		return 0;
+	}
+	/* One 4 KiB page: one translation is the whole story. Else check contiguity. */
+	if (dpi_likely(((va ^ (va + len - 1)) >> 12) == 0)) {
+		uint64_t a = dpi_iova_of(p);
+
+		if (dpi_likely(a != DP_IOVA_INVALID)) {
+			*iova = a;
+			return 0;
+		}
+	}
+	return idxd_xlate_slow(ch, p, len, iova);
+}
+
+#endif

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * One submit call per DSA operation: check the arguments, translate the buffers, build the
+ * descriptor in the channel's next slot and hand it to idxd_slot_submit() (chan.c).
+ */
+#include <errno.h>
+#include <string.h>
+
+#define DP_LOG_COMPONENT "idxd"
+#include <dmaplane_internal/log.h>
+#include <dmaplane_internal/xlate.h>
+
+#include "idxd_internal.h"
+#include "submit.h"
+
+/* The descriptor is packed (as <linux/idxd.h> declares it) but lies at the start of a 64-byte
+ * aligned slot, and its 8-byte address fields sit at 8-byte offsets: pointers to them are
+ * aligned. */
+#pragma GCC diagnostic ignored "-Waddress-of-packed-member"
+
+#define OP_FLAGS_KNOWN (DP_IDXD_F_FENCE | DP_IDXD_F_CACHE)
+
+static int bad_args(const char *op, const char *why)
+{
+	DPI_ERR("dp_idxd_submit_%s: %s", op, why);
+	return -EINVAL;
+}
+
+DP_STATIC_ASSERT(DP_IDXD_F_FENCE == IDXD_OP_FLAG_FENCE && DP_IDXD_F_CACHE == IDXD_OP_FLAG_CC,
+		 "the public operation flags are the descriptor's flag bits");
+
+/* Take a slot and start its descriptor: word 0 (PASID, flags, opcode) and the transfer size,
+ * every other field zero. */
+static inline __attribute__((always_inline)) int op_begin(struct dp_idxd_chan *ch, const char *name, uint8_t opcode,
+			   uint32_t flags, uint32_t len, bool need_len, struct idxd_slot **out)
+{
+	struct idxd_slot *s;
+	uint64_t *q;
+
+	if (dpi_unlikely(ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0))
+		return bad_args(name, "NULL channel or unknown flags");
+	if (dpi_unlikely(need_len && len == 0))
+		return bad_args(name, "zero length");
+	if (dpi_unlikely(len > ch->max_xfer)) {
+		DPI_ERR("dp_idxd_submit_%s: %u bytes is beyond the WQ's largest transfer (%u): "
+			"split it", name, len, ch->max_xfer);
+		return -E2BIG;
+	}
+	if (dpi_unlikely(ch->failed))
+		return -EIO;
+	s = idxd_slot_get(ch);
+	if (dpi_unlikely(s == NULL))
+		return -EAGAIN;
+	q = (uint64_t *)(void *)s->d;
+	q[0] = ch->pasid_w0 | ((uint64_t)(IDXD_DESC_FLAGS | flags) << 32) |
+	       ((uint64_t)opcode << 56);
+	q[2] = 0;
+	q[3] = 0;
+	q[4] = len;
+	q[5] = 0;
+	q[6] = 0;
+	q[7] = 0;
+	s->va[0] = s->va[1] = s->va[2] = 0;
+	*out = s;
+	return 0;
+}
+
+/* Translate buffer @p (index @i of the slot's caller pointers) into *@iova. */
+static inline __attribute__((always_inline)) int op_buf(struct dp_idxd_chan *ch, struct idxd_slot *s, int i, const char *name,
+			 const void *p, uint32_t len, uint64_t *iova)
+{
+	if (dpi_unlikely(p == NULL))
+		return bad_args(name, "NULL buffer");
+	s->va[i] = (uintptr_t)p;
+	return idxd_xlate(ch, p, len, iova);
+}
+
+int dp_idxd_submit_noop(struct dp_idxd_chan *ch, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "noop", DSA_OPCODE_NOOP, flags, 0, false, &s);
+
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_drain(struct dp_idxd_chan *ch, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "drain", DSA_OPCODE_DRAIN, flags, 0, false, &s);
+
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
+			uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "copy", DSA_OPCODE_MEMMOVE, flags, len, true, &s);
+
+	if (dpi_likely(rc == 0))
+		rc = op_buf(ch, s, 0, "copy", src, len, &s->d->src_addr);
+	if (dpi_likely(rc == 0))
+		rc = op_buf(ch, s, 1, "copy", dst, len, &s->d->dst_addr);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_fill(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, uint32_t len,
+			uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "fill", DSA_OPCODE_MEMFILL, flags, len, true, &s);
+
+	if (rc == 0) {
+		s->d->pattern = pattern;
+		rc = op_buf(ch, s, 1, "fill", dst, len, &s->d->dst_addr);
+	}
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_compare(struct dp_idxd_chan *ch, const void *src1, const void *src2,
+			   uint32_t len, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "compare", DSA_OPCODE_COMPARE, flags, len, true, &s);
+
+	if (rc == 0)
+		rc = op_buf(ch, s, 0, "compare", src1, len, &s->d->src_addr);
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "compare", src2, len, &s->d->src2_addr);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_compval(struct dp_idxd_chan *ch, const void *src, uint64_t pattern,
+			   uint32_t len, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "compval", DSA_OPCODE_COMPVAL, flags, len, true, &s);
+
+	if (rc == 0) {
+		s->d->comp_pattern = pattern;
+		rc = op_buf(ch, s, 0, "compval", src, len, &s->d->src_addr);
+	}
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_cr_delta(struct dp_idxd_chan *ch, const void *src1, const void *src2,
+			    uint32_t len, void *delta, uint32_t delta_max, uint32_t flags,
+			    dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc;
+
+	if (len % DSA_DELTA_GRANULE != 0 || len > DSA_DELTA_MAX_XFER || delta_max == 0 ||
+	    delta_max % DSA_DELTA_ENTRY_SIZE != 0)
+		return bad_args("cr_delta", "len must be a multiple of 8 up to 512 KiB and "
+					    "delta_max a non-zero multiple of 10");
+	rc = op_begin(ch, "cr_delta", DSA_OPCODE_CR_DELTA, flags, len, true, &s);
+	if (rc == 0)
+		rc = op_buf(ch, s, 0, "cr_delta", src1, len, &s->d->src_addr);
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "cr_delta", src2, len, &s->d->src2_addr);
+	if (rc == 0)
+		rc = op_buf(ch, s, 2, "cr_delta", delta, delta_max, &s->d->delta_addr);
+	if (rc == 0)
+		s->d->max_delta_size = delta_max;
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_ap_delta(struct dp_idxd_chan *ch, void *dst, const void *delta,
+			    uint32_t delta_size, uint32_t len, uint32_t flags, dp_idxd_cb cb,
+			    void *arg)
+{
+	struct idxd_slot *s;
+	int rc;
+
+	if (len % DSA_DELTA_GRANULE != 0 || len > DSA_DELTA_MAX_XFER || delta_size == 0 ||
+	    delta_size % DSA_DELTA_ENTRY_SIZE != 0)
+		return bad_args("ap_delta", "len must be a multiple of 8 up to 512 KiB and "
+					    "delta_size a non-zero multiple of 10");
+	rc = op_begin(ch, "ap_delta", DSA_OPCODE_AP_DELTA, flags, len, true, &s);
+	if (rc == 0)
+		rc = op_buf(ch, s, 2, "ap_delta", delta, delta_size, &s->d->src_addr);
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "ap_delta", dst, len, &s->d->dst_addr);
+	if (rc == 0)
+		s->d->delta_rec_size = delta_size;
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_dualcast(struct dp_idxd_chan *ch, void *dst1, void *dst2, const void *src,
+			    uint32_t len, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc;
+
+	if ((((uintptr_t)dst1 ^ (uintptr_t)dst2) & DSA_DUALCAST_ALIGN_MASK) != 0)
+		return bad_args("dualcast", "dst1 and dst2 must agree in address bits 11:0");
+	rc = op_begin(ch, "dualcast", DSA_OPCODE_DUALCAST, flags, len, true, &s);
+	if (rc == 0)
+		rc = op_buf(ch, s, 0, "dualcast", src, len, &s->d->src_addr);
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "dualcast", dst1, len, &s->d->dst_addr);
+	if (rc == 0)
+		rc = op_buf(ch, s, 2, "dualcast", dst2, len, &s->d->dest2);
+	if (rc == 0 && ((s->d->dst_addr ^ s->d->dest2) & DSA_DUALCAST_ALIGN_MASK) != 0)
+		rc = bad_args("dualcast", "the IOVAs of dst1 and dst2 do not agree in bits 11:0");
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_crcgen(struct dp_idxd_chan *ch, const void *src, uint32_t len,
+			  uint32_t seed, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "crcgen", DSA_OPCODE_CRCGEN, flags, len, true, &s);
+
+	if (rc == 0) {
+		s->d->crc_seed = seed;
+		rc = op_buf(ch, s, 0, "crcgen", src, len, &s->d->src_addr);
+	}
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_copy_crc(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
+			    uint32_t seed, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "copy_crc", DSA_OPCODE_COPY_CRC, flags, len, true, &s);
+
+	if (rc == 0) {
+		s->d->crc_seed = seed;
+		rc = op_buf(ch, s, 0, "copy_crc", src, len, &s->d->src_addr);
+	}
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "copy_crc", dst, len, &s->d->dst_addr);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+/* ---- DIF --------------------------------------------------------------------------------- */
+
+static int dif_check_args(const char *name, const struct dp_idxd_dif *dif, uint32_t len,
+			  bool with_tuples)
+{
+	uint32_t bs, unit;
+
+	if (dif == NULL || dif->reserved0 != 0)
+		return bad_args(name, "NULL DIF parameters or reserved0 set");
+	bs = dsa_dif_block_size(dif->op_flags);
+	unit = with_tuples ? bs + DSA_DIF_TUPLE_SIZE : bs;
+	if (len == 0 || len % unit != 0) {
+		DPI_ERR("dp_idxd_submit_%s: len %u is not a whole number of %u-byte blocks%s", name,
+			len, bs, with_tuples ? " with their 8-byte tuples" : "");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Output bytes of a DIF operation from its source length. */
+static uint32_t dif_out_len(uint8_t op_flags, uint32_t len, int change)
+{
+	uint32_t bs = dsa_dif_block_size(op_flags);
+
+	if (change > 0)
+		return len + len / bs * DSA_DIF_TUPLE_SIZE;
+	if (change < 0)
+		return len - len / (bs + DSA_DIF_TUPLE_SIZE) * DSA_DIF_TUPLE_SIZE;
+	return len;
+}
+
+int dp_idxd_submit_dif_check(struct dp_idxd_chan *ch, const void *src, uint32_t len,
+			     const struct dp_idxd_dif *dif, uint32_t flags, dp_idxd_cb cb,
+			     void *arg)
+{
+	struct idxd_slot *s;
+	int rc = dif_check_args("dif_check", dif, len, true);
+
+	if (rc == 0)
+		rc = op_begin(ch, "dif_check", DSA_OPCODE_DIF_CHECK, flags, len, true, &s);
+	if (rc == 0) {
+		s->d->src_dif_flags = dif->flags;
+		s->d->dif_chk_flags = dif->op_flags;
+		s->d->chk_ref_tag_seed = dif->ref_tag;
+		s->d->chk_app_tag_mask = dif->app_tag_mask;
+		s->d->chk_app_tag_seed = dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_check", src, len, &s->d->src_addr);
+	}
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_dif_insert(struct dp_idxd_chan *ch, void *dst, const void *src,
+			      uint32_t len, const struct dp_idxd_dif *dif, uint32_t flags,
+			      dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = dif_check_args("dif_insert", dif, len, false);
+
+	if (rc == 0)
+		rc = op_begin(ch, "dif_insert", DSA_OPCODE_DIF_INS, flags, len, true, &s);
+	if (rc == 0) {
+		s->d->dest_dif_flag = dif->flags;
+		s->d->dif_ins_flags = dif->op_flags;
+		s->d->ins_ref_tag_seed = dif->ref_tag;
+		s->d->ins_app_tag_mask = dif->app_tag_mask;
+		s->d->ins_app_tag_seed = dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_insert", src, len, &s->d->src_addr);
+	}
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "dif_insert", dst, dif_out_len(dif->op_flags, len, 1),
+			    &s->d->dst_addr);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_dif_strip(struct dp_idxd_chan *ch, void *dst, const void *src,
+			     uint32_t len, const struct dp_idxd_dif *dif, uint32_t flags,
+			     dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = dif_check_args("dif_strip", dif, len, true);
+
+	if (rc == 0)
+		rc = op_begin(ch, "dif_strip", DSA_OPCODE_DIF_STRP, flags, len, true, &s);
+	if (rc == 0) {
+		s->d->src_dif_flags = dif->flags;
+		s->d->dif_chk_flags = dif->op_flags;
+		s->d->chk_ref_tag_seed = dif->ref_tag;
+		s->d->chk_app_tag_mask = dif->app_tag_mask;
+		s->d->chk_app_tag_seed = dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_strip", src, len, &s->d->src_addr);
+	}
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "dif_strip", dst, dif_out_len(dif->op_flags, len, -1),
+			    &s->d->dst_addr);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_dif_update(struct dp_idxd_chan *ch, void *dst, const void *src,
+			      uint32_t len, const struct dp_idxd_dif *src_dif,
+			      const struct dp_idxd_dif *dst_dif, uint32_t flags, dp_idxd_cb cb,
+			      void *arg)
+{
+	struct idxd_slot *s;
+	int rc = dif_check_args("dif_update", src_dif, len, true);
+
+	if (rc == 0 && (dst_dif == NULL || dst_dif->reserved0 != 0))
+		rc = bad_args("dif_update", "NULL destination DIF parameters or reserved0 set");
+	if (rc == 0)
+		rc = op_begin(ch, "dif_update", DSA_OPCODE_DIF_UPDT, flags, len, true, &s);
+	if (rc == 0) {
+		s->d->src_upd_flags = src_dif->flags;
+		s->d->upd_dest_flags = dst_dif->flags;
+		s->d->dif_upd_flags = src_dif->op_flags;
+		s->d->src_ref_tag_seed = src_dif->ref_tag;
+		s->d->src_app_tag_mask = src_dif->app_tag_mask;
+		s->d->src_app_tag_seed = src_dif->app_tag;
+		s->d->dest_ref_tag_seed = dst_dif->ref_tag;
+		s->d->dest_app_tag_mask = dst_dif->app_tag_mask;
+		s->d->dest_app_tag_seed = dst_dif->app_tag;
+		rc = op_buf(ch, s, 0, "dif_update", src, len, &s->d->src_addr);
+	}
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "dif_update", dst, len, &s->d->dst_addr);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
+
+int dp_idxd_submit_cflush(struct dp_idxd_chan *ch, void *dst, uint32_t len, uint32_t flags,
+			  dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	int rc = op_begin(ch, "cflush", DSA_OPCODE_CFLUSH, flags, len, true, &s);
+
+	if (rc == 0)
+		rc = op_buf(ch, s, 1, "cflush", dst, len, &s->d->dst_addr);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+}
