@@ -277,7 +277,8 @@ static void chunk_unmap(void *ctx, void *va, uint64_t gpa, size_t len)
 	struct nested_ioas *ni = ctx;
 
 	(void)va;
-	ni->pops->unmap(ni, gpa, len);
+	if (!ni->tables_unmapped)
+		ni->pops->unmap(ni, gpa, len);
 }
 
 int dpi_nested_setup(struct nested_ioas *ni, uint64_t gpa_tables, uint64_t displaced,

@@ -252,6 +252,7 @@ static int convert(struct dp_ioas *ioas, uint32_t dev_id, const char *why)
 	struct nested_ioas *ni = ni_of(ioas);
 	struct iommufd_ioas *base = ni->fd;
 	const struct parea_set *sets[2] = {&ni->fixed, &ni->dyn};
+	struct dpi_s1pt_stats ps;
 	struct parea *undo;
 	uint32_t nundo = 0, nmapped = 0, nkept = 0;
 	int rc;
@@ -259,7 +260,8 @@ static int convert(struct dp_ioas *ioas, uint32_t dev_id, const char *why)
 	rc = dpi_nested_submit(ni); /* no device yet: unmaps retired parent areas, cannot fail */
 	if (rc != 0)
 		return rc;
-	undo = dpi_calloc(ni->fixed.n + ni->dyn.n + 1, sizeof(*undo));
+	dpi_s1pt_stats(ni->pt, &ps);
+	undo = dpi_calloc(ni->fixed.n + ni->dyn.n + ps.chunks + 1, sizeof(*undo));
 	if (undo == NULL) {
 		DPI_ERR("nested: no memory to turn IOAS %u into a plain IOAS", base->ioas_id);
 		return -ENOMEM;
@@ -276,6 +278,15 @@ static int convert(struct dp_ioas *ioas, uint32_t dev_id, const char *why)
 			undo[nundo++] = *p;
 		}
 	}
+	/* ... and the table's chunks (so that freeing the table later needs no kernel call). */
+	for (uint64_t c = 0; c < ps.chunks; c++) {
+		struct parea p = {.gpa = FD_GPA_TABLES + c * DPI_S1_CHUNK, .len = DPI_S1_CHUNK};
+		p.vaddr = (uintptr_t)dpi_s1pt_table_va(ni->pt, p.gpa);
+		rc = fd_s2_unmap(ni, p.gpa, p.len);
+		if (rc != 0)
+			goto undo_a;
+		undo[nundo++] = p;
+	}
 	/* B: recorded mappings only stage 1 had, at their IOVA with their protection. */
 	for (struct area_pos i = area_first(&ioas->areas); area_valid(&ioas->areas, i);
 	     i = area_next(&ioas->areas, i)) {
@@ -290,7 +301,8 @@ static int convert(struct dp_ioas *ioas, uint32_t dev_id, const char *why)
 		nmapped++;
 	}
 	free(undo);
-	fd_release(ioas); /* frees the table: its chunks leave the IOAS */
+	ni->tables_unmapped = true;
+	fd_release(ioas); /* frees the table */
 	uint32_t n = DPI_MAX_RANGES;
 	if (ioas->ops->get_ranges(ioas, ioas->ranges, &n) == 0)
 		ioas->nranges = n; /* no longer cut for the stage-1 layout */
@@ -331,7 +343,7 @@ static int decide(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id)
 	if (rc == 0) {
 		rc = go_nested(ni, dev_id, &why);
 		if (rc == 0) {
-			DPI_INFO("nested translation on iommufd: device %u attaches to stage-1 HWPT "
+			DPI_NOTICE("nested translation on iommufd: device %u attaches to stage-1 HWPT "
 				 "%u (table at GPA 0x%" PRIx64 ") on parent HWPT %u of IOAS %u",
 				 dev_id, ni->hwpt.hwpt_id, dpi_s1pt_root(ni->pt), ni->parent_hwpt,
 				 ni->fd->ioas_id);

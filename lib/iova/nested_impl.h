@@ -52,6 +52,7 @@ struct nested_ioas {
 	dpi_s1_submit_fn s1_submit;
 	void *s1_ctx;
 	struct dpi_s1pt *pt;
+	bool tables_unmapped; /* the parent no longer maps the table's chunks (conversion) */
 	struct parea_set fixed; /* areas of fixed mappings: dp_iova_map reuses them */
 	struct parea_set dyn;   /* areas of dp_iova_map memory outside them */
 	struct iommu_hwpt_vtd_s1_invalidate *q;
