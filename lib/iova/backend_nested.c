@@ -2,9 +2,9 @@
 /*
  * The nested backend of lib/iova (DP_IOAS_F_NESTED, DP_IOMMU=nested): an IOAS whose device view
  * is a user-owned stage-1 table (stage1.c) nested on a stage-2 parent that pins and maps memory.
- * This version nests on the sim IOMMU: the parent is a sim domain, the devices attach to a
- * nested sim domain that walks our table (lib/sim/stage1.c); on iommufd and type1 it refuses
- * (see dpi_nested_try) and the IOAS stays plain.
+ * The parent is a sim domain (here: the devices attach to a nested sim domain that walks our
+ * table, lib/sim/stage1.c) or an iommufd IOAS (nested_fd.c: the first device decides between
+ * a stage-1 HWPT and turning plain); type1 cannot nest (see dpi_nested_try).
  *
  * Stage-2 layout (guest-physical addresses, GPA). Fixed mappings (registered memory mirrors,
  * dp_ioas_map) are mapped by the parent at GPA = their IOVA, one parent map each, and stage 1
