@@ -103,8 +103,11 @@ void dpi_ioas_device_gone(struct dp_ioas *ioas);
 
 /* ---- backend-specific accessors for lib/vfio (each -ENOTSUP for another backend) --------- */
 
-/* iommufd: the /dev/iommu fd and the IOAS object id (attach target). */
+/* iommufd: the /dev/iommu fd and the IOAS object id of a plain iommufd IOAS (-ENOTSUP for a
+ * nested one, whose IOAS object is the stage-2 parent, not the device's address space). */
 int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id);
+/* iommufd: the /dev/iommu fd devices bind to, for plain and nested iommufd IOASes. */
+int dpi_ioas_iommufd_fd(const struct dp_ioas *ioas, int *iommufd);
 
 /*
  * iommufd: what the bound device dev_id attaches to (VFIO_DEVICE_ATTACH_IOMMUFD_PT) in *pt_id.

@@ -393,19 +393,21 @@ const struct dpi_iommu_ops dpi_iommu_iommufd_ops = {
 	.get_ranges = iommufd_get_ranges,
 };
 
-int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id)
+/* The iommufd IOAS state of @ioas: its own (plain), or with @nested the parent under a nested
+ * IOAS on iommufd. Under the IOAS lock: a nested IOAS may turn plain meanwhile. */
+static int ioas_ids(const struct dp_ioas *ioas, bool nested, int *iommufd, uint32_t *ioas_id)
 {
 	pthread_mutex_t *lock;
-	const struct iommufd_ioas *p;
+	const struct iommufd_ioas *p = NULL;
 
 	if (ioas == NULL)
 		return -ENOTSUP;
-	lock = (pthread_mutex_t *)&ioas->lock; /* a nested IOAS may turn plain meanwhile */
+	lock = (pthread_mutex_t *)&ioas->lock;
 	pthread_mutex_lock(lock);
 	if (dpi_ioas_ops(ioas) == &dpi_iommu_iommufd_ops)
 		p = priv_of(ioas);
-	else
-		p = dpi_nested_fd_base(ioas); /* the parent IOAS of a nested one */
+	else if (nested)
+		p = dpi_nested_fd_base(ioas);
 	if (p != NULL) {
 		if (iommufd != NULL)
 			*iommufd = p->fd;
@@ -414,4 +416,14 @@ int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id
 	}
 	pthread_mutex_unlock(lock);
 	return p != NULL ? 0 : -ENOTSUP;
+}
+
+int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id)
+{
+	return ioas_ids(ioas, false, iommufd, ioas_id);
+}
+
+int dpi_ioas_iommufd_fd(const struct dp_ioas *ioas, int *iommufd)
+{
+	return ioas_ids(ioas, true, iommufd, NULL);
 }

@@ -256,7 +256,7 @@ static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 	uint32_t ioas_id;
 	int iommufd, rc;
 
-	rc = dpi_ioas_iommufd(ioas, &iommufd, &ioas_id);
+	rc = dpi_ioas_iommufd_fd(ioas, &iommufd);
 	if (rc != 0)
 		return rc;
 	rc = dpi_sysfs_path(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", p->addr);

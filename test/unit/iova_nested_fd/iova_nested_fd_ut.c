@@ -419,6 +419,11 @@ static void test_convert(void)
 	ioas = new_ioas();
 	CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 1);
 	CU_ASSERT_EQUAL(dp_ioas_backend(ioas), DP_IOMMU_IOMMUFD);
+	/* devices bind to its file; its IOAS object is the parent, not the device's space */
+	int fd = -1;
+	CU_ASSERT_EQUAL(dpi_ioas_iommufd_fd(ioas, &fd), 0);
+	CU_ASSERT(fd >= 0);
+	CU_ASSERT_EQUAL(dpi_ioas_iommufd(ioas, NULL, NULL), -ENOTSUP);
 	scene_setup(ioas, &s);
 	ut_log_capture();
 	CU_ASSERT_EQUAL(dpi_ioas_iommufd_attach_target(ioas, 1, &pt), 0);
@@ -426,6 +431,9 @@ static void test_convert(void)
 	CU_ASSERT_EQUAL(pt, fake_ioas_id());
 	CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 0);
 	CU_ASSERT_EQUAL(dp_ioas_backend(ioas), DP_IOMMU_IOMMUFD);
+	uint32_t ioas_id = 0;
+	CU_ASSERT_EQUAL(dpi_ioas_iommufd(ioas, NULL, &ioas_id), 0); /* plain now */
+	CU_ASSERT_EQUAL(ioas_id, fake_ioas_id());
 	CU_ASSERT(ut_log_has("nested translation is not available for device 1"));
 	CU_ASSERT(ut_log_has("ECAP.NEST"));
 	CU_ASSERT(ut_log_has("3 mapping(s) kept, 3 mapped at their IOVA"));
