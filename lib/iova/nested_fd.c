@@ -328,14 +328,15 @@ static int decide(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id)
 	struct nested_ioas *ni = ni_of(ioas);
 	struct dpi_nesting_info info;
 	const char *why;
+	char buf[200];
 	int rc;
 
-	rc = dpi_iommufd_nesting_probe(ni->fd->fd, dev_id, &info);
+	rc = dpi_iommufd_nesting_query(ni->fd->fd, dev_id, &info);
 	if (ni->hwpt.hwpt_id != 0) { /* nested already: this device must nest too */
 		if (rc == -EOPNOTSUPP)
 			DPI_ERR("device %u: its IOMMU cannot nest (%s), but the devices of this IOAS "
 				"see it through a stage-1 table: open the device on another IOAS",
-				dev_id, info.why);
+				dev_id, dpi_nesting_why(&info, buf, sizeof(buf)));
 		if (rc == 0)
 			*pt_id = ni->hwpt.hwpt_id;
 		return rc;
@@ -351,7 +352,7 @@ static int decide(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id)
 			return 0;
 		}
 	} else if (rc == -EOPNOTSUPP) {
-		why = info.why;
+		why = dpi_nesting_why(&info, buf, sizeof(buf));
 	} else if (rc == -ENOTTY) {
 		why = "no IOMMU_GET_HW_INFO: a kernel older than 6.6";
 		rc = -EOPNOTSUPP;
