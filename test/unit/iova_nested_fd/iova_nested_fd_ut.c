@@ -64,6 +64,7 @@ static struct {
 	uint32_t maps, unmaps, invals, inval_entries, inval_hwpt;
 	bool nest;    /* GET_HW_INFO shows ECAP.NEST (devices below NO_NEST_DEV) */
 	int hwpt_err; /* HWPT_ALLOC fails with this */
+	int info_err; /* GET_HW_INFO fails with this */
 } F;
 
 static const uint64_t g_nest_ecap = DPI_VTD_ECAP_NEST | DPI_VTD_ECAP_SMTS | DPI_VTD_ECAP_FLTS |
@@ -214,6 +215,8 @@ static int fake_ioctl(unsigned long req, void *arg)
 					      DPI_VTD_ECAP_FLTS | DPI_VTD_ECAP_SLTS};
 		if (c->dev_id == 0)
 			return fail(ENOENT);
+		if (F.info_err)
+			return fail(F.info_err);
 		if (F.nest && c->dev_id < NO_NEST_DEV)
 			v.ecap_reg = g_nest_ecap;
 		memcpy((void *)(uintptr_t)c->data_uptr, &v, DPI_MIN(c->data_len, sizeof(v)));
@@ -283,7 +286,7 @@ static void fake_reset(bool nest)
 	memset(&F.obj, 0, sizeof(F.obj));
 	F.nobj = F.nm = F.maps = F.unmaps = F.invals = F.inval_entries = F.inval_hwpt = 0;
 	F.nest = nest;
-	F.hwpt_err = 0;
+	F.hwpt_err = F.info_err = 0;
 	F.next_id = next;
 }
 
@@ -619,6 +622,46 @@ static void test_hwpt_refused(void)
 	scene_teardown(ioas, &s);
 }
 
+/* A fixed mapping unmapped while a dp_iova_map still points into its memory, then another one
+ * at the same IOVA: the parent keeps the old area at GPA = IOVA and puts the new one at a
+ * displaced GPA. Converting maps both as the record says, and nothing of the old area stays. */
+static void test_convert_displaced(void)
+{
+	struct dp_ioas *ioas;
+	uint8_t *m1 = map_anon(256 * KiB), *m2 = map_anon(256 * KiB);
+	const dp_iova_t x = 1ull << 32;
+	dp_iova_t iv;
+	uint32_t pt;
+
+	fake_reset(false);
+	F.info_err = ENOTTY; /* and a kernel before 6.6: no GET_HW_INFO, so no nesting */
+	ioas = new_ioas();
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_map(ioas, m1, 256 * KiB, x, 0), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, m1 + 64 * KiB, 64 * KiB, 0, &iv), 0);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, x, 256 * KiB), 0);
+	CU_ASSERT(fake_at(x) != NULL && fake_at(x)->va == (uintptr_t)m1); /* still used */
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_map(ioas, m2, 256 * KiB, x, 0), 0);
+	CU_ASSERT(fake_at(x)->va == (uintptr_t)m1); /* m2 went to a displaced GPA */
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_ioas_iommufd_attach_target(ioas, 1, &pt), 0);
+	ut_log_release();
+	CU_ASSERT(ut_log_has("older than 6.6"));
+	CU_ASSERT(ut_log_has("is a plain iommufd IOAS from now on (0 mapping(s) kept, 2 mapped"));
+	CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 0);
+	CU_ASSERT_EQUAL(F.nm, 2);
+	CU_ASSERT(fake_at(x) != NULL && fake_at(x)->va == (uintptr_t)m2 &&
+		  fake_at(x)->len == 256 * KiB);
+	CU_ASSERT(fake_at(iv) != NULL && fake_at(iv)->va == (uintptr_t)(m1 + 64 * KiB));
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv, 64 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, x, 256 * KiB), 0);
+	CU_ASSERT_EQUAL(F.nm, 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	CU_ASSERT_EQUAL(F.nobj, 0);
+	munmap(m1, 256 * KiB);
+	munmap(m2, 256 * KiB);
+}
+
 /* fail-nth through the nested decision: a failure leaves no HWPT behind and the IOAS nested
  * without a device view; a retry succeeds. */
 static void test_nested_fail_nth(void)
@@ -685,6 +728,7 @@ int main(void)
 		UT_TEST(test_convert_fail_nth),
 		UT_TEST(test_nested),
 		UT_TEST(test_hwpt_refused),
+		UT_TEST(test_convert_displaced),
 		UT_TEST(test_nested_fail_nth),
 		UT_TEST(test_args),
 	};
