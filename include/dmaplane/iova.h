@@ -66,10 +66,15 @@ enum dp_iommu_backend {
  * writes page-table entries and makes no system call; dp_iova_unmap() clears them, and the
  * deferred mode flushes the IOTLB for a whole batch with one invalidation call carrying an
  * array of entries. Where nesting is not available (the IOMMU lacks it, or the backend cannot
- * nest: type1; iommufd in this version, whose GET_HW_INFO and HWPT_ALLOC need a bound device)
- * dp_ioas_create() logs one line with the reason and creates the plain IOAS instead:
- * dp_ioas_nested() says which one you got. Memory not mapped by the parent yet is pinned by a
- * parent map when dp_iova_map() first sees it (a system call, as without nesting).
+ * nest: type1) dp_ioas_create() logs one line with the reason and creates the plain IOAS
+ * instead. On iommufd, whether the IOMMU nests is known only once a device is bound: the IOAS
+ * starts nested and its first device decides; if that device's IOMMU cannot nest, the IOAS
+ * turns into the plain one then (every mapping made so far kept at its IOVA, one log line
+ * with the reason), and a later device whose IOMMU cannot nest is refused by a nested IOAS.
+ * dp_ioas_nested() says which one you have (on iommufd it may change at the first device
+ * open). Memory not mapped by the parent yet is pinned by a parent map when dp_iova_map()
+ * first sees it (a system call, as without nesting). A nested IOAS on iommufd accepts IOVAs
+ * below 2^46 only (its table and displaced areas live above).
  */
 #define DP_IOAS_F_NESTED (1u << 1)
 

@@ -54,7 +54,8 @@ struct dpi_iommu_ops {
 extern const struct dpi_iommu_ops dpi_iommu_sim_ops;
 extern const struct dpi_iommu_ops dpi_iommu_iommufd_ops;
 extern const struct dpi_iommu_ops dpi_iommu_type1_ops;
-extern const struct dpi_iommu_ops dpi_iommu_nested_ops;
+extern const struct dpi_iommu_ops dpi_iommu_nested_ops;    /* nested on the sim IOMMU */
+extern const struct dpi_iommu_ops dpi_iommu_nested_fd_ops; /* nested on an iommufd IOAS */
 
 /* ---- the nested backend (backend_nested.c) ------------------------------------------------ */
 
@@ -102,8 +103,26 @@ void dpi_ioas_device_gone(struct dp_ioas *ioas);
 
 /* ---- backend-specific accessors for lib/vfio (each -ENOTSUP for another backend) --------- */
 
-/* iommufd: the /dev/iommu fd and the IOAS object id (attach target). */
+/* iommufd: the /dev/iommu fd and the IOAS object id of a plain iommufd IOAS (-ENOTSUP for a
+ * nested one, whose IOAS object is the stage-2 parent, not the device's address space). */
 int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id);
+/* iommufd: the /dev/iommu fd devices bind to, for plain and nested iommufd IOASes. */
+int dpi_ioas_iommufd_fd(const struct dp_ioas *ioas, int *iommufd);
+
+/*
+ * iommufd: what the bound device dev_id attaches to (VFIO_DEVICE_ATTACH_IOMMUFD_PT) in *pt_id.
+ * A plain IOAS: its IOAS id. A nested IOAS on iommufd decides at its first device: when
+ * IOMMU_GET_HW_INFO shows nesting, a NEST_PARENT HWPT on the IOAS and a VT-d stage-1 HWPT over
+ * the IOAS's table (the id returned; later devices attach to it too, and a device whose IOMMU
+ * cannot nest is refused with -EOPNOTSUPP); when it does not, the IOAS turns into the plain
+ * one (every mapping made so far mapped at its IOVA, the table freed, one log line) and the
+ * IOAS id is returned. 0; -ENOTSUP (not an iommufd IOAS); a kernel errno or -ENOMEM (logged;
+ * nothing changed).
+ */
+int dpi_ioas_iommufd_attach_target(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id);
+
+/* Tests without a kernel: open @path instead of /dev/iommu (NULL: /dev/iommu again). */
+void dpi_iommufd_set_dev_path(const char *path);
 
 /* type1: attach a VFIO group fd to the IOAS's container; the first group also sets the
  * type1v2 IOMMU on the container. Detach undoes it (the last group unsets). */

@@ -164,6 +164,11 @@ struct dpi_nesting_info {
  * missing; logged); the kernel's errno otherwise (logged; ENOTTY: a kernel before 6.6).
  */
 int dpi_iommufd_nesting_probe(int iommufd, uint32_t dev_id, struct dpi_nesting_info *info);
+/* The same, leaving the "no nesting" line to the caller (kernel errors are still logged). */
+int dpi_iommufd_nesting_query(int iommufd, uint32_t dev_id, struct dpi_nesting_info *info);
+/* "IOMMU_GET_HW_INFO (type, cap, ecap) shows no <what>" for a probe that said -EOPNOTSUPP,
+ * written to buf (len bytes); returns buf. */
+const char *dpi_nesting_why(const struct dpi_nesting_info *info, char *buf, size_t len);
 
 /*
  * IOMMU_HWPT_ALLOC for dev_id on pt_id: with s1 == NULL a HWPT on an IOAS (flags e.g.

@@ -21,17 +21,22 @@
 #include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/uapi_iommufd.h>
 
+#include "iova_impl.h"
+
 #define IOMMU_DEV_PATH "/dev/iommu"
+
+/* Tests without a kernel point this at a file their fake ioctl() recognises. */
+static const char *g_dev_path = IOMMU_DEV_PATH;
+
+void dpi_iommufd_set_dev_path(const char *path)
+{
+	g_dev_path = path != NULL ? path : IOMMU_DEV_PATH;
+}
 
 /* Ranges read in one go before falling back to a heap buffer. */
 #define RANGES_ON_STACK 16
 /* IOVA_RANGES retries when the ranges keep changing under us (devices attaching). */
 #define RANGES_TRIES 4
-
-struct iommufd_ioas {
-	int fd;
-	uint32_t ioas_id;
-};
 
 static struct {
 	pthread_mutex_t lock;
@@ -73,7 +78,7 @@ static int ctx_get(int *fd)
 
 	pthread_mutex_lock(&g_ctx.lock);
 	if (g_ctx.refs == 0) {
-		int f = dpi_open(IOMMU_DEV_PATH, O_RDWR);
+		int f = dpi_open(g_dev_path, O_RDWR);
 
 		if (f < 0) {
 			rc = open_error(errno);
@@ -203,9 +208,9 @@ static const char *map_hint(int err)
 	}
 }
 
-static int iommufd_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len, uint32_t prot)
+int dpi_iommufd_p_map(struct iommufd_ioas *p, void *vaddr, dp_iova_t iova, size_t len,
+		      uint32_t prot)
 {
-	struct iommufd_ioas *p = priv_of(ioas);
 	struct iommu_ioas_map cmd = {
 		.size = sizeof(cmd),
 		.flags = map_flags(prot),
@@ -225,9 +230,13 @@ static int iommufd_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t
 	return 0;
 }
 
-static int iommufd_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
+static int iommufd_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len, uint32_t prot)
 {
-	struct iommufd_ioas *p = priv_of(ioas);
+	return dpi_iommufd_p_map(priv_of(ioas), vaddr, iova, len, prot);
+}
+
+int dpi_iommufd_p_unmap(struct iommufd_ioas *p, dp_iova_t iova, size_t len)
+{
 	struct iommu_ioas_unmap cmd = {
 		.size = sizeof(cmd),
 		.ioas_id = p->ioas_id,
@@ -251,6 +260,11 @@ static int iommufd_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 		return -EIO;
 	}
 	return 0;
+}
+
+static int iommufd_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
+{
+	return dpi_iommufd_p_unmap(priv_of(ioas), iova, len);
 }
 
 static int iommufd_copy(struct dp_ioas *dst, dp_iova_t dst_iova, struct dp_ioas *src,
@@ -338,9 +352,8 @@ static int read_ranges(struct iommufd_ioas *p, struct iommu_iova_range **out, ui
 	return -EAGAIN;
 }
 
-static int iommufd_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint32_t *count)
+int dpi_iommufd_p_ranges(struct iommufd_ioas *p, struct dp_iova_range *ranges, uint32_t *count)
 {
-	struct iommufd_ioas *p = priv_of(ioas);
 	struct iommu_iova_range stack[RANGES_ON_STACK];
 	struct iommu_iova_range *buf = NULL;
 	uint64_t align = 0;
@@ -364,6 +377,11 @@ static int iommufd_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges
 	return rc;
 }
 
+static int iommufd_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint32_t *count)
+{
+	return dpi_iommufd_p_ranges(priv_of(ioas), ranges, count);
+}
+
 const struct dpi_iommu_ops dpi_iommu_iommufd_ops = {
 	.name = "iommufd",
 	.backend = DP_IOMMU_IOMMUFD,
@@ -375,18 +393,37 @@ const struct dpi_iommu_ops dpi_iommu_iommufd_ops = {
 	.get_ranges = iommufd_get_ranges,
 };
 
+/* The iommufd IOAS state of @ioas: its own (plain), or with @nested the parent under a nested
+ * IOAS on iommufd. Under the IOAS lock: a nested IOAS may turn plain meanwhile. */
+static int ioas_ids(const struct dp_ioas *ioas, bool nested, int *iommufd, uint32_t *ioas_id)
+{
+	pthread_mutex_t *lock;
+	const struct iommufd_ioas *p = NULL;
+
+	if (ioas == NULL)
+		return -ENOTSUP;
+	lock = (pthread_mutex_t *)&ioas->lock;
+	pthread_mutex_lock(lock);
+	if (dpi_ioas_ops(ioas) == &dpi_iommu_iommufd_ops)
+		p = priv_of(ioas);
+	else if (nested)
+		p = dpi_nested_fd_base(ioas);
+	if (p != NULL) {
+		if (iommufd != NULL)
+			*iommufd = p->fd;
+		if (ioas_id != NULL)
+			*ioas_id = p->ioas_id;
+	}
+	pthread_mutex_unlock(lock);
+	return p != NULL ? 0 : -ENOTSUP;
+}
+
 int dpi_ioas_iommufd(const struct dp_ioas *ioas, int *iommufd, uint32_t *ioas_id)
 {
-	const struct iommufd_ioas *p;
+	return ioas_ids(ioas, false, iommufd, ioas_id);
+}
 
-	if (ioas == NULL || dpi_ioas_ops(ioas) != &dpi_iommu_iommufd_ops)
-		return -ENOTSUP;
-	p = priv_of(ioas);
-	if (p == NULL)
-		return -ENOTSUP;
-	if (iommufd != NULL)
-		*iommufd = p->fd;
-	if (ioas_id != NULL)
-		*ioas_id = p->ioas_id;
-	return 0;
+int dpi_ioas_iommufd_fd(const struct dp_ioas *ioas, int *iommufd)
+{
+	return ioas_ids(ioas, true, iommufd, NULL);
 }

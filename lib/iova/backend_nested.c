@@ -2,9 +2,9 @@
 /*
  * The nested backend of lib/iova (DP_IOAS_F_NESTED, DP_IOMMU=nested): an IOAS whose device view
  * is a user-owned stage-1 table (stage1.c) nested on a stage-2 parent that pins and maps memory.
- * This version nests on the sim IOMMU: the parent is a sim domain, the devices attach to a
- * nested sim domain that walks our table (lib/sim/stage1.c); on iommufd and type1 it refuses
- * (see dpi_nested_try) and the IOAS stays plain.
+ * The parent is a sim domain (here: the devices attach to a nested sim domain that walks our
+ * table, lib/sim/stage1.c) or an iommufd IOAS (nested_fd.c: the first device decides between
+ * a stage-1 HWPT and turning plain); type1 cannot nest (see dpi_nested_try).
  *
  * Stage-2 layout (guest-physical addresses, GPA). Fixed mappings (registered memory mirrors,
  * dp_ioas_map) are mapped by the parent at GPA = their IOVA, one parent map each, and stage 1
@@ -43,47 +43,13 @@
 #include <dmaplane_internal/stage1.h>
 #include <dmaplane_internal/sys.h>
 
-#include "backend_sim.h"
-#include "iova_impl.h"
+#include "nested_impl.h"
 
 #define GPA_TABLES (1ull << DPI_S1_ADDR_WIDTH) /* table chunks: above every stage-1 IOVA */
 #define GPA_DISPLACED (1ull << 50) /* areas whose GPA = IOVA is still taken (see nested_map) */
 #define PARENT_AW 57
 #define QCAP 4096 /* queued invalidation entries before an early submission */
 #define S2_PROT (DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE)
-
-/* A parent (stage-2) mapping: [gpa, gpa+len) -> [vaddr, vaddr+len); refs = stage-1 bytes
- * pointing into it. */
-struct parea {
-	uint64_t gpa, len;
-	uintptr_t vaddr;
-	uint64_t refs;
-};
-
-struct parea_set {
-	struct parea *a; /* sorted by gpa, disjoint */
-	uint32_t n, cap;
-};
-
-struct gone {
-	uint64_t gpa, len;
-};
-
-struct nested_ioas {
-	struct sim_ioas sim; /* first: sim.domain is the nested domain devices attach to */
-	struct dpi_sim_domain *parent;
-	struct dpi_s1pt *pt;
-	struct parea_set fixed; /* areas of fixed mappings: dp_iova_map reuses them */
-	struct parea_set dyn;   /* areas of dp_iova_map memory outside them */
-	struct iommu_hwpt_vtd_s1_invalidate *q;
-	uint32_t nq;
-	struct gone *gone; /* parent areas to unmap after the next successful submission */
-	uint32_t ngone, cgone;
-	uint64_t displaced;    /* next free GPA in the displaced region */
-	bool batching;         /* a deferred flush is between batch_begin and batch_end ... */
-	pthread_t batch_owner; /* ... in this thread: only its unmaps leave the flush to it */
-	struct dpi_nested_stats st;
-};
 
 static struct nested_ioas *ni_of(struct dp_ioas *ioas)
 {
@@ -100,7 +66,7 @@ static bool in_batch(const struct nested_ioas *ni)
 /* ---- parent areas -------------------------------------------------------------------------- */
 
 /* Index of the area holding gpa, or -1. */
-static int64_t pa_find(const struct parea_set *s, uint64_t gpa)
+int64_t dpi_nested_pa_find(const struct parea_set *s, uint64_t gpa)
 {
 	uint32_t lo = 0, hi = s->n;
 
@@ -171,11 +137,11 @@ static void pa_drop(void *ctx, uint64_t gpa, uint64_t size)
 {
 	struct nested_ioas *ni = ctx;
 	struct parea_set *s = &ni->fixed;
-	int64_t i = pa_find(s, gpa);
+	int64_t i = dpi_nested_pa_find(s, gpa);
 
 	if (i < 0) {
 		s = &ni->dyn;
-		i = pa_find(s, gpa);
+		i = dpi_nested_pa_find(s, gpa);
 	}
 	if (i < 0) {
 		DPI_ERR("nested: stage 1 pointed at GPA 0x%" PRIx64 ", which no parent area holds",
@@ -227,24 +193,34 @@ static int64_t pa_by_vaddr(const struct parea_set *s, uintptr_t vaddr, uint64_t 
 static int sim_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e, uint32_t *num)
 {
 	struct nested_ioas *ni = ctx;
+
+	return dpi_sim_domain_s1_invalidate(ni->sim.domain, e, num);
+}
+
+/* The submit function ni->s1_submit behind a fault point, so fail-nth reaches it. */
+static int fault_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e, uint32_t *num)
+{
+	struct nested_ioas *ni = ctx;
 	int err = dpi_fault("nested-inval");
 
 	if (err) {
 		*num = 0;
 		return -err;
 	}
-	return dpi_sim_domain_s1_invalidate(ni->sim.domain, e, num);
+	return ni->s1_submit(ni->s1_ctx, e, num);
 }
 
-/* Submit the queue; then release retired table pages and unmap parent areas nobody uses. */
-static int submit(struct nested_ioas *ni)
+/* Submit the queue; then release retired table pages and unmap parent areas nobody uses.
+ * Before any device sees stage 1 (no s1_submit) nothing is cached: the queue is dropped. */
+int dpi_nested_submit(struct nested_ioas *ni)
 {
 	uint64_t mark = dpi_s1pt_retire_seq(ni->pt); /* all retired so far have queued entries */
 	uint32_t failed = 0;
 	int rc;
 
-	if (ni->nq != 0) {
-		rc = dpi_s1_invalidate(sim_submit, ni, ni->q, ni->nq, &failed, &ni->st.inval_calls);
+	if (ni->nq != 0 && ni->s1_submit != NULL) {
+		rc = dpi_s1_invalidate(fault_submit, ni, ni->q, ni->nq, &failed,
+				       &ni->st.inval_calls);
 		if (rc != 0) {
 			memmove(ni->q, ni->q + failed, (ni->nq - failed) * sizeof(ni->q[0]));
 			ni->nq -= failed;
@@ -253,11 +229,11 @@ static int submit(struct nested_ioas *ni)
 			return rc;
 		}
 		ni->st.inval_entries += ni->nq;
-		ni->nq = 0;
 	}
+	ni->nq = 0;
 	ni->st.tables_released += dpi_s1pt_release(ni->pt, mark);
 	for (uint32_t i = 0; i < ni->ngone; i++) {
-		rc = dpi_sim_domain_unmap(ni->parent, ni->gone[i].gpa, ni->gone[i].len);
+		rc = ni->pops->unmap(ni, ni->gone[i].gpa, ni->gone[i].len);
 		ni->st.s2_unmaps++;
 		if (rc != 0)
 			DPI_WARN("nested: parent unmap of GPA 0x%" PRIx64 ": %s", ni->gone[i].gpa,
@@ -293,7 +269,7 @@ static int chunk_map(void *ctx, void *va, uint64_t gpa, size_t len)
 	struct nested_ioas *ni = ctx;
 
 	ni->st.s2_maps++;
-	return dpi_sim_domain_map(ni->parent, gpa, va, len, S2_PROT);
+	return ni->pops->map(ni, gpa, va, len);
 }
 
 static void chunk_unmap(void *ctx, void *va, uint64_t gpa, size_t len)
@@ -301,18 +277,26 @@ static void chunk_unmap(void *ctx, void *va, uint64_t gpa, size_t len)
 	struct nested_ioas *ni = ctx;
 
 	(void)va;
-	dpi_sim_domain_unmap(ni->parent, gpa, len);
+	if (!ni->tables_unmapped)
+		ni->pops->unmap(ni, gpa, len);
 }
 
-static void nested_fini(struct dp_ioas *ioas)
+int dpi_nested_setup(struct nested_ioas *ni, uint64_t gpa_tables, uint64_t displaced,
+		     bool big_pages)
 {
-	struct nested_ioas *ni = ni_of(ioas);
+	struct dpi_s1pt_opts o = {.gpa_base = gpa_tables, .big_pages = big_pages};
 
-	if (ni->sim.domain != NULL && ni->pt != NULL && submit(ni) != 0)
-		DPI_WARN("nested: final invalidation failed at teardown");
-	dpi_sim_domain_destroy(ni->sim.domain); /* detaches every requester first */
+	ni->displaced = displaced;
+	ni->q = dpi_calloc(QCAP, sizeof(*ni->q));
+	if (ni->q == NULL)
+		return -ENOMEM;
+	o.mem = (struct dpi_s1pt_mem){.ctx = ni, .map = chunk_map, .unmap = chunk_unmap};
+	return dpi_s1pt_create(&o, &ni->pt);
+}
+
+void dpi_nested_free(struct nested_ioas *ni)
+{
 	dpi_s1pt_destroy(ni->pt);
-	dpi_sim_domain_destroy(ni->parent);
 	free(ni->fixed.a);
 	free(ni->dyn.a);
 	free(ni->gone);
@@ -320,16 +304,41 @@ static void nested_fini(struct dp_ioas *ioas)
 	free(ni);
 }
 
+static int sim_s2_map(struct nested_ioas *ni, uint64_t gpa, void *va, uint64_t len)
+{
+	return dpi_sim_domain_map(ni->parent, gpa, va, len, S2_PROT);
+}
+
+static int sim_s2_unmap(struct nested_ioas *ni, uint64_t gpa, uint64_t len)
+{
+	return dpi_sim_domain_unmap(ni->parent, gpa, len);
+}
+
+static const struct nested_parent_ops g_sim_parent = {.map = sim_s2_map, .unmap = sim_s2_unmap};
+
+static void nested_fini(struct dp_ioas *ioas)
+{
+	struct nested_ioas *ni = ni_of(ioas);
+
+	if (ni->sim.domain != NULL && ni->pt != NULL && dpi_nested_submit(ni) != 0)
+		DPI_WARN("nested: final invalidation failed at teardown");
+	dpi_sim_domain_destroy(ni->sim.domain); /* detaches every requester first */
+	dpi_s1pt_destroy(ni->pt);
+	ni->pt = NULL;
+	dpi_sim_domain_destroy(ni->parent);
+	dpi_nested_free(ni);
+}
+
 static int nested_init(struct dp_ioas *ioas)
 {
-	struct dpi_s1pt_opts o = {.gpa_base = GPA_TABLES};
 	struct nested_ioas *ni;
 	uint64_t cap, ecap;
 	const char *why;
+	bool big = false;
 	int rc;
 
 	dpi_sim_iommu_vtd_regs(&cap, &ecap);
-	rc = dpi_s1_vtd_nesting(cap, ecap, &why, &o.big_pages);
+	rc = dpi_s1_vtd_nesting(cap, ecap, &why, &big);
 	if (rc != 0) {
 		DPI_NOTICE("nested translation is not available: the sim IOMMU (GET_HW_INFO cap "
 			   "0x%" PRIx64 " ecap 0x%" PRIx64 ") lacks %s; using a plain IOAS", cap,
@@ -340,12 +349,12 @@ static int nested_init(struct dp_ioas *ioas)
 	if (ni == NULL)
 		return -ENOMEM;
 	dpi_ioas_set_priv(ioas, ni);
-	ni->displaced = GPA_DISPLACED;
-	ni->q = dpi_calloc(QCAP, sizeof(*ni->q));
-	rc = ni->q == NULL ? -ENOMEM : dpi_sim_domain_create(PARENT_AW, &ni->parent);
-	o.mem = (struct dpi_s1pt_mem){.ctx = ni, .map = chunk_map, .unmap = chunk_unmap};
+	ni->pops = &g_sim_parent;
+	ni->s1_submit = sim_submit;
+	ni->s1_ctx = ni;
+	rc = dpi_sim_domain_create(PARENT_AW, &ni->parent);
 	if (rc == 0)
-		rc = dpi_s1pt_create(&o, &ni->pt);
+		rc = dpi_nested_setup(ni, GPA_TABLES, GPA_DISPLACED, big);
 	if (rc == 0)
 		rc = dpi_sim_domain_create_nested(ni->parent, dpi_s1pt_root(ni->pt), &ni->sim.domain);
 	if (rc != 0) {
@@ -361,8 +370,8 @@ static bool in_dyn_window(dp_iova_t iova)
 	return iova >= DPI_DYN_START && iova <= DPI_DYN_LAST;
 }
 
-static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
-		      uint32_t prot)
+int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
+		   uint32_t prot)
 {
 	struct nested_ioas *ni = ni_of(ioas);
 	struct parea_set *s = &ni->fixed;
@@ -389,9 +398,9 @@ static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t 
 			rc = pa_insert(s, &a);
 		if (rc != 0)
 			return rc;
-		rc = dpi_sim_domain_map(ni->parent, a.gpa, vaddr, len, S2_PROT);
+		rc = ni->pops->map(ni, a.gpa, vaddr, len);
 		ni->st.s2_maps++;
-		i = pa_find(s, a.gpa);
+		i = dpi_nested_pa_find(s, a.gpa);
 		if (rc != 0) {
 			pa_remove(s, (uint32_t)i);
 			return rc;
@@ -407,7 +416,7 @@ static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t 
 			pa_remove(s, (uint32_t)i);
 		}
 		if (!in_batch(ni) || ni->nq == QCAP)
-			submit(ni);
+			dpi_nested_submit(ni);
 		DPI_ERR("nested: stage-1 map of IOVA 0x%" PRIx64 "+0x%zx: %s", iova, len,
 			strerror(-rc));
 		return rc;
@@ -417,13 +426,13 @@ static int nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t 
 	return 0;
 }
 
-static int nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
+int dpi_nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 {
 	struct nested_ioas *ni = ni_of(ioas);
 	uint32_t retired = 0;
 	int rc;
 
-	if (ni->nq == QCAP && (rc = submit(ni)) != 0)
+	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
 		return rc;
 	rc = dpi_s1pt_unmap_fn(ni->pt, iova, len, &retired, pa_drop, ni);
 	if (rc == -ENOENT && queued(ni, iova, len)) {
@@ -434,21 +443,21 @@ static int nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	} else {
 		return rc;
 	}
-	return in_batch(ni) ? 0 : submit(ni);
+	return in_batch(ni) ? 0 : dpi_nested_submit(ni);
 }
 
-static void nested_batch_begin(struct dp_ioas *ioas)
+void dpi_nested_batch_begin(struct dp_ioas *ioas)
 {
 	ni_of(ioas)->batching = true;
 	ni_of(ioas)->batch_owner = pthread_self();
 }
 
-static int nested_batch_end(struct dp_ioas *ioas)
+int dpi_nested_batch_end(struct dp_ioas *ioas)
 {
 	struct nested_ioas *ni = ni_of(ioas);
 
 	ni->batching = false;
-	return submit(ni);
+	return dpi_nested_submit(ni);
 }
 
 const struct dpi_iommu_ops dpi_iommu_nested_ops = {
@@ -456,12 +465,12 @@ const struct dpi_iommu_ops dpi_iommu_nested_ops = {
 	.backend = DP_IOMMU_SIM,
 	.init = nested_init,
 	.fini = nested_fini,
-	.map = nested_map,
-	.unmap = nested_unmap,
+	.map = dpi_nested_map,
+	.unmap = dpi_nested_unmap,
 	.copy = NULL,
 	.get_ranges = dpi_sim_ioas_get_ranges,
-	.batch_begin = nested_batch_begin,
-	.batch_end = nested_batch_end,
+	.batch_begin = dpi_nested_batch_begin,
+	.batch_end = dpi_nested_batch_end,
 };
 
 /* ---- choosing nesting ------------------------------------------------------------------------ */
@@ -473,11 +482,7 @@ int dpi_nested_try(struct dp_ioas *ioas)
 
 	switch (base->backend) {
 	case DP_IOMMU_IOMMUFD:
-		DPI_NOTICE("nested translation is not available on iommufd in this version "
-			   "(IOMMU_GET_HW_INFO and IOMMU_HWPT_ALLOC need a bound device, which an IOAS "
-			   "does not have when it is created); using a plain iommufd IOAS (each device "
-			   "that attaches reports what its IOMMU offers)");
-		return -EOPNOTSUPP;
+		return dpi_nested_fd_start(ioas); /* decides at the first device (nested_fd.c) */
 	case DP_IOMMU_VFIO:
 		DPI_NOTICE("nested translation is not available: the VFIO type1 container has "
 			   "none; using a plain type1 IOAS");
@@ -498,6 +503,11 @@ int dpi_nested_try(struct dp_ioas *ioas)
 	return brc != 0 ? brc : rc;
 }
 
+static bool is_nested(const struct dp_ioas *ioas)
+{
+	return ioas->ops == &dpi_iommu_nested_ops || ioas->ops == &dpi_iommu_nested_fd_ops;
+}
+
 bool dpi_ioas_nested_requested(const struct dp_ioas *ioas)
 {
 	return (ioas->flags & DP_IOAS_F_NESTED) != 0;
@@ -507,23 +517,28 @@ int dp_ioas_nested(const struct dp_ioas *ioas)
 {
 	if (ioas == NULL)
 		return -EINVAL;
-	return ioas->ops == &dpi_iommu_nested_ops;
+	return is_nested(ioas);
 }
 
 int dpi_ioas_nested_stats(struct dp_ioas *ioas, struct dpi_nested_stats *st)
 {
-	if (ioas == NULL || st == NULL || ioas->ops != &dpi_iommu_nested_ops)
+	int rc = 0;
+
+	if (ioas == NULL || st == NULL)
 		return -ENOTSUP;
-	pthread_mutex_lock(&ioas->lock);
-	*st = ni_of(ioas)->st;
+	pthread_mutex_lock(&ioas->lock); /* a nested IOAS on iommufd may turn plain meanwhile */
+	if (is_nested(ioas))
+		*st = ni_of(ioas)->st;
+	else
+		rc = -ENOTSUP;
 	pthread_mutex_unlock(&ioas->lock);
-	return 0;
+	return rc;
 }
 
 int dpi_ioas_nested_parts(struct dp_ioas *ioas, struct dpi_s1pt **pt,
 			  struct dpi_sim_domain **parent)
 {
-	if (ioas == NULL || ioas->ops != &dpi_iommu_nested_ops)
+	if (ioas == NULL || !is_nested(ioas))
 		return -ENOTSUP;
 	if (pt != NULL)
 		*pt = ni_of(ioas)->pt;

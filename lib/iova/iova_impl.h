@@ -207,6 +207,20 @@ void dpi_memmap_ioas_remove(struct dp_ioas *ioas);
 void dpi_memmap_lock(void);
 void dpi_memmap_unlock(void);
 
+/* ---- backend_iommufd.c: one IOAS object in the shared /dev/iommu file ---- */
+struct iommufd_ioas {
+	int fd;
+	uint32_t ioas_id;
+};
+/* IOMMU_IOAS_MAP at a fixed IOVA / IOMMU_IOAS_UNMAP of whole mappings / IOVA_RANGES; 0 or the
+ * kernel's errno (logged). */
+int dpi_iommufd_p_map(struct iommufd_ioas *p, void *vaddr, dp_iova_t iova, size_t len,
+		      uint32_t prot);
+int dpi_iommufd_p_unmap(struct iommufd_ioas *p, dp_iova_t iova, size_t len);
+int dpi_iommufd_p_ranges(struct iommufd_ioas *p, struct dp_iova_range *ranges, uint32_t *count);
+/* The iommufd IOAS under a nested IOAS on iommufd (nested_fd.c), NULL for another one. */
+struct iommufd_ioas *dpi_nested_fd_base(const struct dp_ioas *ioas);
+
 /* ---- xlate.c ---- */
 /* Publish / withdraw translations for [va, va+len) -> iova (4 KiB aligned). page_size is the
  * backing page size (2 MiB entries are used where it and the alignment allow). */

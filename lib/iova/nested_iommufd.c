@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #define DP_LOG_COMPONENT "iova"
@@ -20,7 +21,7 @@
 #include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/uapi_iommufd.h>
 
-int dpi_iommufd_nesting_probe(int iommufd, uint32_t dev_id, struct dpi_nesting_info *info)
+static int probe(int iommufd, uint32_t dev_id, struct dpi_nesting_info *info, bool say)
 {
 	struct iommu_hw_info_vtd vtd;
 	struct iommu_hw_info cmd;
@@ -50,12 +51,31 @@ int dpi_iommufd_nesting_probe(int iommufd, uint32_t dev_id, struct dpi_nesting_i
 		info->ecap = vtd.ecap_reg;
 		rc = dpi_s1_vtd_nesting(info->cap, info->ecap, &info->why, &info->big_pages);
 	}
-	if (rc != 0)
-		DPI_NOTICE("device %u: no nested translation: IOMMU_GET_HW_INFO (type %u, cap 0x%" PRIx64
-			   ", ecap 0x%" PRIx64 ") shows %s%s", dev_id, info->type, info->cap,
-			   info->ecap, info->type == IOMMU_HW_INFO_TYPE_INTEL_VTD ? "no " : "",
-			   info->why);
+	if (rc != 0 && say) {
+		char buf[200];
+		DPI_NOTICE("device %u: no nested translation: %s", dev_id,
+			   dpi_nesting_why(info, buf, sizeof(buf)));
+	}
 	return rc;
+}
+
+int dpi_iommufd_nesting_probe(int iommufd, uint32_t dev_id, struct dpi_nesting_info *info)
+{
+	return probe(iommufd, dev_id, info, true);
+}
+
+int dpi_iommufd_nesting_query(int iommufd, uint32_t dev_id, struct dpi_nesting_info *info)
+{
+	return probe(iommufd, dev_id, info, false);
+}
+
+const char *dpi_nesting_why(const struct dpi_nesting_info *info, char *buf, size_t len)
+{
+	snprintf(buf, len, "IOMMU_GET_HW_INFO (type %u, cap 0x%" PRIx64 ", ecap 0x%" PRIx64
+		 ") shows %s%s", info->type, info->cap, info->ecap,
+		 info->type == IOMMU_HW_INFO_TYPE_INTEL_VTD ? "no " : "",
+		 info->why != NULL ? info->why : "nesting");
+	return buf;
 }
 
 int dpi_iommufd_hwpt_alloc(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,

@@ -24,7 +24,6 @@
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/log.h>
-#include <dmaplane_internal/stage1.h>
 #include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/uapi_vfio.h>
 
@@ -230,7 +229,7 @@ static int cdev_attach(struct vfio_pci *p, uint32_t ioas_id)
 
 	if (dpi_ioctl(p->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) == 0) {
 		p->attached = true;
-		DPI_DEBUG("%s: device id %u attached to IOAS %u (HWPT %u)", p->addr, p->devid,
+		DPI_DEBUG("%s: device id %u attached to object %u (HWPT %u)", p->addr, p->devid,
 			  ioas_id, at.pt_id);
 		return 0;
 	}
@@ -251,24 +250,13 @@ static int cdev_attach(struct vfio_pci *p, uint32_t ioas_id)
 	}
 }
 
-/* The IOAS was asked for nesting and fell back (dpi_nested_try): say what the IOMMU behind
- * this device offers (IOMMU_GET_HW_INFO; the probe logs what is missing). */
-static void report_nesting(struct vfio_pci *p, int iommufd)
-{
-	struct dpi_nesting_info info;
-
-	if (dpi_iommufd_nesting_probe(iommufd, p->devid, &info) == 0)
-		DPI_NOTICE("%s: its IOMMU supports nested translation (ECAP.NEST), but this "
-			   "version nests on the sim IOMMU only: the IOAS stays plain", p->addr);
-}
-
 static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 {
 	char path[256], name[32];
 	uint32_t ioas_id;
 	int iommufd, rc;
 
-	rc = dpi_ioas_iommufd(ioas, &iommufd, &ioas_id);
+	rc = dpi_ioas_iommufd_fd(ioas, &iommufd);
 	if (rc != 0)
 		return rc;
 	rc = dpi_sysfs_path(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", p->addr);
@@ -289,8 +277,10 @@ static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 	if (p->fd < 0)
 		return open_error(path, errno);
 	rc = cdev_bind(p, iommufd);
-	if (rc == 0 && dpi_ioas_nested_requested(ioas))
-		report_nesting(p, iommufd);
+	/* The IOAS, or for a nested IOAS its stage-1 HWPT: the first device decides whether the
+	 * IOMMU nests (and a nested IOAS that cannot turns plain here). */
+	if (rc == 0)
+		rc = dpi_ioas_iommufd_attach_target(ioas, p->devid, &ioas_id);
 	if (rc == 0)
 		rc = cdev_attach(p, ioas_id);
 	return rc; /* on failure the caller closes the file, which unbinds */

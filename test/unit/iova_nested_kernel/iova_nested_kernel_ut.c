@@ -7,9 +7,10 @@
  * Covers: what IOMMU_GET_HW_INFO reports for the device (type, VT-d cap/ecap, PASID width) and
  * that the nesting decision follows the capability bits; IOMMU_HWPT_ALLOC with NEST_PARENT,
  * refused where nesting is absent; where it is present, a VT-d stage-1 HWPT over our own table
- * and IOMMU_HWPT_INVALIDATE with entry_num semantics (a bad entry reported by index); and the
- * documented fallback of dp_ioas_create(DP_IOAS_F_NESTED) on iommufd: a plain, working IOAS
- * and one log line with the reason.
+ * and IOMMU_HWPT_INVALIDATE with entry_num semantics (a bad entry reported by index); and
+ * dp_ioas_create(DP_IOAS_F_NESTED) on iommufd, nested until its first device decides: where
+ * the IOMMU cannot nest (QEMU's VT-d) it turns plain, and an NVMe controller DMAs through the
+ * dp_iova_map mappings made before and after its open, and through none after unmap + flush.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,10 +20,13 @@
 
 #include <dmaplane/env.h>
 #include <dmaplane/iova.h>
+#include <dmaplane/nvme.h>
 #include <dmaplane/vfio.h>
 #include <dmaplane_internal/common.h>
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/iova.h>
+#include <dmaplane_internal/nvme.h>
+#include <dmaplane_internal/nvme_spec.h>
 #include <dmaplane_internal/stage1.h>
 
 #include "ut.h"
@@ -162,28 +166,229 @@ static void test_nest_parent(void)
 	close_fixture(&f);
 }
 
-/* dp_ioas_create(DP_IOAS_F_NESTED) on iommufd: the plain IOAS, the reason logged, working. */
-static void test_ioas_fallback(void)
+/* dp_ioas_create(DP_IOAS_F_NESTED) on iommufd: nested until the first device decides; where
+ * its IOMMU cannot nest, the plain IOAS with the reason logged, working. */
+static void test_ioas_decision(void)
 {
-	struct fixture f;
+	struct dp_ioas_opts o;
+	struct dp_ioas *ioas = NULL;
+	struct dp_device *dev = NULL;
+	struct dpi_nesting_info info;
+	int fd, dev_fd, nest;
+	uint32_t dev_id;
 	void *buf;
 	dp_iova_t iova;
 
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.backend = DP_IOMMU_IOMMUFD;
+	o.flags = DP_IOAS_F_MANUAL | DP_IOAS_F_NESTED;
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
+	CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 1); /* nested in userspace until a device decides */
+	CU_ASSERT_EQUAL(dp_ioas_backend(ioas), DP_IOMMU_IOMMUFD);
 	ut_log_capture();
-	open_fixture(&f, DP_IOAS_F_NESTED);
+	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open(g_bdf, ioas, &dev), 0);
 	ut_log_release();
-	CU_ASSERT_EQUAL(dp_ioas_nested(f.ioas), 0);
-	CU_ASSERT_EQUAL(dp_ioas_backend(f.ioas), DP_IOMMU_IOMMUFD);
-	CU_ASSERT(ut_log_has("nested translation is not available on iommufd"));
-	/* the device that attached said what its IOMMU offers (GET_HW_INFO) */
-	CU_ASSERT(ut_log_has("no nested translation") || ut_log_has("supports nested translation"));
+	bool said = ut_log_has("is a plain iommufd IOAS from now on"); /* before the next capture */
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_iommufd_fd(ioas, &fd), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_device_iommufd(dev, &dev_fd, &dev_id), 0);
+	ut_log_capture();
+	nest = dpi_iommufd_nesting_probe(fd, dev_id, &info);
+	ut_log_release();
+	printf("\n  device %s: IOAS %s\n", g_bdf,
+	       dp_ioas_nested(ioas) ? "nested (stage-1 HWPT)" : "turned plain");
+	if (nest == 0) {
+		CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 1);
+		CU_ASSERT(!said);
+	} else {
+		CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 0);
+		CU_ASSERT(said);
+	}
 	buf = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CU_ASSERT_FATAL(buf != MAP_FAILED);
-	CU_ASSERT_EQUAL(dp_iova_map(f.ioas, buf, 1 << 20, 0, &iova), 0);
-	CU_ASSERT_EQUAL(dp_iova_unmap(f.ioas, iova, 1 << 20), 0);
-	CU_ASSERT_EQUAL(dp_iova_flush(f.ioas), 0);
-	close_fixture(&f);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, buf, 1 << 20, 0, &iova), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova, 1 << 20), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(dp_device_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 	munmap(buf, 1 << 20);
+}
+
+/* ---- DMA by an NVMe controller through mappings made before and after the decision -------- */
+
+struct done {
+	int finished, rc;
+};
+
+static void on_done(void *arg, int rc, uint16_t status)
+{
+	struct done *d = arg;
+
+	(void)status;
+	d->rc = rc;
+	d->finished = 1;
+}
+
+static int wait_done(struct dp_nvme_qpair *qp, struct done *d)
+{
+	for (long i = 0; i < 200000000L && !d->finished; i++)
+		if (dp_nvme_qpair_process_completions(qp, 0) < 0)
+			return -EIO;
+	return d->finished ? d->rc : -ETIMEDOUT;
+}
+
+/* A one-block Read or Write of LBA 0 whose data pointer is @iova, as given. */
+static int raw_at(struct dp_nvme_qpair *qp, uint8_t opc, dp_iova_t iova)
+{
+	struct nvme_sqe sqe = {.opc = opc, .nsid = 1, .prp1 = iova};
+	struct done d = {0};
+	int rc = dpi_nvme_qpair_submit_raw(qp, &sqe, NULL, 0, on_done, &d);
+
+	return rc != 0 ? rc : wait_done(qp, &d);
+}
+
+/* Read or write one block of LBA 0 through the driver (buf is registered memory). */
+static int rw0(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, bool write)
+{
+	struct done d = {0};
+	int rc = write ? dp_nvme_write(qp, ns, buf, 0, 1, on_done, &d)
+		       : dp_nvme_read(qp, ns, buf, 0, 1, on_done, &d);
+
+	return rc != 0 ? rc : wait_done(qp, &d);
+}
+
+static void fill(uint8_t *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
+}
+
+/* The device reads buf through iova (LBA 0 gets its bytes) and writes it (a block of other
+ * data read from LBA 0 lands in buf). */
+static bool dma_both_ways(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint32_t bs,
+			  uint8_t *buf, dp_iova_t iova, uint8_t *check, uint64_t seed)
+{
+	bool ok = true;
+
+	fill(buf, 4096, seed);
+	ok &= raw_at(qp, NVME_IO_WRITE, iova) == 0;
+	memset(check, 0, 4096);
+	ok &= rw0(qp, ns, check, false) == 0;
+	ok &= memcmp(check, buf, bs) == 0;
+	fill(check, 4096, seed + 1);
+	ok &= rw0(qp, ns, check, true) == 0;
+	ok &= raw_at(qp, NVME_IO_READ, iova) == 0;
+	ok &= memcmp(check, buf, bs) == 0;
+	return ok;
+}
+
+/* After the unmap was flushed the device cannot reach buf through iova: a Write from it puts
+ * something else than buf's bytes on LBA 0 (or fails), a Read into it leaves buf alone. */
+static bool dma_blocked(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint32_t bs,
+			uint8_t *buf, dp_iova_t iova, uint8_t *check)
+{
+	uint8_t keep[4096];
+	bool ok = true;
+	int rc;
+
+	fill(check, 4096, 0xd00d);
+	ok &= rw0(qp, ns, check, true) == 0; /* LBA 0 holds D */
+	fill(buf, 4096, 0xbad);
+	memcpy(keep, buf, sizeof(keep));
+	rc = raw_at(qp, NVME_IO_WRITE, iova);
+	ok &= rc != -ETIMEDOUT;
+	memset(check, 0, 4096);
+	ok &= rw0(qp, ns, check, false) == 0;
+	ok &= memcmp(check, buf, bs) != 0;
+	rc = raw_at(qp, NVME_IO_READ, iova);
+	ok &= rc != -ETIMEDOUT;
+	ok &= memcmp(buf, keep, sizeof(keep)) == 0;
+	return ok;
+}
+
+/*
+ * A nested IOAS on iommufd gets dp_iova_map mappings BEFORE the NVMe controller opens on it
+ * (plain memory, which the parent pins at GPA = IOVA; registered memory, which only stage 1
+ * maps; one unmapped in deferred mode and not flushed yet), the open decides (on QEMU's VT-d,
+ * without ECAP.NEST: the conversion to the plain IOAS), more are mapped AFTER. The controller
+ * DMAs both ways through every live one; after unmap + flush it reaches none of them.
+ */
+static void test_nvme_dma_across_decision(void)
+{
+	struct dp_ioas_opts o;
+	struct dp_ioas *ioas = NULL;
+	struct dp_nvme_ctrlr *ctrlr = NULL;
+	struct dp_nvme_qpair *qp = NULL;
+	struct dp_nvme_ns *ns;
+	struct dp_nvme_ns_info info = {.size = sizeof(info)};
+	struct dp_iova_stats st = {.size = sizeof(st)};
+	uint8_t *plain1, *plain2, *plain3, *reg, *check;
+	dp_iova_t i1, i2, i3, ir;
+	int nested_before;
+
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.backend = DP_IOMMU_IOMMUFD;
+	o.flags = DP_IOAS_F_NESTED; /* registered memory (the driver's queues) mirrored */
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &ioas), 0);
+	nested_before = dp_ioas_nested(ioas);
+	CU_ASSERT_EQUAL(nested_before, 1);
+	plain1 = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(plain1 != MAP_FAILED);
+	plain2 = plain1 + 4096;
+	plain3 = plain1 + 2 * 4096;
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4096, 4096, DP_NUMA_ANY, (void **)&reg), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4096, 4096, DP_NUMA_ANY, (void **)&check), 0);
+
+	/* before the device */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, plain1, 4096, 0, &i1), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, reg, 4096, 0, &ir), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, plain3, 4096, 0, &i3), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, i3, 4096), 0); /* deferred: pending across the open */
+
+	ut_log_capture();
+	int rc = dp_nvme_ctrlr_open(g_bdf, ioas, NULL, &ctrlr);
+	ut_log_release();
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	printf("\n  after the NVMe open: IOAS %s\n",
+	       dp_ioas_nested(ioas) ? "nested (stage-1 HWPT)" : "turned plain");
+	if (dp_ioas_nested(ioas) == 0)
+		CU_ASSERT(ut_log_has("is a plain iommufd IOAS from now on"));
+	ns = dp_nvme_ctrlr_get_ns(ctrlr, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ns_get_info(ns, &info), 0);
+	CU_ASSERT_FATAL(info.block_size <= 4096);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(ctrlr, 16, &qp), 0);
+
+	/* after the device */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, plain2, 4096, 0, &i2), 0);
+
+	CU_ASSERT(dma_both_ways(qp, ns, info.block_size, plain1, i1, check, 11));
+	CU_ASSERT(dma_both_ways(qp, ns, info.block_size, reg, ir, check, 22));
+	CU_ASSERT(dma_both_ways(qp, ns, info.block_size, plain2, i2, check, 33));
+
+	/* unmaps work and the flush reaches the kernel */
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, i1, 4096), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, ir, 4096), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, i2, 4096), 0);
+	CU_ASSERT(dp_iova_flush(ioas) >= 0);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.pending, 0);
+	CU_ASSERT_EQUAL(st.unmaps, 4);
+	CU_ASSERT(st.reclaimed >= 4);
+	CU_ASSERT(dma_blocked(qp, ns, info.block_size, plain1, i1, check));
+	CU_ASSERT(dma_blocked(qp, ns, info.block_size, reg, ir, check));
+	CU_ASSERT(dma_blocked(qp, ns, info.block_size, plain2, i2, check));
+	CU_ASSERT(dma_blocked(qp, ns, info.block_size, plain3, i3, check));
+
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(ctrlr), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	dp_dma_free(check);
+	dp_dma_free(reg);
+	munmap(plain1, 3 * 4096);
 }
 
 int main(void)
@@ -191,7 +396,8 @@ int main(void)
 	static const struct ut_test tests[] = {
 		UT_TEST(test_hw_info),
 		UT_TEST(test_nest_parent),
-		UT_TEST(test_ioas_fallback),
+		UT_TEST(test_ioas_decision),
+		UT_TEST(test_nvme_dma_across_decision),
 	};
 	const char *b = getenv("DP_IOMMU");
 

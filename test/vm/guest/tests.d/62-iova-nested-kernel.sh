@@ -2,9 +2,10 @@
 # Nested translation on the real kernel (issue 8), against the first NVMe controller bound to
 # vfio-pci: what IOMMU_GET_HW_INFO reports for it (VT-d cap/ecap: ECAP.NEST decides), that
 # IOMMU_HWPT_ALLOC(NEST_PARENT) is refused when nesting is absent (QEMU's emulated VT-d is not
-# expected to offer it), the stage-1 HWPT and IOMMU_HWPT_INVALIDATE when it is present, and the
-# documented fallback of DP_IOAS_F_NESTED to a plain iommufd IOAS: build/test/unit/
-# iova_nested_kernel_ut.
+# expected to offer it), the stage-1 HWPT and IOMMU_HWPT_INVALIDATE when it is present, and a
+# DP_IOAS_F_NESTED iommufd IOAS deciding at its first device (here: turning plain) while the
+# NVMe controller DMAs through dp_iova_map mappings made before and after its open:
+# build/test/unit/iova_nested_kernel_ut.
 . "$(dirname "$0")/../lib.sh"
 for u in /sys/class/iommu/*; do
     [ -r "$u/intel-iommu/ecap" ] || continue
