@@ -10,6 +10,8 @@ COMPONENT_DIRS := $(addprefix lib/,$(LIB_COMPONENTS)) $(addprefix drivers/,$(DRI
 COMPONENT_LIBS := $(addprefix $(LIB_DIR)/libdmaplane_,$(addsuffix .a,$(LIB_COMPONENTS) $(DRIVER_COMPONENTS)))
 
 STATIC_LIB := $(LIB_DIR)/libdmaplane.a
+# Example programs: each installed as source + binary in its own directory.
+EXAMPLES_DIR = $(CONFIG_PREFIX)/share/dmaplane/examples
 SHARED_LIB := $(LIB_DIR)/libdmaplane.so.$(DP_VERSION)
 SHARED_SONAME := libdmaplane.so.$(DP_SOVERSION)
 
@@ -93,11 +95,17 @@ install: all
 	ln -sf $(SHARED_SONAME) $(DESTDIR)$(CONFIG_LIBDIR)/libdmaplane.so
 	install -m 644 $(LIB_DIR)/dmaplane.pc $(DESTDIR)$(CONFIG_LIBDIR)/pkgconfig/
 	install -m 755 $(BIN_DIR)/* $(DESTDIR)$(CONFIG_PREFIX)/bin/
+	$(Q)set -e; for d in apps/examples/*/; do n=$$(basename $$d); \
+		install -d $(DESTDIR)$(EXAMPLES_DIR)/$$n; \
+		install -m 644 $$d*.c $(DESTDIR)$(EXAMPLES_DIR)/$$n/; \
+		install -m 755 $(BUILD_DIR)/examples/$$n $(DESTDIR)$(EXAMPLES_DIR)/$$n/; \
+	done
 
 uninstall:
 	rm -rf $(DESTDIR)$(CONFIG_PREFIX)/include/dmaplane
 	rm -f $(DESTDIR)$(CONFIG_LIBDIR)/libdmaplane.* $(DESTDIR)$(CONFIG_LIBDIR)/pkgconfig/dmaplane.pc
 	rm -f $(addprefix $(DESTDIR)$(CONFIG_PREFIX)/bin/,$(notdir $(wildcard $(BIN_DIR)/*)))
+	rm -rf $(DESTDIR)$(EXAMPLES_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -3,8 +3,9 @@
 #
 #   1. default build (DPDK when present): unit tests, public headers alone as C and C++, the
 #      exported-symbol check; scripts/setup.sh against a fake sysfs tree; dmaplane_perf on the
-#      sim NVMe controller (every workload, --verify, bad options)
-#   2. install into a temporary prefix; an external program builds with pkg-config and runs
+#      sim NVMe controller (every workload, --verify, bad options); the example programs
+#   2. install into a temporary prefix; an external program and an installed example build
+#      with pkg-config and run
 #   3. the same unit tests in a --without-dpdk build, an ASan+UBSan build and a TSan build;
 #      the libFuzzer targets for DP_FUZZ_SECONDS (default 60) each
 #   4. the real-kernel tests in a QEMU guest (test/vm), unless DP_SKIP_VM=1 (said loudly)
@@ -55,7 +56,13 @@ install_and_consume() {
 			test/external/hello_env.c $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs dmaplane) &&
 		"$work/hello_env" &&
 		libs=$(ldd "$work/hello_env") && # not piped into grep -q: pipefail would see SIGPIPE
-		[[ $libs == *"$prefix/lib/libdmaplane.so"* ]]
+		[[ $libs == *"$prefix/lib/libdmaplane.so"* ]] &&
+		# An installed example builds from its installed source against the installed library.
+		PKG_CONFIG_PATH=$prefix/lib/pkgconfig cc -Wall -Werror -o "$work/hello_nvme" \
+			"$prefix/share/dmaplane/examples/hello_nvme/hello_nvme.c" \
+			$(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs dmaplane) &&
+		"$work/hello_nvme" sim:nvme0 &&
+		[ -x "$prefix/share/dmaplane/examples/hello_nvme/hello_nvme" ]
 }
 
 variant() { # variant NAME CONFIGURE_ARGS...
@@ -70,6 +77,7 @@ variant() { # variant NAME CONFIGURE_ARGS...
 stage "default build + unit tests" default_build
 stage "scripts/setup.sh against a fake sysfs" test/scripts/setup_test.sh
 stage "dmaplane_perf on the sim NVMe controller" test/scripts/perf_test.sh
+stage "example programs on the sim" test/scripts/examples_test.sh
 stage "install + external pkg-config program" install_and_consume
 stage "native env (--without-dpdk)" variant nodpdk --without-dpdk
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \

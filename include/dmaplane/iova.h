@@ -229,6 +229,33 @@ int dp_iova_flush(struct dp_ioas *ioas);
  */
 int dp_iova_poll(struct dp_ioas *ioas);
 
+struct dp_poll_group;
+struct dp_poller;
+
+/**
+ * Run the age trigger of @p ioas from a poll group: registers a timed poller on @p group that
+ * calls dp_iova_poll() every inval_age_us / 2 microseconds, so deferred unmaps are flushed at
+ * most about 1.5 x inval_age_us after they were queued even when the thread stops unmapping.
+ * The poller costs nothing between its runs (the group's timer check covers it). A failed
+ * flush is logged by dp_iova_flush() and retried at the next run; it does not stop the loop.
+ * One IOAS may have pollers on several groups (any of them flushes every thread's queue).
+ * Thread rules: as dp_poller_register() (the group's owner while it runs). dp_ioas_destroy()
+ * returns -EBUSY while such pollers exist: unregister them first.
+ * @param[out] poller the handle for dp_iova_poller_unregister()
+ * @return 0; -EINVAL (NULL); -ENOTSUP (the IOAS is in strict mode: nothing is ever deferred);
+ *   an error of dp_poller_register_timed() (-EPERM, -ENOMEM).
+ */
+int dp_iova_poller_register(struct dp_ioas *ioas, struct dp_poll_group *group,
+			    struct dp_poller **poller);
+
+/**
+ * Unregister a poller of dp_iova_poller_register() and set @p *poller to NULL.
+ * Thread rules: as dp_poller_unregister().
+ * @return 0; -EINVAL (NULL, or *poller NULL); an error of dp_poller_unregister() (-EBUSY,
+ *   -EPERM: then nothing changed).
+ */
+int dp_iova_poller_unregister(struct dp_ioas *ioas, struct dp_poller **poller);
+
 /** Counters of dynamic mappings and the invalidation engine (dp_iova_stats()). */
 struct dp_iova_stats {
 	size_t size;                /**< in: sizeof(struct dp_iova_stats); out: bytes filled */

@@ -27,8 +27,12 @@
  *  - dp_poll_group_destroy(): when the group does not run and no dp_poll_send() to it can
  *    happen any more.
  *
- * With DPDK, dp_poll_launch() runs its poll groups on pthreads pinned with dp_thread_pin(), as in
- * the native env (not on EAL lcores yet); the messages use dmaplane's own ring in both envs.
+ * With the DPDK env, dp_poll_launch() runs a poll group on the EAL worker lcore of its core when
+ * EAL has one there (the cores of dp_env_opts.core_list, or of the process's CPU set, minus the
+ * main lcore), else on a thread pinned with dp_thread_pin() and registered with EAL, so pollers
+ * have an lcore id (rte_lcore_id()) for DPDK calls that need one. In the native env the groups
+ * run on pinned pthreads. The messages use dmaplane's own MPSC ring in both envs (measured
+ * against rte_ring by `dmaplane_bench poll`).
  * Nothing here needs dp_env_init(), but dp_ticks_hz() is measured there.
  *
  * Errors: every call that can fail returns 0 (or a documented non-negative value) or a negative
@@ -209,7 +213,8 @@ typedef int (*dp_poll_init_fn)(struct dp_poll_group *group, unsigned index, int 
 
 /**
  * Start one poll group per core of @p core_list ("0-3,6": cores and ranges, no duplicates),
- * each run by its own pthread pinned to its core with dp_thread_pin(). Each group is named
+ * each run by its own thread pinned to its core (an EAL worker lcore or a pthread: see the top
+ * of this header). Each group is named
  * "<opts->name>/<core>". The groups exist when
  * this returns (dp_poll_launch_group()), so messages can be sent to them at once. When any
  * thread fails (pinning, @p init or a poller error), every group is stopped.
@@ -217,7 +222,9 @@ typedef int (*dp_poll_init_fn)(struct dp_poll_group *group, unsigned index, int 
  * @param opts  options of every group, NULL for the defaults
  * @param init  may be NULL
  * @return 0; -EINVAL (launch NULL, bad core list, bad opts); -ENOMEM; -EAGAIN (a thread could
- *   not be created: the threads started are stopped and joined).
+ *   not be created: the threads started are stopped and joined); -EBUSY (DPDK env: the EAL
+ *   lcore of a core runs something else, e.g. another launch still running there: logged;
+ *   the groups started are stopped and waited for).
  */
 int dp_poll_launch(const char *core_list, const struct dp_poll_group_opts *opts,
 		   dp_poll_init_fn init, void *arg, struct dp_poll_launch **launch);

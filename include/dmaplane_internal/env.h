@@ -33,6 +33,25 @@ typedef void (*dpi_thread_exit_fn)(int thread_id, void *arg);
 int dpi_thread_exit_register(dpi_thread_exit_fn fn, void *arg);
 int dpi_thread_exit_unregister(dpi_thread_exit_fn fn, void *arg);
 
+/*
+ * Lcores of the environment (DPDK EAL; the native env has none). lib/poll runs a poll group on
+ * an EAL worker lcore when one sits on the requested core, else on its own thread registered
+ * with EAL, so DPDK calls that need an lcore id (mempool caches, rte_lcore_id()) work in
+ * pollers either way.
+ * dpi_env_lcore_launch: run fn(arg) on the EAL worker lcore pinned to @core. 0; -ENOTSUP (no
+ *   env lcores, or no worker lcore on that core: the caller starts its own thread); -EBUSY (that
+ *   lcore is running something else).
+ * dpi_env_lcore_wait: wait for what dpi_env_lcore_launch started on @core; fn's return value.
+ * dpi_env_thread_register / unregister: give the calling (non-EAL) thread an lcore id for its
+ *   lifetime; 0 or -ENOTSUP (no env lcores) / -ENOSPC (EAL has no free lcore id: logged).
+ * dpi_env_lcore_id: the calling thread's lcore id, -1 when it has none.
+ */
+int dpi_env_lcore_launch(int core, int (*fn)(void *), void *arg);
+int dpi_env_lcore_wait(int core);
+int dpi_env_thread_register(void);
+void dpi_env_thread_unregister(void);
+int dpi_env_lcore_id(void);
+
 /* Tick source override for tests: NULL restores the hardware source. */
 typedef uint64_t (*dpi_tick_fn)(void);
 void dpi_ticks_set_source(dpi_tick_fn fn, uint64_t hz);

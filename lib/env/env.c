@@ -71,6 +71,43 @@ uint64_t dpi_env_generation(void)
 	return __atomic_load_n(&g_generation, __ATOMIC_ACQUIRE);
 }
 
+int dpi_env_lcore_launch(int core, int (*fn)(void *), void *arg)
+{
+	const struct dpi_env_ops *ops = g_ops;
+
+	return ops != NULL && ops->lcore_launch != NULL ? ops->lcore_launch(core, fn, arg)
+							: -ENOTSUP;
+}
+
+int dpi_env_lcore_wait(int core)
+{
+	const struct dpi_env_ops *ops = g_ops;
+
+	return ops != NULL && ops->lcore_wait != NULL ? ops->lcore_wait(core) : -ENOTSUP;
+}
+
+int dpi_env_thread_register(void)
+{
+	const struct dpi_env_ops *ops = g_ops;
+
+	return ops != NULL && ops->thread_register != NULL ? ops->thread_register() : -ENOTSUP;
+}
+
+void dpi_env_thread_unregister(void)
+{
+	const struct dpi_env_ops *ops = g_ops;
+
+	if (ops != NULL && ops->thread_unregister != NULL)
+		ops->thread_unregister();
+}
+
+int dpi_env_lcore_id(void)
+{
+	const struct dpi_env_ops *ops = g_ops;
+
+	return ops != NULL && ops->lcore_id != NULL ? ops->lcore_id() : -1;
+}
+
 bool dpi_env_remove_exact(void)
 {
 	return g_ops == NULL || g_ops->remove_exact == NULL || g_ops->remove_exact();

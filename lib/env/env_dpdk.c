@@ -23,6 +23,8 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_eal_memconfig.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_memory.h>
@@ -390,6 +392,69 @@ static bool dpdk_remove_exact(void)
 	return true;
 }
 
+/* ---- lcores ------------------------------------------------------------------------------- */
+
+/* The EAL worker lcore pinned to exactly @core (never the main lcore: that is the caller's). */
+static int worker_on(int core, unsigned *lcore)
+{
+	unsigned id;
+
+	RTE_LCORE_FOREACH_WORKER(id) {
+		rte_cpuset_t set = rte_lcore_cpuset(id);
+		if (CPU_COUNT(&set) == 1 && CPU_ISSET(core, &set)) {
+			*lcore = id;
+			return 0;
+		}
+	}
+	return -ENOTSUP;
+}
+
+static int dpdk_lcore_launch(int core, int (*fn)(void *), void *arg)
+{
+	unsigned lcore;
+	int rc;
+
+	if (core < 0 || worker_on(core, &lcore) != 0)
+		return -ENOTSUP;
+	rc = rte_eal_remote_launch(fn, arg, lcore);
+	if (rc == -EBUSY)
+		DPI_ERR("EAL lcore %u (core %d) is running something else: wait for it before "
+			"launching there again", lcore, core);
+	return rc;
+}
+
+static int dpdk_lcore_wait(int core)
+{
+	unsigned lcore;
+
+	if (core < 0 || worker_on(core, &lcore) != 0)
+		return -ENOTSUP;
+	return rte_eal_wait_lcore(lcore);
+}
+
+static int dpdk_thread_register(void)
+{
+	if (rte_thread_register() != 0) {
+		int err = rte_errno ? rte_errno : ENOSPC;
+		DPI_ERR("cannot give this thread a DPDK lcore id (%s): EAL has %u in all; start "
+			"fewer threads or raise RTE_MAX_LCORE", rte_strerror(err), RTE_MAX_LCORE);
+		return -err;
+	}
+	return 0;
+}
+
+static void dpdk_thread_unregister(void)
+{
+	rte_thread_unregister();
+}
+
+static int dpdk_lcore_id(void)
+{
+	unsigned id = rte_lcore_id();
+
+	return id == LCORE_ID_ANY ? -1 : (int)id;
+}
+
 const struct dpi_env_ops dpi_env_dpdk_ops = {
 	.name = "dpdk",
 	.init = dpdk_init,
@@ -401,4 +466,9 @@ const struct dpi_env_ops dpi_env_dpdk_ops = {
 	.walk = dpdk_walk,
 	.info = dpdk_info,
 	.remove_exact = dpdk_remove_exact,
+	.lcore_launch = dpdk_lcore_launch,
+	.lcore_wait = dpdk_lcore_wait,
+	.thread_register = dpdk_thread_register,
+	.thread_unregister = dpdk_thread_unregister,
+	.lcore_id = dpdk_lcore_id,
 };

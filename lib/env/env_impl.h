@@ -29,6 +29,12 @@ struct dpi_env_ops {
 	void (*info)(struct dp_env_info *info);
 	/* See dpi_env_remove_exact(). */
 	bool (*remove_exact)(void);
+	/* Optional (NULL: the env has no lcores of its own); see dpi_env_lcore_launch() etc. */
+	int (*lcore_launch)(int core, int (*fn)(void *), void *arg);
+	int (*lcore_wait)(int core);
+	int (*thread_register)(void);
+	void (*thread_unregister)(void);
+	int (*lcore_id)(void);
 };
 
 extern const struct dpi_env_ops dpi_env_native_ops;

@@ -279,6 +279,12 @@ int dp_ioas_destroy(struct dp_ioas *ioas)
 			ioas->ndevices);
 		return -EBUSY;
 	}
+	if (ioas->npollers != 0) {
+		pthread_mutex_unlock(&ioas->lock);
+		DPI_ERR("dp_ioas_destroy: %u poller(s) of dp_iova_poller_register() still use it: "
+			"dp_iova_poller_unregister() them first", ioas->npollers);
+		return -EBUSY;
+	}
 	pthread_mutex_unlock(&ioas->lock);
 	inval_fini(ioas); /* deferred unmaps: flushed, or unmapped below with everything */
 	if (ioas->on_list)

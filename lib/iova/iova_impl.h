@@ -112,6 +112,7 @@ struct dp_ioas {
 	struct dp_iova_range ranges[DPI_MAX_RANGES];
 	uint32_t nranges;
 	uint32_t ndevices;
+	uint32_t npollers;      /* dp_iova_poller_register() pollers (under lock) */
 	uint32_t flags;
 	struct dpi_iova_allocator *dyn; /* dp_iova_map's allocator; created on first use */
 	struct inval inval;

@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Launch: one poll group per core, each run by a pthread pinned to its core. */
+/*
+ * Launch: one poll group per core. In the DPDK env a group runs on the EAL worker lcore of its
+ * core when there is one (rte_eal_remote_launch), else on a thread of ours registered with EAL
+ * (rte_thread_register), so pollers always have an lcore id for DPDK calls that need one. In the
+ * native env it runs on a pthread pinned to its core. Messages use dmaplane's own MPSC ring in
+ * both envs: `dmaplane_bench poll` measures it against rte_ring in the same run.
+ */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +28,8 @@ struct launch_thread {
 	unsigned index;
 	int core;
 	bool started;
+	bool eal;        /* runs on an EAL worker lcore (else on tid) */
+	bool registered; /* our thread got an EAL lcore id */
 };
 
 struct dp_poll_launch {
@@ -87,7 +95,8 @@ static void set_error(struct dp_poll_launch *l, int err)
 	dp_poll_launch_stop(l);
 }
 
-static void *thread_main(void *p)
+/* The body of a group's thread, on an EAL lcore or a thread of ours. */
+static int group_main(void *p)
 {
 	struct launch_thread *t = p;
 	struct dp_poll_launch *l = t->l;
@@ -105,13 +114,54 @@ static void *thread_main(void *p)
 		rc = dp_poll_group_run(t->group);
 	if (rc != 0)
 		set_error(l, rc);
+	return rc;
+}
+
+static void *thread_main(void *p)
+{
+	struct launch_thread *t = p;
+	int rc = dpi_env_thread_register();
+
+	if (rc == 0) {
+		t->registered = true;
+	} else if (rc != -ENOTSUP) {
+		set_error(t->l, rc);
+		return NULL;
+	}
+	group_main(t);
+	if (t->registered)
+		dpi_env_thread_unregister();
 	return NULL;
+}
+
+/* Start the group of @t: on the EAL worker lcore of its core, else on a new thread. */
+static int start(struct launch_thread *t)
+{
+	int rc = dpi_fault("poll-thread");
+
+	if (rc == 0) {
+		rc = dpi_env_lcore_launch(t->core, group_main, t);
+		if (rc == 0) {
+			t->eal = true;
+			return 0;
+		}
+		if (rc != -ENOTSUP)
+			return rc;
+		rc = pthread_create(&t->tid, NULL, thread_main, t);
+	}
+	if (rc != 0) {
+		DPI_ERR("dp_poll_launch: cannot start a thread for core %d: errno %d", t->core, rc);
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 static void join_all(struct dp_poll_launch *l)
 {
 	for (unsigned i = 0; i < l->n; i++) {
-		if (l->t[i].started)
+		if (l->t[i].started && l->t[i].eal)
+			dpi_env_lcore_wait(l->t[i].core);
+		else if (l->t[i].started)
 			pthread_join(l->t[i].tid, NULL);
 		l->t[i].started = false;
 	}
@@ -176,16 +226,11 @@ int dp_poll_launch(const char *core_list, const struct dp_poll_group_opts *opts,
 		}
 	}
 	for (unsigned i = 0; i < l->n; i++) {
-		rc = dpi_fault("poll-thread");
-		if (rc == 0)
-			rc = pthread_create(&l->t[i].tid, NULL, thread_main, &l->t[i]);
-		if (rc != 0) {
-			DPI_ERR("dp_poll_launch: cannot start a thread for core %d: errno %d",
-				l->t[i].core, rc);
+		if ((rc = start(&l->t[i])) != 0) {
 			dp_poll_launch_stop(l);
 			join_all(l);
 			free_launch(l);
-			return -EAGAIN;
+			return rc;
 		}
 		l->t[i].started = true;
 	}

@@ -5,7 +5,7 @@
 # the test payload at the same absolute path as on the host (so RPATH/RUNPATH and scripts that
 # locate the repo keep working; /dmaplane links to it), bash, nvme-cli and fio when installed,
 # and the shared-library closure (ldd, dynamic loader included) of every ELF file in the image.
-# Payload: build/bin/, build/test/, build/lib/ (shared objects), scripts/, test/vm/guest/.
+# Payload: build/bin/, build/examples/, build/test/, build/lib/ (shared objects), scripts/, test/vm/guest/.
 # ENV_FILE is installed as /etc/dmaplane-vm.env (read by /init and the guest tests).
 set -euo pipefail
 DP_VM_TAG=initramfs
@@ -58,7 +58,7 @@ copy_tree() {     # copy_tree RELDIR [find predicates...]: regular files and sym
         (cd "$ROOT" && cpio --null -pdm --quiet "$P")
 }
 missing=()
-for item in build/bin build/test build/lib scripts test/vm/guest; do
+for item in build/bin build/examples build/test build/lib scripts test/vm/guest; do
     if [ ! -d "$ROOT/$item" ]; then
         missing+=("$item")
         continue
@@ -73,6 +73,7 @@ done
 for item in "${missing[@]}"; do
     case $item in
         build/bin)  vm_log "payload: build/bin/ absent - no apps in the guest (project not built?)" ;;
+        build/examples) vm_log "payload: build/examples/ absent - no example programs in the guest" ;;
         build/test) vm_log "payload: build/test/ absent - no unit tests will run in the guest (project not built?)" ;;
         build/lib)  : ;;    # only used for shared builds
         scripts)    vm_log "payload: scripts/ absent - devices are bound through sysfs" ;;

@@ -100,7 +100,7 @@ ENV
         ls -1t "$LOGDIR"/console-2*.log 2>/dev/null | tail -n +21 | while read -r old; do rm -f "$old"; done
     fi
 
-    APPEND="console=ttyS0 intel_iommu=on,sm_on iommu=nopt hugepagesz=2M hugepages=$HUGEPAGES panic=-1 log_buf_len=1M rdinit=/init ${DP_VM_APPEND:-}"
+    APPEND="console=ttyS0 intel_iommu=on,sm_on iommu=nopt nvme.poll_queues=1 hugepagesz=2M hugepages=$HUGEPAGES panic=-1 log_buf_len=1M rdinit=/init ${DP_VM_APPEND:-}"
     # shellcheck disable=SC2054  # the commas belong to QEMU option values
     QEMU=(qemu-system-x86_64
           -machine q35,kernel-irqchip=split -cpu max -accel tcg -m "$MEM" -smp "$SMP"

@@ -4,7 +4,9 @@
  * (DP_IOMMU) with the controller bound to vfio-pci (DP_TEST_BDF). Run by the VM harness; exits 77
  * and says why without them. Writes patterns through one queue pair and reads them back through
  * another, on every namespace (512 and 4096-byte blocks), with buffers that cross 2 MiB and
- * transfers beyond MDTS, then checks the errors a user hits before anything reaches the device.
+ * transfers beyond MDTS, then checks the errors a user hits before anything reaches the device,
+ * and that a command whose PRP names an IOVA that is no longer mapped is stopped by the IOMMU:
+ * nothing reaches memory or media through it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +18,8 @@
 #include <dmaplane/iova.h>
 #include <dmaplane/nvme.h>
 #include <dmaplane_internal/common.h>
+#include <dmaplane_internal/nvme.h>
+#include <dmaplane_internal/nvme_spec.h>
 
 #include "ut.h"
 
@@ -135,6 +139,87 @@ static void test_errors_before_submission(void)
 	munmap(plain, 8192);
 }
 
+/* A one-block Read or Write of LBA 0 whose data pointer is the IOVA @iova, as given. */
+static int raw_at(struct dp_nvme_qpair *qp, uint8_t opc, dp_iova_t iova)
+{
+	struct nvme_sqe sqe = {.opc = opc, .nsid = 1, .prp1 = iova};
+	struct done d = {0};
+	int rc = dpi_nvme_qpair_submit_raw(qp, &sqe, NULL, 0, on_done, &d);
+
+	return rc != 0 ? rc : wait_done(qp, &d);
+}
+
+/*
+ * The IOMMU stops a device that DMAs through an IOVA that is no longer mapped, and nothing
+ * reaches memory or media through it. A page B holding a pattern is mapped at IOVA X; a Write
+ * command from X puts the pattern on LBA 0 (the positive control: the raw path and X work).
+ * Then X is unmapped, LBA 0 rewritten with other data D, and two commands aimed at X follow:
+ *  - Write from X: the command fails (LBA 0 keeps D), or - a controller that ignores failed
+ *    DMA, as QEMU's does, reports success - LBA 0 gets anything but B's pattern;
+ *  - Read of LBA 0 into X: whatever the status, B keeps its pattern.
+ * A 2 MiB mapped canary buffer never changes, and the queue pair goes on working.
+ * (X is 1 GiB into dp_iova_map's window, which this program does not otherwise use.)
+ */
+static void test_dma_to_unmapped_iova(void)
+{
+	const dp_iova_t x = (1ull << 38) + (1ull << 30);
+	struct dp_nvme_qpair *qp = NULL;
+	struct dp_nvme_ns *ns = dp_nvme_ctrlr_get_ns(g_ctrlr, 1);
+	struct dp_nvme_ns_info info = {.size = sizeof(info)};
+	uint8_t *data, *canary, *check, *ref, *b, pattern[4096];
+	const size_t clen = 2 * MiB;
+	int rc;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ns);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ns_get_info(ns, &info), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(g_ctrlr, 16, &qp), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4096, 4096, DP_NUMA_ANY, (void **)&data), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4096, 4096, DP_NUMA_ANY, (void **)&check), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(clen, 4096, DP_NUMA_ANY, (void **)&canary), 0);
+	b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ref = malloc(clen);
+	CU_ASSERT_FATAL(b != MAP_FAILED && ref != NULL);
+	fill(data, 4096, 0x5eed);
+	fill(canary, clen, 0xc0ffee);
+	fill(pattern, sizeof(pattern), 0xb0b);
+	memcpy(b, pattern, 4096);
+
+	/* Positive control: mapped at X, B's pattern reaches LBA 0. */
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_map(g_ioas, b, 4096, x, 0), 0);
+	CU_ASSERT_EQUAL(raw_at(qp, NVME_IO_WRITE, x), 0);
+	CU_ASSERT_EQUAL(rw(qp, ns, check, 0, 1, false), 0);
+	CU_ASSERT(memcmp(check, pattern, info.block_size) == 0);
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_unmap(g_ioas, x, 4096), 0);
+	CU_ASSERT_EQUAL_FATAL(rw(qp, ns, data, 0, 1, true), 0);
+
+	rc = raw_at(qp, NVME_IO_WRITE, x);
+	printf("\n  write from unmapped IOVA 0x%llx: %d ", (unsigned long long)x, rc);
+	CU_ASSERT(rc != -ETIMEDOUT);
+	memset(check, 0, 4096);
+	CU_ASSERT_EQUAL(rw(qp, ns, check, 0, 1, false), 0);
+	CU_ASSERT(memcmp(check, pattern, info.block_size) != 0); /* B never reached the media */
+	if (rc != 0) {
+		CU_ASSERT(memcmp(check, data, info.block_size) == 0); /* failed: the media kept D */
+	} else {
+		printf("(the controller reported success; the IOMMU kept B's bytes off the media) ");
+	}
+
+	rc = raw_at(qp, NVME_IO_READ, x);
+	printf("\n  read into unmapped IOVA 0x%llx: %d ", (unsigned long long)x, rc);
+	CU_ASSERT(rc != -ETIMEDOUT);
+	CU_ASSERT(memcmp(b, pattern, 4096) == 0); /* nothing reached B through X */
+
+	fill(ref, clen, 0xc0ffee);
+	CU_ASSERT(memcmp(canary, ref, clen) == 0);
+	CU_ASSERT_EQUAL(rw(qp, ns, data, 0, 1, true), 0); /* the queue pair still works */
+	free(ref);
+	munmap(b, 4096);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	dp_dma_free(canary);
+	dp_dma_free(check);
+	dp_dma_free(data);
+}
+
 static int suite_init(void)
 {
 	struct dp_ioas_opts o;
@@ -161,6 +246,7 @@ int main(void)
 	static const struct ut_test tests[] = {
 		UT_TEST(test_verify_all_namespaces),
 		UT_TEST(test_errors_before_submission),
+		UT_TEST(test_dma_to_unmapped_iova),
 	};
 	const char *b = getenv("DP_IOMMU");
 
@@ -170,6 +256,9 @@ int main(void)
 		       "and DP_IOMMU=iommufd|vfio; the VM harness (make test-vm) sets both\n");
 		return 77;
 	}
-	g_backend = strcmp(b, "iommufd") == 0 ? DP_IOMMU_IOMMUFD : DP_IOMMU_VFIO;
+	/* DP_IOMMU=sim with DP_TEST_BDF=sim:nvme0 runs the same checks on the sim (development). */
+	g_backend = strcmp(b, "iommufd") == 0 ? DP_IOMMU_IOMMUFD
+		    : strcmp(b, "sim") == 0   ? DP_IOMMU_SIM
+					      : DP_IOMMU_VFIO;
 	return ut_main("nvme-kernel", tests, DPI_ARRAY_SIZE(tests), suite_init, suite_fini);
 }

@@ -593,6 +593,7 @@ struct core_state {
 	uint64_t polls;
 	int poll_core;   /* where the poller ran */
 	int msg_core;    /* where the message ran */
+	int lcore;       /* the poller thread's env lcore id (-1: none) */
 	int fail_after;  /* the poller returns -EIO after this many calls (0: never) */
 	int init_rc;
 };
@@ -604,8 +605,10 @@ static int core_poller(void *arg)
 	struct core_state *c = arg;
 	uint64_t n = __atomic_add_fetch(&c->polls, 1, __ATOMIC_RELAXED);
 
-	if (n == 1)
+	if (n == 1) {
 		c->poll_core = dp_thread_core();
+		c->lcore = dpi_env_lcore_id();
+	}
 	if (c->fail_after != 0 && n >= (uint64_t)c->fail_after)
 		return -EIO;
 	return 0;
@@ -663,6 +666,7 @@ static void launch_on(const char *list, int ncores)
 	for (int i = 0; i < ncores; i++) {
 		CU_ASSERT(g_cores[i].msg_core == i);
 		CU_ASSERT(g_cores[i].poll_core == i);
+		CU_ASSERT(g_cores[i].lcore == -1); /* no env: plain pinned threads */
 	}
 }
 
@@ -679,6 +683,65 @@ static void test_launch_0_1(void)
 	}
 	launch_on("0-1", 2);
 }
+
+#if DP_CONFIG_DPDK
+/* Wait until the groups of @l have polled, then stop them and wait. */
+static int run_briefly(struct dp_poll_launch *l, int ncores)
+{
+	for (int i = 0; i < ncores; i++)
+		while (__atomic_load_n(&g_cores[i].polls, __ATOMIC_RELAXED) < 10)
+			sched_yield();
+	dp_poll_launch_stop(l);
+	return dp_poll_launch_wait(l);
+}
+
+/* In the DPDK env (EAL on cores 0-1, main lcore 0): the group on core 1 runs on EAL's worker
+ * lcore 1; the group on core 0, where the main lcore is, runs on a thread of ours registered
+ * with EAL (an lcore id of its own). A second launch on a busy worker lcore is refused. */
+static void child_launch_eal(void)
+{
+	struct dp_env_opts o;
+	struct dp_poll_launch *l = NULL, *busy = NULL;
+
+	dp_env_opts_init(&o, sizeof(o));
+	o.impl = DP_ENV_DPDK;
+	o.flags = DP_ENV_F_NO_HUGE;
+	o.core_list = "0-1";
+	CHILD_CHECK(dp_env_init(&o) == 0);
+	CHILD_CHECK(dpi_env_lcore_id() == 0); /* this thread is EAL's main lcore */
+	memset(g_cores, 0, sizeof(g_cores));
+	CHILD_CHECK(dp_poll_launch("0-1", NULL, core_init, g_cores, &l) == 0);
+	CHILD_CHECK(run_briefly(l, 2) == 0);
+	CHILD_CHECK(g_cores[0].poll_core == 0 && g_cores[1].poll_core == 1);
+	CHILD_CHECK(g_cores[1].lcore == 1);
+	CHILD_CHECK(g_cores[0].lcore > 1);
+	printf("\n  lcore ids: core 0 -> %d (registered thread), core 1 -> %d (EAL worker) ",
+	       g_cores[0].lcore, g_cores[1].lcore);
+
+	memset(g_cores, 0, sizeof(g_cores));
+	CHILD_CHECK(dp_poll_launch("1", NULL, core_init, g_cores, &l) == 0);
+	ut_log_capture();
+	CHILD_CHECK(dp_poll_launch("1", NULL, NULL, NULL, &busy) == -EBUSY);
+	CHILD_CHECK(ut_log_has("running something else"));
+	ut_log_release();
+	CHILD_CHECK(run_briefly(l, 1) == 0);
+	/* Free again once the first launch ended. */
+	memset(g_cores, 0, sizeof(g_cores));
+	CHILD_CHECK(dp_poll_launch("1", NULL, core_init, g_cores, &l) == 0);
+	CHILD_CHECK(run_briefly(l, 1) == 0);
+	CHILD_CHECK(g_cores[0].lcore == 1);
+	dp_env_fini();
+}
+
+static void test_launch_eal(void)
+{
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		printf("\n  only one core online: the EAL worker-lcore launch is not run ");
+		return;
+	}
+	CU_ASSERT_EQUAL(ut_run_in_child(child_launch_eal), 0);
+}
+#endif
 
 static void test_launch_errors(void)
 {
@@ -861,6 +924,9 @@ int main(void)
 		UT_TEST(test_stop_before_run),
 		UT_TEST(test_launch_0),
 		UT_TEST(test_launch_0_1),
+#if DP_CONFIG_DPDK
+		UT_TEST(test_launch_eal),
+#endif
 		UT_TEST(test_launch_errors),
 		UT_TEST(test_bad_inputs),
 		UT_TEST(test_fail_nth),

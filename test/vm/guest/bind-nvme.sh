@@ -38,6 +38,28 @@ record_namespaces() {
 }
 record_namespaces
 
+# What nvme-cli reads from each controller and namespace under the kernel driver, for the
+# field-by-field comparison with dmaplane_identify (tests.d/74-nvme-cli-compare.sh):
+# /run/dmaplane-idctrl-<bdf>.json and /run/dmaplane-idns-<bdf>-<nsid>.json.
+record_nvme_cli() {
+    command -v nvme >/dev/null || { echo "bind: nvme-cli is not in the guest"; return; }
+    for c in /sys/class/nvme/nvme*; do
+        [ -e "$c" ] || continue
+        bdf=$(basename "$(readlink -f "$c/device")")
+        nvme id-ctrl "/dev/$(basename "$c")" -o json > "/run/dmaplane-idctrl-$bdf.json" 2>&1 ||
+            echo "bind: nvme id-ctrl on $bdf failed: $(head -c 200 "/run/dmaplane-idctrl-$bdf.json")"
+        for ns in "$c"/nvme*n*; do
+            [ -e "$ns" ] || continue
+            n=$(basename "$ns")
+            nsid=$(cat "/sys/block/$n/nsid" 2>/dev/null) || continue
+            nvme id-ns "/dev/$n" -o json > "/run/dmaplane-idns-$bdf-$nsid.json" 2>&1 ||
+                echo "bind: nvme id-ns on $n failed"
+        done
+    done
+    echo "bind: nvme-cli records: $(ls /run/dmaplane-id*.json 2>/dev/null | wc -l) files"
+}
+record_nvme_cli
+
 all_bound() {
     for b in $bdfs; do [ "$(pci_driver "$b")" = vfio-pci ] || return 1; done
 }
