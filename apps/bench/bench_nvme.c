@@ -233,8 +233,8 @@ int bench_nvme(int argc, char **argv, const char *argv0)
 		}
 		if (do_instr) {
 			in = instr(argv0, cases[i].worker, cases[i].fn);
-			model = instr(argv0, cases[i].worker, "sim_region_write");
-			poll = instr(argv0, cases[i].worker, "sim_poll");
+			model = instr(argv0, cases[i].worker, "snvme_mmio_write32");
+			poll = instr(argv0, cases[i].worker, "snvme_poll");
 		}
 		if (in >= 0 && model >= 0 && poll >= 0)
 			snprintf(extra, sizeof(extra),

@@ -135,7 +135,7 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 		sq_ring_now(qp);
 	}
 	if (qp->dev_poll != NULL)
-		qp->dev_poll(qp->dev);
+		qp->dev_poll(qp->poll_ctx);
 	q = &qp->q;
 	if (max == 0)
 		max = UINT32_MAX;
@@ -159,7 +159,7 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 	}
 	if (n != 0) {
 		qp->idle_polls = 0;
-		dpi_mmio_write32(qp->mmio, q->cq_db, q->cq_head);
+		dpi_mmio_write32(&qp->mmio, q->cq_db, q->cq_head);
 	}
 	if (dpi_unlikely(qp->timeout_ticks != 0) && --qp->timeout_countdown == 0)
 		check_timeouts(qp);

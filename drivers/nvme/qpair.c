@@ -241,6 +241,13 @@ int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp)
 	return rc;
 }
 
+static void dev_ops_poll(void *dev)
+{
+	struct dp_device *d = dev;
+
+	d->ops->poll(d);
+}
+
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme_qpair **out)
 {
 	struct dp_nvme_qpair_opts o;
@@ -275,9 +282,14 @@ int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *c, const struct dp_nvme_qpair
 	if (qp == NULL)
 		return -ENOMEM;
 	qp->ctrlr = c;
-	qp->mmio = &c->mmio;
-	qp->dev = c->dev;
-	qp->dev_poll = c->dev->ops->poll;
+	qp->mmio = c->mmio;
+	if (c->mmio.poll != NULL) { /* the model's poll called directly */
+		qp->dev_poll = c->mmio.poll;
+		qp->poll_ctx = c->mmio.ctx;
+	} else if (c->dev->ops->poll != NULL) {
+		qp->dev_poll = dev_ops_poll;
+		qp->poll_ctx = c->dev;
+	}
 	qp->flags = o.flags;
 	qp->sgl = c->sgl && !(o.flags & DP_NVME_QPAIR_F_PRP_ONLY);
 	if (o.timeout_us != 0) {

@@ -281,5 +281,7 @@ int dpi_device_mmio(struct dp_device *dev, uint32_t region, struct dpi_mmio *mmi
 	}
 	*mmio = (struct dpi_mmio){.base = base, .dev = dev, .region = region,
 				  .len = dev->region_len[region]};
+	if (base == NULL && dev->ops->mmio_direct != NULL)
+		dev->ops->mmio_direct(dev, region, mmio);
 	return 0;
 }
