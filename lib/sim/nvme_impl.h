@@ -11,6 +11,7 @@
 #ifndef SIM_NVME_IMPL_H
 #define SIM_NVME_IMPL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -124,11 +125,12 @@ struct snvme {
 /* The model's lock, taken on every register access: a test-and-set lock that yields while
  * another thread holds it (its critical sections are short; a mutex's calls cost more than the
  * doorbells they guard). */
+void snvme_lock_wait(struct snvme *n);
+
 static inline void snvme_lock(struct snvme *n)
 {
-	while (__atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) != 0)
-		while (__atomic_load_n(&n->lock, __ATOMIC_RELAXED) != 0)
-			sched_yield();
+	if (dpi_unlikely(__atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) != 0))
+		snvme_lock_wait(n);
 }
 
 static inline void snvme_unlock(struct snvme *n)
@@ -180,6 +182,63 @@ void snvme_aer_deliver(struct snvme *n);
 
 /* nvme.c: take held completion @i out of the list. */
 void snvme_held_remove(struct snvme *n, uint32_t i);
+
+/* A fatal error: CSTS.CFS, the controller stops fetching commands. */
+static inline void snvme_fatal(struct snvme *n)
+{
+	n->csts |= NVME_CSTS_CFS;
+}
+
+static inline bool snvme_cq_full(const struct snvme_cq *cq)
+{
+	uint32_t next = cq->tail + 1;
+
+	return (next == cq->size ? 0 : next) == cq->head;
+}
+
+/* Post a completion entry to @cq, with its phase tag. 0; -EFAULT (the CQ is not reachable:
+ * controller fatal). */
+static inline __attribute__((always_inline)) int snvme_cq_post(struct snvme *n,
+								struct snvme_cq *cq,
+								const struct nvme_cqe *in)
+{
+	uint64_t iova = cq->base + (uint64_t)cq->tail * sizeof(*in);
+	struct nvme_cqe *dst = dpi_sim_dma_cache_hit(&cq->dc, DPI_SIM_NO_PASID, iova, sizeof(*in),
+						     DPI_SIM_ACCESS_WRITE);
+	uint16_t status = (uint16_t)(in->status | cq->phase);
+
+	if (dpi_likely(dst != NULL)) {
+		/* The status word (with the phase tag) last: the host polls it. */
+		dst->dw0 = in->dw0;
+		dst->dw1 = in->dw1;
+		dst->sqhd = in->sqhd;
+		dst->sqid = in->sqid;
+		dst->cid = in->cid;
+		__atomic_store_n(&dst->status, status, __ATOMIC_RELEASE);
+	} else {
+		struct nvme_cqe e = *in;
+
+		e.status = status;
+		if (dpi_sim_dma_write_cached(n->req, &cq->dc, DPI_SIM_NO_PASID, iova, &e,
+					     sizeof(e)) != 0)
+			return -EFAULT;
+	}
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	return 0;
+}
+
+/* nvme.c: record a failed command in the error log. */
+void snvme_errlog_add(struct snvme *n, const struct snvme_cmd *c);
+
+/* nvme.c: should the completion of @c be held back (a test hook)? Then keep it (true). */
+bool snvme_hold(struct snvme *n, const struct snvme_cmd *c);
+
+/* nvme_io.c: fetch and run the commands of I/O SQ @qid (@sq, valid) until it is empty or its CQ
+ * is full. */
+void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq);
 
 extern const struct dpi_sim_model dpi_sim_nvme_model;
 

@@ -220,7 +220,8 @@ static struct snvme_ns *data_range(struct snvme *n, struct snvme_cmd *c, uint64_
 	return ns;
 }
 
-static void rw(struct snvme *n, struct snvme_cmd *c, bool write)
+static inline __attribute__((always_inline)) void rw(struct snvme *n, struct snvme_cmd *c,
+						   bool write)
 {
 	uint64_t slba, len;
 	struct snvme_ns *ns = data_range(n, c, &slba, &len);
@@ -298,7 +299,7 @@ static void flush(struct snvme *n, struct snvme_cmd *c)
 		snvme_set_status(c, NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 }
 
-void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)
+static inline __attribute__((always_inline)) void io_exec(struct snvme *n, struct snvme_cmd *c)
 {
 	uint32_t psdt = c->sqe.flags & NVME_FLAGS_PSDT_MASK;
 
@@ -308,13 +309,73 @@ void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 		return;
 	}
+	/* Read and Write first: the data path. */
+	if (dpi_likely(c->sqe.opc == NVME_IO_READ || c->sqe.opc == NVME_IO_WRITE)) {
+		rw(n, c, c->sqe.opc == NVME_IO_WRITE);
+		return;
+	}
 	switch (c->sqe.opc) {
-	case NVME_IO_READ: rw(n, c, false); break;
-	case NVME_IO_WRITE: rw(n, c, true); break;
 	case NVME_IO_COMPARE: compare(n, c); break;
 	case NVME_IO_WRITE_ZEROES: write_zeroes(n, c); break;
 	case NVME_IO_DSM: dsm(n, c); break;
 	case NVME_IO_FLUSH: flush(n, c); break;
 	default: snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE); break;
+	}
+}
+
+void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)
+{
+	io_exec(n, c);
+}
+
+/*
+ * The I/O queue form of sq_process: I/O commands change no queue and raise no fatal status, so
+ * the queues and CSTS are checked once per doorbell; each entry still comes through the sim
+ * IOMMU and each completion goes back through it.
+ */
+void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq)
+{
+	struct snvme_cq *cq = &n->cq[sq->cqid];
+
+	if (!cq->valid || (n->csts & NVME_CSTS_CFS))
+		return;
+	while (sq->head != sq->tail) {
+		struct snvme_cmd c; /* the entry comes by DMA: no need to zero it first */
+
+		if (snvme_cq_full(cq)) {
+			cq->stalled = true;
+			return;
+		}
+		if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
+				       sq->base + (uint64_t)sq->head * 64, &c.sqe,
+				       sizeof(c.sqe)) != 0) {
+			snvme_fatal(n);
+			return;
+		}
+		c.sqid = (uint16_t)qid;
+		c.status = 0;
+		c.dw0 = 0;
+		c.err_lba = 0;
+		c.no_post = false;
+		if (++sq->head == sq->size)
+			sq->head = 0;
+		if (dpi_unlikely(n->inject.count != 0) && !n->inject.admin &&
+		    n->inject.opc == c.sqe.opc) {
+			n->inject.count--;
+			c.status = n->inject.status;
+		} else {
+			io_exec(n, &c);
+		}
+		if (dpi_unlikely(c.status != 0))
+			snvme_errlog_add(n, &c);
+		if (dpi_likely(n->hold.count == 0) || !snvme_hold(n, &c)) {
+			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
+					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
+
+			if (snvme_cq_post(n, cq, &e) != 0) {
+				snvme_fatal(n);
+				return;
+			}
+		}
 	}
 }
