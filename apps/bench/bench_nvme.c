@@ -111,24 +111,34 @@ static int rig_open(struct rig *r, uint32_t qp_flags)
 	return rc;
 }
 
+/* The loops keep the rig in locals, as an application's poll loop would. */
 static __attribute__((noinline, used)) uint64_t nvme_qd1_loop(struct rig *r, uint64_t n)
 {
+	struct dp_nvme_qpair *qp = r->qp;
+	struct dp_nvme_ns *ns = r->ns;
+	void *buf = r->buf;
+	uint32_t nlb = r->nlb;
+
 	for (uint64_t i = 0; i < n; i++) {
-		if (dp_nvme_read(r->qp, r->ns, r->buf, i & 4095, r->nlb, on_done, NULL) != 0)
+		if (dp_nvme_read(qp, ns, buf, i & 4095, nlb, on_done, NULL) != 0)
 			break;
-		dp_nvme_qpair_process_completions(r->qp, 0);
+		dp_nvme_qpair_process_completions(qp, 0);
 	}
 	return g_done;
 }
 
 static __attribute__((noinline, used)) uint64_t nvme_batch_loop(struct rig *r, uint64_t n)
 {
+	struct dp_nvme_qpair *qp = r->qp;
+	struct dp_nvme_ns *ns = r->ns;
+	void *buf = r->buf;
+	uint32_t nlb = r->nlb;
+
 	for (uint64_t i = 0; i < n; i += BATCH) {
 		for (uint64_t j = 0; j < BATCH; j++)
-			if (dp_nvme_read(r->qp, r->ns, r->buf, (i + j) & 4095, r->nlb, on_done,
-					 NULL) != 0)
+			if (dp_nvme_read(qp, ns, buf, (i + j) & 4095, nlb, on_done, NULL) != 0)
 				return g_done;
-		dp_nvme_qpair_process_completions(r->qp, 0);
+		dp_nvme_qpair_process_completions(qp, 0);
 	}
 	return g_done;
 }

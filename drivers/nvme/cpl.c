@@ -155,7 +155,8 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 				qp->ctrlr->info.addr, cid, q->qid);
 			continue;
 		}
-		complete(qp, cid, nvme_cqe_status(st));
+		/* SCT and SC zero (bits 11:1): success, the common case, without the conversion. */
+		complete(qp, cid, dpi_likely((st & 0x0ffe) == 0) ? 0 : nvme_cqe_status(st));
 	}
 	if (n != 0) {
 		qp->idle_polls = 0;

@@ -31,6 +31,10 @@ struct dpi_mmio {
  * Returns 0; -EINVAL (bad region); an mmap error. */
 int dpi_device_mmio(struct dp_device *dev, uint32_t region, struct dpi_mmio *mmio);
 
+/* dpi_mmio_write32 through the device's region_write (out of line: the callers' hot paths
+ * then keep no stack copy of the value). */
+void dpi_mmio_region_write32(const struct dpi_mmio *m, uint64_t off, uint32_t v);
+
 /*
  * Order stores to DMA memory (queue entries) before a following MMIO store (a doorbell).
  * x86: stores are not reordered with older stores, but write-combined BARs need sfence.
@@ -77,7 +81,7 @@ static inline void dpi_mmio_write32(const struct dpi_mmio *m, uint64_t off, uint
 		m->write32(m->ctx, off, v);
 		return;
 	}
-	m->dev->ops->region_write(m->dev, m->region, off, &v, sizeof(v));
+	dpi_mmio_region_write32(m, off, v);
 }
 
 static inline void dpi_mmio_write64(const struct dpi_mmio *m, uint64_t off, uint64_t v)

@@ -182,8 +182,8 @@ uint16_t snvme_data_xfer(struct snvme *n, const struct nvme_sqe *sqe, uint8_t *b
 /* ---- commands ------------------------------------------------------------------------------ */
 
 /* The namespace and block range of a Read/Write/Write Zeroes; NULL when invalid (status set). */
-static struct snvme_ns *lba_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba,
-				  uint64_t *nlb)
+static inline __attribute__((always_inline)) struct snvme_ns *
+lba_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba, uint64_t *nlb)
 {
 	struct snvme_ns *ns;
 
@@ -204,8 +204,8 @@ static struct snvme_ns *lba_range(struct snvme *n, struct snvme_cmd *c, uint64_t
 
 /* The range of a command that moves data (Read, Write, Compare): lba_range() plus the MDTS
  * limit; NULL when invalid (status set). *len is the transfer in bytes. */
-static struct snvme_ns *data_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba,
-				   uint64_t *len)
+static inline __attribute__((always_inline)) struct snvme_ns *
+data_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba, uint64_t *len)
 {
 	uint64_t nlb;
 	struct snvme_ns *ns = lba_range(n, c, slba, &nlb);
