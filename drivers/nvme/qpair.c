@@ -354,6 +354,15 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qp)
 	return rc;
 }
 
+int dpi_nvme_qpair_queue_iova(struct dp_nvme_qpair *qp, dp_iova_t *sq, dp_iova_t *cq)
+{
+	if (qp == NULL || sq == NULL || cq == NULL)
+		return -EINVAL;
+	*sq = qp->q.sq_iova;
+	*cq = qp->q.cq_iova;
+	return 0;
+}
+
 /* ---- submission ------------------------------------------------------------------------------ */
 
 int nvme_not_dma_able(const void *va)

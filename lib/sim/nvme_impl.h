@@ -33,6 +33,42 @@
 #define SNVME_AERL         3    /* 0's based: 4 Asynchronous Event Requests outstanding */
 #define SNVME_MAX_EVENTS   16   /* events raised and not reported yet */
 
+/*
+ * A queue's memory as one host window, taken from the queue's DMA cache after an access through
+ * it when the cached leaf (one IOTLB translation) holds the whole queue. An entry access then
+ * checks only what the cache would check beyond the range, which a queue's accesses always
+ * satisfy (no PASID, one access kind, inside the queue): that the translation still holds
+ * (the requester's IOTLB generation, so invalidations drop it and a missing one still shows)
+ * and that bus mastering is on. Zeroed with the queue.
+ */
+struct snvme_qwin {
+	uint8_t *host; /* the queue's first entry; NULL: none */
+	uint64_t gen;
+	const uint64_t *genp;
+	const bool *bmp;
+};
+
+static inline uint8_t *snvme_qwin_get(const struct snvme_qwin *w)
+{
+	if (dpi_likely(w->host != NULL) && w->gen == __atomic_load_n(w->genp, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(w->bmp, __ATOMIC_ACQUIRE))
+		return w->host;
+	return NULL;
+}
+
+/* After an access through @dc succeeded: @w becomes the window of [base, base + bytes) when
+ * dc's leaf holds all of it (else it stays empty and accesses take the cache). */
+static inline void snvme_qwin_set(struct snvme_qwin *w, const struct dpi_sim_dma_cache *dc,
+				  uint64_t base, uint64_t bytes)
+{
+	uint64_t off = base - dc->base;
+
+	w->host = NULL;
+	if (dc->host != NULL && off <= dc->span && bytes - 1 <= dc->span - off)
+		*w = (struct snvme_qwin){.host = dc->host + off, .gen = dc->gen, .genp = dc->genp,
+					 .bmp = dc->bmp};
+}
+
 struct snvme_sq {
 	uint64_t base;
 	uint32_t size; /* entries */
@@ -40,6 +76,7 @@ struct snvme_sq {
 	uint16_t cqid;
 	bool valid;
 	struct dpi_sim_dma_cache dc; /* translation of the queue memory */
+	struct snvme_qwin win;       /* the I/O loop's view of it */
 };
 
 struct snvme_cq {
@@ -50,6 +87,7 @@ struct snvme_cq {
 	bool valid;
 	bool stalled; /* an SQ stopped because this CQ was full: resume on the head doorbell */
 	struct dpi_sim_dma_cache dc;
+	struct snvme_qwin win; /* the I/O loop's view of dc */
 };
 
 struct snvme_ns {

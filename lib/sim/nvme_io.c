@@ -341,14 +341,20 @@ void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq)
 		return;
 	while (sq->head != sq->tail) {
 		struct snvme_cmd c; /* the entry comes by DMA: no need to zero it first */
+		uint8_t *sqh, *cqh;
 
 		if (snvme_cq_full(cq)) {
 			cq->stalled = true;
 			return;
 		}
-		if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
-				       sq->base + (uint64_t)sq->head * 64, &c.sqe,
-				       sizeof(c.sqe)) != 0) {
+		sqh = snvme_qwin_get(&sq->win);
+		if (dpi_likely(sqh != NULL)) {
+			memcpy(&c.sqe, sqh + (size_t)sq->head * 64, sizeof(c.sqe));
+		} else if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
+					      sq->base + (uint64_t)sq->head * 64, &c.sqe,
+					      sizeof(c.sqe)) == 0) {
+			snvme_qwin_set(&sq->win, &sq->dc, sq->base, (uint64_t)sq->size * 64);
+		} else {
 			snvme_fatal(n);
 			return;
 		}
@@ -372,7 +378,25 @@ void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq)
 			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
 					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
 
-			if (snvme_cq_post(n, cq, &e) != 0) {
+			cqh = snvme_qwin_get(&cq->win);
+			if (dpi_likely(cqh != NULL)) {
+				struct nvme_cqe *dst = (struct nvme_cqe *)cqh + cq->tail;
+
+				/* The status word (with the phase tag) last: the host polls it. */
+				dst->dw0 = e.dw0;
+				dst->dw1 = 0;
+				dst->sqhd = e.sqhd;
+				dst->sqid = e.sqid;
+				dst->cid = e.cid;
+				__atomic_store_n(&dst->status, (uint16_t)(e.status | cq->phase),
+						 __ATOMIC_RELEASE);
+				if (++cq->tail == cq->size) {
+					cq->tail = 0;
+					cq->phase ^= 1;
+				}
+			} else if (snvme_cq_post(n, cq, &e) == 0) {
+				snvme_qwin_set(&cq->win, &cq->dc, cq->base, (uint64_t)cq->size * 16);
+			} else {
 				snvme_fatal(n);
 				return;
 			}
