@@ -117,7 +117,7 @@ static int idle_poll(struct dp_nvme_qpair *qp)
 int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 {
 	struct nvme_queue *q;
-	uint32_t n = 0;
+	uint32_t n = 0, last;
 
 	if (dpi_unlikely(qp == NULL))
 		return -EINVAL;
@@ -137,9 +137,8 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 	if (qp->dev_poll != NULL)
 		qp->dev_poll(qp->poll_ctx);
 	q = &qp->q;
-	if (max == 0)
-		max = UINT32_MAX;
-	while (n < max) {
+	last = max - 1; /* max 0: no limit (UINT32_MAX) */
+	while (n <= last) {
 		struct nvme_cqe *e = &q->cq[q->cq_head];
 		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE), cid = e->cid;
 		if ((st & NVME_CQE_PHASE) != q->phase)

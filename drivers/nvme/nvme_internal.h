@@ -69,7 +69,9 @@ struct nvme_tracker {
 	bool active;
 	bool failback;         /* outstanding at a controller reset: fail back at the next poll */
 	uint64_t deadline;     /* dpi_ticks() when this command times out; 0: no timeout */
+	uint8_t pad[16];       /* 64 bytes: indexing the trackers is a shift, not a multiply */
 };
+DP_STATIC_ASSERT(sizeof(struct nvme_tracker) == 64, "nvme_tracker is 64 bytes");
 
 struct dp_nvme_ns {
 	struct dp_nvme_ctrlr *ctrlr;
