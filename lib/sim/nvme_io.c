@@ -303,9 +303,10 @@ static inline __attribute__((always_inline)) void io_exec(struct snvme *n, struc
 {
 	uint32_t psdt = c->sqe.flags & NVME_FLAGS_PSDT_MASK;
 
-	/* Fused commands are not supported; SGLs only when enabled. */
-	if ((c->sqe.flags & ~NVME_FLAGS_PSDT_MASK) != 0 ||
-	    (psdt != 0 && (psdt != NVME_FLAGS_PSDT_SGL || !n->sgl))) {
+	/* Fused commands are not supported; SGLs only when enabled (flags 0: PRPs, one test). */
+	if (dpi_unlikely(c->sqe.flags != 0) &&
+	    ((c->sqe.flags & ~NVME_FLAGS_PSDT_MASK) != 0 ||
+	     (psdt != 0 && (psdt != NVME_FLAGS_PSDT_SGL || !n->sgl)))) {
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 		return;
 	}
@@ -375,30 +376,32 @@ void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq)
 		if (dpi_unlikely(c.status != 0))
 			snvme_errlog_add(n, &c);
 		if (dpi_likely(n->hold.count == 0) || !snvme_hold(n, &c)) {
-			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
-					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
-
 			cqh = snvme_qwin_get(&cq->win);
 			if (dpi_likely(cqh != NULL)) {
 				struct nvme_cqe *dst = (struct nvme_cqe *)cqh + cq->tail;
 
 				/* The status word (with the phase tag) last: the host polls it. */
-				dst->dw0 = e.dw0;
+				dst->dw0 = c.dw0;
 				dst->dw1 = 0;
-				dst->sqhd = e.sqhd;
-				dst->sqid = e.sqid;
-				dst->cid = e.cid;
-				__atomic_store_n(&dst->status, (uint16_t)(e.status | cq->phase),
+				dst->sqhd = (uint16_t)sq->head;
+				dst->sqid = c.sqid;
+				dst->cid = c.sqe.cid;
+				__atomic_store_n(&dst->status, (uint16_t)(c.status | cq->phase),
 						 __ATOMIC_RELEASE);
 				if (++cq->tail == cq->size) {
 					cq->tail = 0;
 					cq->phase ^= 1;
 				}
-			} else if (snvme_cq_post(n, cq, &e) == 0) {
-				snvme_qwin_set(&cq->win, &cq->dc, cq->base, (uint64_t)cq->size * 16);
 			} else {
-				snvme_fatal(n);
-				return;
+				struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
+						     .sqid = c.sqid, .cid = c.sqe.cid,
+						     .status = c.status};
+
+				if (snvme_cq_post(n, cq, &e) != 0) {
+					snvme_fatal(n);
+					return;
+				}
+				snvme_qwin_set(&cq->win, &cq->dc, cq->base, (uint64_t)cq->size * 16);
 			}
 		}
 	}
