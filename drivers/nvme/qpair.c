@@ -652,9 +652,8 @@ static inline __attribute__((always_inline)) int rw(struct dp_nvme_qpair *qp,
 	if (dpi_unlikely(nvme_range_bad(qp, ns, lba, nlb) || buf == NULL || (va & 3)))
 		return rw_slow(qp, ns, buf, lba, nlb, cb, arg, opc);
 	len = (uint64_t)nlb << ns->lbads;
-	iova = dpi_iova_of_hit(buf);
 	if (dpi_unlikely(len > qp->max_xfer || (va & PAGE_MASK) + len > PAGE ||
-			 iova == DP_IOVA_INVALID || qp->state != 0 || qp->nfree == 0))
+			 !dpi_iova_of_hit(buf, &iova) || qp->state != 0 || qp->nfree == 0))
 		return rw_slow(qp, ns, buf, lba, nlb, cb, arg, opc);
 	cid = qp->free[qp->nfree - 1];
 	t = &qp->tr[cid];

@@ -591,19 +591,32 @@ static __attribute__((noinline)) void reg_store32(struct snvme *n, uint64_t off,
 	(void)snvme_mmio_write(n, 0, off, &v, sizeof(v));
 }
 
+/* A doorbell write when the lock is contended (out of line: the uncontended path keeps no
+ * value across a call). */
+static __attribute__((noinline)) void doorbell_contended(struct snvme *n, uint64_t off,
+							 uint32_t v)
+{
+	snvme_lock_wait(n);
+	doorbell(n, off, v);
+	snvme_unlock(n);
+}
+
 /* The direct form of a 4-byte BAR0 store (dpi_mmio's write32): the doorbells without the
  * region layers, anything else as snvme_mmio_write. */
 static void snvme_mmio_write32(void *state, uint64_t off, uint32_t v)
 {
 	struct snvme *n = state;
 
-	if (dpi_likely(off >= NVME_REG_DBS && off < SNVME_BAR0_SIZE && (off & 3) == 0)) {
-		snvme_lock(n);
-		doorbell(n, off, v);
-		snvme_unlock(n);
+	if (dpi_unlikely(off < NVME_REG_DBS || off >= SNVME_BAR0_SIZE || (off & 3) != 0)) {
+		reg_store32(n, off, v);
 		return;
 	}
-	reg_store32(n, off, v);
+	if (dpi_unlikely(!snvme_trylock(n))) {
+		doorbell_contended(n, off, v);
+		return;
+	}
+	doorbell(n, off, v);
+	snvme_unlock(n);
 }
 
 static int snvme_reset(void *state)

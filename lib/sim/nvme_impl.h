@@ -163,11 +163,16 @@ struct snvme {
 /* The model's lock, taken on every register access: a test-and-set lock that yields while
  * another thread holds it (its critical sections are short; a mutex's calls cost more than the
  * doorbells they guard). */
-void snvme_lock_wait(struct snvme *n);
+void snvme_lock_wait(struct snvme *n); /* after a failed snvme_trylock */
+
+static inline bool snvme_trylock(struct snvme *n)
+{
+	return __atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) == 0;
+}
 
 static inline void snvme_lock(struct snvme *n)
 {
-	if (dpi_unlikely(__atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) != 0))
+	if (dpi_unlikely(!snvme_trylock(n)))
 		snvme_lock_wait(n);
 }
 
