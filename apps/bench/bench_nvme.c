@@ -9,9 +9,10 @@
  *                    (one doorbell write per batch, rung by process_completions()).
  * Instruction counts (--instr) come from callgrind with collection inside the measured loop
  * only, so they include the sim model, which runs synchronously inside the doorbell writes.
- * model_instr is the model's share: everything under the sim device's register write and poll
- * entry points (which a real device replaces by one MMIO store and nothing); driver_instr is
- * the rest. A real controller adds its MMIO costs and nothing else.
+ * model_instr is the model's share: everything under its direct doorbell store and poll entry
+ * points, snvme_mmio_write32 and snvme_poll, which the driver reaches through dpi_mmio (a real
+ * device replaces them by one MMIO store and nothing); driver_instr is the rest, the bench
+ * loop and its callback included. A real controller adds its MMIO costs and nothing else.
  */
 #include <errno.h>
 #include <stdio.h>

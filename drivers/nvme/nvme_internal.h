@@ -84,7 +84,7 @@ struct dp_nvme_ns {
 struct dp_nvme_qpair {
 	/* hot */
 	struct nvme_queue q;
-	struct dpi_mmio mmio;     /* a copy of the controller's (one load less per doorbell) */
+	struct dpi_mmio mmio;    /* a copy of the controller's (one load less per doorbell) */
 	struct nvme_tracker *tr; /* depth trackers; the command id is the index */
 	uint16_t *free;          /* stack of free tracker indexes */
 	uint32_t nfree, depth;

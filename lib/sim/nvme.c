@@ -399,7 +399,8 @@ static void sq_process(struct snvme *n, uint32_t qid)
 			snvme_io_exec(n, &c);
 		if (dpi_unlikely(c.status != 0))
 			snvme_errlog_add(n, &c);
-		if (dpi_likely(!c.no_post) && (dpi_likely(n->hold.count == 0) || !snvme_hold(n, &c))) {
+		if (dpi_likely(!c.no_post) &&
+		    (dpi_likely(n->hold.count == 0) || !snvme_hold(n, &c))) {
 			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
 					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
 
@@ -412,8 +413,7 @@ static void sq_process(struct snvme *n, uint32_t qid)
 }
 
 /* Room in the CQ @qid that stopped SQs: resume the SQs that feed it. */
-static __attribute__((noinline)) void cq_resume(struct snvme *n, uint32_t qid,
-						struct snvme_cq *cq)
+static __attribute__((noinline)) void cq_resume(struct snvme *n, uint32_t qid, struct snvme_cq *cq)
 {
 	cq->stalled = false;
 	for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++)
@@ -593,8 +593,7 @@ static __attribute__((noinline)) void reg_store32(struct snvme *n, uint64_t off,
 
 /* A doorbell write when the lock is contended (out of line: the uncontended path keeps no
  * value across a call). */
-static __attribute__((noinline)) void doorbell_contended(struct snvme *n, uint64_t off,
-							 uint32_t v)
+static __attribute__((noinline)) void doorbell_contended(struct snvme *n, uint64_t off, uint32_t v)
 {
 	snvme_lock_wait(n);
 	doorbell(n, off, v);

@@ -4,7 +4,7 @@
  *   nvme.c        instance life, namespaces from the environment, registers, CC/CSTS, doorbells,
  *                 fetching commands and posting completions
  *   nvme_admin.c  admin commands
- *   nvme_io.c     NVM commands and PRP walking
+ *   nvme_io.c     NVM commands, PRP and SGL walking, and the I/O queue fetch loop
  * One lock per controller serialises everything: commands run synchronously on the doorbell
  * write that makes them visible, in the writer's thread.
  */

@@ -6,6 +6,11 @@
  * Last Segment descriptors, dword aligned). Every byte of host memory, PRP lists
  * included, is reached through the sim IOMMU: a bad PRP faults (and is in the fault log) and
  * the command completes with Data Transfer Error.
+ *
+ * snvme_io_sq_process() is the data path: the tail doorbell of an I/O queue fetches, runs and
+ * completes the new entries here, with the commands inlined and the queue memory reached
+ * through the queue windows of nvme_impl.h (each access still checks that the translation
+ * holds and bus mastering is on; a bad data PRP faults as before).
  */
 #include <string.h>
 
