@@ -117,7 +117,7 @@ static int idle_poll(struct dp_nvme_qpair *qp)
 int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 {
 	struct nvme_queue *q;
-	uint32_t n = 0;
+	uint32_t n = 0, last;
 
 	if (dpi_unlikely(qp == NULL))
 		return -EINVAL;
@@ -135,11 +135,10 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 		sq_ring_now(qp);
 	}
 	if (qp->dev_poll != NULL)
-		qp->dev_poll(qp->dev);
+		qp->dev_poll(qp->poll_ctx);
 	q = &qp->q;
-	if (max == 0)
-		max = UINT32_MAX;
-	while (n < max) {
+	last = max - 1; /* max 0: no limit (UINT32_MAX) */
+	while (n <= last) {
 		struct nvme_cqe *e = &q->cq[q->cq_head];
 		uint16_t st = __atomic_load_n(&e->status, __ATOMIC_ACQUIRE), cid = e->cid;
 		if ((st & NVME_CQE_PHASE) != q->phase)
@@ -155,11 +154,12 @@ int dp_nvme_qpair_process_completions(struct dp_nvme_qpair *qp, uint32_t max)
 				qp->ctrlr->info.addr, cid, q->qid);
 			continue;
 		}
-		complete(qp, cid, nvme_cqe_status(st));
+		/* SCT and SC zero (bits 11:1): success, the common case, without the conversion. */
+		complete(qp, cid, dpi_likely((st & 0x0ffe) == 0) ? 0 : nvme_cqe_status(st));
 	}
 	if (n != 0) {
 		qp->idle_polls = 0;
-		dpi_mmio_write32(qp->mmio, q->cq_db, q->cq_head);
+		dpi_mmio_write32(&qp->mmio, q->cq_db, q->cq_head);
 	}
 	if (dpi_unlikely(qp->timeout_ticks != 0) && --qp->timeout_countdown == 0)
 		check_timeouts(qp);

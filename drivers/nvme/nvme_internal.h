@@ -69,7 +69,9 @@ struct nvme_tracker {
 	bool active;
 	bool failback;         /* outstanding at a controller reset: fail back at the next poll */
 	uint64_t deadline;     /* dpi_ticks() when this command times out; 0: no timeout */
+	uint8_t pad[16];       /* 64 bytes: indexing the trackers is a shift, not a multiply */
 };
+DP_STATIC_ASSERT(sizeof(struct nvme_tracker) == 64, "nvme_tracker is 64 bytes");
 
 struct dp_nvme_ns {
 	struct dp_nvme_ctrlr *ctrlr;
@@ -82,7 +84,7 @@ struct dp_nvme_ns {
 struct dp_nvme_qpair {
 	/* hot */
 	struct nvme_queue q;
-	const struct dpi_mmio *mmio;
+	struct dpi_mmio mmio;    /* a copy of the controller's (one load less per doorbell) */
 	struct nvme_tracker *tr; /* depth trackers; the command id is the index */
 	uint16_t *free;          /* stack of free tracker indexes */
 	uint32_t nfree, depth;
@@ -92,8 +94,8 @@ struct dp_nvme_qpair {
 	bool sgl;                 /* vectored I/O uses SGLs (supported, not forced to PRP) */
 	bool db_pending;          /* DELAY_DOORBELL: entries written, doorbell not rung yet */
 	uint32_t flags;           /* DP_NVME_QPAIR_F_* */
-	void (*dev_poll)(struct dp_device *dev); /* a software model's deferred work, else NULL */
-	struct dp_device *dev;
+	void (*dev_poll)(void *ctx); /* a software model's deferred work, else NULL */
+	void *poll_ctx;
 	uint64_t timeout_ticks;  /* 0: no timeouts */
 	uint32_t timeout_countdown;
 	/* cold */
@@ -157,7 +159,7 @@ int nvme_status_errno(uint16_t sct_sc);
 static inline void sq_ring_now(struct dp_nvme_qpair *qp)
 {
 	dpi_wmb();
-	dpi_mmio_write32(qp->mmio, qp->q.sq_db, qp->q.sq_tail);
+	dpi_mmio_write32(&qp->mmio, qp->q.sq_db, qp->q.sq_tail);
 }
 
 /* Submission helpers shared with iov.c. */

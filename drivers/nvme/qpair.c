@@ -241,6 +241,13 @@ int nvme_qpair_recreate(struct dp_nvme_ctrlr *c, struct dp_nvme_qpair *qp)
 	return rc;
 }
 
+static void dev_ops_poll(void *dev)
+{
+	struct dp_device *d = dev;
+
+	d->ops->poll(d);
+}
+
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *c, uint32_t depth, struct dp_nvme_qpair **out)
 {
 	struct dp_nvme_qpair_opts o;
@@ -275,9 +282,14 @@ int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *c, const struct dp_nvme_qpair
 	if (qp == NULL)
 		return -ENOMEM;
 	qp->ctrlr = c;
-	qp->mmio = &c->mmio;
-	qp->dev = c->dev;
-	qp->dev_poll = c->dev->ops->poll;
+	qp->mmio = c->mmio;
+	if (c->mmio.poll != NULL) { /* the model's poll called directly */
+		qp->dev_poll = c->mmio.poll;
+		qp->poll_ctx = c->mmio.ctx;
+	} else if (c->dev->ops->poll != NULL) {
+		qp->dev_poll = dev_ops_poll;
+		qp->poll_ctx = c->dev;
+	}
 	qp->flags = o.flags;
 	qp->sgl = c->sgl && !(o.flags & DP_NVME_QPAIR_F_PRP_ONLY);
 	if (o.timeout_us != 0) {
@@ -340,6 +352,15 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qp)
 	pthread_mutex_unlock(&c->lock);
 	qpair_free(qp);
 	return rc;
+}
+
+int dpi_nvme_qpair_queue_iova(struct dp_nvme_qpair *qp, dp_iova_t *sq, dp_iova_t *cq)
+{
+	if (qp == NULL || sq == NULL || cq == NULL)
+		return -EINVAL;
+	*sq = qp->q.sq_iova;
+	*cq = qp->q.cq_iova;
+	return 0;
 }
 
 /* ---- submission ------------------------------------------------------------------------------ */
@@ -537,15 +558,14 @@ static __attribute__((cold, noinline)) int bad_buffer(const void *buf)
 }
 
 /*
- * Read/Write/Compare. The hot path: checks, a tracker, the entry written in place in the
- * submission queue (no copy), PRP1 alone for a buffer within one page (most 4 KiB I/O), the
- * doorbell. Entries after the tail are invisible to the controller until the doorbell moves
- * it, so a failure after writing part of one leaves nothing behind.
+ * Read/Write/Compare, every case: checks, a tracker, the entry written in place in the
+ * submission queue (no copy), PRPs, the doorbell. Entries after the tail are invisible to the
+ * controller until the doorbell moves it, so a failure after writing part of one leaves
+ * nothing behind. rw() below takes the common case without a call.
  */
-static inline __attribute__((always_inline)) int rw(struct dp_nvme_qpair *qp,
-						     struct dp_nvme_ns *ns, uint8_t opc,
-						     const void *buf, uint64_t lba, uint32_t nlb,
-						     dp_nvme_cmd_cb cb, void *arg)
+static __attribute__((noinline)) int rw_slow(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns,
+					     const void *buf, uint64_t lba, uint32_t nlb,
+					     dp_nvme_cmd_cb cb, void *arg, uint8_t opc)
 {
 	struct nvme_queue *q;
 	struct nvme_tracker *t;
@@ -589,6 +609,65 @@ static inline __attribute__((always_inline)) int rw(struct dp_nvme_qpair *qp,
 	e->cdw2 = 0;
 	e->cdw3 = 0;
 	e->mptr = 0;
+	e->cdw10 = (uint32_t)lba;
+	e->cdw11 = (uint32_t)(lba >> 32);
+	e->cdw12 = nlb - 1;
+	e->cdw13 = 0;
+	e->cdw14 = 0;
+	e->cdw15 = 0;
+	qp->nfree--;
+	t->cb = cb;
+	t->arg = arg;
+	t->parent = cid;
+	t->pending = 1;
+	t->status = 0;
+	t->active = true;
+	if (dpi_unlikely(qp->timeout_ticks != 0))
+		t->deadline = dpi_ticks() + qp->timeout_ticks;
+	if (++q->sq_tail == q->entries)
+		q->sq_tail = 0;
+	sq_ring(qp);
+	return 0;
+}
+
+/*
+ * The common case of Read/Write/Compare without a call before the doorbell (so without saved
+ * registers): valid arguments, a buffer within one page whose translation is a dp_iova_of()
+ * table hit, a free tracker, a working queue pair. Every other case, errors included, is
+ * rw_slow()'s, which makes every check again.
+ */
+static inline __attribute__((always_inline)) int rw(struct dp_nvme_qpair *qp,
+						     struct dp_nvme_ns *ns, uint8_t opc,
+						     const void *buf, uint64_t lba, uint32_t nlb,
+						     dp_nvme_cmd_cb cb, void *arg)
+{
+	struct nvme_queue *q;
+	struct nvme_tracker *t;
+	struct nvme_sqe *e;
+	uintptr_t va = (uintptr_t)buf;
+	uint64_t len;
+	dp_iova_t iova;
+	uint16_t cid;
+
+	if (dpi_unlikely(nvme_range_bad(qp, ns, lba, nlb) || buf == NULL || (va & 3)))
+		return rw_slow(qp, ns, buf, lba, nlb, cb, arg, opc);
+	len = (uint64_t)nlb << ns->lbads;
+	if (dpi_unlikely(len > qp->max_xfer || (va & PAGE_MASK) + len > PAGE ||
+			 !dpi_iova_of_hit(buf, &iova) || qp->state != 0 || qp->nfree == 0))
+		return rw_slow(qp, ns, buf, lba, nlb, cb, arg, opc);
+	cid = qp->free[qp->nfree - 1];
+	t = &qp->tr[cid];
+	q = &qp->q;
+	e = &q->sq[q->sq_tail];
+	e->opc = opc;
+	e->flags = 0;
+	e->cid = cid;
+	e->nsid = ns->nsid;
+	e->cdw2 = 0;
+	e->cdw3 = 0;
+	e->mptr = 0;
+	e->prp1 = iova;
+	e->prp2 = 0;
 	e->cdw10 = (uint32_t)lba;
 	e->cdw11 = (uint32_t)(lba >> 32);
 	e->cdw12 = nlb - 1;

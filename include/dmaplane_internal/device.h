@@ -13,6 +13,8 @@
 
 #define DPI_MAX_REGIONS 9 /* BAR0-5, ROM, CONFIG, VGA */
 
+struct dpi_mmio;
+
 struct dpi_device_ops {
 	const char *name;
 	/* index < info.num_regions. Fill length and flags. */
@@ -33,6 +35,9 @@ struct dpi_device_ops {
 	/* Give a software model its deferred work (delayed completions); NULL for real devices.
 	 * Drivers call it from their poll path, in the polling thread. */
 	void (*poll)(struct dp_device *dev);
+	/* Optional (software devices): fill @m's write32, poll and ctx for region @index (see
+	 * dmaplane_internal/mmio.h); called by dpi_device_mmio for a region it does not map. */
+	void (*mmio_direct)(struct dp_device *dev, uint32_t index, struct dpi_mmio *m);
 };
 
 struct dp_device {

@@ -3,6 +3,7 @@
 #ifndef DMAPLANE_INTERNAL_NVME_H
 #define DMAPLANE_INTERNAL_NVME_H
 
+#include <dmaplane/iova.h>
 #include <dmaplane/nvme.h>
 #include <dmaplane/vfio.h>
 
@@ -20,5 +21,9 @@ int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *ctrlr, struct nvme_sqe *sqe, struct
  * errors. Returns as submission does: 0, -EAGAIN, -EFAULT, -EIO. */
 int dpi_nvme_qpair_submit_raw(struct dp_nvme_qpair *qpair, struct nvme_sqe *sqe, const void *buf,
 			      size_t len, dp_nvme_cmd_cb cb, void *arg);
+
+/* The IOVAs of a queue pair's submission and completion queues (what the controller reads and
+ * writes), e.g. to unmap them under a sim controller in tests. 0; -EINVAL (NULL). */
+int dpi_nvme_qpair_queue_iova(struct dp_nvme_qpair *qpair, dp_iova_t *sq, dp_iova_t *cq);
 
 #endif

@@ -273,6 +273,9 @@ struct dpi_sim_model {
 	/* Register access; len 1, 2, 4, 8, or 64 (a 64-byte portal store). 0 or -errno. */
 	int (*mmio_read)(void *state, uint32_t bar, uint64_t off, void *buf, size_t len);
 	int (*mmio_write)(void *state, uint32_t bar, uint64_t off, const void *buf, size_t len);
+	/* Optional: a 4-byte store into BAR0, the same as mmio_write(state, 0, off, &v, 4) (the
+	 * data path's doorbells, called directly by drivers through dpi_mmio). */
+	void (*mmio_write32)(void *state, uint64_t off, uint32_t v);
 	/* Function level reset (optional). */
 	int (*reset)(void *state);
 	/* IOVA ranges the device cannot use (optional), e.g. an MSI window. */

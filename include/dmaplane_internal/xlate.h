@@ -7,6 +7,7 @@
 #ifndef DMAPLANE_INTERNAL_XLATE_H
 #define DMAPLANE_INTERNAL_XLATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <dmaplane/iova.h>
@@ -34,6 +35,23 @@ struct dpi_xlate_root {
 extern struct dpi_xlate_root dpi_xlate;
 
 dp_iova_t dpi_iova_of_slow(uintptr_t va);
+
+/* The 2 MiB hit alone: true with the IOVA of @p in *iova, or false when dpi_iova_of() would
+ * need its slow path (callers then take theirs). No call: a caller's fast path stays a leaf. */
+static inline bool dpi_iova_of_hit(const void *p, dp_iova_t *iova)
+{
+	uintptr_t va = (uintptr_t)p, i = va >> DPI_XLATE_L2_SHIFT;
+
+	if (dpi_likely(i < __atomic_load_n(&dpi_xlate.slots, __ATOMIC_ACQUIRE))) {
+		uint64_t e = __atomic_load_n(&__atomic_load_n(&dpi_xlate.map, __ATOMIC_RELAXED)[i],
+					     __ATOMIC_ACQUIRE);
+		if (dpi_likely(e & DPI_XLATE_VALID)) {
+			*iova = va + e - DPI_XLATE_VALID;
+			return true;
+		}
+	}
+	return false;
+}
 
 static inline dp_iova_t dpi_iova_of(const void *p)
 {

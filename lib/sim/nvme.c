@@ -257,14 +257,18 @@ void snvme_queues_reset(struct snvme *n)
 	n->ncq_alloc = 0;
 }
 
-/* ---- command processing -------------------------------------------------------------------- */
-
-static void fatal(struct snvme *n)
+/* snvme_lock's contended path (kept out of line: the doorbell path stays small). */
+void snvme_lock_wait(struct snvme *n)
 {
-	n->csts |= NVME_CSTS_CFS;
+	do {
+		while (__atomic_load_n(&n->lock, __ATOMIC_RELAXED) != 0)
+			sched_yield();
+	} while (__atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) != 0);
 }
 
-static void errlog_add(struct snvme *n, const struct snvme_cmd *c)
+/* ---- command processing -------------------------------------------------------------------- */
+
+void snvme_errlog_add(struct snvme *n, const struct snvme_cmd *c)
 {
 	struct snvme_err *e = &n->errlog[n->err_count % SNVME_ERRLOG];
 
@@ -272,41 +276,6 @@ static void errlog_add(struct snvme *n, const struct snvme_cmd *c)
 	*e = (struct snvme_err){.count = n->err_count, .sqid = c->sqid, .cid = c->sqe.cid,
 				.status = c->status, .loc = 0xffff, .lba = c->err_lba,
 				.nsid = c->sqe.nsid};
-}
-
-static bool cq_full(const struct snvme_cq *cq)
-{
-	uint32_t next = cq->tail + 1;
-
-	return (next == cq->size ? 0 : next) == cq->head;
-}
-
-/* Post a completion entry to @cq. 0; -EFAULT (the CQ is not reachable: controller fatal). */
-static int cq_post(struct snvme *n, struct snvme_cq *cq, const struct nvme_cqe *in)
-{
-	uint64_t iova = cq->base + (uint64_t)cq->tail * sizeof(*in);
-	struct nvme_cqe *dst = dpi_sim_dma_cache_hit(&cq->dc, DPI_SIM_NO_PASID, iova, sizeof(*in),
-						     DPI_SIM_ACCESS_WRITE);
-	struct nvme_cqe e = *in;
-
-	e.status = (uint16_t)(e.status | cq->phase);
-	if (dpi_likely(dst != NULL)) {
-		/* The status word (with the phase tag) last: the host polls it. */
-		dst->dw0 = e.dw0;
-		dst->dw1 = e.dw1;
-		dst->sqhd = e.sqhd;
-		dst->sqid = e.sqid;
-		dst->cid = e.cid;
-		__atomic_store_n(&dst->status, e.status, __ATOMIC_RELEASE);
-	} else if (dpi_sim_dma_write_cached(n->req, &cq->dc, DPI_SIM_NO_PASID, iova, &e,
-					    sizeof(e)) != 0) {
-		return -EFAULT;
-	}
-	if (++cq->tail == cq->size) {
-		cq->tail = 0;
-		cq->phase ^= 1;
-	}
-	return 0;
 }
 
 int snvme_post(struct snvme *n, uint16_t sqid, uint16_t cid, uint16_t status, uint32_t dw0)
@@ -321,10 +290,10 @@ int snvme_post(struct snvme *n, uint16_t sqid, uint16_t cid, uint16_t status, ui
 	cq = &n->cq[sq->cqid];
 	if (!cq->valid)
 		return -ENOENT;
-	if (cq_full(cq))
+	if (snvme_cq_full(cq))
 		return -EAGAIN;
-	if (cq_post(n, cq, &e) != 0) {
-		fatal(n);
+	if (snvme_cq_post(n, cq, &e) != 0) {
+		snvme_fatal(n);
 		return -EFAULT;
 	}
 	return 0;
@@ -338,8 +307,7 @@ void snvme_held_remove(struct snvme *n, uint32_t i)
 	__atomic_store_n(&n->nheld, n->nheld - 1, __ATOMIC_RELAXED);
 }
 
-/* Should the completion of @c be held back? Then keep it (true). */
-static bool hold(struct snvme *n, const struct snvme_cmd *c)
+bool snvme_hold(struct snvme *n, const struct snvme_cmd *c)
 {
 	if (n->hold.count == 0 || n->hold.admin != (c->sqid == 0) || n->hold.opc != c->sqe.opc ||
 	    n->nheld == SNVME_MAX_HELD)
@@ -404,14 +372,14 @@ static void sq_process(struct snvme *n, uint32_t qid)
 
 		if (!cq->valid)
 			return;
-		if (cq_full(cq)) {
+		if (snvme_cq_full(cq)) {
 			cq->stalled = true;
 			return;
 		}
 		if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
 					    sq->base + (uint64_t)sq->head * 64, &c.sqe,
 					    sizeof(c.sqe)) != 0) {
-			fatal(n);
+			snvme_fatal(n);
 			return;
 		}
 		c.sqid = (uint16_t)qid;
@@ -430,20 +398,31 @@ static void sq_process(struct snvme *n, uint32_t qid)
 		else
 			snvme_io_exec(n, &c);
 		if (dpi_unlikely(c.status != 0))
-			errlog_add(n, &c);
-		if (dpi_likely(!c.no_post) && (dpi_likely(n->hold.count == 0) || !hold(n, &c))) {
+			snvme_errlog_add(n, &c);
+		if (dpi_likely(!c.no_post) &&
+		    (dpi_likely(n->hold.count == 0) || !snvme_hold(n, &c))) {
 			struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
 					     .sqid = c.sqid, .cid = c.sqe.cid, .status = c.status};
 
-			if (cq_post(n, cq, &e) != 0)
-				fatal(n);
+			if (snvme_cq_post(n, cq, &e) != 0)
+				snvme_fatal(n);
 		}
 		/* Admin commands may delete this very queue. */
 		sq = &n->sq[qid];
 	}
 }
 
-static void doorbell(struct snvme *n, uint64_t off, uint32_t v)
+/* Room in the CQ @qid that stopped SQs: resume the SQs that feed it. */
+static __attribute__((noinline)) void cq_resume(struct snvme *n, uint32_t qid, struct snvme_cq *cq)
+{
+	cq->stalled = false;
+	for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++)
+		if (n->sq[q].valid && n->sq[q].cqid == qid)
+			sq_process(n, q);
+}
+
+static inline __attribute__((always_inline)) void doorbell(struct snvme *n, uint64_t off,
+							    uint32_t v)
 {
 	uint32_t idx = (uint32_t)(off - NVME_REG_DBS) / 4, qid = idx / 2;
 
@@ -455,20 +434,18 @@ static void doorbell(struct snvme *n, uint64_t off, uint32_t v)
 		if (!sq->valid || v >= sq->size)
 			return; /* an invalid doorbell write: ignored (no AER in this model) */
 		sq->tail = v;
-		sq_process(n, qid);
+		if (dpi_likely(qid != 0))
+			snvme_io_sq_process(n, qid, sq);
+		else
+			sq_process(n, qid);
 	} else {
 		struct snvme_cq *cq = &n->cq[qid];
 
 		if (!cq->valid || v >= cq->size)
 			return;
 		cq->head = v;
-		if (!cq->stalled)
-			return;
-		/* Room in the CQ: resume the SQs that feed it. */
-		cq->stalled = false;
-		for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++)
-			if (n->sq[q].valid && n->sq[q].cqid == qid)
-				sq_process(n, q);
+		if (dpi_unlikely(cq->stalled))
+			cq_resume(n, qid, cq);
 	}
 }
 
@@ -480,7 +457,7 @@ static void ctrl_enable(struct snvme *n)
 	uint32_t mps = (n->cc >> NVME_CC_MPS_SHIFT) & 0xf, css = (n->cc >> NVME_CC_CSS_SHIFT) & 7;
 
 	if (asqs < 2 || acqs < 2 || (n->asq & 0xfff) || (n->acq & 0xfff) || mps != 0 || css != 0) {
-		fatal(n); /* this model's answer to a bad admin queue setup */
+		snvme_fatal(n); /* this model's answer to a bad admin queue setup */
 		return;
 	}
 	snvme_queues_reset(n);
@@ -608,6 +585,39 @@ static int snvme_mmio_write(void *state, uint32_t bar, uint64_t off, const void 
 	return 0;
 }
 
+/* snvme_mmio_write32 beyond the doorbells (kept out of line: the doorbell path stays small). */
+static __attribute__((noinline)) void reg_store32(struct snvme *n, uint64_t off, uint32_t v)
+{
+	(void)snvme_mmio_write(n, 0, off, &v, sizeof(v));
+}
+
+/* A doorbell write when the lock is contended (out of line: the uncontended path keeps no
+ * value across a call). */
+static __attribute__((noinline)) void doorbell_contended(struct snvme *n, uint64_t off, uint32_t v)
+{
+	snvme_lock_wait(n);
+	doorbell(n, off, v);
+	snvme_unlock(n);
+}
+
+/* The direct form of a 4-byte BAR0 store (dpi_mmio's write32): the doorbells without the
+ * region layers, anything else as snvme_mmio_write. */
+static void snvme_mmio_write32(void *state, uint64_t off, uint32_t v)
+{
+	struct snvme *n = state;
+
+	if (dpi_unlikely(off < NVME_REG_DBS || off >= SNVME_BAR0_SIZE || (off & 3) != 0)) {
+		reg_store32(n, off, v);
+		return;
+	}
+	if (dpi_unlikely(!snvme_trylock(n))) {
+		doorbell_contended(n, off, v);
+		return;
+	}
+	doorbell(n, off, v);
+	snvme_unlock(n);
+}
+
 static int snvme_reset(void *state)
 {
 	struct snvme *n = state;
@@ -628,6 +638,7 @@ const struct dpi_sim_model dpi_sim_nvme_model = {
 	.bar_size = snvme_bar_size,
 	.mmio_read = snvme_mmio_read,
 	.mmio_write = snvme_mmio_write,
+	.mmio_write32 = snvme_mmio_write32,
 	.reset = snvme_reset,
 	.poll = snvme_poll,
 };
@@ -641,7 +652,7 @@ int dpi_sim_nvme_set_fatal(struct dpi_sim_device *dev)
 		return -EINVAL;
 	n = dpi_sim_device_state(dev);
 	snvme_lock(n);
-	fatal(n);
+	snvme_fatal(n);
 	snvme_unlock(n);
 	return 0;
 }

@@ -4,13 +4,14 @@
  *   nvme.c        instance life, namespaces from the environment, registers, CC/CSTS, doorbells,
  *                 fetching commands and posting completions
  *   nvme_admin.c  admin commands
- *   nvme_io.c     NVM commands and PRP walking
+ *   nvme_io.c     NVM commands, PRP and SGL walking, and the I/O queue fetch loop
  * One lock per controller serialises everything: commands run synchronously on the doorbell
  * write that makes them visible, in the writer's thread.
  */
 #ifndef SIM_NVME_IMPL_H
 #define SIM_NVME_IMPL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -32,6 +33,42 @@
 #define SNVME_AERL         3    /* 0's based: 4 Asynchronous Event Requests outstanding */
 #define SNVME_MAX_EVENTS   16   /* events raised and not reported yet */
 
+/*
+ * A queue's memory as one host window, taken from the queue's DMA cache after an access through
+ * it when the cached leaf (one IOTLB translation) holds the whole queue. An entry access then
+ * checks only what the cache would check beyond the range, which a queue's accesses always
+ * satisfy (no PASID, one access kind, inside the queue): that the translation still holds
+ * (the requester's IOTLB generation, so invalidations drop it and a missing one still shows)
+ * and that bus mastering is on. Zeroed with the queue.
+ */
+struct snvme_qwin {
+	uint8_t *host; /* the queue's first entry; NULL: none */
+	uint64_t gen;
+	const uint64_t *genp;
+	const bool *bmp;
+};
+
+static inline uint8_t *snvme_qwin_get(const struct snvme_qwin *w)
+{
+	if (dpi_likely(w->host != NULL) && w->gen == __atomic_load_n(w->genp, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(w->bmp, __ATOMIC_ACQUIRE))
+		return w->host;
+	return NULL;
+}
+
+/* After an access through @dc succeeded: @w becomes the window of [base, base + bytes) when
+ * dc's leaf holds all of it (else it stays empty and accesses take the cache). */
+static inline void snvme_qwin_set(struct snvme_qwin *w, const struct dpi_sim_dma_cache *dc,
+				  uint64_t base, uint64_t bytes)
+{
+	uint64_t off = base - dc->base;
+
+	w->host = NULL;
+	if (dc->host != NULL && off <= dc->span && bytes - 1 <= dc->span - off)
+		*w = (struct snvme_qwin){.host = dc->host + off, .gen = dc->gen, .genp = dc->genp,
+					 .bmp = dc->bmp};
+}
+
 struct snvme_sq {
 	uint64_t base;
 	uint32_t size; /* entries */
@@ -39,6 +76,7 @@ struct snvme_sq {
 	uint16_t cqid;
 	bool valid;
 	struct dpi_sim_dma_cache dc; /* translation of the queue memory */
+	struct snvme_qwin win;       /* the I/O loop's view of it */
 };
 
 struct snvme_cq {
@@ -49,6 +87,7 @@ struct snvme_cq {
 	bool valid;
 	bool stalled; /* an SQ stopped because this CQ was full: resume on the head doorbell */
 	struct dpi_sim_dma_cache dc;
+	struct snvme_qwin win; /* the I/O loop's view of dc */
 };
 
 struct snvme_ns {
@@ -124,11 +163,17 @@ struct snvme {
 /* The model's lock, taken on every register access: a test-and-set lock that yields while
  * another thread holds it (its critical sections are short; a mutex's calls cost more than the
  * doorbells they guard). */
+void snvme_lock_wait(struct snvme *n); /* after a failed snvme_trylock */
+
+static inline bool snvme_trylock(struct snvme *n)
+{
+	return __atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
 static inline void snvme_lock(struct snvme *n)
 {
-	while (__atomic_exchange_n(&n->lock, 1, __ATOMIC_ACQUIRE) != 0)
-		while (__atomic_load_n(&n->lock, __ATOMIC_RELAXED) != 0)
-			sched_yield();
+	if (dpi_unlikely(!snvme_trylock(n)))
+		snvme_lock_wait(n);
 }
 
 static inline void snvme_unlock(struct snvme *n)
@@ -180,6 +225,63 @@ void snvme_aer_deliver(struct snvme *n);
 
 /* nvme.c: take held completion @i out of the list. */
 void snvme_held_remove(struct snvme *n, uint32_t i);
+
+/* A fatal error: CSTS.CFS, the controller stops fetching commands. */
+static inline void snvme_fatal(struct snvme *n)
+{
+	n->csts |= NVME_CSTS_CFS;
+}
+
+static inline bool snvme_cq_full(const struct snvme_cq *cq)
+{
+	uint32_t next = cq->tail + 1;
+
+	return (next == cq->size ? 0 : next) == cq->head;
+}
+
+/* Post a completion entry to @cq, with its phase tag. 0; -EFAULT (the CQ is not reachable:
+ * controller fatal). */
+static inline __attribute__((always_inline)) int snvme_cq_post(struct snvme *n,
+								struct snvme_cq *cq,
+								const struct nvme_cqe *in)
+{
+	uint64_t iova = cq->base + (uint64_t)cq->tail * sizeof(*in);
+	struct nvme_cqe *dst = dpi_sim_dma_cache_hit(&cq->dc, DPI_SIM_NO_PASID, iova, sizeof(*in),
+						     DPI_SIM_ACCESS_WRITE);
+	uint16_t status = (uint16_t)(in->status | cq->phase);
+
+	if (dpi_likely(dst != NULL)) {
+		/* The status word (with the phase tag) last: the host polls it. */
+		dst->dw0 = in->dw0;
+		dst->dw1 = in->dw1;
+		dst->sqhd = in->sqhd;
+		dst->sqid = in->sqid;
+		dst->cid = in->cid;
+		__atomic_store_n(&dst->status, status, __ATOMIC_RELEASE);
+	} else {
+		struct nvme_cqe e = *in;
+
+		e.status = status;
+		if (dpi_sim_dma_write_cached(n->req, &cq->dc, DPI_SIM_NO_PASID, iova, &e,
+					     sizeof(e)) != 0)
+			return -EFAULT;
+	}
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	return 0;
+}
+
+/* nvme.c: record a failed command in the error log. */
+void snvme_errlog_add(struct snvme *n, const struct snvme_cmd *c);
+
+/* nvme.c: should the completion of @c be held back (a test hook)? Then keep it (true). */
+bool snvme_hold(struct snvme *n, const struct snvme_cmd *c);
+
+/* nvme_io.c: fetch and run the commands of I/O SQ @qid (@sq, valid) until it is empty or its CQ
+ * is full. */
+void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq);
 
 extern const struct dpi_sim_model dpi_sim_nvme_model;
 

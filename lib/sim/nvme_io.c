@@ -6,6 +6,11 @@
  * Last Segment descriptors, dword aligned). Every byte of host memory, PRP lists
  * included, is reached through the sim IOMMU: a bad PRP faults (and is in the fault log) and
  * the command completes with Data Transfer Error.
+ *
+ * snvme_io_sq_process() is the data path: the tail doorbell of an I/O queue fetches, runs and
+ * completes the new entries here, with the commands inlined and the queue memory reached
+ * through the queue windows of nvme_impl.h (each access still checks that the translation
+ * holds and bus mastering is on; a bad data PRP faults as before).
  */
 #include <string.h>
 
@@ -182,8 +187,8 @@ uint16_t snvme_data_xfer(struct snvme *n, const struct nvme_sqe *sqe, uint8_t *b
 /* ---- commands ------------------------------------------------------------------------------ */
 
 /* The namespace and block range of a Read/Write/Write Zeroes; NULL when invalid (status set). */
-static struct snvme_ns *lba_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba,
-				  uint64_t *nlb)
+static inline __attribute__((always_inline)) struct snvme_ns *
+lba_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba, uint64_t *nlb)
 {
 	struct snvme_ns *ns;
 
@@ -204,8 +209,8 @@ static struct snvme_ns *lba_range(struct snvme *n, struct snvme_cmd *c, uint64_t
 
 /* The range of a command that moves data (Read, Write, Compare): lba_range() plus the MDTS
  * limit; NULL when invalid (status set). *len is the transfer in bytes. */
-static struct snvme_ns *data_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba,
-				   uint64_t *len)
+static inline __attribute__((always_inline)) struct snvme_ns *
+data_range(struct snvme *n, struct snvme_cmd *c, uint64_t *slba, uint64_t *len)
 {
 	uint64_t nlb;
 	struct snvme_ns *ns = lba_range(n, c, slba, &nlb);
@@ -220,7 +225,8 @@ static struct snvme_ns *data_range(struct snvme *n, struct snvme_cmd *c, uint64_
 	return ns;
 }
 
-static void rw(struct snvme *n, struct snvme_cmd *c, bool write)
+static inline __attribute__((always_inline)) void rw(struct snvme *n, struct snvme_cmd *c,
+						   bool write)
 {
 	uint64_t slba, len;
 	struct snvme_ns *ns = data_range(n, c, &slba, &len);
@@ -298,23 +304,110 @@ static void flush(struct snvme *n, struct snvme_cmd *c)
 		snvme_set_status(c, NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 }
 
-void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)
+static inline __attribute__((always_inline)) void io_exec(struct snvme *n, struct snvme_cmd *c)
 {
 	uint32_t psdt = c->sqe.flags & NVME_FLAGS_PSDT_MASK;
 
-	/* Fused commands are not supported; SGLs only when enabled. */
-	if ((c->sqe.flags & ~NVME_FLAGS_PSDT_MASK) != 0 ||
-	    (psdt != 0 && (psdt != NVME_FLAGS_PSDT_SGL || !n->sgl))) {
+	/* Fused commands are not supported; SGLs only when enabled (flags 0: PRPs, one test). */
+	if (dpi_unlikely(c->sqe.flags != 0) &&
+	    ((c->sqe.flags & ~NVME_FLAGS_PSDT_MASK) != 0 ||
+	     (psdt != 0 && (psdt != NVME_FLAGS_PSDT_SGL || !n->sgl)))) {
 		snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_FIELD);
 		return;
 	}
+	/* Read and Write first: the data path. */
+	if (dpi_likely(c->sqe.opc == NVME_IO_READ || c->sqe.opc == NVME_IO_WRITE)) {
+		rw(n, c, c->sqe.opc == NVME_IO_WRITE);
+		return;
+	}
 	switch (c->sqe.opc) {
-	case NVME_IO_READ: rw(n, c, false); break;
-	case NVME_IO_WRITE: rw(n, c, true); break;
 	case NVME_IO_COMPARE: compare(n, c); break;
 	case NVME_IO_WRITE_ZEROES: write_zeroes(n, c); break;
 	case NVME_IO_DSM: dsm(n, c); break;
 	case NVME_IO_FLUSH: flush(n, c); break;
 	default: snvme_set_status(c, NVME_SCT_GENERIC, NVME_SC_INVALID_OPCODE); break;
+	}
+}
+
+void snvme_io_exec(struct snvme *n, struct snvme_cmd *c)
+{
+	io_exec(n, c);
+}
+
+/*
+ * The I/O queue form of sq_process: I/O commands change no queue and raise no fatal status, so
+ * the queues and CSTS are checked once per doorbell; each entry still comes through the sim
+ * IOMMU and each completion goes back through it.
+ */
+void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq)
+{
+	struct snvme_cq *cq = &n->cq[sq->cqid];
+
+	if (!cq->valid || (n->csts & NVME_CSTS_CFS))
+		return;
+	while (sq->head != sq->tail) {
+		struct snvme_cmd c; /* the entry comes by DMA: no need to zero it first */
+		uint8_t *sqh, *cqh;
+
+		if (snvme_cq_full(cq)) {
+			cq->stalled = true;
+			return;
+		}
+		sqh = snvme_qwin_get(&sq->win);
+		if (dpi_likely(sqh != NULL)) {
+			memcpy(&c.sqe, sqh + (size_t)sq->head * 64, sizeof(c.sqe));
+		} else if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
+					      sq->base + (uint64_t)sq->head * 64, &c.sqe,
+					      sizeof(c.sqe)) == 0) {
+			snvme_qwin_set(&sq->win, &sq->dc, sq->base, (uint64_t)sq->size * 64);
+		} else {
+			snvme_fatal(n);
+			return;
+		}
+		c.sqid = (uint16_t)qid;
+		c.status = 0;
+		c.dw0 = 0;
+		c.err_lba = 0;
+		c.no_post = false;
+		if (++sq->head == sq->size)
+			sq->head = 0;
+		if (dpi_unlikely(n->inject.count != 0) && !n->inject.admin &&
+		    n->inject.opc == c.sqe.opc) {
+			n->inject.count--;
+			c.status = n->inject.status;
+		} else {
+			io_exec(n, &c);
+		}
+		if (dpi_unlikely(c.status != 0))
+			snvme_errlog_add(n, &c);
+		if (dpi_likely(n->hold.count == 0) || !snvme_hold(n, &c)) {
+			cqh = snvme_qwin_get(&cq->win);
+			if (dpi_likely(cqh != NULL)) {
+				struct nvme_cqe *dst = (struct nvme_cqe *)cqh + cq->tail;
+
+				/* The status word (with the phase tag) last: the host polls it. */
+				dst->dw0 = c.dw0;
+				dst->dw1 = 0;
+				dst->sqhd = (uint16_t)sq->head;
+				dst->sqid = c.sqid;
+				dst->cid = c.sqe.cid;
+				__atomic_store_n(&dst->status, (uint16_t)(c.status | cq->phase),
+						 __ATOMIC_RELEASE);
+				if (++cq->tail == cq->size) {
+					cq->tail = 0;
+					cq->phase ^= 1;
+				}
+			} else {
+				struct nvme_cqe e = {.dw0 = c.dw0, .sqhd = (uint16_t)sq->head,
+						     .sqid = c.sqid, .cid = c.sqe.cid,
+						     .status = c.status};
+
+				if (snvme_cq_post(n, cq, &e) != 0) {
+					snvme_fatal(n);
+					return;
+				}
+				snvme_qwin_set(&cq->win, &cq->dc, cq->base, (uint64_t)cq->size * 16);
+			}
+		}
 	}
 }

@@ -267,6 +267,11 @@ struct dp_ioas *dp_device_ioas(struct dp_device *dev)
 	return dev ? dev->ioas : NULL;
 }
 
+void dpi_mmio_region_write32(const struct dpi_mmio *m, uint64_t off, uint32_t v)
+{
+	m->dev->ops->region_write(m->dev, m->region, off, &v, sizeof(v));
+}
+
 int dpi_device_mmio(struct dp_device *dev, uint32_t region, struct dpi_mmio *mmio)
 {
 	void *base = NULL;
@@ -281,5 +286,7 @@ int dpi_device_mmio(struct dp_device *dev, uint32_t region, struct dpi_mmio *mmi
 	}
 	*mmio = (struct dpi_mmio){.base = base, .dev = dev, .region = region,
 				  .len = dev->region_len[region]};
+	if (base == NULL && dev->ops->mmio_direct != NULL)
+		dev->ops->mmio_direct(dev, region, mmio);
 	return 0;
 }

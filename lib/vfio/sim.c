@@ -13,6 +13,7 @@
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/log.h>
+#include <dmaplane_internal/mmio.h>
 #include <dmaplane_internal/sim.h>
 #include <dmaplane_internal/sys.h>
 
@@ -110,6 +111,17 @@ static void sim_poll(struct dp_device *dev)
 		p->m->poll(p->state);
 }
 
+/* The model's direct entries for dpi_mmio: BAR0 stores and the poll, on the model's state. */
+static void sim_mmio_direct(struct dp_device *dev, uint32_t index, struct dpi_mmio *m)
+{
+	struct sim_priv *p = dev->priv;
+
+	if (index == DP_REGION_BAR0)
+		m->write32 = p->m->mmio_write32;
+	m->poll = p->m->poll;
+	m->ctx = p->state;
+}
+
 static const struct dpi_device_ops g_sim_ops = {
 	.name = "sim",
 	.region_info = sim_region_info,
@@ -120,6 +132,7 @@ static const struct dpi_device_ops g_sim_ops = {
 	.irq_set = sim_irq_set,
 	.close = sim_close,
 	.poll = sim_poll,
+	.mmio_direct = sim_mmio_direct,
 };
 
 static int reserve(struct dp_ioas *ioas, struct dp_device *dev, struct dpi_sim_device *s)

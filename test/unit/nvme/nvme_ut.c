@@ -626,6 +626,110 @@ static void test_dma_fault(void)
 	fx_close(&f);
 }
 
+/* Submit one read and poll until the queue pair reports the controller failed; the read's
+ * callback gets -EIO once. */
+static void read_until_failed(struct fixture *f, uint8_t *buf)
+{
+	struct done d = {0};
+	int rc = 0;
+
+	CU_ASSERT_EQUAL(dp_nvme_read(f->qp, f->ns[0], buf, 0, 1, on_done, &d), 0);
+	ut_log_capture();
+	for (int i = 0; i < 100000 && rc >= 0; i++)
+		rc = dp_nvme_qpair_process_completions(f->qp, 0);
+	CU_ASSERT(ut_log_has("fatal status"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(rc, -EIO);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -EIO);
+}
+
+/* The one fault in the log: at @iova, for @access, page not present. */
+static void expect_fault(dp_iova_t iova, uint32_t access)
+{
+	struct dpi_sim_fault fault;
+
+	CU_ASSERT_EQUAL(dpi_sim_fault_count(), 1);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_fault_pop(&fault), 0);
+	CU_ASSERT_EQUAL(fault.iova, iova);
+	CU_ASSERT_EQUAL(fault.access, access);
+	CU_ASSERT_EQUAL(fault.reason, DPI_SIM_FAULT_NOT_PRESENT);
+	dpi_sim_fault_clear();
+}
+
+/*
+ * The model fetches every submission entry and writes every completion through the sim IOMMU,
+ * also on its fast path (which keeps a queue's translation while the IOTLB generation holds):
+ * a skipped invalidation keeps a stale translation working, an invalidated SQ or CQ page
+ * faults at the entry's IOVA and fails the controller, and so does bus mastering off. A
+ * controller reset brings the queue pair back each time.
+ */
+static void test_queue_iommu(void)
+{
+	const uint32_t rw = DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE;
+	struct dpi_sim_domain *dom = NULL;
+	struct fixture f;
+	dp_iova_t sq, cq;
+	void *sq_va, *cq_va;
+	size_t contig;
+	uint16_t cmd;
+	uint8_t *buf;
+
+	fx_open(&f, 8);
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_sim_domain(f.ioas, &dom), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_queue_iova(NULL, &sq, &cq), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(dpi_nvme_qpair_queue_iova(f.qp, &sq, &cq), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_translate(dom, sq, DPI_SIM_ACCESS_READ, &sq_va,
+						       &contig), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_translate(dom, cq, DPI_SIM_ACCESS_WRITE, &cq_va,
+						       &contig), 0);
+	for (uint32_t i = 0; i < 4; i++) /* entries 0..3: the model's translations are warm */
+		CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, i, 1), 0);
+	dpi_sim_fault_clear();
+
+	/* Unmapped without invalidation: the model still uses the stale translation (entry 4). */
+	dpi_sim_iommu_skip_invalidation(true);
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(dom, sq, 4096), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(dom, cq, 4096), 0);
+	dpi_sim_iommu_skip_invalidation(false);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 0, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_fault_count(), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_map(dom, sq, sq_va, 4096, rw), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_map(dom, cq, cq_va, 4096, rw), 0);
+
+	/* The SQ page invalidated: fetching entry 5 faults and the controller fails. */
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(dom, sq, 4096), 0);
+	read_until_failed(&f, buf);
+	expect_fault(sq + 5 * 64, DPI_SIM_ACCESS_READ);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_map(dom, sq, sq_va, 4096, rw), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_reset(f.c), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 0, 1), 0); /* entry 0, CQ slot 0 */
+
+	/* The CQ page invalidated: the command runs, posting completion 1 faults. */
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(dom, cq, 4096), 0);
+	read_until_failed(&f, buf);
+	expect_fault(cq + 1 * 16, DPI_SIM_ACCESS_WRITE);
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_domain_map(dom, cq, cq_va, 4096, rw), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_reset(f.c), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 0, 1), 0);
+
+	/* Bus mastering off: no fetch (and no fault: nothing reaches the IOMMU). */
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_cfg_read(sim_of(&f), 4, &cmd, sizeof(cmd)), 0);
+	CU_ASSERT_FATAL(cmd & 4);
+	cmd &= (uint16_t)~4;
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_cfg_write(sim_of(&f), 4, &cmd, sizeof(cmd)), 0);
+	read_until_failed(&f, buf);
+	CU_ASSERT_EQUAL(dpi_sim_fault_count(), 0);
+	cmd |= 4;
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_cfg_write(sim_of(&f), 4, &cmd, sizeof(cmd)), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_reset(f.c), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 0, 1), 0);
+
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
 static void test_fatal_status(void)
 {
 	struct fixture f;
@@ -2015,6 +2119,7 @@ int main(void)
 		UT_TEST(test_io_errors), UT_TEST(test_write_zeroes_flush),
 		UT_TEST(test_compare_deallocate),
 		UT_TEST(test_queue_full), UT_TEST(test_resubmit_from_callback), UT_TEST(test_split), UT_TEST(test_dma_fault),
+		UT_TEST(test_queue_iommu),
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),

@@ -18,6 +18,8 @@
 #include <dmaplane_internal/device.h>
 #include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
+#include <dmaplane_internal/mmio.h>
+#include <dmaplane_internal/nvme_spec.h>
 #include <dmaplane_internal/sim.h>
 
 #include "ut.h"
@@ -208,6 +210,47 @@ static void test_range_narrowing(void)
 	munmap(buf, 2 * MiB);
 }
 
+/*
+ * dpi_device_mmio on sim devices: a model with direct entries (nvme) hands out its 4-byte store
+ * and poll, which act like region writes (a register store reads back, a store the model
+ * refuses changes nothing, a doorbell of a disabled controller is ignored); a model without
+ * them (test) keeps the region ops, and both kinds of store work.
+ */
+static void test_mmio_direct(void)
+{
+	struct dp_ioas *ioas = new_ioas(0);
+	struct dp_device *nvme = NULL, *test = NULL;
+	struct dpi_mmio m;
+	uint64_t v = 0;
+
+	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open("sim:nvme0", ioas, &nvme), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_device_mmio(nvme, DP_REGION_BAR0, &m), 0);
+	CU_ASSERT(m.base == NULL);
+	CU_ASSERT_FATAL(m.write32 != NULL && m.poll != NULL && m.ctx != NULL);
+	dpi_mmio_write32(&m, NVME_REG_AQA, 0xffffffffu);
+	CU_ASSERT_EQUAL(dpi_mmio_read32(&m, NVME_REG_AQA), 0x0fff0fffu);
+	CU_ASSERT_EQUAL(dp_device_region_read(nvme, DP_REGION_BAR0, NVME_REG_AQA, &v, 4), 0);
+	CU_ASSERT_EQUAL(v, 0x0fff0fffu);
+	dpi_mmio_write32(&m, NVME_REG_AQA + 2, 0); /* misaligned: refused, nothing changes */
+	dpi_mmio_write32(&m, 0x1000, 5);          /* SQ 0 tail doorbell, controller disabled */
+	dpi_mmio_write32(&m, 0x1ffc, 5);          /* a doorbell beyond the model's queues */
+	m.poll(m.ctx);
+	CU_ASSERT_EQUAL(dpi_mmio_read32(&m, NVME_REG_AQA), 0x0fff0fffu);
+	CU_ASSERT_EQUAL(dpi_mmio_read32(&m, NVME_REG_CSTS), 0); /* not ready, not fatal */
+	/* The config region is not a BAR: no direct store there. */
+	CU_ASSERT_EQUAL(dpi_device_mmio(nvme, DP_REGION_CONFIG, &m), 0);
+	CU_ASSERT(m.write32 == NULL);
+
+	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open("sim:test0", ioas, &test), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_device_mmio(test, DP_REGION_BAR0, &m), 0);
+	CU_ASSERT(m.base == NULL && m.write32 == NULL && m.poll == NULL);
+	dpi_mmio_write32(&m, DPI_SIM_TEST_PATTERN, 0x5a);
+	CU_ASSERT_EQUAL(dpi_mmio_read64(&m, DPI_SIM_TEST_PATTERN), 0x5a);
+	CU_ASSERT_EQUAL(dp_device_close(test), 0);
+	CU_ASSERT_EQUAL(dp_device_close(nvme), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
@@ -215,6 +258,7 @@ int main(void)
 		UT_TEST(test_pci_on_sim_ioas),
 		UT_TEST(test_device_dma),
 		UT_TEST(test_range_narrowing),
+		UT_TEST(test_mmio_direct),
 	};
 
 	return ut_main("vfio", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
