@@ -230,6 +230,11 @@ int pasid_iommufd_attach(struct pasid_dev *pd, uint32_t pasid, struct dp_ioas *i
 	struct ids ids;
 	int rc = ids_of(dev, ioas, &ids);
 
+	if (rc != 0 && dp_ioas_nested(ioas) == 1) {
+		DPI_ERR("%s: PASID attach to a nested IOAS (user-owned stage-1 table) is not supported "
+			"yet: attach the PASID to a plain IOAS", dev->info.addr);
+		return -EOPNOTSUPP;
+	}
 	if (rc != 0) {
 		DPI_ERR("%s: the device or the IOAS is not on iommufd", dev->info.addr);
 		return -EINVAL;
