@@ -29,12 +29,7 @@ void dp_nvme_ctrlr_opts_init(struct dp_nvme_ctrlr_opts *opts, size_t size)
 	struct dp_nvme_ctrlr_opts d = {.size = sizeof(d), .admin_queue_size = DEFAULT_ADMIN_ENTRIES,
 				       .io_queues = DEFAULT_IO_QUEUES};
 
-	if (opts == NULL || size == 0)
-		return;
-	size = DPI_MIN(size, sizeof(d));
-	memset(opts, 0, size);
-	memcpy(opts, &d, size);
-	opts->size = size;
+	dpi_opts_init(opts, size, &d, sizeof(d));
 }
 
 static int opts_check(const struct dp_nvme_ctrlr_opts *in, struct dp_nvme_ctrlr_opts *o)

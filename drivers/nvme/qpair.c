@@ -179,12 +179,7 @@ void dp_nvme_qpair_opts_init(struct dp_nvme_qpair_opts *opts, size_t size)
 {
 	struct dp_nvme_qpair_opts d = {.size = sizeof(d)};
 
-	if (opts == NULL || size == 0)
-		return;
-	size = DPI_MIN(size, sizeof(d));
-	memset(opts, 0, size);
-	memcpy(opts, &d, size);
-	opts->size = size;
+	dpi_opts_init(opts, size, &d, sizeof(d));
 }
 
 static int qpair_opts_check(const struct dp_nvme_qpair_opts *in, struct dp_nvme_qpair_opts *o)

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define dpi_likely(x) __builtin_expect(!!(x), 1)
 #define dpi_unlikely(x) __builtin_expect(!!(x), 0)
@@ -20,6 +21,24 @@
 static inline bool dpi_is_pow2(uint64_t x)
 {
 	return x != 0 && (x & (x - 1)) == 0;
+}
+
+/*
+ * The body of every public *_opts_init(opts, size): fill a size-first options struct from the
+ * library's @defaults (@full bytes). The caller's struct is @size bytes: an older, shorter one
+ * gets the fields that fit; a newer, longer one gets its unknown tail zeroed. ->size is set to
+ * the bytes this library filled in. Nothing happens for NULL or a size too small for ->size.
+ */
+static inline void dpi_opts_init(void *opts, size_t size, const void *defaults, size_t full)
+{
+	size_t n = DPI_MIN(size, full);
+
+	if (opts == NULL || size < sizeof(size_t))
+		return;
+	if (size > full)
+		memset((char *)opts + full, 0, size - full);
+	memcpy(opts, defaults, n);
+	memcpy(opts, &n, sizeof(n));
 }
 
 #endif

@@ -46,14 +46,7 @@ void dp_env_opts_init(struct dp_env_opts *opts, size_t size)
 		.numa_node = DP_NUMA_ANY,
 	};
 
-	if (opts == NULL || size == 0)
-		return;
-	if (size > sizeof(d)) {
-		memset(opts, 0, size);
-		size = sizeof(d);
-	}
-	d.size = size;
-	memcpy(opts, &d, size);
+	dpi_opts_init(opts, size, &d, sizeof(d));
 }
 
 int dpi_env_ready(void)

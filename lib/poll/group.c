@@ -26,12 +26,7 @@ void dp_poll_group_opts_init(struct dp_poll_group_opts *opts, size_t size)
 		.msg_batch = DEFAULT_BATCH,
 	};
 
-	if (opts == NULL)
-		return;
-	if (size > sizeof(d))
-		size = sizeof(d);
-	memcpy(opts, &d, size);
-	opts->size = size;
+	dpi_opts_init(opts, size, &d, sizeof(d));
 }
 
 void dpi_mpsc_init(struct dpi_mpsc *r, struct dpi_msg_slot *slots, uint32_t size)

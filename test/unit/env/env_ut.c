@@ -143,6 +143,28 @@ static void test_opts_defaults(void)
 	CU_ASSERT_EQUAL(o.mem_size, 0);
 	CU_ASSERT_PTR_NULL(o.core_list);
 	CU_ASSERT_STRING_EQUAL(o.name, "dmaplane");
+
+	/* A caller built against an older, shorter struct gets only what fits... */
+	size_t older = offsetof(struct dp_env_opts, impl) + sizeof(o.impl);
+	memset(&o, 0xff, sizeof(o));
+	dp_env_opts_init(&o, older);
+	CU_ASSERT_EQUAL(o.size, older);
+	CU_ASSERT_EQUAL(o.impl, DP_ENV_AUTO);
+	CU_ASSERT_EQUAL(o.flags, ~0u); /* beyond its size: untouched */
+	/* ... a newer, longer one has its unknown tail zeroed and size = what this library knows,
+	 * and a size too small for the size field writes nothing. */
+	struct {
+		struct dp_env_opts o;
+		uint64_t newer_field;
+	} big;
+	memset(&big, 0xff, sizeof(big));
+	dp_env_opts_init(&big.o, sizeof(big));
+	CU_ASSERT_EQUAL(big.o.size, sizeof(big.o));
+	CU_ASSERT_EQUAL(big.newer_field, 0);
+	memset(&o, 0xff, sizeof(o));
+	dp_env_opts_init(&o, 4);
+	CU_ASSERT_EQUAL(o.size, SIZE_MAX);
+	dp_env_opts_init(NULL, sizeof(o)); /* ignored */
 }
 
 static void test_bad_opts(void)
