@@ -209,12 +209,15 @@ static int cmp_range(const void *a, const void *b)
 /*
  * Batched backends (ops->batch_end, e.g. nested): the unmaps of a flush only queue their IOTLB
  * invalidations and batch_end submits them at once, so a run's IOVAs wait in v->done until
- * batch_end returned 0 (the epoch rule). When batch_end fails they are never reused (logged).
+ * batch_end returned 0 (the epoch rule). When batch_end fails they stay in v->done, not reused:
+ * the backend keeps the invalidations it did not get through, and the next flush (which runs
+ * for them even with nothing new pending) submits them again and then frees the IOVAs.
+ * Returns the IOVA ranges freed, or the backend's error.
  */
 static int batch_end(struct dp_ioas *ioas)
 {
 	struct inval *v = &ioas->inval;
-	int rc;
+	int rc, freed = 0;
 
 	pthread_mutex_lock(&ioas->lock);
 	rc = ioas->ops->batch_end(ioas);
@@ -222,13 +225,17 @@ static int batch_end(struct dp_ioas *ioas)
 	if (rc != 0) {
 		ADD(&v->c.unmap_failures, 1);
 		DPI_ERR("deferred unmap flush: the batched IOTLB invalidation failed (%s); the %u "
-			"IOVA range(s) it covered are never reused", strerror(-rc), v->ndone);
+			"IOVA range(s) it covers are not reused until the next flush gets it through",
+			strerror(-rc), v->ndone);
+		return rc;
 	}
-	for (uint32_t i = 0; rc == 0 && i < v->ndone; i++)
-		if (dpi_dyn_release(ioas, v->done[i].iova, v->done[i].len) == 0)
+	for (uint32_t i = 0; i < v->ndone; i++)
+		if (dpi_dyn_release(ioas, v->done[i].iova, v->done[i].len) == 0) {
 			ADD(&v->c.reclaimed, 1);
+			freed++;
+		}
 	v->ndone = 0;
-	return rc;
+	return freed;
 }
 
 static int batch_keep(struct dp_ioas *ioas, const struct inval_range *run, uint32_t n)
@@ -244,9 +251,12 @@ static int batch_keep(struct dp_ioas *ioas, const struct inval_range *run, uint3
 			nd = realloc(v->done, cap * sizeof(*nd));
 		if (nd == NULL) { /* no room: end the batch here (it covers this run too) */
 			int rc = batch_end(ioas);
-			for (uint32_t i = 0; rc == 0 && i < n; i++)
+			for (uint32_t i = 0; rc >= 0 && i < n; i++)
 				if (dpi_dyn_release(ioas, run[i].iova, run[i].len) == 0)
 					ADD(&v->c.reclaimed, 1);
+			if (rc < 0) /* nowhere to keep them for a retry: out of use for good */
+				DPI_ERR("deferred unmap flush: no memory to keep %u IOVA range(s) for the "
+					"retry; they are never reused", n);
 			pthread_mutex_lock(&ioas->lock);
 			ioas->ops->batch_begin(ioas);
 			pthread_mutex_unlock(&ioas->lock);
@@ -300,7 +310,8 @@ static int process(struct dp_ioas *ioas, uint32_t n)
 	uint32_t i = 0, keep = 0;
 	int reclaimed = 0, err = 0;
 
-	qsort(b, n, sizeof(*b), cmp_range);
+	if (n > 1)
+		qsort(b, n, sizeof(*b), cmp_range);
 	if (ioas->ops->batch_end != NULL) {
 		pthread_mutex_lock(&ioas->lock);
 		ioas->ops->batch_begin(ioas);
@@ -312,7 +323,8 @@ static int process(struct dp_ioas *ioas, uint32_t n)
 			j++;
 		int rc = unmap_run(ioas, &b[i], j - i);
 		if (rc == 0) {
-			reclaimed += (int)(j - i);
+			if (ioas->ops->batch_end == NULL)
+				reclaimed += (int)(j - i);
 		} else {
 			memmove(&b[keep], &b[i], (j - i) * sizeof(*b));
 			keep += j - i;
@@ -322,12 +334,11 @@ static int process(struct dp_ioas *ioas, uint32_t n)
 		i = j;
 	}
 	if (ioas->ops->batch_end != NULL) {
-		uint32_t kept = v->ndone;
-		int rc = batch_end(ioas);
-		if (rc != 0) {
-			reclaimed -= (int)kept; /* unmapped, but their IOVAs stay out of use */
+		int rc = batch_end(ioas); /* frees this flush's runs and any kept from before */
+		if (rc < 0)
 			err = err ? err : rc;
-		}
+		else
+			reclaimed = rc;
 	}
 	__atomic_store_n(&v->nretry, keep, __ATOMIC_RELAXED); /* dp_iova_stats reads it */
 	return err ? err : reclaimed;
@@ -343,7 +354,8 @@ int inval_flush(struct dp_ioas *ioas, enum inval_trigger why)
 		return 0;
 	pthread_mutex_lock(&v->flush_lock);
 	grc = gather(v, &n);
-	if (n == 0) {
+	/* Nothing new, and nothing kept from a failed batched invalidation: no work. */
+	if (n == 0 && v->ndone == 0) {
 		pthread_mutex_unlock(&v->flush_lock);
 		return grc;
 	}
@@ -351,7 +363,7 @@ int inval_flush(struct dp_ioas *ioas, enum inval_trigger why)
 		ADD(&v->c.flushes[why], 1);
 	rc = process(ioas, n);
 	ADD(&v->c.epoch, 1);
-	if (v->nretry != 0 || grc != 0) { /* left behind: the age trigger retries */
+	if (v->nretry != 0 || v->ndone != 0 || grc != 0) { /* left behind: the age trigger retries */
 		uint64_t now = dp_ticks();
 		__atomic_store_n(&v->since, now ? now : 1, __ATOMIC_SEQ_CST);
 	}

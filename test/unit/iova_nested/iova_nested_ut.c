@@ -726,7 +726,8 @@ static void test_stale_iotlb(void)
 
 /* Partial processing through the IOAS: the sim handles 3 entries per call; a deferred flush of
  * 10 separate ranges takes 4 calls and reclaims everything. A failing call keeps the entries
- * it did not handle; nothing is reused; the next flush resubmits them. */
+ * it did not handle and their IOVAs out of use; the next flush resubmits them, then frees the
+ * IOVAs. */
 static void test_nested_partial_and_failure(void)
 {
 	struct dp_ioas *ioas = new_nested(DP_INVAL_DEFERRED, DP_IOAS_F_MANUAL);
@@ -756,21 +757,28 @@ static void test_nested_partial_and_failure(void)
 	dpi_fault_arm(0, 0);
 	dpi_sim_iommu_s1_stop_after(UINT32_MAX);
 	CU_ASSERT(ut_log_has("entry 3 of 10"));
-	CU_ASSERT(ut_log_has("never reused"));
+	CU_ASSERT(ut_log_has("not reused until the next flush"));
 	ut_log_release();
 	struct dpi_nested_stats ns = nstats(ioas);
 	CU_ASSERT_EQUAL(ns.inval_failures, 1);
 	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
 	CU_ASSERT_EQUAL(st.reclaimed, 10); /* none of the second batch */
 	CU_ASSERT_EQUAL(st.unmap_failures, 1);
-	/* the next submission (any unmap) resubmits the 7 left first */
+	/* The next flush, with nothing new pending, resubmits the 7 left and only then frees the
+	 * second batch's 10 IOVAs; a later unmap's flush carries just its own entry. */
 	uint64_t e0 = ns.inval_entries;
-	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0); /* nothing pending in the engine ... */
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(nstats(ioas).inval_entries, e0 + 7);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, 20);
+	CU_ASSERT_EQUAL(st.unmap_failures, 1);
 	dp_iova_t y;
 	CU_ASSERT_EQUAL(dp_iova_map(ioas, mem, 4 * KiB, 0, &y), 0);
 	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, y, 4 * KiB), 0);
-	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0); /* ... this one carries the 7 + 1 */
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
 	CU_ASSERT_EQUAL(nstats(ioas).inval_entries, e0 + 8);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, 21);
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 	munmap(mem, 20 * 4 * KiB);
 }
