@@ -29,118 +29,153 @@ static int bad_args(const char *op, const char *why)
 DP_STATIC_ASSERT(DP_IDXD_F_FENCE == IDXD_OP_FLAG_FENCE && DP_IDXD_F_CACHE == IDXD_OP_FLAG_CC,
 		 "the public operation flags are the descriptor's flag bits");
 
+/* Why op_begin refused: the checks again, with the message. */
+static __attribute__((noinline, cold)) int op_begin_fail(struct dp_idxd_chan *ch, const char *name,
+							 uint32_t flags, uint32_t len)
+{
+	if (ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0)
+		return bad_args(name, "NULL channel or unknown flags");
+	if (len == 0)
+		return bad_args(name, "zero length");
+	DPI_ERR("dp_idxd_submit_%s: %u bytes is beyond the WQ's largest transfer (%u): split it",
+		name, len, ch->max_xfer);
+	return -E2BIG;
+}
+
 /* Take a slot and start its descriptor: word 0 (PASID, flags, opcode) and the transfer size,
- * every other field zero. */
-static inline __attribute__((always_inline)) int op_begin(struct dp_idxd_chan *ch, const char *name, uint8_t opcode,
-			   uint32_t flags, uint32_t len, bool need_len, struct idxd_slot **out)
+ * and zero the fields after it (the operation fills those it uses). @sets_addrs: the operation
+ * writes both src_addr and dst_addr (their unions) and va[0] and va[1]; else they are zeroed
+ * here. The completion address was written at channel creation. */
+static inline __attribute__((always_inline)) int op_begin(struct dp_idxd_chan *ch, const char *name,
+							  uint8_t opcode, uint32_t flags,
+							  uint32_t len, bool need_len,
+							  bool sets_addrs, struct idxd_slot **out)
 {
 	struct idxd_slot *s;
 	uint64_t *q;
+	int rc;
 
-	if (dpi_unlikely(ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0))
-		return bad_args(name, "NULL channel or unknown flags");
-	if (dpi_unlikely(need_len && len == 0))
-		return bad_args(name, "zero length");
-	if (dpi_unlikely(len > ch->max_xfer)) {
-		DPI_ERR("dp_idxd_submit_%s: %u bytes is beyond the WQ's largest transfer (%u): "
-			"split it", name, len, ch->max_xfer);
-		return -E2BIG;
-	}
-	if (dpi_unlikely(ch->failed))
-		return -EIO;
-	s = idxd_slot_get(ch);
-	if (dpi_unlikely(s == NULL))
-		return -EAGAIN;
+	*out = NULL; /* a local of the inlined caller: no store */
+	/* One compare for "zero length" and "beyond the largest transfer": len - 1 wraps. */
+	if (dpi_unlikely(ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0 ||
+			 len - need_len > ch->max_xfer - need_len))
+		return op_begin_fail(ch, name, flags, len);
+	rc = idxd_slot_get(ch, &s);
+	if (dpi_unlikely(rc != 0))
+		return rc;
 	q = (uint64_t *)(void *)s->d;
-	q[0] = ch->pasid_w0 | ((uint64_t)(IDXD_DESC_FLAGS | flags) << 32) |
-	       ((uint64_t)opcode << 56);
-	q[2] = 0;
-	q[3] = 0;
+	q[0] = ch->w0 | ((uint64_t)(flags | ((uint32_t)opcode << 24)) << 32);
 	q[4] = len;
 	q[5] = 0;
 	q[6] = 0;
 	q[7] = 0;
-	s->va[0] = s->va[1] = s->va[2] = 0;
+	if (!sets_addrs) {
+		q[2] = 0;
+		q[3] = 0;
+		s->va[0] = 0;
+		s->va[1] = 0;
+	}
+	s->va[2] = 0;
 	*out = s;
 	return 0;
+}
+
+/* op_buf's way when the inline translation misses: NULL, "sw" or SVA (host addresses), 4 KiB
+ * entries, buffers across a page, or memory that is not DMA-able (-EFAULT). */
+static __attribute__((noinline)) int op_buf_slow(struct dp_idxd_chan *ch, const char *name,
+						 const void *p, uint32_t len, uint64_t *iova)
+{
+	if (p == NULL)
+		return bad_args(name, "NULL buffer");
+	return idxd_xlate_slow(ch, p, len, iova);
 }
 
 /* Translate buffer @p (index @i of the slot's caller pointers) into *@iova. */
 static inline __attribute__((always_inline)) int op_buf(struct dp_idxd_chan *ch, struct idxd_slot *s, int i, const char *name,
 			 const void *p, uint32_t len, uint64_t *iova)
 {
-	if (dpi_unlikely(p == NULL))
-		return bad_args(name, "NULL buffer");
-	s->va[i] = (uintptr_t)p;
-	return idxd_xlate(ch, p, len, iova);
+	uintptr_t va = (uintptr_t)p;
+
+	s->va[i] = va;
+	/* NULL and host-address channels go to the slow path; then one 4 KiB page, or a 2 MiB
+	 * translation entry: one translation is the whole story. */
+	if (dpi_likely(p != NULL && !ch->va_addrs && ((va ^ (va + len - 1)) >> 12) == 0)) {
+		uint64_t a = dpi_iova_of(p);
+
+		if (dpi_likely(a != DP_IOVA_INVALID)) {
+			*iova = a;
+			return 0;
+		}
+	}
+	return op_buf_slow(ch, name, p, len, iova);
 }
 
 int dp_idxd_submit_noop(struct dp_idxd_chan *ch, uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "noop", DSA_OPCODE_NOOP, flags, 0, false, &s);
+	int rc = op_begin(ch, "noop", DSA_OPCODE_NOOP, flags, 0, false, false, &s);
 
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_drain(struct dp_idxd_chan *ch, uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "drain", DSA_OPCODE_DRAIN, flags, 0, false, &s);
+	int rc = op_begin(ch, "drain", DSA_OPCODE_DRAIN, flags, 0, false, false, &s);
 
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
 			uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "copy", DSA_OPCODE_MEMMOVE, flags, len, true, &s);
+	int rc = op_begin(ch, "copy", DSA_OPCODE_MEMMOVE, flags, len, true, true, &s);
 
 	if (dpi_likely(rc == 0))
 		rc = op_buf(ch, s, 0, "copy", src, len, &s->d->src_addr);
 	if (dpi_likely(rc == 0))
 		rc = op_buf(ch, s, 1, "copy", dst, len, &s->d->dst_addr);
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_fill(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, uint32_t len,
 			uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "fill", DSA_OPCODE_MEMFILL, flags, len, true, &s);
+	int rc = op_begin(ch, "fill", DSA_OPCODE_MEMFILL, flags, len, true, false, &s);
 
 	if (rc == 0) {
 		s->d->pattern = pattern;
 		rc = op_buf(ch, s, 1, "fill", dst, len, &s->d->dst_addr);
 	}
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_compare(struct dp_idxd_chan *ch, const void *src1, const void *src2,
 			   uint32_t len, uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "compare", DSA_OPCODE_COMPARE, flags, len, true, &s);
+	int rc = op_begin(ch, "compare", DSA_OPCODE_COMPARE, flags, len, true, true, &s);
 
 	if (rc == 0)
 		rc = op_buf(ch, s, 0, "compare", src1, len, &s->d->src_addr);
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "compare", src2, len, &s->d->src2_addr);
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_compval(struct dp_idxd_chan *ch, const void *src, uint64_t pattern,
 			   uint32_t len, uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "compval", DSA_OPCODE_COMPVAL, flags, len, true, &s);
+	int rc = op_begin(ch, "compval", DSA_OPCODE_COMPVAL, flags, len, true, false, &s);
 
 	if (rc == 0) {
 		s->d->comp_pattern = pattern;
 		rc = op_buf(ch, s, 0, "compval", src, len, &s->d->src_addr);
 	}
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_cr_delta(struct dp_idxd_chan *ch, const void *src1, const void *src2,
@@ -154,7 +189,7 @@ int dp_idxd_submit_cr_delta(struct dp_idxd_chan *ch, const void *src1, const voi
 	    delta_max % DSA_DELTA_ENTRY_SIZE != 0)
 		return bad_args("cr_delta", "len must be a multiple of 8 up to 512 KiB and "
 					    "delta_max a non-zero multiple of 10");
-	rc = op_begin(ch, "cr_delta", DSA_OPCODE_CR_DELTA, flags, len, true, &s);
+	rc = op_begin(ch, "cr_delta", DSA_OPCODE_CR_DELTA, flags, len, true, true, &s);
 	if (rc == 0)
 		rc = op_buf(ch, s, 0, "cr_delta", src1, len, &s->d->src_addr);
 	if (rc == 0)
@@ -163,7 +198,8 @@ int dp_idxd_submit_cr_delta(struct dp_idxd_chan *ch, const void *src1, const voi
 		rc = op_buf(ch, s, 2, "cr_delta", delta, delta_max, &s->d->delta_addr);
 	if (rc == 0)
 		s->d->max_delta_size = delta_max;
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	/* SLOT_CHECK: the poll looks at the result for a delta record overflow */
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, SLOT_CHECK);
 }
 
 int dp_idxd_submit_ap_delta(struct dp_idxd_chan *ch, void *dst, const void *delta,
@@ -177,14 +213,14 @@ int dp_idxd_submit_ap_delta(struct dp_idxd_chan *ch, void *dst, const void *delt
 	    delta_size % DSA_DELTA_ENTRY_SIZE != 0)
 		return bad_args("ap_delta", "len must be a multiple of 8 up to 512 KiB and "
 					    "delta_size a non-zero multiple of 10");
-	rc = op_begin(ch, "ap_delta", DSA_OPCODE_AP_DELTA, flags, len, true, &s);
+	rc = op_begin(ch, "ap_delta", DSA_OPCODE_AP_DELTA, flags, len, true, false, &s);
 	if (rc == 0)
 		rc = op_buf(ch, s, 2, "ap_delta", delta, delta_size, &s->d->src_addr);
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "ap_delta", dst, len, &s->d->dst_addr);
 	if (rc == 0)
 		s->d->delta_rec_size = delta_size;
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_dualcast(struct dp_idxd_chan *ch, void *dst1, void *dst2, const void *src,
@@ -195,7 +231,7 @@ int dp_idxd_submit_dualcast(struct dp_idxd_chan *ch, void *dst1, void *dst2, con
 
 	if ((((uintptr_t)dst1 ^ (uintptr_t)dst2) & DSA_DUALCAST_ALIGN_MASK) != 0)
 		return bad_args("dualcast", "dst1 and dst2 must agree in address bits 11:0");
-	rc = op_begin(ch, "dualcast", DSA_OPCODE_DUALCAST, flags, len, true, &s);
+	rc = op_begin(ch, "dualcast", DSA_OPCODE_DUALCAST, flags, len, true, true, &s);
 	if (rc == 0)
 		rc = op_buf(ch, s, 0, "dualcast", src, len, &s->d->src_addr);
 	if (rc == 0)
@@ -204,27 +240,27 @@ int dp_idxd_submit_dualcast(struct dp_idxd_chan *ch, void *dst1, void *dst2, con
 		rc = op_buf(ch, s, 2, "dualcast", dst2, len, &s->d->dest2);
 	if (rc == 0 && ((s->d->dst_addr ^ s->d->dest2) & DSA_DUALCAST_ALIGN_MASK) != 0)
 		rc = bad_args("dualcast", "the IOVAs of dst1 and dst2 do not agree in bits 11:0");
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_crcgen(struct dp_idxd_chan *ch, const void *src, uint32_t len,
 			  uint32_t seed, uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "crcgen", DSA_OPCODE_CRCGEN, flags, len, true, &s);
+	int rc = op_begin(ch, "crcgen", DSA_OPCODE_CRCGEN, flags, len, true, false, &s);
 
 	if (rc == 0) {
 		s->d->crc_seed = seed;
 		rc = op_buf(ch, s, 0, "crcgen", src, len, &s->d->src_addr);
 	}
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_copy_crc(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
 			    uint32_t seed, uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "copy_crc", DSA_OPCODE_COPY_CRC, flags, len, true, &s);
+	int rc = op_begin(ch, "copy_crc", DSA_OPCODE_COPY_CRC, flags, len, true, true, &s);
 
 	if (rc == 0) {
 		s->d->crc_seed = seed;
@@ -232,7 +268,7 @@ int dp_idxd_submit_copy_crc(struct dp_idxd_chan *ch, void *dst, const void *src,
 	}
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "copy_crc", dst, len, &s->d->dst_addr);
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 /* ---- DIF --------------------------------------------------------------------------------- */
@@ -274,7 +310,7 @@ int dp_idxd_submit_dif_check(struct dp_idxd_chan *ch, const void *src, uint32_t 
 	int rc = dif_check_args("dif_check", dif, len, true);
 
 	if (rc == 0)
-		rc = op_begin(ch, "dif_check", DSA_OPCODE_DIF_CHECK, flags, len, true, &s);
+		rc = op_begin(ch, "dif_check", DSA_OPCODE_DIF_CHECK, flags, len, true, false, &s);
 	if (rc == 0) {
 		s->d->src_dif_flags = dif->flags;
 		s->d->dif_chk_flags = dif->op_flags;
@@ -283,7 +319,7 @@ int dp_idxd_submit_dif_check(struct dp_idxd_chan *ch, const void *src, uint32_t 
 		s->d->chk_app_tag_seed = dif->app_tag;
 		rc = op_buf(ch, s, 0, "dif_check", src, len, &s->d->src_addr);
 	}
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_dif_insert(struct dp_idxd_chan *ch, void *dst, const void *src,
@@ -294,7 +330,7 @@ int dp_idxd_submit_dif_insert(struct dp_idxd_chan *ch, void *dst, const void *sr
 	int rc = dif_check_args("dif_insert", dif, len, false);
 
 	if (rc == 0)
-		rc = op_begin(ch, "dif_insert", DSA_OPCODE_DIF_INS, flags, len, true, &s);
+		rc = op_begin(ch, "dif_insert", DSA_OPCODE_DIF_INS, flags, len, true, true, &s);
 	if (rc == 0) {
 		s->d->dest_dif_flag = dif->flags;
 		s->d->dif_ins_flags = dif->op_flags;
@@ -306,7 +342,7 @@ int dp_idxd_submit_dif_insert(struct dp_idxd_chan *ch, void *dst, const void *sr
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "dif_insert", dst, dif_out_len(dif->op_flags, len, 1),
 			    &s->d->dst_addr);
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_dif_strip(struct dp_idxd_chan *ch, void *dst, const void *src,
@@ -317,7 +353,7 @@ int dp_idxd_submit_dif_strip(struct dp_idxd_chan *ch, void *dst, const void *src
 	int rc = dif_check_args("dif_strip", dif, len, true);
 
 	if (rc == 0)
-		rc = op_begin(ch, "dif_strip", DSA_OPCODE_DIF_STRP, flags, len, true, &s);
+		rc = op_begin(ch, "dif_strip", DSA_OPCODE_DIF_STRP, flags, len, true, true, &s);
 	if (rc == 0) {
 		s->d->src_dif_flags = dif->flags;
 		s->d->dif_chk_flags = dif->op_flags;
@@ -329,7 +365,7 @@ int dp_idxd_submit_dif_strip(struct dp_idxd_chan *ch, void *dst, const void *src
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "dif_strip", dst, dif_out_len(dif->op_flags, len, -1),
 			    &s->d->dst_addr);
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_dif_update(struct dp_idxd_chan *ch, void *dst, const void *src,
@@ -343,7 +379,7 @@ int dp_idxd_submit_dif_update(struct dp_idxd_chan *ch, void *dst, const void *sr
 	if (rc == 0 && (dst_dif == NULL || dst_dif->reserved0 != 0))
 		rc = bad_args("dif_update", "NULL destination DIF parameters or reserved0 set");
 	if (rc == 0)
-		rc = op_begin(ch, "dif_update", DSA_OPCODE_DIF_UPDT, flags, len, true, &s);
+		rc = op_begin(ch, "dif_update", DSA_OPCODE_DIF_UPDT, flags, len, true, true, &s);
 	if (rc == 0) {
 		s->d->src_upd_flags = src_dif->flags;
 		s->d->upd_dest_flags = dst_dif->flags;
@@ -358,16 +394,16 @@ int dp_idxd_submit_dif_update(struct dp_idxd_chan *ch, void *dst, const void *sr
 	}
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "dif_update", dst, len, &s->d->dst_addr);
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
 int dp_idxd_submit_cflush(struct dp_idxd_chan *ch, void *dst, uint32_t len, uint32_t flags,
 			  dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
-	int rc = op_begin(ch, "cflush", DSA_OPCODE_CFLUSH, flags, len, true, &s);
+	int rc = op_begin(ch, "cflush", DSA_OPCODE_CFLUSH, flags, len, true, false, &s);
 
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "cflush", dst, len, &s->d->dst_addr);
-	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg);
+	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
