@@ -502,6 +502,15 @@ int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d
 	}
 }
 
+int idxd_publish_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
+{
+	int rc = idxd_portal_submit(ch, d);
+
+	if (dpi_unlikely(rc != 0))
+		ch->tail--;
+	return rc;
+}
+
 /* The record is 32-byte aligned DMA memory laid out as struct dp_idxd_result (packed only
  * because <linux/idxd.h> declares it so). */
 static inline const struct dp_idxd_result *as_result(const struct dsa_completion_record *c)
@@ -776,48 +785,46 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 }
 
 /* The head's record is not written (or the head failed without one): forced completions,
- * the open batch, a timeout. True when the poll stops here. */
-static __attribute__((noinline, cold)) bool poll_empty(struct dp_idxd_chan *ch, uint32_t seq,
-						       struct idxd_slot *s, uint32_t *n)
+ * the open batch, a timeout. The callbacks run (0 or 1), or -1 when the poll stops here. */
+static __attribute__((noinline, cold)) int poll_empty(struct dp_idxd_chan *ch, uint32_t seq,
+						      struct idxd_slot *s)
 {
 	if (ch->batch_open && seq == ch->batch_seq)
-		return true; /* the open batch has not been submitted */
+		return -1; /* the open batch has not been submitted */
 	if (s->forced_rc != 0) {
-		if (!(s->kind & SLOT_BATCH)) { /* a batch has no callback */
-			complete_forced(ch, s, s->forced_rc);
-			(*n)++;
-		}
 		ch->head = seq + 1;
-		return false;
+		if (s->kind & SLOT_BATCH) /* a batch has no callback */
+			return 0;
+		complete_forced(ch, s, s->forced_rc);
+		return 1;
 	}
-	return head_pending(ch, s) == 0;
+	return head_pending(ch, s) == 0 ? -1 : 0;
 }
 
 /* The head's record is written but not a plain success, or the slot needs more than its
- * status: batches, CR_DELTA, resumed operations, errors. False when the poll stops here (an
- * operation resubmitted after a page fault). */
-static __attribute__((noinline)) bool poll_other(struct dp_idxd_chan *ch, uint32_t seq,
-						 struct idxd_slot *s,
-						 struct dsa_completion_record *c, uint8_t st,
-						 uint32_t *n)
+ * status: batches, CR_DELTA, resumed operations, errors. The callbacks run (0 or 1), or -1
+ * when the poll stops here (an operation resubmitted after a page fault). */
+static __attribute__((noinline)) int poll_other(struct dp_idxd_chan *ch, uint32_t seq,
+						struct idxd_slot *s,
+						struct dsa_completion_record *c, uint8_t st)
 {
+	int n = 1;
+
 	if (s->kind & SLOT_BATCH) {
 		batch_done(ch, seq, s, c);
+		n = 0;
 	} else if ((st & DSA_COMP_STATUS_MASK) == DSA_COMP_SUCCESS) {
 		int rc = 0;
 
 		if (c->result == DSA_DELTA_RESULT_OVERFLOW && s->d->opcode == DSA_OPCODE_CR_DELTA)
 			rc = -ENOSPC;
 		complete(ch, s, c, rc);
-		(*n)++;
-	} else if (complete_error(ch, s, c)) {
-		(*n)++;
-	} else {
-		return false; /* resubmitted after a page fault */
+	} else if (!complete_error(ch, s, c)) {
+		return -1; /* resubmitted after a page fault */
 	}
 	c->status = 0; /* ready for the slot's next operation */
 	ch->head = seq + 1;
-	return true;
+	return n;
 }
 
 int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
@@ -851,8 +858,11 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 			n++;
 			continue;
 		}
-		if (st == 0 ? poll_empty(ch, head, s, &n) : !poll_other(ch, head, s, c, st, &n))
+		int k = st == 0 ? poll_empty(ch, head, s) : poll_other(ch, head, s, c, st);
+
+		if (k < 0)
 			break;
+		n += (uint32_t)k;
 		head = ch->head; /* a recovery may have moved it */
 	}
 	if (ch->deadline != 0 && ch->dl_seq != ch->head)

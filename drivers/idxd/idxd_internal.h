@@ -229,6 +229,10 @@ int idxd_slot_get_slow(struct dp_idxd_chan *ch);
 /* A portal submission other than MOVDIR64B or the sim's dedicated-WQ store (portal.h). */
 int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d);
 
+/* idxd_slot_submit() past MOVDIR64B: submit @d, the descriptor of slot tail - 1, taken
+ * already; on failure give the slot back (tail - 1) and return the portal's error. */
+int idxd_publish_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d);
+
 /* The completion record address (IOVA, or host address on "sw") of slot sequence @seq. */
 static inline uint64_t idxd_comp_addr(const struct dp_idxd_chan *ch, uint32_t seq)
 {

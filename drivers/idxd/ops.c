@@ -90,24 +90,57 @@ static __attribute__((noinline)) int op_buf_slow(struct dp_idxd_chan *ch, const 
 	return idxd_xlate_slow(ch, p, len, iova);
 }
 
+/* The inline translation: true with *@iova set for a buffer within one 2 MiB translation
+ * entry (dpi_iova_of_hit), or any non-NULL buffer on a host-address channel; false for
+ * everything else (the caller takes the slow path, which checks again and says why). */
+static inline __attribute__((always_inline)) bool xlate_fast(const struct dp_idxd_chan *ch,
+							     const void *p, uint32_t len,
+							     uint64_t *iova)
+{
+	uintptr_t va = (uintptr_t)p;
+
+	if (dpi_unlikely(p == NULL))
+		return false;
+	if (dpi_unlikely(ch->va_addrs)) {
+		*iova = va;
+		return true;
+	}
+	if (dpi_unlikely(((va ^ (va + len - 1)) >> DPI_XLATE_L2_SHIFT) != 0))
+		return false;
+	return dpi_iova_of_hit(p, iova);
+}
+
 /* Translate buffer @p (index @i of the slot's caller pointers) into *@iova. */
 static inline __attribute__((always_inline)) int op_buf(struct dp_idxd_chan *ch, struct idxd_slot *s, int i, const char *name,
 			 const void *p, uint32_t len, uint64_t *iova)
 {
-	uintptr_t va = (uintptr_t)p;
-
-	s->va[i] = va;
-	/* NULL and host-address channels go to the slow path; then one 4 KiB page, or a 2 MiB
-	 * translation entry: one translation is the whole story. */
-	if (dpi_likely(p != NULL && !ch->va_addrs && ((va ^ (va + len - 1)) >> 12) == 0)) {
-		uint64_t a = dpi_iova_of(p);
-
-		if (dpi_likely(a != DP_IOVA_INVALID)) {
-			*iova = a;
-			return 0;
-		}
-	}
+	s->va[i] = (uintptr_t)p;
+	if (dpi_likely(xlate_fast(ch, p, len, iova)))
+		return 0;
 	return op_buf_slow(ch, name, p, len, iova);
+}
+
+/*
+ * The fast path of copy, fill and crcgen: every check of op_begin, one compare each, and the
+ * inline translations; false when any of them says no, and the operation then goes the generic
+ * way (op_begin, op_buf), which checks again and says why. The slot is not taken yet.
+ */
+static inline __attribute__((always_inline)) bool op_fast(struct dp_idxd_chan *ch,
+							  uint32_t flags, uint32_t len,
+							  struct idxd_slot **out)
+{
+	if (dpi_unlikely(ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0 ||
+			 len - 1 > ch->max_xfer - 1 || ch->tail == ch->limit))
+		return false;
+	*out = &ch->slot[ch->tail & ch->mask];
+	return true;
+}
+
+/* Word 0 of a descriptor. */
+static inline __attribute__((always_inline)) uint64_t op_w0(const struct dp_idxd_chan *ch,
+							     uint8_t opcode, uint32_t flags)
+{
+	return ch->w0 | ((uint64_t)(flags | ((uint32_t)opcode << 24)) << 32);
 }
 
 int dp_idxd_submit_noop(struct dp_idxd_chan *ch, uint32_t flags, dp_idxd_cb cb, void *arg)
@@ -126,7 +159,7 @@ int dp_idxd_submit_drain(struct dp_idxd_chan *ch, uint32_t flags, dp_idxd_cb cb,
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
-int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
+static __attribute__((noinline)) int copy_generic(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
 			uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
@@ -139,7 +172,7 @@ int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uin
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
-int dp_idxd_submit_fill(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, uint32_t len,
+static __attribute__((noinline)) int fill_generic(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, uint32_t len,
 			uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
@@ -243,7 +276,7 @@ int dp_idxd_submit_dualcast(struct dp_idxd_chan *ch, void *dst1, void *dst2, con
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
-int dp_idxd_submit_crcgen(struct dp_idxd_chan *ch, const void *src, uint32_t len,
+static __attribute__((noinline)) int crcgen_generic(struct dp_idxd_chan *ch, const void *src, uint32_t len,
 			  uint32_t seed, uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
@@ -406,4 +439,73 @@ int dp_idxd_submit_cflush(struct dp_idxd_chan *ch, void *dst, uint32_t len, uint
 	if (rc == 0)
 		rc = op_buf(ch, s, 1, "cflush", dst, len, &s->d->dst_addr);
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
+}
+
+/* ---- fast paths: copy, fill, crcgen ------------------------------------------------------ */
+
+int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
+			uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	uint64_t sa, da, *q;
+
+	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_fast(ch, src, len, &sa) ||
+			 !xlate_fast(ch, dst, len, &da)))
+		return copy_generic(ch, dst, src, len, flags, cb, arg);
+	q = (uint64_t *)(void *)s->d;
+	q[0] = op_w0(ch, DSA_OPCODE_MEMMOVE, flags);
+	q[2] = sa;
+	q[3] = da;
+	q[4] = len;
+	q[5] = 0;
+	q[6] = 0;
+	q[7] = 0;
+	s->va[0] = (uintptr_t)src;
+	s->va[1] = (uintptr_t)dst;
+	s->va[2] = 0;
+	return idxd_slot_submit(ch, s, cb, arg, 0);
+}
+
+int dp_idxd_submit_fill(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, uint32_t len,
+			uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	uint64_t da, *q;
+
+	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_fast(ch, dst, len, &da)))
+		return fill_generic(ch, dst, pattern, len, flags, cb, arg);
+	q = (uint64_t *)(void *)s->d;
+	q[0] = op_w0(ch, DSA_OPCODE_MEMFILL, flags);
+	q[2] = pattern;
+	q[3] = da;
+	q[4] = len;
+	q[5] = 0;
+	q[6] = 0;
+	q[7] = 0;
+	s->va[0] = 0;
+	s->va[1] = (uintptr_t)dst;
+	s->va[2] = 0;
+	return idxd_slot_submit(ch, s, cb, arg, 0);
+}
+
+int dp_idxd_submit_crcgen(struct dp_idxd_chan *ch, const void *src, uint32_t len,
+			  uint32_t seed, uint32_t flags, dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *s;
+	uint64_t sa, *q;
+
+	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_fast(ch, src, len, &sa)))
+		return crcgen_generic(ch, src, len, seed, flags, cb, arg);
+	q = (uint64_t *)(void *)s->d;
+	q[0] = op_w0(ch, DSA_OPCODE_CRCGEN, flags);
+	q[2] = sa;
+	q[3] = 0;
+	q[4] = len;
+	q[5] = seed; /* crc_seed, crc_rsvd 0 */
+	q[6] = 0;    /* seed_addr */
+	q[7] = 0;
+	s->va[0] = (uintptr_t)src;
+	s->va[1] = 0;
+	s->va[2] = 0;
+	return idxd_slot_submit(ch, s, cb, arg, 0);
 }
