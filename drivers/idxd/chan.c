@@ -829,9 +829,7 @@ static __attribute__((noinline)) int poll_other(struct dp_idxd_chan *ch, uint32_
 
 int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 {
-	struct dsa_completion_record *comp;
-	struct idxd_slot *slot;
-	uint32_t n = 0, mask, head;
+	uint32_t n = 0, head;
 
 	if (dpi_unlikely(ch == NULL))
 		return -EINVAL;
@@ -839,31 +837,27 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 		idxd_batch_close(ch);
 	if (max == 0)
 		max = UINT32_MAX;
-	/* Fixed for the channel's life: kept in registers across the callbacks. */
-	comp = ch->comp;
-	slot = ch->slot;
-	mask = ch->mask;
-	head = ch->head;
-	while (head != ch->tail && n < max) {
-		uint32_t idx = head & mask;
-		struct dsa_completion_record *c = &comp[idx];
-		struct idxd_slot *s = &slot[idx];
+	/* Few values live across the callbacks (no saved registers to spill): the ring's
+	 * fields are read again from the channel each round. */
+	while ((head = ch->head) != ch->tail && n < max) {
+		uint32_t idx = head & ch->mask;
+		struct dsa_completion_record *c = &ch->comp[idx];
+		struct idxd_slot *s = &ch->slot[idx];
 		uint8_t st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
+		int k;
 
 		if (dpi_likely(st == DSA_COMP_SUCCESS && (s->kind & SLOT_SLOW) == 0)) {
 			if (s->cb != NULL)
 				s->cb(s->arg, 0, as_result(c));
 			c->status = 0; /* ready for the slot's next operation */
-			ch->head = ++head;
+			ch->head = head + 1;
 			n++;
 			continue;
 		}
-		int k = st == 0 ? poll_empty(ch, head, s) : poll_other(ch, head, s, c, st);
-
+		k = st == 0 ? poll_empty(ch, head, s) : poll_other(ch, head, s, c, st);
 		if (k < 0)
 			break;
 		n += (uint32_t)k;
-		head = ch->head; /* a recovery may have moved it */
 	}
 	if (ch->deadline != 0 && ch->dl_seq != ch->head)
 		ch->deadline = 0;

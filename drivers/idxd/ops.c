@@ -110,6 +110,35 @@ static inline __attribute__((always_inline)) bool xlate_fast(const struct dp_idx
 	return dpi_iova_of_hit(p, iova);
 }
 
+/*
+ * The translation of the copy/fill/crcgen fast paths: dpi_iova_of_hit() with the NULL check
+ * folded into its range check. @map is dpi_xlate.map, loaded once per operation (NULL: no
+ * memory was ever registered, every lookup misses). Level-2 slot 0 (the first 2 MiB, NULL in
+ * it) is left to the slow path: a whole 2 MiB entry there would need page 0 mapped, and the
+ * slow path checks and translates it anyway. True with *@iova for a buffer of @len_m1 + 1
+ * bytes inside one 2 MiB entry; false for everything else.
+ */
+static inline __attribute__((always_inline)) bool xlate_hit(const uint64_t *map, const void *p,
+							    uint32_t len_m1, uint64_t *iova)
+{
+	uintptr_t va = (uintptr_t)p, i = va >> DPI_XLATE_L2_SHIFT;
+	uint64_t e;
+
+	if (dpi_unlikely(((va ^ (va + len_m1)) >> DPI_XLATE_L2_SHIFT) != 0 ||
+			 i - 1 >= DPI_XLATE_SLOTS - 1))
+		return false;
+	e = __atomic_load_n(&map[i], __ATOMIC_ACQUIRE);
+	if (dpi_unlikely(!(e & DPI_XLATE_VALID)))
+		return false;
+	*iova = va + e - DPI_XLATE_VALID;
+	return true;
+}
+
+static inline __attribute__((always_inline)) const uint64_t *xlate_map(void)
+{
+	return __atomic_load_n(&dpi_xlate.map, __ATOMIC_ACQUIRE);
+}
+
 /* Translate buffer @p (index @i of the slot's caller pointers) into *@iova. */
 static inline __attribute__((always_inline)) int op_buf(struct dp_idxd_chan *ch, struct idxd_slot *s, int i, const char *name,
 			 const void *p, uint32_t len, uint64_t *iova)
@@ -443,15 +472,42 @@ int dp_idxd_submit_cflush(struct dp_idxd_chan *ch, void *dst, uint32_t len, uint
 
 /* ---- fast paths: copy, fill, crcgen ------------------------------------------------------ */
 
+/* copy_generic() with the arguments dp_idxd_submit_copy() left in slot @s (before taking
+ * it), so that its fast path keeps fewer values live. */
+static __attribute__((noinline)) int copy_from_slot(struct dp_idxd_chan *ch,
+						    const struct idxd_slot *s, uint32_t len,
+						    uint32_t flags)
+{
+	return copy_generic(ch, (void *)s->va[1], (const void *)s->va[0], len, flags, s->cb,
+			    s->arg);
+}
+
 int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
 			uint32_t flags, dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
+	const uint64_t *map;
 	uint64_t sa, da, *q;
 
-	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_fast(ch, src, len, &sa) ||
-			 !xlate_fast(ch, dst, len, &da)))
+	if (dpi_unlikely(!op_fast(ch, flags, len, &s)))
 		return copy_generic(ch, dst, src, len, flags, cb, arg);
+	/* The slot is not taken yet: the generic path may still fill it. */
+	s->cb = cb;
+	s->arg = arg;
+	s->va[0] = (uintptr_t)src;
+	s->va[1] = (uintptr_t)dst;
+	s->va[2] = 0;
+	if (dpi_likely(!ch->va_addrs)) {
+		map = xlate_map();
+		if (dpi_unlikely(map == NULL || !xlate_hit(map, src, len - 1, &sa) ||
+				 !xlate_hit(map, dst, len - 1, &da)))
+			return copy_from_slot(ch, s, len, flags);
+	} else {
+		if (dpi_unlikely(src == NULL || dst == NULL))
+			return copy_from_slot(ch, s, len, flags);
+		sa = (uintptr_t)src;
+		da = (uintptr_t)dst;
+	}
 	q = (uint64_t *)(void *)s->d;
 	q[0] = op_w0(ch, DSA_OPCODE_MEMMOVE, flags);
 	q[2] = sa;
@@ -460,10 +516,7 @@ int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uin
 	q[5] = 0;
 	q[6] = 0;
 	q[7] = 0;
-	s->va[0] = (uintptr_t)src;
-	s->va[1] = (uintptr_t)dst;
-	s->va[2] = 0;
-	return idxd_slot_submit(ch, s, cb, arg, 0);
+	return idxd_slot_publish(ch, s, 0);
 }
 
 int dp_idxd_submit_fill(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, uint32_t len,

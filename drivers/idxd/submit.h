@@ -26,17 +26,14 @@ static inline __attribute__((always_inline)) int idxd_slot_get(struct dp_idxd_ch
 	return 0;
 }
 
-/* Publish the operation built in @s (@kind: SLOT_CHECK or 0). 0; -EAGAIN (a shared WQ stayed
- * full: nothing was taken); another portal error. */
-static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd_chan *ch,
-								  struct idxd_slot *s,
-								  dp_idxd_cb cb, void *arg,
-								  uint8_t kind)
+/* Publish the operation built in @s, its callback set (@kind: SLOT_CHECK or 0). 0; -EAGAIN (a
+ * shared WQ stayed full: nothing was taken); another portal error. */
+static inline __attribute__((always_inline)) int idxd_slot_publish(struct dp_idxd_chan *ch,
+								   struct idxd_slot *s,
+								   uint8_t kind)
 {
 	uint32_t seq = ch->tail;
 
-	s->cb = cb;
-	s->arg = arg;
 	/* The record was reset when its previous operation was reaped (dp_idxd_poll). */
 	if (ch->batch_open) {
 		/* A member whose record stays empty after its batch completed did not run (a
@@ -58,6 +55,17 @@ static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd
 		return 0;
 	}
 	return idxd_publish_slow(ch, s->d);
+}
+
+/* Set the callback of the operation built in @s and publish it (idxd_slot_publish). */
+static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd_chan *ch,
+								  struct idxd_slot *s,
+								  dp_idxd_cb cb, void *arg,
+								  uint8_t kind)
+{
+	s->cb = cb;
+	s->arg = arg;
+	return idxd_slot_publish(ch, s, kind);
 }
 
 #endif
