@@ -325,6 +325,23 @@ uint32_t dp_idxd_chan_outstanding(const struct dp_idxd_chan *ch)
 
 /* ---- submission -------------------------------------------------------------------------- */
 
+/* Set ch->limit for the state the channel is in: the slots the fast path may take from tail
+ * without asking (none when the channel failed or a batch is to be opened; up to a full ring
+ * as of the current head; for an open batch, up to max_batch members and none at the ring's
+ * start after the first). */
+static void limit_set(struct dp_idxd_chan *ch)
+{
+	uint32_t room = ch->head + ch->depth - ch->tail;
+
+	if (ch->failed || ((ch->autobatch || ch->batch_wanted) && !ch->batch_open)) {
+		room = 0;
+	} else if (ch->batch_open) {
+		room = DPI_MIN(room, ch->batch_seq + 1 + ch->max_batch - ch->tail);
+		room = DPI_MIN(room, (((ch->batch_seq + 1) | ch->mask) + 1) - ch->tail);
+	}
+	ch->limit = ch->tail + room;
+}
+
 int idxd_batch_open(struct dp_idxd_chan *ch)
 {
 	if (ch->batch_open)
@@ -333,7 +350,7 @@ int idxd_batch_open(struct dp_idxd_chan *ch)
 		return -EAGAIN;
 	ch->batch_seq = ch->tail++;
 	ch->batch_open = true;
-	ch->limit = ch->tail; /* the slow path sets the batch's limit */
+	limit_set(ch);
 	return 0;
 }
 
@@ -357,7 +374,7 @@ static int batch_close_single(struct dp_idxd_chan *ch, struct idxd_slot *bs)
 	bs->forced_rc = 0;
 	ch->tail--;
 	ch->batch_open = false;
-	ch->limit = ch->tail;
+	limit_set(ch);
 	return 0;
 }
 
@@ -377,7 +394,7 @@ int idxd_batch_close(struct dp_idxd_chan *ch)
 	if (idxd_batch_n(ch) == 0) {
 		ch->tail--;
 		ch->batch_open = false;
-		ch->limit = ch->tail;
+		limit_set(ch);
 		return 0;
 	}
 	if (idxd_batch_n(ch) == 1)
@@ -399,7 +416,7 @@ int idxd_batch_close(struct dp_idxd_chan *ch)
 	if (rc != 0)
 		return rc;
 	ch->batch_open = false;
-	ch->limit = ch->tail;
+	limit_set(ch);
 	return 0;
 }
 
@@ -425,8 +442,10 @@ int dp_idxd_batch_close(struct dp_idxd_chan *ch)
 		return -EINVAL;
 	/* The batch may have gone out early with nothing after it. */
 	rc = ch->batch_open ? idxd_batch_close(ch) : 0;
-	if (rc == 0)
+	if (rc == 0) {
 		ch->batch_wanted = false;
+		limit_set(ch);
+	}
 	return rc;
 }
 
@@ -441,8 +460,6 @@ int dp_idxd_flush(struct dp_idxd_chan *ch)
 
 int idxd_slot_get_slow(struct dp_idxd_chan *ch)
 {
-	uint32_t room;
-
 	if (dpi_unlikely(ch->failed))
 		return -EIO;
 	/* A batch's descriptors form its list: it goes out when full, or before it would wrap
@@ -454,18 +471,8 @@ int idxd_slot_get_slow(struct dp_idxd_chan *ch)
 		return -EAGAIN;
 	if ((ch->autobatch || ch->batch_wanted) && !ch->batch_open && idxd_batch_open(ch) != 0)
 		return -EAGAIN;
-	room = ch->head + ch->depth - ch->tail;
-	if (room == 0) {
-		ch->limit = ch->tail;
-		return -EAGAIN;
-	}
-	if (ch->batch_open) {
-		/* Members up to max_batch, and none at the ring's start after the first. */
-		room = DPI_MIN(room, ch->batch_seq + 1 + ch->max_batch - ch->tail);
-		room = DPI_MIN(room, (((ch->batch_seq + 1) | ch->mask) + 1) - ch->tail);
-	}
-	ch->limit = ch->tail + room;
-	return 0;
+	limit_set(ch);
+	return ch->limit == ch->tail ? -EAGAIN : 0;
 }
 
 int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
@@ -500,6 +507,16 @@ int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d
 	default:
 		return idxd_soft_submit(ch, d);
 	}
+}
+
+int idxd_publish_sim(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
+{
+	int rc = ch->region_write(ch->portal.dev, ch->portal.region, ch->portal_off, d,
+				  sizeof(*d));
+
+	if (dpi_unlikely(rc != 0))
+		ch->tail--;
+	return rc;
 }
 
 int idxd_publish_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
@@ -827,6 +844,35 @@ static __attribute__((noinline)) int poll_other(struct dp_idxd_chan *ch, uint32_
 	return n;
 }
 
+/*
+ * A BATCH descriptor at the head (sequence @seq, record @c) completed successfully: every
+ * member ran. Reap it, then run the members' callbacks from one loop over their records,
+ * consecutive in the ring (a batch never wraps), while they are plain successes and fewer
+ * than @left. Returns the callbacks run; the rest (if any) is left to the general loop.
+ */
+static __attribute__((noinline)) uint32_t poll_batch(struct dp_idxd_chan *ch, uint32_t seq,
+						     struct dsa_completion_record *c,
+						     uint32_t members, uint32_t left)
+{
+	uint32_t idx = (seq + 1) & ch->mask, k = 0;
+	struct dsa_completion_record *mc = &ch->comp[idx];
+	struct idxd_slot *ms = &ch->slot[idx];
+
+	c->status = 0;
+	ch->head = seq + 1;
+	members = DPI_MIN(members, left);
+	for (; k < members; k++, mc++, ms++) {
+		if (dpi_unlikely(__atomic_load_n(&mc->status, __ATOMIC_ACQUIRE) != DSA_COMP_SUCCESS ||
+				 (ms->kind & SLOT_SLOW) != 0))
+			break;
+		if (ms->cb != NULL)
+			ms->cb(ms->arg, 0, as_result(mc));
+		mc->status = 0;
+		ch->head = seq + 2 + k;
+	}
+	return k;
+}
+
 int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 {
 	uint32_t n = 0, head;
@@ -852,6 +898,10 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 			c->status = 0; /* ready for the slot's next operation */
 			ch->head = head + 1;
 			n++;
+			continue;
+		}
+		if (st == DSA_COMP_SUCCESS && s->kind == SLOT_BATCH) {
+			n += poll_batch(ch, head, c, s->done, max - n);
 			continue;
 		}
 		k = st == 0 ? poll_empty(ch, head, s) : poll_other(ch, head, s, c, st);

@@ -233,6 +233,9 @@ int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d
  * already; on failure give the slot back (tail - 1) and return the portal's error. */
 int idxd_publish_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d);
 
+/* idxd_publish_slow() for IDXD_SUBMIT_SIM: the sim's region write, nothing to decide. */
+int idxd_publish_sim(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d);
+
 /* The completion record address (IOVA, or host address on "sw") of slot sequence @seq. */
 static inline uint64_t idxd_comp_addr(const struct dp_idxd_chan *ch, uint32_t seq)
 {

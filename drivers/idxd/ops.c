@@ -112,8 +112,10 @@ static inline __attribute__((always_inline)) bool xlate_fast(const struct dp_idx
 
 /*
  * The translation of the copy/fill/crcgen fast paths: dpi_iova_of_hit() with the NULL check
- * folded into its range check. @map is dpi_xlate.map, loaded once per operation (NULL: no
- * memory was ever registered, every lookup misses). Level-2 slot 0 (the first 2 MiB, NULL in
+ * folded into its range check. @map is dpi_xlate.map, loaded once per operation: never NULL on
+ * a channel with device (IOVA) addresses, whose rings were translated by dp_iova_of() at
+ * creation (lib/iova reserves the map on the first registration and never releases it, so
+ * dpi_xlate.slots is DPI_XLATE_SLOTS for good). Level-2 slot 0 (the first 2 MiB, NULL in
  * it) is left to the slow path: a whole 2 MiB entry there would need page 0 mapped, and the
  * slow path checks and translates it anyway. True with *@iova for a buffer of @len_m1 + 1
  * bytes inside one 2 MiB entry; false for everything else.
@@ -137,6 +139,18 @@ static inline __attribute__((always_inline)) bool xlate_hit(const uint64_t *map,
 static inline __attribute__((always_inline)) const uint64_t *xlate_map(void)
 {
 	return __atomic_load_n(&dpi_xlate.map, __ATOMIC_ACQUIRE);
+}
+
+/* One buffer of a fast path: xlate_hit(), or the host address on a host-address channel. */
+static inline __attribute__((always_inline)) bool xlate_one(const struct dp_idxd_chan *ch,
+							    const void *p, uint32_t len,
+							    uint64_t *iova)
+{
+	if (dpi_unlikely(ch->va_addrs)) {
+		*iova = (uintptr_t)p;
+		return p != NULL;
+	}
+	return xlate_hit(xlate_map(), p, len - 1, iova);
 }
 
 /* Translate buffer @p (index @i of the slot's caller pointers) into *@iova. */
@@ -499,7 +513,7 @@ int dp_idxd_submit_copy(struct dp_idxd_chan *ch, void *dst, const void *src, uin
 	s->va[2] = 0;
 	if (dpi_likely(!ch->va_addrs)) {
 		map = xlate_map();
-		if (dpi_unlikely(map == NULL || !xlate_hit(map, src, len - 1, &sa) ||
+		if (dpi_unlikely(!xlate_hit(map, src, len - 1, &sa) ||
 				 !xlate_hit(map, dst, len - 1, &da)))
 			return copy_from_slot(ch, s, len, flags);
 	} else {
@@ -525,7 +539,7 @@ int dp_idxd_submit_fill(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, ui
 	struct idxd_slot *s;
 	uint64_t da, *q;
 
-	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_fast(ch, dst, len, &da)))
+	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_one(ch, dst, len, &da)))
 		return fill_generic(ch, dst, pattern, len, flags, cb, arg);
 	q = (uint64_t *)(void *)s->d;
 	q[0] = op_w0(ch, DSA_OPCODE_MEMFILL, flags);
@@ -547,7 +561,7 @@ int dp_idxd_submit_crcgen(struct dp_idxd_chan *ch, const void *src, uint32_t len
 	struct idxd_slot *s;
 	uint64_t sa, *q;
 
-	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_fast(ch, src, len, &sa)))
+	if (dpi_unlikely(!op_fast(ch, flags, len, &s) || !xlate_one(ch, src, len, &sa)))
 		return crcgen_generic(ch, src, len, seed, flags, cb, arg);
 	q = (uint64_t *)(void *)s->d;
 	q[0] = op_w0(ch, DSA_OPCODE_CRCGEN, flags);

@@ -46,14 +46,16 @@ static inline __attribute__((always_inline)) int idxd_slot_publish(struct dp_idx
 	/* a fence outside a batch means nothing: the device ignores it */
 	s->meta = idxd_slot_meta(0, 0, SLOT_OP | kind);
 	/* Taken before the portal store; idxd_publish_slow() gives it back if the store fails.
-	 * MOVDIR64B inline, everything else (the sim's store included) behind a tail call, so
-	 * the fast path calls nothing and needs no saved registers. */
+	 * MOVDIR64B inline, everything else (the sim's store, ENQCMD, soft) behind a tail
+	 * call, so the fast path calls nothing and needs no saved registers. */
 	ch->tail = seq + 1;
 	if (dpi_likely(ch->portal_kind == IDXD_SUBMIT_MOVDIR64B)) {
 		dpi_wmb(); /* a batch list before the descriptor */
 		idxd_movdir64b(ch->portal.base + ch->portal_off, s->d);
 		return 0;
 	}
+	if (dpi_likely(ch->portal_kind == IDXD_SUBMIT_SIM))
+		return idxd_publish_sim(ch, s->d);
 	return idxd_publish_slow(ch, s->d);
 }
 
