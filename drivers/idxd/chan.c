@@ -244,6 +244,7 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 	ch->shared = wq->mode == DP_IDXD_WQ_SHARED;
 	ch->autobatch = (o.flags & DP_IDXD_CHAN_F_AUTOBATCH) != 0;
 	ch->max_xfer = wq->max_xfer_shift >= 32 ? UINT32_MAX : 1u << wq->max_xfer_shift;
+	ch->max_xfer_m1 = ch->max_xfer - 1;
 	ch->max_batch = DPI_MIN(1u << wq->max_batch_shift, IDXD_CHAN_MAX_BATCH);
 	ch->pasid_w0 = wq->pasid_en ? DSA_DESC_W0_PASID(wq->pasid) : 0;
 	ch->w0 = ch->pasid_w0 | ((uint64_t)IDXD_DESC_FLAGS << 32);
@@ -325,6 +326,12 @@ uint32_t dp_idxd_chan_outstanding(const struct dp_idxd_chan *ch)
 
 /* ---- submission -------------------------------------------------------------------------- */
 
+/* Set ch->attn for the state the channel is in (see dp_idxd_poll). */
+static void attn_set(struct dp_idxd_chan *ch)
+{
+	ch->attn = (ch->batch_open && ch->autobatch) || ch->deadline != 0 || ch->failed;
+}
+
 /* Set ch->limit for the state the channel is in: the slots the fast path may take from tail
  * without asking (none when the channel failed or a batch is to be opened; up to a full ring
  * as of the current head; for an open batch, up to max_batch members and none at the ring's
@@ -340,6 +347,7 @@ static void limit_set(struct dp_idxd_chan *ch)
 		room = DPI_MIN(room, (((ch->batch_seq + 1) | ch->mask) + 1) - ch->tail);
 	}
 	ch->limit = ch->tail + room;
+	attn_set(ch); /* every change of batch_open goes through here */
 }
 
 int idxd_batch_open(struct dp_idxd_chan *ch)
@@ -751,6 +759,7 @@ static void recover(struct dp_idxd_chan *ch, int head_rc, int rc)
 			"(destroy it and create another; the kernel's idxd driver handles the WQ)",
 			d->info.addr);
 		ch->failed = true;
+		ch->attn = true;
 		ch->limit = ch->tail;
 		ch->leak_records = true;
 	}
@@ -767,6 +776,7 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 
 	if (ch->deadline == 0 || ch->dl_seq != ch->head) {
 		ch->deadline = now + ch->timeout_ticks;
+		ch->attn = true;
 		ch->dl_seq = ch->head;
 		return 0;
 	}
@@ -790,6 +800,7 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 		DPI_ERR("%s: the device halted: failing %u outstanding operation(s) with -EIO; "
 			"close and open the device again", d->info.addr, ch->tail - ch->head);
 		ch->failed = true;
+		ch->attn = true;
 		ch->limit = ch->tail;
 		force_outstanding(ch, -EIO, -EIO);
 		return 1;
@@ -847,12 +858,12 @@ static __attribute__((noinline)) int poll_other(struct dp_idxd_chan *ch, uint32_
 /*
  * A BATCH descriptor at the head (sequence @seq, record @c) completed successfully: every
  * member ran. Reap it, then run the members' callbacks from one loop over their records,
- * consecutive in the ring (a batch never wraps), while they are plain successes and fewer
- * than @left. Returns the callbacks run; the rest (if any) is left to the general loop.
+ * consecutive in the ring (a batch never wraps), while they are plain successes and at most
+ * @left_m1 + 1. Returns the callbacks run; the rest (if any) is left to the general loop.
  */
 static __attribute__((noinline)) uint32_t poll_batch(struct dp_idxd_chan *ch, uint32_t seq,
 						     struct dsa_completion_record *c,
-						     uint32_t members, uint32_t left)
+						     uint32_t members, uint32_t left_m1)
 {
 	uint32_t idx = (seq + 1) & ch->mask, k = 0;
 	struct dsa_completion_record *mc = &ch->comp[idx];
@@ -860,7 +871,8 @@ static __attribute__((noinline)) uint32_t poll_batch(struct dp_idxd_chan *ch, ui
 
 	c->status = 0;
 	ch->head = seq + 1;
-	members = DPI_MIN(members, left);
+	if (members > 0 && members - 1 > left_m1)
+		members = left_m1 + 1;
 	for (; k < members; k++, mc++, ms++) {
 		if (dpi_unlikely(__atomic_load_n(&mc->status, __ATOMIC_ACQUIRE) != DSA_COMP_SUCCESS ||
 				 (ms->kind & SLOT_SLOW) != 0))
@@ -873,19 +885,18 @@ static __attribute__((noinline)) uint32_t poll_batch(struct dp_idxd_chan *ch, ui
 	return k;
 }
 
-int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
+/* dp_idxd_poll's full path, from @n callbacks run of at most @max_m1 + 1: the automatic
+ * batch, timeouts, failures, errors, batches. */
+static __attribute__((noinline)) int poll_full(struct dp_idxd_chan *ch, uint32_t max_m1,
+					      uint32_t n)
 {
-	uint32_t n = 0, head;
+	uint32_t head;
 
-	if (dpi_unlikely(ch == NULL))
-		return -EINVAL;
-	if (dpi_unlikely(ch->batch_open) && ch->autobatch && idxd_batch_n(ch) > 0)
+	if (ch->batch_open && ch->autobatch && idxd_batch_n(ch) > 0)
 		idxd_batch_close(ch);
-	if (max == 0)
-		max = UINT32_MAX;
 	/* Few values live across the callbacks (no saved registers to spill): the ring's
 	 * fields are read again from the channel each round. */
-	while ((head = ch->head) != ch->tail && n < max) {
+	while ((head = ch->head) != ch->tail && n <= max_m1) {
 		uint32_t idx = head & ch->mask;
 		struct dsa_completion_record *c = &ch->comp[idx];
 		struct idxd_slot *s = &ch->slot[idx];
@@ -901,7 +912,7 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 			continue;
 		}
 		if (st == DSA_COMP_SUCCESS && s->kind == SLOT_BATCH) {
-			n += poll_batch(ch, head, c, s->done, max - n);
+			n += poll_batch(ch, head, c, s->done, max_m1 - n);
 			continue;
 		}
 		k = st == 0 ? poll_empty(ch, head, s) : poll_other(ch, head, s, c, st);
@@ -911,7 +922,46 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 	}
 	if (ch->deadline != 0 && ch->dl_seq != ch->head)
 		ch->deadline = 0;
+	attn_set(ch);
 	if (dpi_unlikely(ch->failed))
 		return -EIO;
+	return (int)n;
+}
+
+/*
+ * The fast path reaps plain successes in order and runs their callbacks, and batches that
+ * succeeded (poll_batch); the first slot that is anything else (pending, an error, a failed
+ * batch, a resumed operation), or a channel needing
+ * attention (ch->attn: an automatic batch to flush, a deadline armed, failed), goes to
+ * poll_full(), which does everything.
+ */
+int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
+{
+	uint32_t n = 0, head, max_m1 = max - 1; /* max 0: no limit (UINT32_MAX) */
+
+	if (dpi_unlikely(ch == NULL))
+		return -EINVAL;
+	if (dpi_unlikely(ch->attn))
+		return poll_full(ch, max_m1, 0);
+	while ((head = ch->head) != ch->tail && n <= max_m1) {
+		uint32_t idx = head & ch->mask;
+		struct dsa_completion_record *c = &ch->comp[idx];
+		struct idxd_slot *s = &ch->slot[idx];
+
+		uint8_t st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
+
+		if (dpi_unlikely(st != DSA_COMP_SUCCESS || (s->kind & SLOT_SLOW) != 0)) {
+			if (st == DSA_COMP_SUCCESS && s->kind == SLOT_BATCH) {
+				n += poll_batch(ch, head, c, s->done, max_m1 - n);
+				continue;
+			}
+			return poll_full(ch, max_m1, n);
+		}
+		if (s->cb != NULL)
+			s->cb(s->arg, 0, as_result(c));
+		c->status = 0; /* ready for the slot's next operation */
+		ch->head = head + 1;
+		n++;
+	}
 	return (int)n;
 }

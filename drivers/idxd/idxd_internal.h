@@ -119,10 +119,13 @@ struct dp_idxd_chan {
 	uint64_t w0;            /* descriptor word 0 without flags or opcode: PASID and
 				   IDXD_DESC_FLAGS */
 	bool batch_open;
+	bool attn;              /* dp_idxd_poll takes its full path: an automatic batch is open,
+				   a deadline is armed, or the channel failed (attn_set) */
 	bool va_addrs;          /* descriptors hold host (virtual) addresses: "sw", or a kernel
 				   WQ whose PASID is bound to the process (SVA) */
 	uint8_t portal_kind;    /* enum idxd_submit_kind */
 	uint32_t max_xfer;
+	uint32_t max_xfer_m1;   /* max_xfer - 1: "zero length or too long" is len - 1 > this */
 	int (*region_write)(struct dp_device *dev, uint32_t index, uint64_t off,
 			    const void *buf, size_t len); /* the sim's portal store */
 	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */

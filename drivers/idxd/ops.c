@@ -173,7 +173,7 @@ static inline __attribute__((always_inline)) bool op_fast(struct dp_idxd_chan *c
 							  struct idxd_slot **out)
 {
 	if (dpi_unlikely(ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0 ||
-			 len - 1 > ch->max_xfer - 1 || ch->tail == ch->limit))
+			 len - 1 > ch->max_xfer_m1 || ch->tail == ch->limit))
 		return false;
 	*out = &ch->slot[ch->tail & ch->mask];
 	return true;
