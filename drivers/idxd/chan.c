@@ -5,7 +5,11 @@
  *
  * Slots are taken in order (sequence numbers head..tail); slot i's descriptor is desc[i] and its
  * completion record comp[i], both in DMA memory. dp_idxd_poll() reaps from the head in
- * submission order: a slot is done when its record's status is non-zero. A batch takes one slot
+ * submission order: a slot is done when its record's status is non-zero (records are reset to
+ * zero when reaped, and each descriptor's completion address is written once, at creation).
+ * The fast path (dp_idxd_poll) takes plain successes and batches that succeeded; everything
+ * else goes to poll_full. Submission takes slots while tail != limit (limit_set), the rest
+ * in idxd_slot_get_slow. A batch takes one slot
  * for the BATCH descriptor followed by one per member: the members' descriptors, consecutive in
  * the ring, are the batch's descriptor list (nothing is copied), so a batch that would wrap
  * around the end of the ring is sent there and a new one opens at its start. At close the BATCH

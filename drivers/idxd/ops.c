@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * One submit call per DSA operation: check the arguments, translate the buffers, build the
- * descriptor in the channel's next slot and hand it to idxd_slot_submit() (chan.c).
+ * descriptor in the channel's next slot and hand it to idxd_slot_submit() (submit.h).
+ * copy, fill and crcgen have an inline fast path in front (end of this file): the same checks,
+ * one compare each, the translation inline for a buffer under a 2 MiB translation entry, no
+ * call; whatever it does not take goes to the generic path, which checks again and logs why.
  */
 #include <errno.h>
 #include <string.h>
@@ -202,8 +205,10 @@ int dp_idxd_submit_drain(struct dp_idxd_chan *ch, uint32_t flags, dp_idxd_cb cb,
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
-static __attribute__((noinline)) int copy_generic(struct dp_idxd_chan *ch, void *dst, const void *src, uint32_t len,
-			uint32_t flags, dp_idxd_cb cb, void *arg)
+/* The generic path of copy, fill and crcgen (the fast paths are at the end of this file). */
+static __attribute__((noinline)) int copy_generic(struct dp_idxd_chan *ch, void *dst,
+						  const void *src, uint32_t len, uint32_t flags,
+						  dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
 	int rc = op_begin(ch, "copy", DSA_OPCODE_MEMMOVE, flags, len, true, true, &s);
@@ -215,8 +220,9 @@ static __attribute__((noinline)) int copy_generic(struct dp_idxd_chan *ch, void 
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
-static __attribute__((noinline)) int fill_generic(struct dp_idxd_chan *ch, void *dst, uint64_t pattern, uint32_t len,
-			uint32_t flags, dp_idxd_cb cb, void *arg)
+static __attribute__((noinline)) int fill_generic(struct dp_idxd_chan *ch, void *dst,
+						  uint64_t pattern, uint32_t len, uint32_t flags,
+						  dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
 	int rc = op_begin(ch, "fill", DSA_OPCODE_MEMFILL, flags, len, true, false, &s);
@@ -319,8 +325,9 @@ int dp_idxd_submit_dualcast(struct dp_idxd_chan *ch, void *dst1, void *dst2, con
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
 }
 
-static __attribute__((noinline)) int crcgen_generic(struct dp_idxd_chan *ch, const void *src, uint32_t len,
-			  uint32_t seed, uint32_t flags, dp_idxd_cb cb, void *arg)
+static __attribute__((noinline)) int crcgen_generic(struct dp_idxd_chan *ch, const void *src,
+						    uint32_t len, uint32_t seed, uint32_t flags,
+						    dp_idxd_cb cb, void *arg)
 {
 	struct idxd_slot *s;
 	int rc = op_begin(ch, "crcgen", DSA_OPCODE_CRCGEN, flags, len, true, false, &s);
