@@ -5,7 +5,11 @@
  *
  * Slots are taken in order (sequence numbers head..tail); slot i's descriptor is desc[i] and its
  * completion record comp[i], both in DMA memory. dp_idxd_poll() reaps from the head in
- * submission order: a slot is done when its record's status is non-zero. A batch takes one slot
+ * submission order: a slot is done when its record's status is non-zero (records are reset to
+ * zero when reaped, and each descriptor's completion address is written once, at creation).
+ * The fast path (dp_idxd_poll) takes plain successes and batches that succeeded; everything
+ * else goes to poll_full. Submission takes slots while tail != limit (limit_set), the rest
+ * in idxd_slot_get_slow. A batch takes one slot
  * for the BATCH descriptor followed by one per member: the members' descriptors, consecutive in
  * the ring, are the batch's descriptor list (nothing is copied), so a batch that would wrap
  * around the end of the ring is sent there and a new one opens at its start. At close the BATCH
@@ -204,8 +208,10 @@ static int chan_mem(struct dp_idxd_chan *ch)
 		if (rc == 0)
 			rc = dma_zalloc(dlen, (void **)&ch->desc, &ch->desc_iova);
 	}
-	for (uint32_t i = 0; rc == 0 && i < ch->depth; i++)
+	for (uint32_t i = 0; rc == 0 && i < ch->depth; i++) {
 		ch->slot[i].d = &ch->desc[i];
+		ch->desc[i].completion_addr = idxd_comp_addr(ch, i);
+	}
 	return rc;
 }
 
@@ -242,8 +248,10 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 	ch->shared = wq->mode == DP_IDXD_WQ_SHARED;
 	ch->autobatch = (o.flags & DP_IDXD_CHAN_F_AUTOBATCH) != 0;
 	ch->max_xfer = wq->max_xfer_shift >= 32 ? UINT32_MAX : 1u << wq->max_xfer_shift;
+	ch->max_xfer_m1 = ch->max_xfer - 1;
 	ch->max_batch = DPI_MIN(1u << wq->max_batch_shift, IDXD_CHAN_MAX_BATCH);
 	ch->pasid_w0 = wq->pasid_en ? DSA_DESC_W0_PASID(wq->pasid) : 0;
+	ch->w0 = ch->pasid_w0 | ((uint64_t)IDXD_DESC_FLAGS << 32);
 	ch->timeout_ticks = (uint64_t)o.timeout_ms * (dp_ticks_hz() / 1000);
 	ch->portal = d->portal;
 	if (ch->shared && d->kind == IDXD_KIND_DEVICE && ch->portal.base == NULL &&
@@ -254,6 +262,14 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 		return -ENOTSUP;
 	}
 	ch->portal_off = idxd_portal_offset(o.wq, IDXD_PORTAL_UNLIMITED);
+	if (ch->soft_submit)
+		ch->portal_kind = IDXD_SUBMIT_SOFT;
+	else if (ch->portal.base != NULL)
+		ch->portal_kind = ch->shared ? IDXD_SUBMIT_ENQCMD : IDXD_SUBMIT_MOVDIR64B;
+	else
+		ch->portal_kind = ch->shared ? IDXD_SUBMIT_SIM_ENQCMD : IDXD_SUBMIT_SIM;
+	if (ch->portal.dev != NULL)
+		ch->region_write = ch->portal.dev->ops->region_write;
 	rc = chan_mem(ch);
 	pthread_mutex_lock(&d->lock);
 	if (rc == 0 && !ch->shared && d->kind != IDXD_KIND_SW && wq->used + o.depth > wq->size) {
@@ -314,6 +330,30 @@ uint32_t dp_idxd_chan_outstanding(const struct dp_idxd_chan *ch)
 
 /* ---- submission -------------------------------------------------------------------------- */
 
+/* Set ch->attn for the state the channel is in (see dp_idxd_poll). */
+static void attn_set(struct dp_idxd_chan *ch)
+{
+	ch->attn = (ch->batch_open && ch->autobatch) || ch->deadline != 0 || ch->failed;
+}
+
+/* Set ch->limit for the state the channel is in: the slots the fast path may take from tail
+ * without asking (none when the channel failed or a batch is to be opened; up to a full ring
+ * as of the current head; for an open batch, up to max_batch members and none at the ring's
+ * start after the first). */
+static void limit_set(struct dp_idxd_chan *ch)
+{
+	uint32_t room = ch->head + ch->depth - ch->tail;
+
+	if (ch->failed || ((ch->autobatch || ch->batch_wanted) && !ch->batch_open)) {
+		room = 0;
+	} else if (ch->batch_open) {
+		room = DPI_MIN(room, ch->batch_seq + 1 + ch->max_batch - ch->tail);
+		room = DPI_MIN(room, (((ch->batch_seq + 1) | ch->mask) + 1) - ch->tail);
+	}
+	ch->limit = ch->tail + room;
+	attn_set(ch); /* every change of batch_open goes through here */
+}
+
 int idxd_batch_open(struct dp_idxd_chan *ch)
 {
 	if (ch->batch_open)
@@ -321,8 +361,8 @@ int idxd_batch_open(struct dp_idxd_chan *ch)
 	if (ch->tail - ch->head >= ch->depth - 1)
 		return -EAGAIN;
 	ch->batch_seq = ch->tail++;
-	ch->batch_n = 0;
 	ch->batch_open = true;
+	limit_set(ch);
 	return 0;
 }
 
@@ -342,10 +382,11 @@ static int batch_close_single(struct dp_idxd_chan *ch, struct idxd_slot *bs)
 		return rc;
 	*bs = *m;
 	bs->d = d;
-	bs->kind = SLOT_OP;
+	bs->kind = m->kind & ~SLOT_MEMBER;
 	bs->forced_rc = 0;
 	ch->tail--;
 	ch->batch_open = false;
+	limit_set(ch);
 	return 0;
 }
 
@@ -362,12 +403,13 @@ int idxd_batch_close(struct dp_idxd_chan *ch)
 		return -EIO;
 	idx = ch->batch_seq & ch->mask;
 	bs = &ch->slot[idx];
-	if (ch->batch_n == 0) {
+	if (idxd_batch_n(ch) == 0) {
 		ch->tail--;
 		ch->batch_open = false;
+		limit_set(ch);
 		return 0;
 	}
-	if (ch->batch_n == 1)
+	if (idxd_batch_n(ch) == 1)
 		return batch_close_single(ch, bs);
 	/* The members' descriptors are consecutive in the ring: they are the list. */
 	d = bs->d;
@@ -378,17 +420,15 @@ int idxd_batch_close(struct dp_idxd_chan *ch)
 	d->completion_addr = idxd_comp_addr(ch, ch->batch_seq);
 	d->desc_list_addr = ch->desc_iova + (uint64_t)((ch->batch_seq + 1) & ch->mask) *
 						    sizeof(struct dsa_hw_desc);
-	d->desc_count = ch->batch_n;
-	bs->kind = SLOT_BATCH;
+	d->desc_count = idxd_batch_n(ch);
 	bs->cb = NULL;
-	bs->done = ch->batch_n; /* members */
-	bs->forced_rc = 0;
-	bs->deadline = 0;
+	bs->meta = idxd_slot_meta(idxd_batch_n(ch) /* members */, 0, SLOT_BATCH);
 	ch->comp[idx].status = 0;
 	rc = idxd_portal_submit(ch, d);
 	if (rc != 0)
 		return rc;
 	ch->batch_open = false;
+	limit_set(ch);
 	return 0;
 }
 
@@ -414,8 +454,10 @@ int dp_idxd_batch_close(struct dp_idxd_chan *ch)
 		return -EINVAL;
 	/* The batch may have gone out early with nothing after it. */
 	rc = ch->batch_open ? idxd_batch_close(ch) : 0;
-	if (rc == 0)
+	if (rc == 0) {
 		ch->batch_wanted = false;
+		limit_set(ch);
+	}
 	return rc;
 }
 
@@ -426,6 +468,76 @@ int dp_idxd_flush(struct dp_idxd_chan *ch)
 	if (!ch->autobatch || !ch->batch_open)
 		return 0;
 	return idxd_batch_close(ch);
+}
+
+int idxd_slot_get_slow(struct dp_idxd_chan *ch)
+{
+	if (dpi_unlikely(ch->failed))
+		return -EIO;
+	/* A batch's descriptors form its list: it goes out when full, or before it would wrap
+	 * around the end of the ring, and a new one opens. */
+	if (ch->batch_open &&
+	    (idxd_batch_n(ch) == ch->max_batch ||
+	     ((ch->tail & ch->mask) == 0 && idxd_batch_n(ch) > 0)) &&
+	    idxd_batch_close(ch) != 0)
+		return -EAGAIN;
+	if ((ch->autobatch || ch->batch_wanted) && !ch->batch_open && idxd_batch_open(ch) != 0)
+		return -EAGAIN;
+	limit_set(ch);
+	return ch->limit == ch->tail ? -EAGAIN : 0;
+}
+
+int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
+{
+	volatile uint8_t *p = ch->portal.base + ch->portal_off;
+
+	switch (ch->portal_kind) {
+	case IDXD_SUBMIT_MOVDIR64B:
+		dpi_wmb(); /* the record reset and a batch list before the descriptor */
+		idxd_movdir64b(p, d);
+		return 0;
+	case IDXD_SUBMIT_ENQCMD:
+		dpi_wmb();
+		for (uint32_t i = 0; i < IDXD_ENQCMD_RETRIES; i++)
+			if (idxd_enqcmd(p, d) == 0)
+				return 0;
+		return -EAGAIN;
+	case IDXD_SUBMIT_SIM:
+		return ch->region_write(ch->portal.dev, ch->portal.region, ch->portal_off, d,
+					sizeof(*d));
+	case IDXD_SUBMIT_SIM_ENQCMD:
+		/* The sim's ENQCMD: a store into its ENQCMD aperture, -EAGAIN meaning retry. */
+		for (uint32_t i = 0; i < IDXD_ENQCMD_RETRIES; i++) {
+			int rc = ch->region_write(ch->portal.dev, ch->portal.region,
+						  DPI_SIM_DSA_ENQCMD_APERTURE + ch->portal_off, d,
+						  sizeof(*d));
+
+			if (rc != -EAGAIN)
+				return rc;
+		}
+		return -EAGAIN;
+	default:
+		return idxd_soft_submit(ch, d);
+	}
+}
+
+int idxd_publish_sim(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
+{
+	int rc = ch->region_write(ch->portal.dev, ch->portal.region, ch->portal_off, d,
+				  sizeof(*d));
+
+	if (dpi_unlikely(rc != 0))
+		ch->tail--;
+	return rc;
+}
+
+int idxd_publish_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
+{
+	int rc = idxd_portal_submit(ch, d);
+
+	if (dpi_unlikely(rc != 0))
+		ch->tail--;
+	return rc;
 }
 
 /* The record is 32-byte aligned DMA memory laid out as struct dp_idxd_result (packed only
@@ -552,6 +664,7 @@ static bool fault_resume(struct dp_idxd_chan *ch, struct idxd_slot *s,
 		if (s->d->opcode == DSA_OPCODE_MEMFILL || s->d->opcode == DSA_OPCODE_CFLUSH)
 			s->va[0] = 0;
 		s->done += bc;
+		s->kind |= SLOT_RESUMED;
 	}
 	s->resubmits++;
 	s->forced_rc = 0; /* in flight again: its record will be written */
@@ -628,7 +741,7 @@ static void force_outstanding(struct dp_idxd_chan *ch, int head_rc, int rc)
 	uint32_t end = ch->batch_open ? ch->batch_seq : ch->tail;
 
 	/* A batch at the head has no callback: its first member reports the head's error. */
-	uint32_t first = ch->slot[ch->head & ch->mask].kind == SLOT_BATCH ? ch->head + 1 : ch->head;
+	uint32_t first = (ch->slot[ch->head & ch->mask].kind & SLOT_BATCH) ? ch->head + 1 : ch->head;
 
 	for (uint32_t q = ch->head; q != end; q++)
 		ch->slot[q & ch->mask].forced_rc = (int16_t)(q == first ? head_rc : rc);
@@ -650,6 +763,8 @@ static void recover(struct dp_idxd_chan *ch, int head_rc, int rc)
 			"(destroy it and create another; the kernel's idxd driver handles the WQ)",
 			d->info.addr);
 		ch->failed = true;
+		ch->attn = true;
+		ch->limit = ch->tail;
 		ch->leak_records = true;
 	}
 	force_outstanding(ch, head_rc, rc);
@@ -663,11 +778,13 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 
 	uint64_t now = dpi_ticks();
 
-	if (s->deadline == 0) {
-		s->deadline = now + ch->timeout_ticks;
+	if (ch->deadline == 0 || ch->dl_seq != ch->head) {
+		ch->deadline = now + ch->timeout_ticks;
+		ch->attn = true;
+		ch->dl_seq = ch->head;
 		return 0;
 	}
-	if (dpi_unlikely(now > s->deadline)) {
+	if (dpi_unlikely(now > ch->deadline)) {
 		DPI_ERR("%s: WQ %u: an operation (opcode 0x%x) did not complete within its timeout: "
 			"aborting the WQ; it fails with -ETIMEDOUT, later ones with -ECANCELED",
 			d->info.addr, ch->wq, s->d->opcode);
@@ -687,6 +804,8 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 		DPI_ERR("%s: the device halted: failing %u outstanding operation(s) with -EIO; "
 			"close and open the device again", d->info.addr, ch->tail - ch->head);
 		ch->failed = true;
+		ch->attn = true;
+		ch->limit = ch->tail;
 		force_outstanding(ch, -EIO, -EIO);
 		return 1;
 	}
@@ -697,59 +816,156 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 	return 0;
 }
 
-int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
+/* The head's record is not written (or the head failed without one): forced completions,
+ * the open batch, a timeout. The callbacks run (0 or 1), or -1 when the poll stops here. */
+static __attribute__((noinline, cold)) int poll_empty(struct dp_idxd_chan *ch, uint32_t seq,
+						      struct idxd_slot *s)
 {
-	uint32_t n = 0;
+	if (ch->batch_open && seq == ch->batch_seq)
+		return -1; /* the open batch has not been submitted */
+	if (s->forced_rc != 0) {
+		ch->head = seq + 1;
+		if (s->kind & SLOT_BATCH) /* a batch has no callback */
+			return 0;
+		complete_forced(ch, s, s->forced_rc);
+		return 1;
+	}
+	return head_pending(ch, s) == 0 ? -1 : 0;
+}
 
-	if (dpi_unlikely(ch == NULL))
-		return -EINVAL;
-	if (ch->batch_open && ch->autobatch && ch->batch_n > 0)
+/* The head's record is written but not a plain success, or the slot needs more than its
+ * status: batches, CR_DELTA, resumed operations, errors. The callbacks run (0 or 1), or -1
+ * when the poll stops here (an operation resubmitted after a page fault). */
+static __attribute__((noinline)) int poll_other(struct dp_idxd_chan *ch, uint32_t seq,
+						struct idxd_slot *s,
+						struct dsa_completion_record *c, uint8_t st)
+{
+	int n = 1;
+
+	if (s->kind & SLOT_BATCH) {
+		batch_done(ch, seq, s, c);
+		n = 0;
+	} else if ((st & DSA_COMP_STATUS_MASK) == DSA_COMP_SUCCESS) {
+		int rc = 0;
+
+		if (c->result == DSA_DELTA_RESULT_OVERFLOW && s->d->opcode == DSA_OPCODE_CR_DELTA)
+			rc = -ENOSPC;
+		complete(ch, s, c, rc);
+	} else if (!complete_error(ch, s, c)) {
+		return -1; /* resubmitted after a page fault */
+	}
+	c->status = 0; /* ready for the slot's next operation */
+	ch->head = seq + 1;
+	return n;
+}
+
+/*
+ * A BATCH descriptor at the head (sequence @seq, record @c) completed successfully: every
+ * member ran. Reap it, then run the members' callbacks from one loop over their records,
+ * consecutive in the ring (a batch never wraps), while they are plain successes and at most
+ * @left_m1 + 1. Returns the callbacks run; the rest (if any) is left to the general loop.
+ */
+static __attribute__((noinline)) uint32_t poll_batch(struct dp_idxd_chan *ch, uint32_t seq,
+						     struct dsa_completion_record *c,
+						     uint32_t members, uint32_t left_m1)
+{
+	uint32_t idx = (seq + 1) & ch->mask, k = 0;
+	struct dsa_completion_record *mc = &ch->comp[idx];
+	struct idxd_slot *ms = &ch->slot[idx];
+
+	c->status = 0;
+	ch->head = seq + 1;
+	if (members > 0 && members - 1 > left_m1)
+		members = left_m1 + 1;
+	for (; k < members; k++, mc++, ms++) {
+		if (dpi_unlikely(__atomic_load_n(&mc->status, __ATOMIC_ACQUIRE) != DSA_COMP_SUCCESS ||
+				 (ms->kind & SLOT_SLOW) != 0))
+			break;
+		if (ms->cb != NULL)
+			ms->cb(ms->arg, 0, as_result(mc));
+		mc->status = 0;
+		ch->head = seq + 2 + k;
+	}
+	return k;
+}
+
+/* dp_idxd_poll's full path, from @n callbacks run of at most @max_m1 + 1: the automatic
+ * batch, timeouts, failures, errors, batches. */
+static __attribute__((noinline)) int poll_full(struct dp_idxd_chan *ch, uint32_t max_m1,
+					      uint32_t n)
+{
+	uint32_t head;
+
+	if (ch->batch_open && ch->autobatch && idxd_batch_n(ch) > 0)
 		idxd_batch_close(ch);
-	if (max == 0)
-		max = UINT32_MAX;
-	while (ch->head != ch->tail && n < max) {
-		uint32_t seq = ch->head, idx = seq & ch->mask;
+	/* Few values live across the callbacks (no saved registers to spill): the ring's
+	 * fields are read again from the channel each round. */
+	while ((head = ch->head) != ch->tail && n <= max_m1) {
+		uint32_t idx = head & ch->mask;
 		struct dsa_completion_record *c = &ch->comp[idx];
 		struct idxd_slot *s = &ch->slot[idx];
 		uint8_t st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
+		int k;
 
-		if (dpi_unlikely(st == 0)) {
-			if (ch->batch_open && seq == ch->batch_seq)
-				break; /* the open batch has not been submitted */
-			if (s->forced_rc != 0) {
-				if (s->kind != SLOT_BATCH) { /* a batch has no callback */
-					complete_forced(ch, s, s->forced_rc);
-					n++;
-				}
-				ch->head = seq + 1;
-				continue;
-			}
-			if (head_pending(ch, s) != 0)
-				continue;
-			break;
-		}
-		if (dpi_unlikely(s->kind == SLOT_BATCH)) {
-			batch_done(ch, seq, s, c);
-			ch->head = seq + 1;
+		if (dpi_likely(st == DSA_COMP_SUCCESS && (s->kind & SLOT_SLOW) == 0)) {
+			if (s->cb != NULL)
+				s->cb(s->arg, 0, as_result(c));
+			c->status = 0; /* ready for the slot's next operation */
+			ch->head = head + 1;
+			n++;
 			continue;
 		}
-		if (dpi_likely((st & DSA_COMP_STATUS_MASK) == DSA_COMP_SUCCESS && s->done == 0)) {
-			int rc = 0;
-
-			if (dpi_unlikely(c->result == DSA_DELTA_RESULT_OVERFLOW &&
-					 s->d->opcode == DSA_OPCODE_CR_DELTA))
-				rc = -ENOSPC;
-			if (s->cb != NULL)
-				s->cb(s->arg, rc, as_result(c));
-		} else if ((st & DSA_COMP_STATUS_MASK) == DSA_COMP_SUCCESS) {
-			complete(ch, s, c, 0);
-		} else if (!complete_error(ch, s, c)) {
-			break; /* resubmitted after a page fault */
+		if (st == DSA_COMP_SUCCESS && s->kind == SLOT_BATCH) {
+			n += poll_batch(ch, head, c, s->done, max_m1 - n);
+			continue;
 		}
-		ch->head = seq + 1;
-		n++;
+		k = st == 0 ? poll_empty(ch, head, s) : poll_other(ch, head, s, c, st);
+		if (k < 0)
+			break;
+		n += (uint32_t)k;
 	}
+	if (ch->deadline != 0 && ch->dl_seq != ch->head)
+		ch->deadline = 0;
+	attn_set(ch);
 	if (dpi_unlikely(ch->failed))
 		return -EIO;
+	return (int)n;
+}
+
+/*
+ * The fast path reaps plain successes in order and runs their callbacks, and batches that
+ * succeeded (poll_batch); the first slot that is anything else (pending, an error, a failed
+ * batch, a resumed operation), or a channel needing
+ * attention (ch->attn: an automatic batch to flush, a deadline armed, failed), goes to
+ * poll_full(), which does everything.
+ */
+int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
+{
+	uint32_t n = 0, head, max_m1 = max - 1; /* max 0: no limit (UINT32_MAX) */
+
+	if (dpi_unlikely(ch == NULL))
+		return -EINVAL;
+	if (dpi_unlikely(ch->attn))
+		return poll_full(ch, max_m1, 0);
+	while ((head = ch->head) != ch->tail && n <= max_m1) {
+		uint32_t idx = head & ch->mask;
+		struct dsa_completion_record *c = &ch->comp[idx];
+		struct idxd_slot *s = &ch->slot[idx];
+
+		uint8_t st = __atomic_load_n(&c->status, __ATOMIC_ACQUIRE);
+
+		if (dpi_unlikely(st != DSA_COMP_SUCCESS || (s->kind & SLOT_SLOW) != 0)) {
+			if (st == DSA_COMP_SUCCESS && s->kind == SLOT_BATCH) {
+				n += poll_batch(ch, head, c, s->done, max_m1 - n);
+				continue;
+			}
+			return poll_full(ch, max_m1, n);
+		}
+		if (s->cb != NULL)
+			s->cb(s->arg, 0, as_result(c));
+		c->status = 0; /* ready for the slot's next operation */
+		ch->head = head + 1;
+		n++;
+	}
 	return (int)n;
 }

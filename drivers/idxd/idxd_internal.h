@@ -45,16 +45,21 @@ enum idxd_kind {
 
 struct dpi_kwq;
 
-/* Slot kinds. */
-#define SLOT_OP 0     /* an operation with a callback */
-#define SLOT_BATCH 1  /* a BATCH descriptor (internal, no callback) */
-#define SLOT_MEMBER 2 /* an operation inside a batch */
+/* Slot kind bits. dp_idxd_poll() takes its fast path for a successful record when no bit but
+ * SLOT_MEMBER is set. */
+#define SLOT_OP 0          /* an operation with a callback */
+#define SLOT_BATCH 0x01    /* a BATCH descriptor (internal, no callback) */
+#define SLOT_MEMBER 0x02   /* an operation inside a batch */
+#define SLOT_CHECK 0x04    /* its result needs a look beyond the status (CR_DELTA overflow) */
+#define SLOT_RESUMED 0x08  /* resubmitted after a page fault: done != 0 */
+#define SLOT_SLOW (SLOT_BATCH | SLOT_CHECK | SLOT_RESUMED)
 
 /*
  * One operation slot of a channel. Slot i's descriptor is desc[i] and its completion record
  * comp[i], both in DMA memory: the members of a batch are consecutive slots, so their
  * descriptors already form the batch's descriptor list (a batch never wraps around the ring).
- * The descriptor stays there after submission, for resubmitting the rest of an operation after
+ * desc[i].completion_addr is written once, at channel creation (it never changes). The
+ * descriptor stays there after submission, for resubmitting the rest of an operation after
  * a page fault. Addresses in it are IOVAs; va[] keeps the caller's pointers for the fields that
  * hold addresses, to touch a faulting page.
  */
@@ -62,48 +67,89 @@ struct idxd_slot {
 	struct dsa_hw_desc *d; /* = &desc[i], fixed */
 	dp_idxd_cb cb;
 	void *arg;
-	uint64_t deadline;   /* ticks; 0 until a poll first finds the operation pending at the
-				head of the channel (the timeout runs from there) */
 	uintptr_t va[3];     /* caller pointers behind src_addr, dst_addr, the third address */
-	/* done, forced_rc, resubmits and kind are set together at submit: keep them adjacent */
-	uint32_t done;       /* bytes completed by earlier submissions (page-fault resume);
-				SLOT_BATCH: the members that follow it */
-	int16_t forced_rc;   /* != 0: fail with this when the record stays empty (batch failed) */
-	uint8_t resubmits;
-	uint8_t kind;        /* SLOT_* */
+	/* done, forced_rc, resubmits and kind are set together at submit, as one store (meta) */
+	union {
+		struct {
+			uint32_t done;     /* bytes completed by earlier submissions (page-fault
+					      resume); SLOT_BATCH: the members that follow it */
+			int16_t forced_rc; /* != 0: fail with this when the record stays empty
+					      (batch failed) */
+			uint8_t resubmits;
+			uint8_t kind;      /* SLOT_* bits */
+		};
+		uint64_t meta;
+	};
 } __attribute__((aligned(64)));
+
+/* The meta word of a slot with these fields (folds to a constant). */
+static inline uint64_t idxd_slot_meta(uint32_t done, int16_t forced_rc, uint8_t kind)
+{
+	struct idxd_slot s;
+
+	s.done = done;
+	s.forced_rc = forced_rc;
+	s.resubmits = 0;
+	s.kind = kind;
+	return s.meta;
+}
 
 DP_STATIC_ASSERT(sizeof(struct idxd_slot) == 64, "a slot is one cache line");
 
+/* How a descriptor reaches the device (idxd_portal_submit). */
+enum idxd_submit_kind {
+	IDXD_SUBMIT_MOVDIR64B = 0, /* dedicated WQ, mapped portal */
+	IDXD_SUBMIT_ENQCMD,        /* shared WQ, mapped portal */
+	IDXD_SUBMIT_SIM,           /* dedicated WQ of the sim: the device's region write */
+	IDXD_SUBMIT_SIM_ENQCMD,    /* shared WQ of the sim: the ENQCMD aperture */
+	IDXD_SUBMIT_SOFT,          /* the software engine, or a kernel-owned WQ */
+};
+
 struct dp_idxd_chan {
-	/* hot */
+	/* hot: the submit and poll fast paths read only these */
 	struct idxd_slot *slot;
 	struct dsa_completion_record *comp;
-	dp_iova_t comp_iova;
 	uint32_t mask;          /* depth - 1 */
 	uint32_t head, tail;    /* sequence numbers: outstanding are [head, tail) */
-	uint32_t batch_seq;     /* the open batch's slot sequence number */
-	uint32_t batch_n;       /* members collected in the open batch */
+	uint32_t limit;         /* the submit fast path takes slots while tail != limit; at
+				   limit (ring full as of the last look, the open batch full or at
+				   the ring's end, a batch to open, the channel failed) the slow
+				   path decides. Anything that changes that state sets it to
+				   tail. */
+	uint64_t w0;            /* descriptor word 0 without flags or opcode: PASID and
+				   IDXD_DESC_FLAGS */
 	bool batch_open;
+	bool attn;              /* dp_idxd_poll takes its full path: an automatic batch is open,
+				   a deadline is armed, or the channel failed (attn_set) */
+	bool va_addrs;          /* descriptors hold host (virtual) addresses: "sw", or a kernel
+				   WQ whose PASID is bound to the process (SVA) */
+	uint8_t portal_kind;    /* enum idxd_submit_kind */
+	uint32_t max_xfer;
+	uint32_t max_xfer_m1;   /* max_xfer - 1: "zero length or too long" is len - 1 > this */
+	int (*region_write)(struct dp_device *dev, uint32_t index, uint64_t off,
+			    const void *buf, size_t len); /* the sim's portal store */
+	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */
+	uint64_t portal_off;    /* this WQ's unlimited portal in BAR2 */
+	/* warm */
+	uint32_t batch_seq;     /* the open batch's slot sequence number */
 	bool batch_wanted;      /* between dp_idxd_batch_open() and _close(): a batch that went
 				   out early (full, or at the ring's end) is followed by another */
 	bool autobatch;
 	bool sw;                /* the software engine */
-	bool va_addrs;          /* descriptors hold host (virtual) addresses: "sw", or a kernel
-				   WQ whose PASID is bound to the process (SVA) */
 	bool soft_submit;       /* submit through the software engine or dpi_kwq_submit() */
 	bool leak_records;      /* a kernel WQ's operations were failed back while the device
 				   may still write their records: never free them */
 	bool failed;
 	bool shared;            /* shared WQ: ENQCMD with retries */
 	uint32_t pasid_w0;      /* descriptor word 0 (PASID) for every descriptor */
-	uint32_t max_xfer;
 	uint32_t max_batch;
 	uint32_t pending_polls; /* polls that found the head pending, since the last error check */
+	uint32_t dl_seq;        /* the head the deadline is for */
+	uint64_t deadline;      /* ticks; 0 until a poll first finds the head pending (the
+				   timeout runs from there); cleared when the head moves */
 	uint64_t timeout_ticks;
-	struct dpi_mmio portal; /* BAR2; base NULL on sim: region writes */
+	dp_iova_t comp_iova;
 	struct dpi_kwq *kwq;    /* kernel-owned WQ (NULL otherwise) */
-	uint64_t portal_off;    /* this WQ's unlimited portal in BAR2 */
 	struct dsa_hw_desc *desc; /* DMA: the descriptor ring, one per slot */
 	dp_iova_t desc_iova;
 	/* cold */
@@ -112,6 +158,12 @@ struct dp_idxd_chan {
 	uint32_t depth;
 	struct dp_idxd_chan *next; /* the device's list, under its lock */
 };
+
+/* Members collected in the open batch. */
+static inline uint32_t idxd_batch_n(const struct dp_idxd_chan *ch)
+{
+	return ch->tail - ch->batch_seq - 1;
+}
 
 struct idxd_wq {
 	uint32_t size, mode, priority, threshold;
@@ -171,6 +223,21 @@ int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, 
 /* dp_idxd_batch_open/close without the NULL check, for calls from inside the driver. */
 int idxd_batch_open(struct dp_idxd_chan *ch);
 int idxd_batch_close(struct dp_idxd_chan *ch);
+
+/* The submit slow path (ch->tail == ch->limit): close a full batch, open one, check the ring.
+ * 0 with a slot free at ch->tail and ch->limit past it; -EAGAIN (the ring is full); -EIO (the
+ * channel failed). */
+int idxd_slot_get_slow(struct dp_idxd_chan *ch);
+
+/* A portal submission other than MOVDIR64B or the sim's dedicated-WQ store (portal.h). */
+int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d);
+
+/* idxd_slot_submit() past MOVDIR64B: submit @d, the descriptor of slot tail - 1, taken
+ * already; on failure give the slot back (tail - 1) and return the portal's error. */
+int idxd_publish_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d);
+
+/* idxd_publish_slow() for IDXD_SUBMIT_SIM: the sim's region write, nothing to decide. */
+int idxd_publish_sim(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d);
 
 /* The completion record address (IOVA, or host address on "sw") of slot sequence @seq. */
 static inline uint64_t idxd_comp_addr(const struct dp_idxd_chan *ch, uint32_t seq)

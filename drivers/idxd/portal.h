@@ -59,37 +59,22 @@ static inline int idxd_enqcmd(volatile void *portal, const void *desc)
 }
 #endif
 
-static inline __attribute__((always_inline)) int idxd_portal_submit(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
+/* The common cases inline: MOVDIR64B to a dedicated WQ and the sim's store (ch->portal_kind,
+ * set at channel creation); ENQCMD with its retries and the soft paths out of line. */
+static inline __attribute__((always_inline)) int idxd_portal_submit(struct dp_idxd_chan *ch,
+								    const struct dsa_hw_desc *d)
 {
-	if (dpi_unlikely(ch->soft_submit))
-		return idxd_soft_submit(ch, d);
-	if (dpi_likely(ch->portal.base != NULL)) {
-		volatile uint8_t *p = ch->portal.base + ch->portal_off;
+	uint8_t kind = ch->portal_kind;
 
+	if (dpi_likely(kind == IDXD_SUBMIT_MOVDIR64B)) {
 		dpi_wmb(); /* the record reset and a batch list before the descriptor */
-		if (!ch->shared) {
-			idxd_movdir64b(p, d);
-			return 0;
-		}
-		for (uint32_t i = 0; i < IDXD_ENQCMD_RETRIES; i++)
-			if (idxd_enqcmd(p, d) == 0)
-				return 0;
-		return -EAGAIN;
+		idxd_movdir64b(ch->portal.base + ch->portal_off, d);
+		return 0;
 	}
-	if (ch->shared) {
-		/* The sim's ENQCMD: a store into its ENQCMD aperture, -EAGAIN meaning retry. */
-		for (uint32_t i = 0; i < IDXD_ENQCMD_RETRIES; i++) {
-			int rc = ch->portal.dev->ops->region_write(
-				ch->portal.dev, ch->portal.region,
-				DPI_SIM_DSA_ENQCMD_APERTURE + ch->portal_off, d, sizeof(*d));
-
-			if (rc != -EAGAIN)
-				return rc;
-		}
-		return -EAGAIN;
-	}
-	return ch->portal.dev->ops->region_write(ch->portal.dev, ch->portal.region, ch->portal_off,
-						 d, sizeof(*d));
+	if (dpi_likely(kind == IDXD_SUBMIT_SIM))
+		return ch->region_write(ch->portal.dev, ch->portal.region, ch->portal_off, d,
+					sizeof(*d));
+	return idxd_portal_submit_slow(ch, d);
 }
 
 #endif

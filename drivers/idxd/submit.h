@@ -9,57 +9,65 @@
 #include "idxd_internal.h"
 #include "portal.h"
 
-/* The next slot for an operation (a batch member when a batch is open); NULL when the channel
- * is full. A full batch goes out and a new one opens; an automatic batch opens on the first
- * operation. Nothing is taken until idxd_slot_submit(). */
-static inline __attribute__((always_inline)) struct idxd_slot *idxd_slot_get(struct dp_idxd_chan *ch)
+/* The next slot for an operation (a batch member when a batch is open) in *@out. 0; -EAGAIN
+ * (the channel is full); -EIO (the channel failed). A full batch goes out and a new one
+ * opens; an automatic batch opens on the first operation (idxd_slot_get_slow, reached when
+ * tail meets limit). Nothing is taken until idxd_slot_submit(). */
+static inline __attribute__((always_inline)) int idxd_slot_get(struct dp_idxd_chan *ch,
+							       struct idxd_slot **out)
 {
-	/* A batch's descriptors form its list: it goes out when full, or before it would wrap
-	 * around the end of the ring, and a new one opens. */
-	if (dpi_unlikely(ch->batch_open &&
-			 (ch->batch_n == ch->max_batch || ((ch->tail & ch->mask) == 0 && ch->batch_n > 0))) &&
-	    idxd_batch_close(ch) != 0)
-		return NULL;
-	if (dpi_unlikely((ch->autobatch || ch->batch_wanted) && !ch->batch_open) &&
-	    idxd_batch_open(ch) != 0)
-		return NULL;
-	if (dpi_unlikely(ch->tail - ch->head >= ch->depth))
-		return NULL;
-	return &ch->slot[ch->tail & ch->mask];
+	if (dpi_unlikely(ch->tail == ch->limit)) {
+		int rc = idxd_slot_get_slow(ch);
+
+		if (rc != 0)
+			return rc;
+	}
+	*out = &ch->slot[ch->tail & ch->mask];
+	return 0;
 }
 
-/* Publish the operation built in @s. 0; -EAGAIN (a shared WQ stayed full: nothing was taken);
- * another portal error. */
-static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd_chan *ch, struct idxd_slot *s, dp_idxd_cb cb,
-				   void *arg)
+/* Publish the operation built in @s, its callback set (@kind: SLOT_CHECK or 0). 0; -EAGAIN (a
+ * shared WQ stayed full: nothing was taken); another portal error. */
+static inline __attribute__((always_inline)) int idxd_slot_publish(struct dp_idxd_chan *ch,
+								   struct idxd_slot *s,
+								   uint8_t kind)
 {
 	uint32_t seq = ch->tail;
-	int rc;
 
-	s->cb = cb;
-	s->arg = arg;
-	s->deadline = 0;
-	s->d->completion_addr = idxd_comp_addr(ch, seq);
-	ch->comp[seq & ch->mask].status = 0;
-	s->done = 0;
-	s->resubmits = 0;
+	/* The record was reset when its previous operation was reaped (dp_idxd_poll). */
 	if (ch->batch_open) {
 		/* A member whose record stays empty after its batch completed did not run (a
 		 * fence after a failure): it fails with -ECANCELED unless batch_done() says
 		 * otherwise. Its record is only looked at after the batch's. */
-		s->forced_rc = -ECANCELED;
-		s->kind = SLOT_MEMBER;
+		s->meta = idxd_slot_meta(0, -ECANCELED, SLOT_MEMBER | kind);
 		ch->tail = seq + 1;
-		ch->batch_n++;
 		return 0;
 	}
-	s->forced_rc = 0;
-	s->kind = SLOT_OP; /* a fence outside a batch means nothing: the device ignores it */
-	rc = idxd_portal_submit(ch, s->d);
-	if (dpi_unlikely(rc != 0))
-		return rc;
+	/* a fence outside a batch means nothing: the device ignores it */
+	s->meta = idxd_slot_meta(0, 0, SLOT_OP | kind);
+	/* Taken before the portal store; idxd_publish_slow() gives it back if the store fails.
+	 * MOVDIR64B inline, everything else (the sim's store, ENQCMD, soft) behind a tail
+	 * call, so the fast path calls nothing and needs no saved registers. */
 	ch->tail = seq + 1;
-	return 0;
+	if (dpi_likely(ch->portal_kind == IDXD_SUBMIT_MOVDIR64B)) {
+		dpi_wmb(); /* a batch list before the descriptor */
+		idxd_movdir64b(ch->portal.base + ch->portal_off, s->d);
+		return 0;
+	}
+	if (dpi_likely(ch->portal_kind == IDXD_SUBMIT_SIM))
+		return idxd_publish_sim(ch, s->d);
+	return idxd_publish_slow(ch, s->d);
+}
+
+/* Set the callback of the operation built in @s and publish it (idxd_slot_publish). */
+static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd_chan *ch,
+								  struct idxd_slot *s,
+								  dp_idxd_cb cb, void *arg,
+								  uint8_t kind)
+{
+	s->cb = cb;
+	s->arg = arg;
+	return idxd_slot_publish(ch, s, kind);
 }
 
 #endif

@@ -68,4 +68,23 @@ static inline dp_iova_t dpi_iova_of(const void *p)
 	return dpi_iova_of_slow(va);
 }
 
+/* The hit path alone, with no call: true and *@iova for an address under a 2 MiB entry (the
+ * whole 2 MiB piece around it translates with the same delta); false for everything else (4 KiB
+ * entries, unregistered memory: dpi_iova_of() decides). For fast paths that keep their slow
+ * path out of line. */
+static inline __attribute__((always_inline)) bool dpi_iova_of_hit(const void *p, dp_iova_t *iova)
+{
+	uintptr_t va = (uintptr_t)p, i = va >> DPI_XLATE_L2_SHIFT;
+
+	if (dpi_likely(i < __atomic_load_n(&dpi_xlate.slots, __ATOMIC_ACQUIRE))) {
+		uint64_t e = __atomic_load_n(&__atomic_load_n(&dpi_xlate.map, __ATOMIC_RELAXED)[i],
+					     __ATOMIC_ACQUIRE);
+		if (dpi_likely(e & DPI_XLATE_VALID)) {
+			*iova = va + e - DPI_XLATE_VALID;
+			return true;
+		}
+	}
+	return false;
+}
+
 #endif

@@ -884,6 +884,168 @@ static void test_unregistered_sim(void)
 	fx_close(&f);
 }
 
+/* The argument checks of copy, fill and crcgen (their inline fast paths defer every "no" to
+ * the generic path): each error, its log line, nothing taken. @device: IOVA checks too
+ * (memory dp_iova_of() does not know); the software engine takes any host address. */
+static void fast_path_args(struct fx *f, bool device)
+{
+	struct done d = {0};
+	uint8_t *plain = malloc(8192);
+	uint32_t out0 = dp_idxd_chan_outstanding(f->ch);
+
+	CU_ASSERT_FATAL(plain != NULL);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(NULL, f->dst, f->src, 8, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f->ch, f->dst, f->src, 0, 0, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("zero length"));
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f->ch, f->dst, f->src, 8, 0x2, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("unknown flags"));
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f->ch, f->dst, f->src, 4 * MiB, 0, on_done, &d),
+			-E2BIG);
+	CU_ASSERT(ut_log_has("largest transfer"));
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f->ch, NULL, f->src, 8, 0, on_done, &d), -EINVAL);
+	CU_ASSERT(ut_log_has("NULL buffer"));
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f->ch, f->dst, NULL, 8, 0, on_done, &d), -EINVAL);
+	if (device) {
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy(f->ch, f->dst, plain, 64, 0, on_done, &d),
+				-EFAULT);
+		CU_ASSERT(ut_log_has("dp_mem_register"));
+		/* a kernel-half address: beyond the translation map, refused, not read */
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy(f->ch,
+						    (void *)(uintptr_t)0xffff880000001000ull,
+						    f->src, 64, 0, on_done, &d), -EFAULT);
+		CU_ASSERT_EQUAL(dp_idxd_submit_fill(f->ch, plain + 4000, 1, 200, 0, on_done, &d),
+				-EFAULT);
+		CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(f->ch, plain, 64, 0, 0, on_done, &d),
+				-EFAULT);
+	}
+	CU_ASSERT_EQUAL(dp_idxd_submit_fill(NULL, f->dst, 1, 8, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_fill(f->ch, f->dst, 1, 0, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_fill(f->ch, f->dst, 1, 8, 0x10, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_fill(f->ch, f->dst, 1, 4 * MiB, 0, on_done, &d), -E2BIG);
+	CU_ASSERT_EQUAL(dp_idxd_submit_fill(f->ch, NULL, 1, 8, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(NULL, f->src, 8, 0, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(f->ch, f->src, 0, 0, 0, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(f->ch, f->src, 8, 0, 0x4, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(f->ch, f->src, 4 * MiB, 0, 0, on_done, &d), -E2BIG);
+	CU_ASSERT_EQUAL(dp_idxd_submit_crcgen(f->ch, NULL, 8, 0, 0, on_done, &d), -EINVAL);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f->ch), out0);
+	CU_ASSERT_EQUAL(dp_idxd_poll(f->ch, 0), 0);
+	CU_ASSERT_EQUAL(d.calls, 0);
+	free(plain);
+}
+
+/* Buffers at the edges the fast path decides on (a 4 KiB page, a 2 MiB translation entry):
+ * the same results either way. */
+static void fast_path_edges(struct fx *f)
+{
+	static const uint32_t offs[] = {0, 4096 - 10, 2 * MiB - 10, 2 * MiB - 4096, 2 * MiB};
+	static const uint32_t lens[] = {1, 64, 100, 5000, 2 * MiB - 100};
+	uint64_t pattern = 0x0123456789abcdefull;
+	struct done d;
+
+	fill_rand(f->src, BUF_LEN);
+	for (size_t i = 0; i < DPI_ARRAY_SIZE(offs); i++) {
+		for (size_t j = 0; j < DPI_ARRAY_SIZE(lens); j++) {
+			uint32_t o = offs[i], len = lens[j];
+			uint32_t crc_a, crc_b;
+
+			if (o + len + 64 > BUF_LEN)
+				continue;
+			memset(f->dst, 0, o + len + 64);
+			memset(&d, 0, sizeof(d));
+			CU_ASSERT_EQUAL(SYNC(f, &d, dp_idxd_submit_copy(f->ch, f->dst + o + 7,
+									  f->src + o, len, 0,
+									  on_done, &d)), 0);
+			CU_ASSERT(memcmp(f->dst + o + 7, f->src + o, len) == 0);
+			CU_ASSERT_EQUAL(f->dst[o + 6], 0);
+			CU_ASSERT_EQUAL(f->dst[o + 7 + len], 0);
+			memset(&d, 0, sizeof(d));
+			CU_ASSERT_EQUAL(SYNC(f, &d, dp_idxd_submit_fill(f->ch, f->dst + o, pattern,
+									  len, 0, on_done, &d)), 0);
+			for (uint32_t k = 0; k < len; k += 1 + len / 64)
+				CU_ASSERT_EQUAL(f->dst[o + k], (uint8_t)(pattern >> (8 * (k % 8))));
+			/* the CRC of the same bytes at the edge and at an aligned place */
+			memcpy(f->src2 + 64, f->src + o, len);
+			memset(&d, 0, sizeof(d));
+			CU_ASSERT_EQUAL(SYNC(f, &d, dp_idxd_submit_crcgen(f->ch, f->src + o, len, 0, 0,
+									    on_done, &d)), 0);
+			crc_a = (uint32_t)d.res.crc;
+			memset(&d, 0, sizeof(d));
+			CU_ASSERT_EQUAL(SYNC(f, &d, dp_idxd_submit_crcgen(f->ch, f->src2 + 64, len, 0,
+									    0, on_done, &d)), 0);
+			crc_b = (uint32_t)d.res.crc;
+			CU_ASSERT_EQUAL(crc_a, crc_b);
+		}
+	}
+}
+
+/* A batch reaped a few callbacks at a time (max), with a member that needs more than its
+ * status (CR_DELTA overflow) between plain ones. */
+static void fast_path_batch_max(struct fx *f)
+{
+	struct cnt c = {0};
+	struct member m[8];
+	int n;
+
+	for (int i = 0; i < 8; i++)
+		m[i] = (struct member){&c, i};
+	fill_rand(f->src, 64 * KiB);
+	fill_rand(f->src2, 64 * KiB);
+	memset(f->dst, 0, 64 * KiB);
+	CU_ASSERT_EQUAL(dp_idxd_batch_open(f->ch), 0);
+	for (int i = 0; i < 8; i++) {
+		int rc;
+
+		if (i == 5) /* different buffers, room for one delta entry: -ENOSPC */
+			rc = dp_idxd_submit_cr_delta(f->ch, f->src, f->src2, 64, f->delta, 10, 0,
+						     on_member, &m[i]);
+		else
+			rc = dp_idxd_submit_copy(f->ch, f->dst + i * 4096, f->src + i * 4096, 4096,
+						 0, on_member, &m[i]);
+		CU_ASSERT_EQUAL(rc, 0);
+	}
+	CU_ASSERT_EQUAL(dp_idxd_batch_close(f->ch), 0);
+	for (int i = 0; i < 1000000 && c.calls == 0; i++) {
+		n = dp_idxd_poll(f->ch, 3);
+		CU_ASSERT(n == 0 || n == 3);
+	}
+	CU_ASSERT_EQUAL(c.calls, 3);
+	CU_ASSERT_EQUAL(dp_idxd_poll(f->ch, 1), 1);
+	CU_ASSERT_EQUAL(c.calls, 4);
+	CU_ASSERT_EQUAL(dp_idxd_poll(f->ch, 0), 4);
+	CU_ASSERT_EQUAL(c.calls, 8);
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f->ch), 0);
+	for (int i = 0; i < 8; i++) {
+		CU_ASSERT_EQUAL(c.order[i], i);
+		CU_ASSERT_EQUAL(c.rc[i], i == 5 ? -ENOSPC : 0);
+		if (i != 5) {
+			CU_ASSERT(memcmp(f->dst + i * 4096, f->src + i * 4096, 4096) == 0);
+		}
+	}
+}
+
+static void test_fast_path_sim(void)
+{
+	struct fx f;
+
+	fx_open(&f, "sim:dsa0");
+	fast_path_args(&f, true);
+	CU_ASSERT_EQUAL(dp_idxd_batch_open(f.ch), 0); /* inside an open batch */
+	fast_path_args(&f, true);
+	CU_ASSERT_EQUAL(dp_idxd_batch_close(f.ch), 0);
+	fast_path_edges(&f);
+	fast_path_batch_max(&f);
+	fx_close(&f);
+	/* the same on the software engine (host addresses) */
+	fx_open(&f, "sw");
+	fast_path_args(&f, false);
+	fast_path_edges(&f);
+	fast_path_batch_max(&f);
+	fx_close(&f);
+}
+
 /* A shared WQ of 4 entries with the engines held: the fifth ENQCMD is retried and refused
  * with -EAGAIN; once the engines run, everything completes and submission works again. */
 static void test_shared_queue_full_sim(void)
@@ -1555,6 +1717,7 @@ int main(void)
 		UT_TEST(test_resubmit_from_callback_sw),
 		UT_TEST(test_batch_sim),     UT_TEST(test_chan_full_sim),
 		UT_TEST(test_config_sim),    UT_TEST(test_unregistered_sim),
+		UT_TEST(test_fast_path_sim),
 		UT_TEST(test_shared_queue_full_sim), UT_TEST(test_page_fault_sim),
 		UT_TEST(test_timeout_sim),   UT_TEST(test_swerr_sim),
 		UT_TEST(test_halt_sim),      UT_TEST(test_status_errno_sim),
