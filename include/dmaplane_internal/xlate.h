@@ -36,9 +36,12 @@ extern struct dpi_xlate_root dpi_xlate;
 
 dp_iova_t dpi_iova_of_slow(uintptr_t va);
 
-/* The 2 MiB hit alone: true with the IOVA of @p in *iova, or false when dpi_iova_of() would
- * need its slow path (callers then take theirs). No call: a caller's fast path stays a leaf. */
-static inline bool dpi_iova_of_hit(const void *p, dp_iova_t *iova)
+/* The hit path alone, with no call: true and *@iova for an address under a 2 MiB entry (the
+ * whole 2 MiB piece around it translates with the same delta); false for everything else (4 KiB
+ * entries, unregistered memory: dpi_iova_of() decides). For fast paths that keep their slow
+ * path out of line, so they stay leaves. Relaxed/acquire atomic loads: plain moves on x86, and
+ * race-free against the writer (which publishes map before slots). */
+static inline __attribute__((always_inline)) bool dpi_iova_of_hit(const void *p, dp_iova_t *iova)
 {
 	uintptr_t va = (uintptr_t)p, i = va >> DPI_XLATE_L2_SHIFT;
 
@@ -55,36 +58,11 @@ static inline bool dpi_iova_of_hit(const void *p, dp_iova_t *iova)
 
 static inline dp_iova_t dpi_iova_of(const void *p)
 {
-	uintptr_t va = (uintptr_t)p, i = va >> DPI_XLATE_L2_SHIFT;
+	dp_iova_t iova;
 
-	/* Relaxed/acquire atomic loads: plain moves on x86, and race-free against the writer
-	 * (which publishes map before slots). */
-	if (dpi_likely(i < __atomic_load_n(&dpi_xlate.slots, __ATOMIC_ACQUIRE))) {
-		uint64_t e = __atomic_load_n(&__atomic_load_n(&dpi_xlate.map, __ATOMIC_RELAXED)[i],
-					     __ATOMIC_ACQUIRE);
-		if (dpi_likely(e & DPI_XLATE_VALID))
-			return va + e - DPI_XLATE_VALID;
-	}
-	return dpi_iova_of_slow(va);
-}
-
-/* The hit path alone, with no call: true and *@iova for an address under a 2 MiB entry (the
- * whole 2 MiB piece around it translates with the same delta); false for everything else (4 KiB
- * entries, unregistered memory: dpi_iova_of() decides). For fast paths that keep their slow
- * path out of line. */
-static inline __attribute__((always_inline)) bool dpi_iova_of_hit(const void *p, dp_iova_t *iova)
-{
-	uintptr_t va = (uintptr_t)p, i = va >> DPI_XLATE_L2_SHIFT;
-
-	if (dpi_likely(i < __atomic_load_n(&dpi_xlate.slots, __ATOMIC_ACQUIRE))) {
-		uint64_t e = __atomic_load_n(&__atomic_load_n(&dpi_xlate.map, __ATOMIC_RELAXED)[i],
-					     __ATOMIC_ACQUIRE);
-		if (dpi_likely(e & DPI_XLATE_VALID)) {
-			*iova = va + e - DPI_XLATE_VALID;
-			return true;
-		}
-	}
-	return false;
+	if (dpi_likely(dpi_iova_of_hit(p, &iova)))
+		return iova;
+	return dpi_iova_of_slow((uintptr_t)p);
 }
 
 #endif
