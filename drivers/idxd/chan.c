@@ -489,7 +489,9 @@ int idxd_slot_get_slow(struct dp_idxd_chan *ch)
 
 int idxd_portal_submit_slow(struct dp_idxd_chan *ch, const struct dsa_hw_desc *d)
 {
-	volatile uint8_t *p = ch->portal.base + ch->portal_off;
+	/* Only the CPU-store kinds have a mapped portal (base is NULL for the others, and NULL +
+	 * offset is undefined). */
+	volatile uint8_t *p = ch->portal.base != NULL ? ch->portal.base + ch->portal_off : NULL;
 
 	switch (ch->portal_kind) {
 	case IDXD_SUBMIT_MOVDIR64B:
