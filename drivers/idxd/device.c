@@ -34,12 +34,7 @@ void dp_idxd_opts_init(struct dp_idxd_opts *opts, size_t size)
 {
 	struct dp_idxd_opts d = {.size = sizeof(d), .num_wqs = 1};
 
-	if (opts == NULL || size == 0)
-		return;
-	size = DPI_MIN(size, sizeof(d));
-	memset(opts, 0, size);
-	memcpy(opts, &d, size);
-	opts->size = size;
+	dpi_opts_init(opts, size, &d, sizeof(d));
 }
 
 static int opts_check(const struct dp_idxd_opts *in, struct dp_idxd_opts *o)
