@@ -58,11 +58,16 @@ static int iov_check(const struct iovec *iov, uint32_t iovcnt, uint64_t want)
 				"aligned in address and length", i, iov[i].iov_base, iov[i].iov_len);
 			return -EINVAL;
 		}
+		if (iov[i].iov_len > want - total) {
+			total = UINT64_MAX; /* more than the blocks hold; no 64-bit wrap-around */
+			break;
+		}
 		total += iov[i].iov_len;
 	}
 	if (total != want) {
-		DPI_ERR("NVMe vectored I/O: the elements hold %lu bytes, the blocks %lu",
-			(unsigned long)total, (unsigned long)want);
+		DPI_ERR("NVMe vectored I/O: the elements hold %s%lu bytes, the blocks %lu: make "
+			"the element lengths add up to nlb blocks", total == UINT64_MAX ? "more than " : "",
+			(unsigned long)(total == UINT64_MAX ? want : total), (unsigned long)want);
 		return -EINVAL;
 	}
 	return 0;

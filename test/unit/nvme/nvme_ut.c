@@ -1373,6 +1373,11 @@ static void test_iov_prp(void)
 	CU_ASSERT(ut_log_has("ends inside a page"));
 	/* Lengths that do not add up, not dword aligned, empty, too many, too big. */
 	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 3, on_done, &d), -EINVAL);
+	/* Lengths whose 64-bit sum wraps around to exactly nlb blocks. */
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB, 1ull << 63};
+	iov[2] = (struct iovec){buf + 16 * KiB, 1ull << 63};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
 	iov[0] = (struct iovec){buf, 510};
 	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
 	iov[0] = (struct iovec){buf + 2, 512};
@@ -1545,6 +1550,11 @@ static void test_iov_sgl(void)
 	iov[2] = (struct iovec){buf + 20000, 1028};
 	ut_log_capture();
 	CU_ASSERT_EQUAL(dp_nvme_ns_writev(prp_qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
+	/* SGLs too: lengths whose 64-bit sum wraps around to exactly nlb blocks. */
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB, 1ull << 63};
+	iov[2] = (struct iovec){buf + 16 * KiB, 1ull << 63};
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(f.qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
 	ut_log_release();
 	iov[0] = (struct iovec){buf + 4096, 4096};
 	iov[1] = (struct iovec){buf + 16 * KiB, 4096};
