@@ -379,6 +379,9 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 	uint64_t gpa;
 	int rc;
 
+	/* A failing stage-1 map queues one entry below: make room first (as an unmap does). */
+	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
+		return rc;
 	if (i >= 0) {
 		gpa = s->a[i].gpa + ((uintptr_t)vaddr - s->a[i].vaddr);
 	} else {
