@@ -804,6 +804,32 @@ static void test_nested_table_epoch(void)
 	munmap(mem, 4 * KiB);
 }
 
+/* A strict unmap whose invalidation failed is retried after another call submitted its queued
+ * entry: the retry finds stage 1 cleared and must finish the unmap (free the IOVA), not report
+ * "not a mapping" and keep the mapping and its IOVA forever. */
+static void test_nested_retry_after_other_submit(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
+	uint8_t *mem = map_anon(2 * 4 * KiB);
+	struct dp_iova_stats st = {.size = sizeof(st)};
+	dp_iova_t a, b;
+
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, 0, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + 4 * KiB, 4 * KiB, 0, &b), 0);
+	ut_log_capture();
+	dpi_fault_arm_site("nested-inval", 1, EIO);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -EIO);
+	dpi_fault_arm(0, 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0); /* submits a's entry too */
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0); /* the retry */
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, 2);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -ENOENT); /* gone now */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(mem, 2 * 4 * KiB);
+}
+
 /* A stage-1 map that fails (no table page) queues an invalidation for the tables it linked for
  * a moment. When 4096 entries (the queue's capacity) are already waiting, left there by unmaps
  * whose submission failed, that entry must not be written past the queue's end (ASan saw a
@@ -1090,6 +1116,7 @@ int main(void)
 		UT_TEST(test_nested_partial_and_failure),
 		UT_TEST(test_nested_table_epoch),
 		UT_TEST(test_nested_map_fail_full_queue),
+		UT_TEST(test_nested_retry_after_other_submit),
 		UT_TEST(test_nested_threads),
 		UT_TEST(test_fail_nth),
 		UT_TEST(test_fallback),
