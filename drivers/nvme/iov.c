@@ -190,7 +190,9 @@ static int rwv(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc,
 		return rc;
 	total = (uint64_t)nlb << ns->lbads;
 	per = qp->max_xfer >> ns->lbads;
-	n = (nlb + per - 1) / per;
+	rc = nvme_split_count(qp, ns, nlb, &n);
+	if (rc != 0)
+		return rc;
 	rc = iov_check(iov, iovcnt, total);
 	if (rc == 0 && !qp->sgl)
 		rc = prp_rules(iov, iovcnt, (size_t)per << ns->lbads, total);
