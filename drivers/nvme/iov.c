@@ -58,11 +58,16 @@ static int iov_check(const struct iovec *iov, uint32_t iovcnt, uint64_t want)
 				"aligned in address and length", i, iov[i].iov_base, iov[i].iov_len);
 			return -EINVAL;
 		}
+		if (iov[i].iov_len > want - total) {
+			total = UINT64_MAX; /* more than the blocks hold; no 64-bit wrap-around */
+			break;
+		}
 		total += iov[i].iov_len;
 	}
 	if (total != want) {
-		DPI_ERR("NVMe vectored I/O: the elements hold %lu bytes, the blocks %lu",
-			(unsigned long)total, (unsigned long)want);
+		DPI_ERR("NVMe vectored I/O: the elements hold %s%lu bytes, the blocks %lu: make "
+			"the element lengths add up to nlb blocks", total == UINT64_MAX ? "more than " : "",
+			(unsigned long)(total == UINT64_MAX ? want : total), (unsigned long)want);
 		return -EINVAL;
 	}
 	return 0;
@@ -185,7 +190,9 @@ static int rwv(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t opc,
 		return rc;
 	total = (uint64_t)nlb << ns->lbads;
 	per = qp->max_xfer >> ns->lbads;
-	n = (nlb + per - 1) / per;
+	rc = nvme_split_count(qp, ns, nlb, &n);
+	if (rc != 0)
+		return rc;
 	rc = iov_check(iov, iovcnt, total);
 	if (rc == 0 && !qp->sgl)
 		rc = prp_rules(iov, iovcnt, (size_t)per << ns->lbads, total);

@@ -185,6 +185,10 @@ int nvme_not_dma_able(const void *va);
 void nvme_publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe, dp_nvme_cmd_cb cb,
 		  void *arg);
 
+/* How many commands of at most max_xfer bytes @nlb blocks of @ns take (UINT32_MAX for more).
+ * 0; -E2BIG (a block is larger than max_xfer: logged). */
+int nvme_split_count(const struct dp_nvme_qpair *qp, const struct dp_nvme_ns *ns, uint32_t nlb,
+		     uint32_t *n);
 /* The n entries written after the SQ tail (ids free[nfree - 1], free[nfree - 2], ...) become
  * one request: take their trackers (the first is the parent, with @cb), move the tail to @tail,
  * ring. */

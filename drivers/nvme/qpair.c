@@ -454,6 +454,23 @@ static int submit(struct dp_nvme_qpair *qp, struct nvme_sqe *sqe, const void *bu
 	return 0;
 }
 
+int nvme_split_count(const struct dp_nvme_qpair *qp, const struct dp_nvme_ns *ns, uint32_t nlb,
+		     uint32_t *n)
+{
+	uint32_t per = qp->max_xfer >> ns->lbads;
+	uint64_t cmds;
+
+	if (per == 0) {
+		DPI_ERR("NVMe I/O: namespace %u has %u-byte blocks, more than the controller's "
+			"largest transfer (%u bytes): it cannot be read or written", ns->nsid,
+			1u << ns->lbads, qp->max_xfer);
+		return -E2BIG;
+	}
+	cmds = ((uint64_t)nlb + per - 1) / per; /* 64 bits: nlb + per - 1 wraps in 32 */
+	*n = cmds > UINT32_MAX ? UINT32_MAX : (uint32_t)cmds;
+	return 0;
+}
+
 /*
  * A read/write larger than the maximum transfer: one command per max_xfer bytes, all or none.
  * Entries are written into the free SQ slots after the tail (the controller does not look
@@ -463,9 +480,11 @@ static int submit_split(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint8_t
 			const uint8_t *buf, uint64_t lba, uint32_t nlb, dp_nvme_cmd_cb cb,
 			void *arg)
 {
-	uint32_t per = qp->max_xfer >> ns->lbads, n = (nlb + per - 1) / per, tail = qp->q.sq_tail;
-	int rc;
+	uint32_t per = qp->max_xfer >> ns->lbads, n, tail = qp->q.sq_tail;
+	int rc = nvme_split_count(qp, ns, nlb, &n);
 
+	if (rc != 0)
+		return rc;
 	if (n > qp->depth) {
 		DPI_ERR("NVMe I/O of %u blocks needs %u commands of at most %u bytes, more than the "
 			"queue pair's depth %u", nlb, n, qp->max_xfer, qp->depth);

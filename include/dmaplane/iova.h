@@ -279,7 +279,8 @@ int dp_iova_poller_register(struct dp_ioas *ioas, struct dp_poll_group *group,
 /**
  * Unregister a poller of dp_iova_poller_register() and set @p *poller to NULL.
  * Thread rules: as dp_poller_unregister().
- * @return 0; -EINVAL (NULL, or *poller NULL); an error of dp_poller_unregister() (-EBUSY,
+ * @return 0; -EINVAL (NULL, *poller NULL, or a poller not registered by
+ *   dp_iova_poller_register() for @p ioas); an error of dp_poller_unregister() (-EBUSY,
  *   -EPERM: then nothing changed).
  */
 int dp_iova_poller_unregister(struct dp_ioas *ioas, struct dp_poller **poller);

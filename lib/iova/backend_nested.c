@@ -262,6 +262,20 @@ static bool queued(const struct nested_ioas *ni, uint64_t iova, uint64_t len)
 	return false;
 }
 
+/* True when stage 1 maps nothing in [iova, iova+len): a range the front end still holds was
+ * cleared by an earlier unmap whose submission failed and whose entry has been submitted since
+ * (by another call). Error path only: one lookup per 4 KiB page. */
+static bool cleared(struct nested_ioas *ni, uint64_t iova, uint64_t len)
+{
+	uint64_t gpa;
+	uint32_t prot, shift;
+
+	for (uint64_t at = iova; at - iova < len; at += DPI_S1_PAGE)
+		if (dpi_s1pt_lookup(ni->pt, at, &gpa, &prot, &shift) == 0)
+			return false;
+	return true;
+}
+
 /* ---- ops ------------------------------------------------------------------------------------ */
 
 static int chunk_map(void *ctx, void *va, uint64_t gpa, size_t len)
@@ -379,6 +393,9 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 	uint64_t gpa;
 	int rc;
 
+	/* A failing stage-1 map queues one entry below: make room first (as an unmap does). */
+	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
+		return rc;
 	if (i >= 0) {
 		gpa = s->a[i].gpa + ((uintptr_t)vaddr - s->a[i].vaddr);
 	} else {
@@ -435,8 +452,10 @@ int dpi_nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
 		return rc;
 	rc = dpi_s1pt_unmap_fn(ni->pt, iova, len, &retired, pa_drop, ni);
-	if (rc == -ENOENT && queued(ni, iova, len)) {
-		rc = 0; /* cleared by an earlier call whose submission failed: submit again */
+	if (rc == -ENOENT && (queued(ni, iova, len) || cleared(ni, iova, len))) {
+		/* Cleared by an earlier call whose submission failed (the front end still holds
+		 * the range): submit what is queued, if anything, and finish the unmap. */
+		rc = 0;
 	} else if (rc == 0) {
 		ni->st.s1_unmaps++;
 		queue(ni, iova, len, retired != 0);

@@ -10,6 +10,7 @@
 #define DP_LOG_COMPONENT "iova"
 #include <dmaplane/poll.h>
 #include <dmaplane_internal/log.h>
+#include <dmaplane_internal/poll.h>
 
 #include "iova_impl.h"
 
@@ -55,6 +56,12 @@ int dp_iova_poller_unregister(struct dp_ioas *ioas, struct dp_poller **poller)
 
 	if (ioas == NULL || poller == NULL || *poller == NULL)
 		return -EINVAL;
+	if (!dpi_poller_is(*poller, age_poller, ioas)) {
+		DPI_ERR("dp_iova_poller_unregister: poller %p is not one dp_iova_poller_register() "
+			"made for this IOAS: pass the IOAS it was registered for (or use "
+			"dp_poller_unregister for other pollers)", (void *)*poller);
+		return -EINVAL;
+	}
 	rc = dp_poller_unregister(poller);
 	if (rc == 0) {
 		pthread_mutex_lock(&ioas->lock);

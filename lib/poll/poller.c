@@ -9,6 +9,7 @@
 
 #define DP_LOG_COMPONENT "poll"
 #include <dmaplane_internal/env.h>
+#include <dmaplane_internal/poll.h>
 #include <dmaplane_internal/log.h>
 
 #include "poll_impl.h"
@@ -160,6 +161,11 @@ static void remove_now(struct dp_poll_group *g, struct dp_poller *p)
 		g->timer_due = g->timed != NULL ? g->timed->due : UINT64_MAX;
 	}
 	free(p);
+}
+
+bool dpi_poller_is(const struct dp_poller *poller, dp_poller_fn fn, const void *arg)
+{
+	return poller != NULL && poller->fn == fn && poller->arg == arg;
 }
 
 int dp_poller_unregister(struct dp_poller **poller)

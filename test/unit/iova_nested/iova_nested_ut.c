@@ -812,6 +812,84 @@ static void test_nested_table_epoch(void)
 	munmap(mem, 4 * KiB);
 }
 
+/* A strict unmap whose invalidation failed is retried after another call submitted its queued
+ * entry: the retry finds stage 1 cleared and must finish the unmap (free the IOVA), not report
+ * "not a mapping" and keep the mapping and its IOVA forever. */
+static void test_nested_retry_after_other_submit(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
+	uint8_t *mem = map_anon(2 * 4 * KiB);
+	struct dp_iova_stats st = {.size = sizeof(st)};
+	dp_iova_t a, b;
+
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, 0, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + 4 * KiB, 4 * KiB, 0, &b), 0);
+	ut_log_capture();
+	dpi_fault_arm_site("nested-inval", 1, EIO);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -EIO);
+	dpi_fault_arm(0, 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0); /* submits a's entry too */
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0); /* the retry */
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, 2);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -ENOENT); /* gone now */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(mem, 2 * 4 * KiB);
+}
+
+/* A stage-1 map that fails (no table page) queues an invalidation for the tables it linked for
+ * a moment. When 4096 entries (the queue's capacity) are already waiting, left there by unmaps
+ * whose submission failed, that entry must not be written past the queue's end (ASan saw a
+ * heap-buffer-overflow): the map submits the full queue first. */
+static void test_nested_map_fail_full_queue(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
+	struct dpi_s1pt *pt = NULL;
+	enum { N = 4096 };
+	uint8_t *mem = map_anon(N * 4 * KiB);
+	dp_iova_t *iova = calloc(N, sizeof(*iova));
+	dp_iova_t fixed = 1ull << 30;
+	int n = 0, rc;
+
+	CU_ASSERT_FATAL(iova != NULL);
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, NULL), 0);
+	for (int i = 0; i < N; i++)
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + (size_t)i * 4 * KiB, 4 * KiB, 0,
+						  &iova[i]), 0);
+	ut_log_capture();
+	for (int i = 0; i < N; i++) { /* every submission fails: N entries stay queued */
+		dpi_fault_arm_site("nested-inval", 1, EIO);
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[i], 4 * KiB), -EIO);
+	}
+	dpi_fault_arm(0, 0);
+	CU_ASSERT_EQUAL(nstats(ioas).inval_failures, N);
+	/* Use up the free table pages: a 4 KiB mapping every 2 MiB needs a leaf table each. */
+	while (pt_stats(pt).free != 0 && n < 2048) {
+		CU_ASSERT_EQUAL_FATAL(dp_ioas_map(ioas, mem, 4 * KiB, fixed + (uint64_t)n * 2 * MiB,
+						  0), 0);
+		n++;
+	}
+	CU_ASSERT_EQUAL_FATAL(pt_stats(pt).free, 0);
+	dpi_fault_arm_site("malloc", 1, ENOMEM); /* the next table page cannot be had */
+	rc = dp_ioas_map(ioas, mem, 4 * KiB, fixed + (uint64_t)n * 2 * MiB, 0);
+	dpi_fault_arm(0, 0);
+	CU_ASSERT_EQUAL(rc, -ENOMEM);
+	CU_ASSERT(ut_log_has("stage-1 map of IOVA"));
+	ut_log_release();
+	/* Everything queued was submitted, the failed map's entry included. */
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(pt_stats(pt).retired, 0);
+	CU_ASSERT_EQUAL(nstats(ioas).inval_failures, N);
+	for (int i = 0; i < n; i++)
+		CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, fixed + (uint64_t)i * 2 * MiB, 4 * KiB), 0);
+	ut_log_capture(); /* the failed unmaps' areas: their teardown finds stage 1 cleared */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	ut_log_release();
+	free(iova);
+	munmap(mem, N * 4 * KiB);
+}
+
 /* Two threads, each with its own device, churn dp_iova_map/unmap on one nested IOAS while
  * their devices read through the stage-1 table the other thread is changing (TSan). */
 struct nchurn {
@@ -1045,6 +1123,8 @@ int main(void)
 		UT_TEST(test_stale_iotlb),
 		UT_TEST(test_nested_partial_and_failure),
 		UT_TEST(test_nested_table_epoch),
+		UT_TEST(test_nested_map_fail_full_queue),
+		UT_TEST(test_nested_retry_after_other_submit),
 		UT_TEST(test_nested_threads),
 		UT_TEST(test_fail_nth),
 		UT_TEST(test_fallback),

@@ -124,11 +124,47 @@ static void test_bad_args(void)
 	CU_ASSERT_EQUAL(dp_poll_group_destroy(g), 0);
 }
 
+static int other_poller(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* Unregistering through the wrong IOAS (or a poller dp_iova_poller_register() did not make)
+ * is refused: it used to drop the other IOAS's count, so that IOAS could be destroyed while
+ * its poller still ran on it. */
+static void test_unregister_wrong_ioas(void)
+{
+	struct dp_ioas *a = new_ioas(DP_INVAL_DEFERRED, 1000);
+	struct dp_ioas *b = new_ioas(DP_INVAL_DEFERRED, 1000);
+	struct dp_poll_group *g = new_group();
+	struct dp_poller *pa = NULL, *pb = NULL, *other = NULL;
+
+	CU_ASSERT_EQUAL_FATAL(dp_iova_poller_register(a, g, &pa), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_poller_register(g, other_poller, b, &other), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_iova_poller_unregister(b, &pa), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(pa);
+	CU_ASSERT_EQUAL(dp_iova_poller_unregister(b, &other), -EINVAL);
+	CU_ASSERT_PTR_NOT_NULL(other);
+	CU_ASSERT(ut_log_has("dp_iova_poller_unregister"));
+	CU_ASSERT_EQUAL(dp_ioas_destroy(a), -EBUSY); /* its poller is still there */
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_iova_poller_register(b, g, &pb), 0);
+	CU_ASSERT_EQUAL(dp_iova_poller_unregister(b, &pb), 0);
+	CU_ASSERT_EQUAL(dp_iova_poller_unregister(a, &pa), 0);
+	CU_ASSERT_EQUAL(dp_poller_unregister(&other), 0);
+	CU_ASSERT_EQUAL(dp_poll_group_destroy(g), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(a), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(b), 0);
+}
+
 int main(void)
 {
 	static const struct ut_test tests[] = {
 		UT_TEST(test_age_from_loop),
 		UT_TEST(test_bad_args),
+		UT_TEST(test_unregister_wrong_ioas),
 	};
 
 	return ut_main("iova_poll", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);

@@ -1373,6 +1373,11 @@ static void test_iov_prp(void)
 	CU_ASSERT(ut_log_has("ends inside a page"));
 	/* Lengths that do not add up, not dword aligned, empty, too many, too big. */
 	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 2, 0, 3, on_done, &d), -EINVAL);
+	/* Lengths whose 64-bit sum wraps around to exactly nlb blocks. */
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB, 1ull << 63};
+	iov[2] = (struct iovec){buf + 16 * KiB, 1ull << 63};
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
 	iov[0] = (struct iovec){buf, 510};
 	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, 1, 0, 1, on_done, &d), -EINVAL);
 	iov[0] = (struct iovec){buf + 2, 512};
@@ -1405,6 +1410,58 @@ static void test_iov_prp(void)
 	dp_dma_free(flat);
 	dp_dma_free(back);
 	fx_close(&f);
+}
+
+/* A request of almost 2^32 blocks (a namespace of 2^32 512-byte blocks, a sparse 2 TiB file)
+ * needs 2^24 commands: more than the queue pair's depth, -E2BIG. The command count was
+ * computed as (nlb + per - 1) / per in 32 bits, which wrapped to 0: the call returned 0,
+ * submitted nothing and its callback never ran. */
+static void test_split_count_overflow(void)
+{
+	char path[] = "/tmp/dmaplane_nvme_ut_XXXXXX", spec[64];
+	struct fixture f;
+	struct iovec iov[DP_NVME_MAX_IOV];
+	struct done d = {0};
+	uint8_t *buf;
+	int fd = mkstemp(path);
+
+	CU_ASSERT_FATAL(fd >= 0);
+	if (ftruncate(fd, 2048ull << 30) != 0) {
+		close(fd);
+		unlink(path);
+		printf("(skipped: no sparse 2 TiB file in /tmp) ");
+		return;
+	}
+	close(fd);
+	snprintf(spec, sizeof(spec), "512:2048G@%s,4096:1M", path);
+	setenv("DP_SIM_NVME_NS", spec, 1);
+	fx_open(&f, 0);
+	unsetenv("DP_SIM_NVME_NS");
+	struct dp_nvme_ns_info info = {.size = sizeof(info)};
+	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(f.ns[0], &info), 0);
+	CU_ASSERT_EQUAL_FATAL(info.num_blocks, 1ull << 32);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf, 0, UINT32_MAX, on_done, &d), -E2BIG);
+	/* The same through an iovec: 256 elements adding up to exactly UINT32_MAX blocks. */
+	for (uint32_t i = 0; i < DP_NVME_MAX_IOV; i++)
+		iov[i] = (struct iovec){(void *)(uintptr_t)((1ull << 44) + (uint64_t)i * (8ull << 30)),
+					8ull << 30};
+	iov[DP_NVME_MAX_IOV - 1].iov_len -= 512;
+	CU_ASSERT_EQUAL(dp_nvme_ns_readv(f.qp, f.ns[0], iov, DP_NVME_MAX_IOV, 0, UINT32_MAX,
+					 on_done, &d), -E2BIG);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(f.qp), 0);
+	CU_ASSERT_EQUAL(d.calls, 0);
+	/* The queue pair still works. */
+	CU_ASSERT_EQUAL(dp_nvme_read(f.qp, f.ns[0], buf, 7, 16, on_done, &d), 0);
+	while (d.calls == 0)
+		CU_ASSERT_FATAL(dp_nvme_qpair_process_completions(f.qp, 0) >= 0);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	dp_dma_free(buf);
+	fx_close(&f);
+	unlink(path);
 }
 
 struct raw_done {
@@ -1545,6 +1602,11 @@ static void test_iov_sgl(void)
 	iov[2] = (struct iovec){buf + 20000, 1028};
 	ut_log_capture();
 	CU_ASSERT_EQUAL(dp_nvme_ns_writev(prp_qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
+	/* SGLs too: lengths whose 64-bit sum wraps around to exactly nlb blocks. */
+	iov[0] = (struct iovec){buf, 4096};
+	iov[1] = (struct iovec){buf + 8 * KiB, 1ull << 63};
+	iov[2] = (struct iovec){buf + 16 * KiB, 1ull << 63};
+	CU_ASSERT_EQUAL(dp_nvme_ns_writev(f.qp, f.ns[0], iov, 3, 0, 8, on_done, &d), -EINVAL);
 	ut_log_release();
 	iov[0] = (struct iovec){buf + 4096, 4096};
 	iov[1] = (struct iovec){buf + 16 * KiB, 4096};
@@ -2124,7 +2186,7 @@ int main(void)
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
 		UT_TEST(test_reset_cfs), UT_TEST(test_aer), UT_TEST(test_iov_prp),
-		UT_TEST(test_iov_sgl), UT_TEST(test_prp_chain), UT_TEST(test_random_verify),
+		UT_TEST(test_iov_sgl), UT_TEST(test_split_count_overflow), UT_TEST(test_prp_chain), UT_TEST(test_random_verify),
 		UT_TEST(test_ns_file),
 	};
 
