@@ -1435,8 +1435,23 @@ static void test_split_count_overflow(void)
 	close(fd);
 	snprintf(spec, sizeof(spec), "512:2048G@%s,4096:1M", path);
 	setenv("DP_SIM_NVME_NS", spec, 1);
-	fx_open(&f, 0);
-	unsetenv("DP_SIM_NVME_NS");
+	memset(&f, 0, sizeof(f));
+	f.ioas = new_ioas();
+	ut_log_capture();
+	int rc = dp_nvme_ctrlr_open("sim:nvme0", f.ioas, NULL, &f.c);
+	ut_log_release();
+	unsetenv("DP_SIM_NVME_NS"); /* before any assertion can end the test: later tests need it */
+	unlink(path);               /* the model keeps its mapping */
+	if (rc == -ENOMEM) {
+		/* TSan's shadow layout leaves no room for a 2 TiB mapping. */
+		printf("(skipped: this build cannot map a 2 TiB namespace file) ");
+		CU_ASSERT_EQUAL(dp_ioas_destroy(f.ioas), 0);
+		return;
+	}
+	CU_ASSERT_EQUAL_FATAL(rc, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 0, &f.qp), 0);
+	f.ns[0] = dp_nvme_ctrlr_get_ns(f.c, 1);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.ns[0]);
 	struct dp_nvme_ns_info info = {.size = sizeof(info)};
 	CU_ASSERT_EQUAL(dp_nvme_ns_get_info(f.ns[0], &info), 0);
 	CU_ASSERT_EQUAL_FATAL(info.num_blocks, 1ull << 32);
@@ -1461,7 +1476,6 @@ static void test_split_count_overflow(void)
 	CU_ASSERT_EQUAL(d.rc, 0);
 	dp_dma_free(buf);
 	fx_close(&f);
-	unlink(path);
 }
 
 struct raw_done {
