@@ -2010,6 +2010,31 @@ static void test_swerr_sim(void)
 	poll_until(&f, &c, 2);
 	CU_ASSERT_EQUAL(c.rc[1], 0);
 	CU_ASSERT(memcmp(f.dst, f.src, 64) == 0);
+	/* a batch call sent to a disabled WQ: its one callback gets -EIO, once */
+	{
+		struct dp_idxd_copy_desc ops[4];
+		struct done d = {0};
+
+		for (int k = 0; k < 4; k++)
+			ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 64, f.src + k * 64, 64, 0};
+		ut_log_capture();
+		CU_ASSERT_EQUAL(dpi_idxd_cmd(f.dev, IDXD_CMD_DISABLE_WQ,
+					     IDXD_CMD_WQ_MASK_OPERAND(0), NULL), 0);
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 4, on_done, &d), 0);
+		for (polls = 0; polls < 100000 && d.calls == 0; polls++)
+			CU_ASSERT(dp_idxd_poll(f.ch, 0) >= 0);
+		for (int i = 0; i < 10; i++)
+			CU_ASSERT(dp_idxd_poll(f.ch, 0) >= 0);
+		ut_log_release();
+		CU_ASSERT_EQUAL(d.calls, 1);
+		CU_ASSERT_EQUAL(d.rc, -EIO);
+		CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+		memset(&d, 0, sizeof(d));
+		fill_rand(f.src, 256);
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy_batch(f.ch, ops, 4, on_done, &d)),
+				0);
+		CU_ASSERT(memcmp(f.dst, f.src, 256) == 0);
+	}
 	fx_close(&f);
 }
 
