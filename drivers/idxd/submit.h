@@ -114,7 +114,10 @@ static inline __attribute__((always_inline)) int idxd_group_commit(struct dp_idx
 	gs->cb = cb;
 	gs->arg = arg;
 	gs->va[0] = n;
-	gs->meta = idxd_slot_meta(m, 0, SLOT_GROUP);
+	gs->done = m;
+	gs->forced_rc = 0;
+	gs->resubmits = 0;
+	gs->kind = SLOT_GROUP;
 	ch->tail = gseq + 1 + m;
 	/* limit_set() for this state: no batch open, the channel working */
 	ch->limit = ch->autobatch ? ch->tail : ch->head + ch->depth;
