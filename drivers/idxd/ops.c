@@ -785,15 +785,6 @@ static inline __attribute__((always_inline)) bool xent_fill(const uint64_t *map,
 	return true;
 }
 
-/* Member @op in the loop's view: false when it needs copy_member_slow(). */
-static inline __attribute__((always_inline)) bool xent_hit(uintptr_t base, uintptr_t va,
-							   uint32_t len_m1)
-{
-	uintptr_t off = va - base;
-
-	return ((off | (off + len_m1)) >> DPI_XLATE_L2_SHIFT) == 0;
-}
-
 /* copy_member_slow() for the fast loop: refill its entries from what the member hits. */
 static __attribute__((noinline)) int copy_member_refill(const struct dp_idxd_chan *ch,
 							const struct dp_idxd_copy_desc *op,
