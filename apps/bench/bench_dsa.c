@@ -4,13 +4,16 @@
  * ("sim:dsa0") and on the software engine ("sw").
  *   single:   one 64-byte copy submitted and reaped (dp_idxd_submit_copy + dp_idxd_poll);
  *   batch32:  32 copies of 64 bytes in one batch (open, 32 submits, close, poll), per op.
+ *   copy_batch32: the same 32 copies as one batch call (dp_idxd_submit_copy_batch, one
+ *             callback for the 32) and poll, per op.
  * Each case is counted twice under callgrind: the whole loop ("instr_per_op": the bench loop,
- * driver and device), and only the driver's entry points (dp_idxd_submit_copy, dp_idxd_poll
+ * driver and device), and only the driver's entry points (dp_idxd_submit_copy[_batch], dp_idxd_poll
  * with the callback it runs, dp_idxd_batch_open/close; none calls another, so the toggles do
  * not nest) with the device's own code toggled out ("driver_instr_per_op"): the sim device's
  * region write (lib/vfio plumbing and the model) or the software engine (idxd_sw_exec), whose
  * work a real device does behind one MOVDIR64B. "device_and_loop_instr_per_op" is the rest:
- * the device's code and the bench loop's own instructions. Targets: 150 (single) and 40 (batch32) driver
+ * the device's code and the bench loop's own instructions. Targets: 150 (single) and 40 (batch32,
+ * copy_batch32) driver
  * instructions per op. A timed ns_per_op is printed too (noisy on shared machines).
  *
  * Usage: dmaplane_bench dsa [--json] [--no-instr] [--dev sim:dsa0|sw]
@@ -81,6 +84,30 @@ static __attribute__((noinline, used)) int dsa_single_loop(struct bench_dsa *b, 
 	return 0;
 }
 
+static void on_batch_done(void *arg, int rc, const struct dp_idxd_result *res)
+{
+	struct bench_dsa *b = arg;
+
+	b->done += res->batch.completed;
+	b->errors += rc != 0;
+}
+
+static __attribute__((noinline, used)) int dsa_copy_batch_loop(struct bench_dsa *b, uint32_t n)
+{
+	struct dp_idxd_copy_desc ops[BATCH];
+
+	for (uint32_t k = 0; k < BATCH; k++)
+		ops[k] = (struct dp_idxd_copy_desc){b->dst + k * XFER, b->src + k * XFER, XFER, 0};
+	for (uint32_t i = 0; i < n; i += BATCH) {
+		if (dp_idxd_submit_copy_batch(b->ch, ops, BATCH, on_batch_done, b) != 0)
+			return -1;
+		while (b->done < i + BATCH)
+			if (dp_idxd_poll(b->ch, 0) < 0)
+				return -1;
+	}
+	return 0;
+}
+
 static __attribute__((noinline, used)) int dsa_batch_loop(struct bench_dsa *b, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i += BATCH) {
@@ -137,7 +164,7 @@ static int setup(struct bench_dsa *b, const char *dev)
 	return rc;
 }
 
-static int run(const char *dev, bool batch, uint32_t n, double *ns)
+static int run(const char *dev, const char *name, uint32_t n, double *ns)
 {
 	struct bench_dsa b;
 	uint64_t t0, t1;
@@ -147,7 +174,12 @@ static int run(const char *dev, bool batch, uint32_t n, double *ns)
 		return rc;
 	BENCH_CG_ZERO();
 	t0 = dp_time_ns();
-	rc = batch ? dsa_batch_loop(&b, n) : dsa_single_loop(&b, n);
+	if (strcmp(name, "batch32") == 0)
+		rc = dsa_batch_loop(&b, n);
+	else if (strcmp(name, "copy_batch32") == 0)
+		rc = dsa_copy_batch_loop(&b, n);
+	else
+		rc = dsa_single_loop(&b, n);
 	t1 = dp_time_ns();
 	BENCH_CG_DUMP();
 	if (rc == 0 && (b.done != n || b.errors != 0))
@@ -164,7 +196,7 @@ static int run(const char *dev, bool batch, uint32_t n, double *ns)
 static double callgrind(const char *argv0, const char *const *fns, const char *const *wargs)
 {
 	char out[] = "/tmp/dmaplane-bench-dsa.XXXXXX";
-	char toggles[6][160], outopt[300], line[512];
+	char toggles[7][160], outopt[300], line[512];
 	const char *argv[32];
 	int fd = mkstemp(out), n = 0, status;
 	double total = -1;
@@ -177,7 +209,7 @@ static double callgrind(const char *argv0, const char *const *fns, const char *c
 	argv[n++] = "valgrind";
 	argv[n++] = "--tool=callgrind";
 	argv[n++] = "--quiet";
-	for (int i = 0; fns[i] != NULL && i < 6; i++) {
+	for (int i = 0; fns[i] != NULL && i < 7; i++) {
 		snprintf(toggles[i], sizeof(toggles[i]), "--toggle-collect=%s", fns[i]);
 		argv[n++] = toggles[i];
 	}
@@ -242,16 +274,18 @@ static int worker(int argc, char **argv)
 	eo.flags = DP_ENV_F_NO_HUGE;
 	if (dp_env_init(&eo) != 0)
 		return 1;
-	return run(argv[0], strcmp(argv[1], "batch32") == 0, INSTR_OPS, NULL) == 0 ? 0 : 1;
+	return run(argv[0], argv[1], INSTR_OPS, NULL) == 0 ? 0 : 1;
 }
 
 static void one_case(const char *argv0, const char *dev, const char *name, bool do_instr)
 {
 	double ns = 0, all = -1, drv = -1;
 	const char *wargs[] = {"dsa", dev, name, NULL};
-	const char *loop = strcmp(name, "batch32") == 0 ? "dsa_batch_loop" : "dsa_single_loop";
+	bool single = strcmp(name, "single") == 0;
+	const char *loop = single ? "dsa_single_loop"
+			   : strcmp(name, "batch32") == 0 ? "dsa_batch_loop" : "dsa_copy_batch_loop";
 	char extra[256];
-	int rc = run(dev, strcmp(name, "batch32") == 0, OPS, &ns);
+	int rc = run(dev, name, OPS, &ns);
 
 	if (rc != 0) {
 		fprintf(stderr, "dmaplane_bench dsa: %s on %s failed: %s\n", name, dev, strerror(-rc));
@@ -259,7 +293,8 @@ static void one_case(const char *argv0, const char *dev, const char *name, bool 
 	}
 	if (do_instr) {
 		const char *fns_all[] = {loop, NULL};
-		const char *fns_drv[] = {"dp_idxd_submit_copy", "dp_idxd_poll", "dp_idxd_batch_open",
+		const char *fns_drv[] = {"dp_idxd_submit_copy", "dp_idxd_submit_copy_batch",
+					 "dp_idxd_poll", "dp_idxd_batch_open",
 					 "dp_idxd_batch_close", device_fn(dev), NULL};
 		double t = callgrind(argv0, fns_all, wargs);
 		double d = callgrind(argv0, fns_drv, wargs);
@@ -276,7 +311,7 @@ static void one_case(const char *argv0, const char *dev, const char *name, bool 
 	snprintf(extra, sizeof(extra),
 		 "\"device\":\"%s\",\"xfer\":%u,\"driver_instr_per_op\":%s,"
 		 "\"device_and_loop_instr_per_op\":%s,\"target_driver_instr\":%d",
-		 dev, XFER, dstr, rest, strcmp(name, "batch32") == 0 ? 40 : 150);
+		 dev, XFER, dstr, rest, single ? 150 : 40);
 	bench_print(&(struct bench_result){"dsa", name, "dmaplane", 1, OPS, ns, all, -1, extra});
 }
 
@@ -310,6 +345,7 @@ int bench_dsa(int argc, char **argv, const char *argv0)
 	for (int i = 0; i < ndev; i++) {
 		one_case(argv0, devs[i], "single", do_instr);
 		one_case(argv0, devs[i], "batch32", do_instr);
+		one_case(argv0, devs[i], "copy_batch32", do_instr);
 	}
 	dp_env_fini();
 	return 0;

@@ -79,29 +79,41 @@ int idxd_status_errno(uint8_t status)
 
 /* ---- memory ------------------------------------------------------------------------------ */
 
-int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova)
+int idxd_xlate_quiet(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova,
+		     size_t *contig)
 {
-	size_t contig = len;
 	dp_iova_t a;
 
+	*contig = len;
 	if (ch->va_addrs) {
 		*iova = (uintptr_t)p;
 		return 0;
 	}
-	a = dp_iova_of(p, &contig);
-	if (dpi_unlikely(a == DP_IOVA_INVALID)) {
-		DPI_ERR("buffer %p is not DMA-able memory (dp_iova_of does not translate it): "
-			"allocate it with dp_dma_alloc() or register it with dp_mem_register()", p);
-		return -EFAULT;
-	}
-	if (dpi_unlikely(contig < len)) {
-		DPI_ERR("buffer %p of %u bytes is not contiguous in IOVA space (only %zu bytes are): "
-			"use one dp_dma_alloc() allocation or one dp_mem_register() registration",
-			p, len, contig);
+	a = dp_iova_of(p, contig);
+	if (dpi_unlikely(a == DP_IOVA_INVALID || *contig < len)) {
+		if (a == DP_IOVA_INVALID)
+			*contig = 0;
 		return -EFAULT;
 	}
 	*iova = a;
 	return 0;
+}
+
+int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova)
+{
+	size_t contig;
+	int rc = idxd_xlate_quiet(ch, p, len, iova, &contig);
+
+	if (dpi_likely(rc == 0))
+		return 0;
+	if (contig == 0)
+		DPI_ERR("buffer %p is not DMA-able memory (dp_iova_of does not translate it): "
+			"allocate it with dp_dma_alloc() or register it with dp_mem_register()", p);
+	else
+		DPI_ERR("buffer %p of %u bytes is not contiguous in IOVA space (only %zu bytes are): "
+			"use one dp_dma_alloc() allocation or one dp_mem_register() registration",
+			p, len, contig);
+	return rc;
 }
 
 static int dma_zalloc(size_t len, void **va, dp_iova_t *iova)
@@ -250,6 +262,7 @@ int dp_idxd_chan_create(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *o
 	ch->max_xfer = wq->max_xfer_shift >= 32 ? UINT32_MAX : 1u << wq->max_xfer_shift;
 	ch->max_xfer_m1 = ch->max_xfer - 1;
 	ch->max_batch = DPI_MIN(1u << wq->max_batch_shift, IDXD_CHAN_MAX_BATCH);
+	ch->wq_max_batch = 1u << wq->max_batch_shift;
 	ch->pasid_w0 = wq->pasid_en ? DSA_DESC_W0_PASID(wq->pasid) : 0;
 	ch->w0 = ch->pasid_w0 | ((uint64_t)IDXD_DESC_FLAGS << 32);
 	ch->timeout_ticks = (uint64_t)o.timeout_ms * (dp_ticks_hz() / 1000);
@@ -468,6 +481,67 @@ int dp_idxd_flush(struct dp_idxd_chan *ch)
 	if (!ch->autobatch || !ch->batch_open)
 		return 0;
 	return idxd_batch_close(ch);
+}
+
+/* ---- batch calls -------------------------------------------------------------------------- */
+
+int idxd_group_reserve(struct dp_idxd_chan *ch, uint32_t m, uint32_t *gseq)
+{
+	uint32_t idx, pad = 0, used;
+
+	if (dpi_unlikely(ch->failed))
+		return -EIO;
+	if (dpi_unlikely(ch->batch_open || ch->batch_wanted)) {
+		if (!ch->autobatch || ch->batch_wanted) {
+			DPI_ERR("dp_idxd_submit_*_batch: a batch is open on the channel "
+				"(dp_idxd_batch_open): close it first");
+			return -EBUSY;
+		}
+		if (idxd_batch_n(ch) > 0) {
+			int rc = idxd_batch_close(ch); /* what the automatic batch collected */
+
+			if (rc != 0)
+				return rc;
+		} else {
+			ch->tail--;
+			ch->batch_open = false;
+			limit_set(ch);
+		}
+	}
+	if (dpi_unlikely(m + 1 > ch->depth)) {
+		DPI_ERR("dp_idxd_submit_*_batch: %u operations need %u slots but the channel's depth "
+			"is %u: create the channel with a larger depth or split the batch", m, m + 1,
+			ch->depth);
+		return -E2BIG;
+	}
+	used = ch->tail - ch->head;
+	idx = (ch->tail + 1) & ch->mask;
+	/* The members are the batch's descriptor list: they may not wrap around the ring's end.
+	 * Slots up to there are padded (empty ring: skipped). */
+	if (idx + m > ch->depth)
+		pad = ch->depth - idx;
+	if (used + (used > 0 ? pad : 0) + 1 + m > ch->depth)
+		return -EAGAIN;
+	*gseq = ch->tail + pad;
+	return 0;
+}
+
+void idxd_group_pad(struct dp_idxd_chan *ch, uint32_t gseq)
+{
+	if (ch->head == ch->tail) {
+		ch->head = gseq; /* nothing outstanding: skip to there */
+		ch->tail = gseq;
+		return;
+	}
+	/* pads: operations without a callback whose records say done */
+	for (uint32_t p = ch->tail; p != gseq; p++) {
+		struct idxd_slot *ps = &ch->slot[p & ch->mask];
+
+		ps->cb = NULL;
+		ps->meta = idxd_slot_meta(0, 0, SLOT_OP);
+		ch->comp[p & ch->mask].status = DSA_COMP_SUCCESS;
+	}
+	ch->tail = gseq;
 }
 
 int idxd_slot_get_slow(struct dp_idxd_chan *ch)
@@ -818,11 +892,164 @@ static __attribute__((noinline, cold)) int head_pending(struct dp_idxd_chan *ch,
 	return 0;
 }
 
+/* ---- batch calls: completion ----------------------------------------------------------- */
+
+/* Finish the batch call at the head (@seq, slot @gs): reset its members' records (written only
+ * for those that failed, or were resubmitted) and its own, move the head past it and run its
+ * callback with @rc; @fr: the first failed member's record (NULL: none). Returns 1. */
+static __attribute__((noinline, cold)) int group_end(struct dp_idxd_chan *ch, uint32_t seq,
+						     struct idxd_slot *gs,
+						     struct dsa_completion_record *c, int rc,
+						     uint32_t completed, uint32_t first,
+						     const struct dsa_completion_record *fr)
+{
+	uint32_t m = gs->done;
+	struct dp_idxd_result r;
+
+	memset(&r, 0, sizeof(r));
+	if (fr != NULL)
+		memcpy(&r, (const void *)fr, sizeof(r));
+	else if (rc == 0)
+		r.status = DSA_COMP_SUCCESS;
+	memset(r.raw, 0, sizeof(r.raw));
+	r.batch.completed = completed;
+	r.batch.first_failed = first;
+	for (uint32_t k = 1; k <= m; k++)
+		ch->comp[(seq + k) & ch->mask].status = 0;
+	if (c != NULL)
+		c->status = 0;
+	ch->head = seq + 1 + m;
+	if (gs->cb != NULL)
+		gs->cb(gs->arg, rc, &r);
+	return 1;
+}
+
+/* A batch call whose BATCH descriptor succeeded: every member ran. */
+static __attribute__((noinline)) void poll_group_ok(struct dp_idxd_chan *ch, uint32_t seq,
+						    struct idxd_slot *gs,
+						    struct dsa_completion_record *c)
+{
+	struct dp_idxd_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.status = DSA_COMP_SUCCESS;
+	r.batch.completed = (uint32_t)gs->va[0];
+	r.batch.first_failed = (uint32_t)gs->va[0];
+	c->status = 0;
+	ch->head = seq + 1 + gs->done;
+	if (gs->cb != NULL)
+		gs->cb(gs->arg, 0, &r);
+}
+
+/* A batch call's BATCH descriptor completed with an error: look at the members. Those that
+ * succeeded have no record (they asked for none); those that stopped at a page fault are
+ * resubmitted alone in their slots (asking for a record now) and the batch waits for them;
+ * those a fence left out (no record, after a failure) are -ECANCELED. 1 when the callback
+ * ran, -1 while members are in flight again. */
+static __attribute__((noinline, cold)) int group_done(struct dp_idxd_chan *ch, uint32_t seq,
+						      struct idxd_slot *gs,
+						      struct dsa_completion_record *c)
+{
+	uint32_t m = gs->done, n = (uint32_t)gs->va[0];
+	uint8_t st = c->status & DSA_COMP_STATUS_MASK;
+
+	if (st != DSA_COMP_BATCH_FAIL && st != DSA_COMP_SUCCESS) {
+		int rc = idxd_status_errno(st);
+
+		DPI_WARN("%s: a batch of %u operations failed as a whole with status 0x%x (%d)",
+			 ch->dev->info.addr, n, st, rc);
+		return group_end(ch, seq, gs, c, rc, 0, 0, c);
+	}
+	if (!(gs->kind & SLOT_RESUMED)) {
+		bool failed = false, skip = false;
+
+		/* First look: which members a fence left out, while the records say so. */
+		for (uint32_t k = 1; k <= m; k++) {
+			struct idxd_slot *ms = &ch->slot[(seq + k) & ch->mask];
+			uint8_t mst = __atomic_load_n(&ch->comp[(seq + k) & ch->mask].status,
+						      __ATOMIC_ACQUIRE);
+
+			if (mst == 0 && failed && (ms->d->flags & IDXD_OP_FLAG_FENCE))
+				skip = true;
+			/* SLOT_CHECK marks a member left out (not run) */
+			ms->meta = idxd_slot_meta(0, 0, SLOT_MEMBER | (mst == 0 && skip ? SLOT_CHECK : 0));
+			/* the submit loop kept the caller's (dst, src) pair: slot order is
+			 * (src, dst, third) for fault_va() */
+			uintptr_t dst = ms->va[0];
+
+			ms->va[0] = ms->va[1];
+			ms->va[1] = dst;
+			ms->va[2] = 0;
+			if (mst != 0 && (mst & DSA_COMP_STATUS_MASK) != DSA_COMP_SUCCESS)
+				failed = true;
+		}
+		gs->kind |= SLOT_RESUMED;
+	}
+	for (;;) {
+		uint32_t completed = 0, first = n;
+		struct dsa_completion_record *fr = NULL;
+		bool waiting = false;
+		int rc = 0;
+
+		for (uint32_t k = 0; k < m; k++) {
+			uint32_t idx = (seq + 1 + k) & ch->mask;
+			struct idxd_slot *ms = &ch->slot[idx];
+			struct dsa_completion_record *mc = &ch->comp[idx];
+			uint8_t mst = __atomic_load_n(&mc->status, __ATOMIC_ACQUIRE);
+			int mrc;
+
+			if (mst == 0 && !(ms->kind & SLOT_CHECK) && ms->resubmits == 0) {
+				completed += k < n; /* ran: success asks for no record */
+				continue;
+			}
+			if (mst == 0 && !(ms->kind & SLOT_CHECK) && gs->forced_rc == 0) {
+				waiting = true; /* resubmitted, in flight */
+				continue;
+			}
+			if (mst == 0) {
+				/* left out by a fence, or in flight when the WQ was recovered */
+				mrc = (ms->kind & SLOT_CHECK) ? -ECANCELED : gs->forced_rc;
+			} else if ((mst & DSA_COMP_STATUS_MASK) == DSA_COMP_SUCCESS) {
+				completed += k < n;
+				continue;
+			} else if ((mst & DSA_COMP_STATUS_MASK) == DSA_COMP_PAGE_FAULT_NOBOF &&
+				   gs->forced_rc == 0) {
+				ms->d->flags |= IDXD_OP_FLAG_RCR; /* alone now: report back */
+				if (fault_resume(ch, ms, mc)) {
+					waiting = true;
+					continue;
+				}
+				mrc = idxd_status_errno(mst & DSA_COMP_STATUS_MASK);
+			} else {
+				mrc = idxd_status_errno(mst & DSA_COMP_STATUS_MASK);
+			}
+			if (k < n && first == n) {
+				first = k;
+				rc = mrc;
+				fr = mst != 0 ? mc : NULL;
+				if (fr != NULL)
+					mc->bytes_completed += ms->done;
+			}
+		}
+		if (!waiting) {
+			if (rc != 0)
+				DPI_DEBUG("%s: batch of %u operations: operation %u failed first (%d), "
+					  "%u completed", ch->dev->info.addr, n, first, rc, completed);
+			return group_end(ch, seq, gs, c, rc, completed, first, fr);
+		}
+		/* Members are in flight again: the head's deadline and error checks apply. */
+		if (head_pending(ch, gs) == 0)
+			return -1;
+	}
+}
+
 /* The head's record is not written (or the head failed without one): forced completions,
  * the open batch, a timeout. The callbacks run (0 or 1), or -1 when the poll stops here. */
 static __attribute__((noinline, cold)) int poll_empty(struct dp_idxd_chan *ch, uint32_t seq,
 						      struct idxd_slot *s)
 {
+	if ((s->kind & SLOT_GROUP) && s->forced_rc != 0)
+		return group_end(ch, seq, s, NULL, s->forced_rc, 0, 0, NULL);
 	if (ch->batch_open && seq == ch->batch_seq)
 		return -1; /* the open batch has not been submitted */
 	if (s->forced_rc != 0) {
@@ -844,6 +1071,8 @@ static __attribute__((noinline)) int poll_other(struct dp_idxd_chan *ch, uint32_
 {
 	int n = 1;
 
+	if (s->kind & SLOT_GROUP)
+		return group_done(ch, seq, s, c);
 	if (s->kind & SLOT_BATCH) {
 		batch_done(ch, seq, s, c);
 		n = 0;
@@ -921,6 +1150,11 @@ static __attribute__((noinline)) int poll_full(struct dp_idxd_chan *ch, uint32_t
 			n += poll_batch(ch, head, c, s->done, max_m1 - n);
 			continue;
 		}
+		if (st == DSA_COMP_SUCCESS && s->kind == SLOT_GROUP) {
+			poll_group_ok(ch, head, s, c);
+			n++;
+			continue;
+		}
 		k = st == 0 ? poll_empty(ch, head, s) : poll_other(ch, head, s, c, st);
 		if (k < 0)
 			break;
@@ -959,6 +1193,11 @@ int dp_idxd_poll(struct dp_idxd_chan *ch, uint32_t max)
 		if (dpi_unlikely(st != DSA_COMP_SUCCESS || (s->kind & SLOT_SLOW) != 0)) {
 			if (st == DSA_COMP_SUCCESS && s->kind == SLOT_BATCH) {
 				n += poll_batch(ch, head, c, s->done, max_m1 - n);
+				continue;
+			}
+			if (st == DSA_COMP_SUCCESS && s->kind == SLOT_GROUP) {
+				poll_group_ok(ch, head, s, c);
+				n++;
 				continue;
 			}
 			return poll_full(ch, max_m1, n);

@@ -52,7 +52,10 @@ struct dpi_kwq;
 #define SLOT_MEMBER 0x02   /* an operation inside a batch */
 #define SLOT_CHECK 0x04    /* its result needs a look beyond the status (CR_DELTA overflow) */
 #define SLOT_RESUMED 0x08  /* resubmitted after a page fault: done != 0 */
-#define SLOT_SLOW (SLOT_BATCH | SLOT_CHECK | SLOT_RESUMED)
+#define SLOT_GROUP 0x10   /* the BATCH descriptor of a batch call (dp_idxd_submit_*_batch): one
+			      callback for its members, which have none (done: members; va[0]:
+			      the caller's count; SLOT_RESUMED: its members were looked at) */
+#define SLOT_SLOW (SLOT_BATCH | SLOT_CHECK | SLOT_RESUMED | SLOT_GROUP)
 
 /*
  * One operation slot of a channel. Slot i's descriptor is desc[i] and its completion record
@@ -142,7 +145,8 @@ struct dp_idxd_chan {
 	bool failed;
 	bool shared;            /* shared WQ: ENQCMD with retries */
 	uint32_t pasid_w0;      /* descriptor word 0 (PASID) for every descriptor */
-	uint32_t max_batch;
+	uint32_t max_batch;     /* members a batch collects (at most IDXD_CHAN_MAX_BATCH) */
+	uint32_t wq_max_batch;  /* the WQ's largest batch: batch calls (dp_idxd_submit_*_batch) */
 	uint32_t pending_polls; /* polls that found the head pending, since the last error check */
 	uint32_t dl_seq;        /* the head the deadline is for */
 	uint64_t deadline;      /* ticks; 0 until a poll first finds the head pending (the
@@ -219,6 +223,22 @@ int idxd_status_errno(uint8_t status);
 
 /* The caller's buffer as an IOVA (host address on "sw"). 0; -EFAULT (logged). */
 int idxd_xlate_slow(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova);
+
+/* idxd_xlate_slow() without the log line: 0; -EFAULT with *@contig the bytes that are
+ * contiguous (0: not DMA-able at all). */
+int idxd_xlate_quiet(const struct dp_idxd_chan *ch, const void *p, uint32_t len, uint64_t *iova,
+		     size_t *contig);
+
+/* Batch calls (dp_idxd_submit_*_batch), chan.c. idxd_group_reserve: room for a BATCH
+ * descriptor and @m (2..max_batch) members consecutive in the ring; *@gseq gets the BATCH
+ * slot's sequence number (members follow it; slots before it from tail on are to be padded,
+ * idxd_group_pad). Nothing is taken. 0; -EBUSY (a batch is open); -EAGAIN (the ring is full:
+ * poll); -EIO (the channel failed); -E2BIG (the channel's depth cannot hold it, logged). The
+ * common case is inline (submit.h: idxd_group_take, idxd_group_commit). */
+int idxd_group_reserve(struct dp_idxd_chan *ch, uint32_t m, uint32_t *gseq);
+/* Take the slots from tail up to @gseq as pads (completed, no callback), or skip them when
+ * nothing is outstanding. */
+void idxd_group_pad(struct dp_idxd_chan *ch, uint32_t gseq);
 
 /* dp_idxd_batch_open/close without the NULL check, for calls from inside the driver. */
 int idxd_batch_open(struct dp_idxd_chan *ch);

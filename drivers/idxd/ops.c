@@ -166,6 +166,14 @@ static inline __attribute__((always_inline)) int op_buf(struct dp_idxd_chan *ch,
 	return op_buf_slow(ch, name, p, len, iova);
 }
 
+/* The argument checks of the fast paths (single and batch calls): known flags, and a length
+ * from 1 to the WQ's largest transfer (one compare: len - 1 wraps). */
+static inline __attribute__((always_inline)) bool op_args_ok(uint32_t max_xfer_m1,
+							     uint32_t flags, uint32_t len)
+{
+	return ((flags & ~OP_FLAGS_KNOWN) | (uint32_t)(len - 1 > max_xfer_m1)) == 0;
+}
+
 /*
  * The fast path of copy, fill and crcgen: every check of op_begin, one compare each, and the
  * inline translations; false when any of them says no, and the operation then goes the generic
@@ -175,8 +183,7 @@ static inline __attribute__((always_inline)) bool op_fast(struct dp_idxd_chan *c
 							  uint32_t flags, uint32_t len,
 							  struct idxd_slot **out)
 {
-	if (dpi_unlikely(ch == NULL || (flags & ~OP_FLAGS_KNOWN) != 0 ||
-			 len - 1 > ch->max_xfer_m1 || ch->tail == ch->limit))
+	if (dpi_unlikely(ch == NULL || !op_args_ok(ch->max_xfer_m1, flags, len) || ch->tail == ch->limit))
 		return false;
 	*out = &ch->slot[ch->tail & ch->mask];
 	return true;
@@ -582,4 +589,342 @@ int dp_idxd_submit_crcgen(struct dp_idxd_chan *ch, const void *src, uint32_t len
 	s->va[1] = 0;
 	s->va[2] = 0;
 	return idxd_slot_submit(ch, s, cb, arg, 0);
+}
+
+/* ---- batch calls ------------------------------------------------------------------------- */
+
+/* Why member @k of a batch call was refused: its checks again, with one log line. */
+static __attribute__((noinline, cold)) int member_fail(const struct dp_idxd_chan *ch,
+						       const char *name, uint32_t k,
+						       const void *p1, const void *p2,
+						       uint32_t len, uint32_t flags)
+{
+	const void *p[2] = {p1, p2};
+	uint64_t iova;
+	size_t contig;
+
+	if ((flags & ~OP_FLAGS_KNOWN) != 0 || len == 0 || p1 == NULL || p2 == NULL) {
+		DPI_ERR("dp_idxd_submit_%s_batch: operation %u: %s; nothing was submitted", name, k,
+			(flags & ~OP_FLAGS_KNOWN) != 0 ? "unknown flags"
+			: len == 0		      ? "zero length"
+						      : "NULL buffer");
+		return -EINVAL;
+	}
+	if (len - 1 > ch->max_xfer_m1) {
+		DPI_ERR("dp_idxd_submit_%s_batch: operation %u: %u bytes is beyond the WQ's largest "
+			"transfer (%u): split it; nothing was submitted", name, k, len, ch->max_xfer);
+		return -E2BIG;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (idxd_xlate_quiet(ch, p[i], len, &iova, &contig) != 0) {
+			DPI_ERR("dp_idxd_submit_%s_batch: operation %u: buffer %p %s: allocate it "
+				"with dp_dma_alloc() or register it with dp_mem_register() (one "
+				"allocation or registration); nothing was submitted", name, k, p[i],
+				contig == 0 ? "is not DMA-able" : "is not contiguous in IOVA space");
+			return -EFAULT;
+		}
+	}
+	DPI_ERR("dp_idxd_submit_%s_batch: operation %u: its buffers changed while being checked; "
+		"nothing was submitted", name, k);
+	return -EFAULT;
+}
+
+/*
+ * The translation of a batch call's members: the last translated range of each buffer kind
+ * (sources, destinations), [lo, lo + span) at iova = va + delta: a member inside it (which is
+ * typical: the buffers of one batch tend to sit in one allocation) costs a subtract and two
+ * compares. span 0: nothing yet. On a host-address channel the range is all but NULL.
+ */
+struct xcache {
+	uintptr_t lo, span;
+	uint64_t delta;
+};
+
+static inline __attribute__((always_inline)) void xcache_init(const struct dp_idxd_chan *ch,
+							      struct xcache *c)
+{
+	c->lo = 1;
+	c->span = ch->va_addrs ? UINTPTR_MAX : 0; /* va - 1 < span: any but NULL */
+	c->delta = 0;
+}
+
+static inline __attribute__((always_inline)) bool xcache_hit(const struct xcache *c,
+							     uintptr_t va, uint32_t len_m1,
+							     uint64_t *iova)
+{
+	uintptr_t off = va - c->lo;
+
+	if (dpi_unlikely(off >= c->span || off + len_m1 >= c->span))
+		return false;
+	*iova = va + c->delta;
+	return true;
+}
+
+/* A member's buffer outside the cached range: translate it (a 2 MiB entry inline, else
+ * dp_iova_of) and cache what it lies in. The IOVA, or DP_IOVA_INVALID for a bad buffer
+ * (member_fail says why). */
+static __attribute__((noinline)) uint64_t member_xlate(const struct dp_idxd_chan *ch,
+						       struct xcache *c, const void *p,
+						       uint32_t len)
+{
+	uintptr_t va = (uintptr_t)p;
+	uint64_t iova;
+	size_t contig;
+
+	if (p == NULL)
+		return DP_IOVA_INVALID;
+	if (ch->va_addrs) /* outside the cache only when va + len wraps: let it fail */
+		return va + len - 1 < va ? DP_IOVA_INVALID : va;
+	if (xlate_hit(xlate_map(), p, len - 1, &iova)) {
+		c->lo = va & ~(((uintptr_t)1 << DPI_XLATE_L2_SHIFT) - 1);
+		c->span = (uintptr_t)1 << DPI_XLATE_L2_SHIFT;
+		c->delta = iova - va;
+		return iova;
+	}
+	if (idxd_xlate_quiet(ch, p, len, &iova, &contig) != 0)
+		return DP_IOVA_INVALID;
+	c->lo = va;
+	c->span = contig;
+	c->delta = iova - va;
+	return iova;
+}
+
+static __attribute__((noinline, cold)) int batch_args_fail(const struct dp_idxd_chan *ch,
+							   const char *name, const void *ops,
+							   uint32_t n)
+{
+	if (ch == NULL || ops == NULL || n == 0) {
+		DPI_ERR("dp_idxd_submit_%s_batch: NULL channel or operations, or no operation", name);
+		return -EINVAL;
+	}
+	DPI_ERR("dp_idxd_submit_%s_batch: %u operations is beyond the WQ's largest batch (%u): "
+		"split it", name, n, ch->wq_max_batch);
+	return -E2BIG;
+}
+
+/*
+ * Batch calls write their members straight into the descriptors of the slots after the BATCH
+ * slot (its list), each with a completion record address but no request for one: a member
+ * that succeeds writes nothing, one that fails writes its record (CRAV without RCR), and the
+ * batch's record says whether any did. va[0..1] keep the caller's pointers for page faults.
+ */
+
+/* Write member @k's descriptor @q and caller pointers (slot @s) as the fast loop does: va[0..1]
+ * = (dst, src), in the order of struct dp_idxd_copy_desc. */
+static inline __attribute__((always_inline)) void copy_member_put(uint64_t *q, struct idxd_slot *s,
+								  uint64_t w0, uint32_t flags,
+								  uint32_t len, uintptr_t src,
+								  uintptr_t dst, uint64_t sa,
+								  uint64_t da)
+{
+	q[0] = w0 | ((uint64_t)flags << 32);
+	q[2] = sa;
+	q[3] = da;
+	q[4] = len;
+	q[5] = 0;
+	q[6] = 0;
+	q[7] = 0;
+	s->va[0] = dst; /* the caller's order: group_done() swaps them when it needs them */
+	s->va[1] = src;
+}
+
+/* A member the loop did not take (a buffer outside the cached ranges, or bad): translate its
+ * buffers (refilling the caches) and write it, or refuse it. 0; an errno (logged). */
+static __attribute__((noinline)) int copy_member_slow(const struct dp_idxd_chan *ch,
+						      const struct dp_idxd_copy_desc *op,
+						      uint32_t k, struct xcache *sc,
+						      struct xcache *dc, uint64_t *q,
+						      struct idxd_slot *s, uint64_t w0)
+{
+	uint32_t len = op->len, flags = op->flags;
+	uint64_t sa, da;
+
+	if (!op_args_ok(ch->max_xfer_m1, flags, len))
+		return member_fail(ch, "copy", k, op->dst, op->src, len, flags);
+	if (!xcache_hit(sc, (uintptr_t)op->src, len - 1, &sa))
+		sa = member_xlate(ch, sc, op->src, len);
+	if (!xcache_hit(dc, (uintptr_t)op->dst, len - 1, &da))
+		da = member_xlate(ch, dc, op->dst, len);
+	if (sa == DP_IOVA_INVALID || da == DP_IOVA_INVALID)
+		return member_fail(ch, "copy", k, op->dst, op->src, len, flags);
+	copy_member_put(q, s, w0, flags, len, (uintptr_t)op->src, (uintptr_t)op->dst, sa, da);
+	return 0;
+}
+
+/*
+ * The fast loop's translation: the 2 MiB translation entry the last source (destination) lay
+ * in, as its base address and iova - va, set from member 0 (xlate_hit) and refilled by
+ * copy_member_slow(). A buffer within it costs a subtract, an or and a shift.
+ */
+typedef uint64_t v2u64 __attribute__((vector_size(16), aligned(16)));
+
+DP_STATIC_ASSERT(offsetof(struct dp_idxd_copy_desc, flags) ==
+			 offsetof(struct dp_idxd_copy_desc, len) + 4 &&
+		 offsetof(struct dp_idxd_copy_desc, len) % 8 == 0,
+		 "len and flags form one little-endian 8-byte word");
+
+struct xent {
+	uintptr_t base; /* 2 MiB aligned */
+	uint64_t ibase; /* its IOVA */
+};
+
+/* Fill @x from the entry @p lies in, with no check on its length: the loop checks that. */
+static inline __attribute__((always_inline)) bool xent_fill(const uint64_t *map, struct xent *x,
+							    const void *p)
+{
+	uintptr_t i = (uintptr_t)p >> DPI_XLATE_L2_SHIFT;
+	uint64_t e;
+
+	if (dpi_unlikely(i - 1 >= DPI_XLATE_SLOTS - 1)) /* slot 0 (NULL) and beyond the map */
+		return false;
+	e = __atomic_load_n(&map[i], __ATOMIC_ACQUIRE);
+	if (dpi_unlikely(!(e & DPI_XLATE_VALID)))
+		return false;
+	x->base = i << DPI_XLATE_L2_SHIFT;
+	x->ibase = x->base + e - DPI_XLATE_VALID;
+	return true;
+}
+
+/* copy_member_slow() for the fast loop: refill its entries from what the member hits. */
+static __attribute__((noinline)) int copy_member_refill(const struct dp_idxd_chan *ch,
+							const struct dp_idxd_copy_desc *op,
+							uint32_t k, struct xent *xs, struct xent *xd,
+							uint64_t *q, struct idxd_slot *s, uint64_t w0)
+{
+	struct xcache sc, dc;
+	int rc;
+
+	xcache_init(ch, &sc);
+	xcache_init(ch, &dc);
+	rc = copy_member_slow(ch, op, k, &sc, &dc, q, s, w0);
+	if (rc == 0) {
+		const uint64_t *map = xlate_map();
+
+		xent_fill(map, xs, op->src);
+		xent_fill(map, xd, op->dst);
+	}
+	return rc;
+}
+
+/*
+ * Members go into the descriptors after the BATCH slot. On a channel with IOVAs whose largest
+ * transfer is 2 MiB or more (so that "inside one 2 MiB entry" implies "length 1..max"), the
+ * fast loop checks the flags and that both buffers lie in the cached entries, and writes; any
+ * member it does not take goes to copy_member_refill(), which checks everything and says why.
+ * Other channels take every member through copy_member_slow().
+ */
+/* GCC's SLP vectorizer packs the member's two pointers into a vector register and takes them
+ * out again one by one: more instructions than the scalar loop. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define OPS_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define OPS_NO_SLP
+#endif
+
+int dp_idxd_submit_copy_batch(struct dp_idxd_chan *ch,
+					 const struct dp_idxd_copy_desc *ops, uint32_t n,
+					 dp_idxd_cb cb, void *arg)
+{
+	struct idxd_slot *slot;
+	uint64_t w0, (*dq)[8];
+	uint32_t gseq, m, first, k = 0;
+	struct xent xs, xd;
+	const uint64_t *map;
+	int rc;
+
+	if (dpi_unlikely(ch == NULL || ops == NULL || n - 1 >= ch->wq_max_batch))
+		return batch_args_fail(ch, "copy", ops, n);
+	m = n < DSA_BATCH_MIN ? DSA_BATCH_MIN : n;
+	rc = idxd_group_take(ch, m, &gseq);
+	if (dpi_unlikely(rc != 0))
+		return rc;
+	first = (gseq + 1) & ch->mask;
+	slot = &ch->slot[first];
+	dq = (uint64_t (*)[8])(void *)&ch->desc[first];
+	w0 = (ch->w0 & ~((uint64_t)IDXD_OP_FLAG_RCR << 32)) | ((uint64_t)DSA_OPCODE_MEMMOVE << 56);
+	map = xlate_map();
+	if (dpi_likely(!ch->va_addrs && ch->max_xfer_m1 >= (1u << DPI_XLATE_L2_SHIFT) - 1 &&
+		       xent_fill(map, &xs, ops[0].src) && xent_fill(map, &xd, ops[0].dst))) {
+		const struct dp_idxd_copy_desc *op = ops, *end = ops + n;
+		uint64_t *q = dq[0];
+		/* slot k's caller pointers, from descriptor k's address */
+		intptr_t sd = (intptr_t)((uintptr_t)&slot[0].va[0] - (uintptr_t)q);
+
+		const v2u64 zero = {0, 0};
+
+		while (op != end) {
+			/* xs, xd are read from memory in the loop (copy_member_refill() takes
+			 * their addresses): memory operands, not registers, which run short */
+			for (; op != end; op++, q += 8) {
+				uintptr_t so = (uintptr_t)op->src - xs.base;
+				uintptr_t dof = (uintptr_t)op->dst - xd.base;
+				uint32_t len = op->len, flags = op->flags, lm1 = len - 1;
+				v2u64 pair;
+
+				/* opaque: the IOVAs come from the offsets (so + ibase), not from
+				 * the pointers again, which would keep both live */
+				__asm__("" : "+r"(so), "+r"(dof));
+
+
+				if (dpi_unlikely((flags & ~OP_FLAGS_KNOWN) != 0 ||
+						 ((so | (so + lm1) | dof | (dof + lm1)) >>
+						  DPI_XLATE_L2_SHIFT) != 0))
+					break;
+				q[0] = w0 | ((uint64_t)flags << 32);
+				q[2] = so + xs.ibase;
+				q[3] = dof + xd.ibase;
+				/* xfer_size, then zeros to the end (int_handle, reserved, the
+				 * operation-specific words): two overlapping 16-byte stores */
+				((uint32_t *)q)[8] = len;
+				memcpy((uint8_t *)q + 36, &zero, sizeof(zero));
+				memcpy((uint8_t *)q + 48, &zero, sizeof(zero));
+				/* va[0..1] = (dst, src) as the caller laid them out: group_done()
+				 * puts them in slot order when it needs them (page faults) */
+				memcpy(&pair, op, sizeof(pair));
+				memcpy((void *)((uintptr_t)q + sd), &pair, sizeof(pair));
+			}
+			if (op != end) {
+				k = (uint32_t)(op - ops);
+				rc = copy_member_refill(ch, op, k, &xs, &xd, q, &slot[k], w0);
+				if (rc != 0)
+					return rc;
+				op++;
+				q += 8;
+			}
+		}
+	} else if (ch->va_addrs) {
+		/* host addresses: the checks of dp_idxd_submit_copy() and the pointers as they are */
+		uint32_t xfer_m1 = ch->max_xfer_m1;
+
+		for (k = 0; k < n; k++) {
+			const struct dp_idxd_copy_desc *op = &ops[k];
+			uintptr_t src = (uintptr_t)op->src, dst = (uintptr_t)op->dst;
+			uint32_t len = op->len, flags = op->flags;
+
+			if (dpi_unlikely(!op_args_ok(xfer_m1, flags, len) || src == 0 || dst == 0))
+				return member_fail(ch, "copy", k, op->dst, op->src, len, flags);
+			copy_member_put(dq[k], &slot[k], w0, flags, len, src, dst, src, dst);
+		}
+	} else {
+		struct xcache sc, dc;
+
+		xcache_init(ch, &sc);
+		xcache_init(ch, &dc);
+		for (k = 0; k < n; k++) {
+			rc = copy_member_slow(ch, &ops[k], k, &sc, &dc, dq[k], &slot[k], w0);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	if (n < DSA_BATCH_MIN) {
+		/* a batch holds two descriptors at least: a NOOP (no callback, no record) */
+		uint64_t *q = dq[1];
+
+		q[0] = ch->w0 & ~((uint64_t)IDXD_OP_FLAG_RCR << 32); /* opcode 0: NOOP */
+		for (int i = 2; i < 8; i++)
+			q[i] = 0;
+		slot[1].va[0] = 0;
+		slot[1].va[1] = 0;
+	}
+	return idxd_group_commit(ch, gseq, m, n, cb, arg);
 }

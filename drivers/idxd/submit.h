@@ -70,4 +70,58 @@ static inline __attribute__((always_inline)) int idxd_slot_submit(struct dp_idxd
 	return idxd_slot_publish(ch, s, kind);
 }
 
+/* idxd_group_reserve() with its common case inline: no batch open, the channel working, the
+ * members fitting before the ring's end, and room. */
+static inline __attribute__((always_inline)) int idxd_group_take(struct dp_idxd_chan *ch,
+								 uint32_t m, uint32_t *gseq)
+{
+	uint32_t tail = ch->tail;
+
+	if (dpi_likely(!(ch->batch_open | ch->batch_wanted | ch->failed) &&
+		       ((tail + 1) & ch->mask) + m <= ch->depth &&
+		       tail - ch->head + 1 + m <= ch->depth)) {
+		*gseq = tail;
+		return 0;
+	}
+	return idxd_group_reserve(ch, m, gseq);
+}
+
+/* The members' descriptors (and va[0..1]) are written: build the BATCH descriptor, submit it,
+ * and take the slots. 0; a portal error (nothing taken). */
+static inline __attribute__((always_inline)) int idxd_group_commit(struct dp_idxd_chan *ch,
+								   uint32_t gseq, uint32_t m,
+								   uint32_t n, dp_idxd_cb cb,
+								   void *arg)
+{
+	uint32_t idx = gseq & ch->mask;
+	struct idxd_slot *gs = &ch->slot[idx];
+	/* word by word (the completion address, word 1, was written at channel creation) */
+	uint64_t *q = __builtin_assume_aligned((void *)&ch->desc[idx], 64);
+	int rc;
+
+	q[0] = ch->w0 | ((uint64_t)DSA_OPCODE_BATCH << 56);
+	q[2] = ch->desc_iova + (uint64_t)((gseq + 1) & ch->mask) * sizeof(struct dsa_hw_desc);
+	q[3] = 0;
+	q[4] = m; /* desc_count */
+	q[5] = 0;
+	q[6] = 0;
+	q[7] = 0;
+	rc = idxd_portal_submit(ch, gs->d);
+	if (dpi_unlikely(rc != 0))
+		return rc;
+	if (dpi_unlikely(gseq != ch->tail))
+		idxd_group_pad(ch, gseq);
+	gs->cb = cb;
+	gs->arg = arg;
+	gs->va[0] = n;
+	gs->done = m;
+	gs->forced_rc = 0;
+	gs->resubmits = 0;
+	gs->kind = SLOT_GROUP;
+	ch->tail = gseq + 1 + m;
+	/* limit_set() for this state: no batch open, the channel working */
+	ch->limit = ch->autobatch ? ch->tail : ch->head + ch->depth;
+	return 0;
+}
+
 #endif

@@ -240,6 +240,12 @@ struct dp_idxd_result {
 		uint64_t crc;        /**< CRCGEN, COPY_CRC: the CRC-32C (low 32 bits) */
 		uint32_t delta_size; /**< CR_DELTA: bytes of delta record written */
 		struct dp_idxd_dif_tags dif; /**< DIF ops */
+		/** batch calls (dp_idxd_submit_copy_batch()...): members that completed, and the
+		 * index of the first that failed (the member count when none did) */
+		struct {
+			uint32_t completed;
+			uint32_t first_failed;
+		} batch;
 		uint8_t raw[16];
 	};
 };
@@ -382,6 +388,48 @@ int dp_idxd_submit_dif_update(struct dp_idxd_chan *chan, void *dst, const void *
 /** CFLUSH: write back and evict @p len bytes at @p dst from the CPU caches. */
 int dp_idxd_submit_cflush(struct dp_idxd_chan *chan, void *dst, uint32_t len, uint32_t flags,
 			  dp_idxd_cb cb, void *arg);
+
+/** One copy of dp_idxd_submit_copy_batch(): what dp_idxd_submit_copy() takes. */
+struct dp_idxd_copy_desc {
+	void *dst;
+	const void *src;
+	uint32_t len;
+	uint32_t flags; /**< DP_IDXD_F_* */
+};
+
+#if defined(__LP64__)
+DP_STATIC_ASSERT(sizeof(struct dp_idxd_copy_desc) == 24, "dp_idxd_copy_desc layout is ABI");
+#endif
+
+/**
+ * Submit @p n copies as one BATCH descriptor with one callback, run when all of them have
+ * completed: the members carry no callback of their own, which is what makes this the cheap
+ * way to submit many operations. Hot path, the channel's thread.
+ *
+ * Each member is checked as dp_idxd_submit_copy() checks its arguments; all or nothing: when
+ * one is bad nothing is submitted and the log names its index. A member that stops at a page
+ * fault is finished by the driver (the page touched, the rest resubmitted) before @p cb runs.
+ * A DP_IDXD_F_FENCE member runs only after the earlier ones completed, and not at all (with
+ * those after it) once one of them failed (a page fault counts).
+ *
+ * @p cb gets rc 0 when every member completed, else the first failed member's error (as for
+ * dp_idxd_cb), or the batch's own (-ETIMEDOUT, -ECANCELED, -EIO on a recovery; first_failed
+ * 0 then). res->batch.completed: members known to have completed; res->batch.first_failed:
+ * the index of the first failed member (@p n when none); status, bytes_completed and
+ * fault_addr are that member's record (status DSA_COMP_SUCCESS when none failed).
+ *
+ * @param ops @p n descriptions, read during the call only.
+ * @param n 1 .. dp_idxd_info.max_batch (a batch of one goes out with a NOOP after it); it
+ *   takes n + 1 slots of the channel (2 for n = 1), consecutive in its ring.
+ * @return 0; -EINVAL (NULL channel or @p ops, n 0, a bad member: NULL buffer, zero length,
+ *   unknown flags); -E2BIG (n above the WQ's max batch or the channel's depth - 1, a member
+ *   beyond the largest transfer); -EFAULT (a member's buffer is not DMA-able or not
+ *   contiguous in IOVA space); -EBUSY (a dp_idxd_batch_open() batch is open: close it; an
+ *   automatic batch is flushed first); -EAGAIN (not enough free slots: poll and submit again;
+ *   or a shared WQ stayed full); -EIO (the channel failed). Nothing was submitted on error.
+ */
+int dp_idxd_submit_copy_batch(struct dp_idxd_chan *chan, const struct dp_idxd_copy_desc *ops,
+			      uint32_t n, dp_idxd_cb cb, void *arg);
 
 /**
  * Open a batch: operations submitted from now on are collected and go to the device as one

@@ -1383,6 +1383,221 @@ static void test_threads_shared_wq_sim(void)
 	fx_close(&f);
 }
 
+/* ---- batch calls (dp_idxd_submit_copy_batch) ---------------------------------------------- */
+
+/* A channel deep enough for a batch call of max_batch members. */
+static void fx_open_batch(struct fx *f, const char *addr, uint32_t *max_batch)
+{
+	struct dp_idxd_info info = {.size = sizeof(info)};
+	struct dp_idxd_dev *dev = NULL;
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_idxd_opts o, *op = NULL;
+	uint32_t depth = 4;
+
+	/* the sim's WQ (128 entries) takes no channel for its largest batch (1024): 32 */
+	dp_idxd_opts_init(&o, sizeof(o));
+	o.wq[0].max_batch_shift = 5;
+	if (strcmp(addr, "sw") != 0)
+		op = &o;
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_open(addr, ioas, op, &dev), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_get_info(dev, &info), 0);
+	CU_ASSERT_EQUAL(dp_idxd_close(dev), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	*max_batch = DPI_MIN(info.max_batch, 1024u);
+	while (depth < 2 * (*max_batch + 1))
+		depth *= 2;
+	fx_open_opts(f, addr, op, DPI_MIN(depth, 4096u), 0);
+}
+
+/* Random copies in batch calls of n = 1, 2, random and max_batch: the destinations equal what
+ * the reference computes, and the one callback reports every member completed. */
+static void copy_batch_ref(const char *addr)
+{
+	static struct dp_idxd_copy_desc ops[1024];
+	struct fx f;
+	uint32_t maxb;
+
+	fx_open_batch(&f, addr, &maxb);
+	for (int round = 0; round < 12; round++) {
+		uint32_t n = round % 4 == 0 ? 1 : round % 4 == 1 ? 2 : round % 4 == 2 ? maxb
+			   : 1 + (uint32_t)(rnd() % maxb);
+		uint32_t chunk = DPI_MIN(64 * KiB, (4 * MiB / n) & ~63u);
+		struct done d = {0};
+
+		fill_rand(f.src, 4 * MiB);
+		memset(f.dst, 0, 4 * MiB);
+		memset(f.ref, 0, 4 * MiB);
+		for (uint32_t k = 0; k < n; k++) {
+			uint32_t off = (uint32_t)(rnd() % 64), len = 1 + (uint32_t)(rnd() % (chunk - 64));
+			struct dsa_hw_desc hd = {0};
+			struct dsa_completion_record cr = {0};
+
+			ops[k] = (struct dp_idxd_copy_desc){f.dst + k * chunk + off,
+							    f.src + k * chunk + (rnd() % 64), len, 0};
+			hd.opcode = DSA_OPCODE_MEMMOVE;
+			hd.src_addr = (uintptr_t)ops[k].src;
+			hd.dst_addr = (uintptr_t)(f.ref + k * chunk + off);
+			hd.xfer_size = len;
+			CU_ASSERT_EQUAL(ref_exec(&hd, &cr), DSA_COMP_SUCCESS);
+		}
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy_batch(f.ch, ops, n, on_done, &d)), 0);
+		CU_ASSERT_EQUAL(d.calls, 1);
+		CU_ASSERT_EQUAL(d.res.status, DSA_COMP_SUCCESS);
+		CU_ASSERT_EQUAL(d.res.batch.completed, n);
+		CU_ASSERT_EQUAL(d.res.batch.first_failed, n);
+		CU_ASSERT(memcmp(f.dst, f.ref, 4 * MiB) == 0);
+		CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+	}
+	fx_close(&f);
+}
+
+/* Each bad member refuses the whole call: nothing submitted, the log names its index. */
+static void copy_batch_args(const char *addr)
+{
+	struct dp_idxd_copy_desc ops[8];
+	struct dp_idxd_info info = {.size = sizeof(info)};
+	struct fx f;
+	struct done d = {0};
+	uint8_t *heap = malloc(8192);
+	uint32_t maxb;
+
+	fx_open_batch(&f, addr, &maxb);
+	CU_ASSERT_EQUAL(dp_idxd_get_info(f.dev, &info), 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(heap);
+	for (int c = 0; c < 7; c++) {
+		int want = -EINVAL;
+
+		for (int k = 0; k < 8; k++)
+			ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 4096, f.src + k * 4096, 4096, 0};
+		switch (c) {
+		case 0: ops[5].dst = NULL; break;
+		case 1: ops[5].src = NULL; break;
+		case 2: ops[5].len = 0; break;
+		case 3: ops[5].flags = 1u << 30; break;
+		case 4:
+			if (info.max_xfer == UINT32_MAX)
+				continue;
+			ops[5].len = info.max_xfer + 1;
+			want = -E2BIG;
+			break;
+		case 5:
+			if (strcmp(addr, "sw") == 0)
+				continue; /* any memory is DMA-able there */
+			ops[5].src = heap;
+			want = -EFAULT;
+			break;
+		case 6:
+			if (strcmp(addr, "sw") == 0)
+				continue;
+			ops[5].dst = heap + 4096;
+			want = -EFAULT;
+			break;
+		}
+		memset(f.dst, 0, 8 * 4096);
+		ut_log_capture();
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 8, on_done, &d), want);
+		CU_ASSERT(ut_log_has("operation 5"));
+		ut_log_release();
+		CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+		CU_ASSERT_EQUAL(dp_idxd_poll(f.ch, 0), 0);
+		CU_ASSERT_EQUAL(d.calls, 0);
+		CU_ASSERT_EQUAL(f.dst[0], 0); /* member 0 did not run either */
+	}
+	for (int k = 0; k < 8; k++)
+		ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 4096, f.src + k * 4096, 4096, 0};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(NULL, ops, 8, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, NULL, 8, on_done, &d), -EINVAL);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 0, on_done, &d), -EINVAL);
+	if (maxb < 1024) {
+		static struct dp_idxd_copy_desc many[1025];
+
+		for (uint32_t k = 0; k <= maxb; k++)
+			many[k] = ops[0];
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, many, maxb + 1, on_done, &d),
+				-E2BIG);
+		CU_ASSERT(ut_log_has("largest batch"));
+	}
+	CU_ASSERT_EQUAL(dp_idxd_batch_open(f.ch), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 8, on_done, &d), -EBUSY);
+	CU_ASSERT_EQUAL(dp_idxd_batch_close(f.ch), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+	CU_ASSERT_EQUAL(d.calls, 0);
+	/* and a good call afterwards goes through */
+	fill_rand(f.src, 8 * 4096);
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy_batch(f.ch, ops, 8, on_done, &d)), 0);
+	CU_ASSERT(memcmp(f.dst, f.src, 8 * 4096) == 0);
+	free(heap);
+	fx_close(&f);
+}
+
+/* Batch calls between single operations on a small ring: callbacks in submission order; the
+ * members never wrap around the ring's end (pads), with operations outstanding or not. Also a
+ * channel whose depth cannot hold the batch (-E2BIG), and a full one (-EAGAIN). */
+static void copy_batch_ring(const char *addr, uint32_t chan_flags)
+{
+	struct dp_idxd_copy_desc ops[16];
+	struct fx f;
+	struct cnt c = {0};
+	struct member m[2] = {{&c, 0}, {&c, 1}};
+
+	fx_open_opts(&f, addr, NULL, 16, chan_flags);
+	for (int round = 0; round < 40; round++) {
+		uint32_t n = 1 + (uint32_t)(rnd() % 7);
+
+		memset(&c, 0, sizeof(c));
+		fill_rand(f.src, 64 * KiB);
+		memset(f.dst, 0, 64 * KiB);
+		for (uint32_t k = 0; k < n; k++)
+			ops[k] = (struct dp_idxd_copy_desc){f.dst + 4096 + k * 512,
+							    f.src + 4096 + k * 512, 512, 0};
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 100, 0, on_member, &m[0]), 0);
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, n, on_member, &m[1]), 0);
+		poll_until(&f, &c, 2);
+		CU_ASSERT_EQUAL(c.order[0], 0);
+		CU_ASSERT_EQUAL(c.order[1], 1);
+		CU_ASSERT_EQUAL(c.rc[0], 0);
+		CU_ASSERT_EQUAL(c.rc[1], 0);
+		CU_ASSERT(memcmp(f.dst, f.src, 100) == 0);
+		CU_ASSERT(memcmp(f.dst + 4096, f.src + 4096, n * 512) == 0);
+		CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+	}
+	/* 15 members + the BATCH slot fill a ring of 16; 16 members cannot fit */
+	for (uint32_t k = 0; k < 16; k++)
+		ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 64, f.src + k * 64, 64, 0};
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 16, on_member, &m[1]), -E2BIG);
+	CU_ASSERT(ut_log_has("depth"));
+	ut_log_release();
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy(f.ch, f.dst, f.src, 100, 0, on_member, &m[0]), 0);
+	if (chan_flags & DP_IDXD_CHAN_F_AUTOBATCH)
+		CU_ASSERT_EQUAL(dp_idxd_flush(f.ch), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 15, on_member, &m[1]), -EAGAIN);
+	poll_until(&f, &c, 1);
+	memset(&c, 0, sizeof(c));
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 15, on_member, &m[1]), 0);
+	poll_until(&f, &c, 1);
+	CU_ASSERT_EQUAL(c.rc[1], 0);
+	fx_close(&f);
+}
+
+static void test_copy_batch_sw(void)
+{
+	copy_batch_ref("sw");
+	copy_batch_args("sw");
+	copy_batch_ring("sw", 0);
+	copy_batch_ring("sw", DP_IDXD_CHAN_F_AUTOBATCH);
+}
+
+static void test_copy_batch_sim(void)
+{
+	copy_batch_ref("sim:dsa0");
+	copy_batch_args("sim:dsa0");
+	copy_batch_ring("sim:dsa0", 0);
+}
+
 /* ---- page faults --------------------------------------------------------------------------- */
 
 static struct {
@@ -1527,6 +1742,88 @@ static void test_page_fault_sim(void)
 	fx_close(&f);
 }
 
+/* Batch calls and page faults: a member faulting on an absent page is finished by the driver
+ * (one callback, success); a fault that touching does not cure fails that member, whose index
+ * the result gives, while the others complete; a fence after it leaves the rest out. */
+static void test_copy_batch_fault_sim(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_segv, .sa_flags = SA_SIGINFO}, old;
+	struct dp_idxd_copy_desc ops[6];
+	struct fx f;
+	struct done d = {0};
+	size_t len = 128 * KiB;
+	uint8_t *reg = map_anon(len);
+
+	fx_open(&f, "sim:dsa0");
+	g_pf.hits = 0;
+	CU_ASSERT_EQUAL_FATAL(dp_mem_register(reg, len), 0);
+	CU_ASSERT_EQUAL_FATAL(sigaction(SIGSEGV, &sa, &old), 0);
+
+	/* read fault in member 2's source, write fault in member 4's destination */
+	for (int pass = 0; pass < 2; pass++) {
+		memset(&d, 0, sizeof(d));
+		fill_rand(reg, len);
+		fill_rand(f.src, 6 * 8192);
+		memset(f.dst, 0, 6 * 8192);
+		for (int k = 0; k < 6; k++)
+			ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 8192, f.src + k * 8192, 8000, 0};
+		if (pass == 0) {
+			ops[2].src = reg + 4 * 4096 + 5; /* spans pages 4 and 5 */
+			page_absent(&f, reg + 5 * 4096);
+		} else {
+			ops[4].dst = reg + 8 * 4096 + 9;
+			page_absent(&f, reg + 9 * 4096);
+		}
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy_batch(f.ch, ops, 6, on_done, &d)),
+				0);
+		CU_ASSERT_EQUAL(g_pf.hits, pass + 1);
+		CU_ASSERT_EQUAL(d.res.batch.completed, 6);
+		CU_ASSERT_EQUAL(d.res.batch.first_failed, 6);
+		for (int k = 0; k < 6; k++)
+			CU_ASSERT(memcmp(ops[k].dst, ops[k].src, 8000) == 0);
+		CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+	}
+
+	/* a fault that touching does not cure, in member 3: -EFAULT, index 3, 5 completed */
+	memset(&d, 0, sizeof(d));
+	fill_rand(f.src, 6 * 8192);
+	memset(f.dst, 0, 6 * 8192);
+	for (int k = 0; k < 6; k++)
+		ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 8192, f.src + k * 8192, 8000, 0};
+	ops[3].src = reg + 2 * 4096;
+	g_pf.iova = dp_iova_of(reg + 2 * 4096, NULL);
+	CU_ASSERT_EQUAL(dpi_sim_domain_unmap(g_pf.domain, g_pf.iova, 4096), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy_batch(f.ch, ops, 6, on_done, &d)), -EFAULT);
+	CU_ASSERT_EQUAL(d.res.batch.first_failed, 3);
+	CU_ASSERT_EQUAL(d.res.batch.completed, 5);
+	CU_ASSERT_EQUAL(d.res.fault_addr, g_pf.iova);
+	CU_ASSERT_EQUAL(d.res.status & DSA_COMP_STATUS_MASK, DSA_COMP_PAGE_FAULT_NOBOF);
+	for (int k = 0; k < 6; k++)
+		if (k != 3)
+			CU_ASSERT(memcmp(ops[k].dst, ops[k].src, 8000) == 0);
+	/* the same with a fence on member 4: members 4 and 5 do not run */
+	memset(&d, 0, sizeof(d));
+	memset(f.dst, 0, 6 * 8192);
+	ops[4].flags = DP_IDXD_F_FENCE;
+	CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy_batch(f.ch, ops, 6, on_done, &d)), -EFAULT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.res.batch.first_failed, 3);
+	CU_ASSERT_EQUAL(d.res.batch.completed, 3);
+	CU_ASSERT_EQUAL(f.dst[4 * 8192], 0);
+	CU_ASSERT_EQUAL(f.dst[5 * 8192], 0);
+	CU_ASSERT(memcmp(ops[2].dst, ops[2].src, 8000) == 0);
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+	CU_ASSERT_EQUAL(dpi_sim_domain_map(g_pf.domain, g_pf.iova, reg + 2 * 4096, 4096,
+					   DPI_SIM_ACCESS_READ | DPI_SIM_ACCESS_WRITE), 0);
+	dpi_sim_fault_clear();
+
+	CU_ASSERT_EQUAL(sigaction(SIGSEGV, &old, NULL), 0);
+	CU_ASSERT_EQUAL(dp_mem_unregister(reg, len), 0);
+	munmap(reg, len);
+	fx_close(&f);
+}
+
 /* ---- timeouts, SWERR, halt ----------------------------------------------------------------- */
 
 static uint64_t g_fake_ticks;
@@ -1601,6 +1898,49 @@ static void test_timeout_sim(void)
 	dpi_ticks_set_source(NULL, 0);
 }
 
+/* A batch call that times out fails back once, with -ETIMEDOUT, and the channel works on. */
+static void test_copy_batch_timeout_sim(void)
+{
+	struct dp_idxd_copy_desc ops[4];
+	struct dp_idxd_chan_opts co;
+	struct dp_idxd_chan *ch2 = NULL;
+	struct fx f;
+	struct done d = {0};
+
+	dpi_ticks_set_source(fake_ticks, 1000);
+	fx_open(&f, "sim:dsa0");
+	dp_idxd_chan_opts_init(&co, sizeof(co));
+	co.depth = 8;
+	co.timeout_ms = 50;
+	CU_ASSERT_EQUAL_FATAL(dp_idxd_chan_create(f.dev, &co, &ch2), 0);
+	for (int k = 0; k < 4; k++)
+		ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 64, f.src + k * 64, 64, 0};
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), true), 0);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(ch2, ops, 4, on_done, &d), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch2, 0), 0);
+	g_fake_ticks += 100;
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch2, 0), 1);
+	CU_ASSERT_EQUAL(dp_idxd_poll(ch2, 0), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(d.res.batch.completed, 0);
+	CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(ch2), 0);
+	CU_ASSERT_EQUAL(dpi_sim_dsa_hold(sim_of(&f), false), 0);
+	/* the channel works again */
+	memset(&d, 0, sizeof(d));
+	fill_rand(f.src, 256);
+	CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(ch2, ops, 4, on_done, &d), 0);
+	for (int i = 0; i < 100 && d.calls == 0; i++)
+		dp_idxd_poll(ch2, 0);
+	CU_ASSERT_EQUAL(d.rc, 0);
+	CU_ASSERT(memcmp(f.dst, f.src, 256) == 0);
+	CU_ASSERT_EQUAL(dp_idxd_chan_destroy(ch2), 0);
+	fx_close(&f);
+	dpi_ticks_set_source(NULL, 0);
+}
+
 /* A kernel-owned WQ cannot be aborted from here: a timeout fails the channel (and keeps its
  * records allocated, for the device may still write them). */
 static void test_kernel_wq_timeout_sim(void)
@@ -1670,6 +2010,31 @@ static void test_swerr_sim(void)
 	poll_until(&f, &c, 2);
 	CU_ASSERT_EQUAL(c.rc[1], 0);
 	CU_ASSERT(memcmp(f.dst, f.src, 64) == 0);
+	/* a batch call sent to a disabled WQ: its one callback gets -EIO, once */
+	{
+		struct dp_idxd_copy_desc ops[4];
+		struct done d = {0};
+
+		for (int k = 0; k < 4; k++)
+			ops[k] = (struct dp_idxd_copy_desc){f.dst + k * 64, f.src + k * 64, 64, 0};
+		ut_log_capture();
+		CU_ASSERT_EQUAL(dpi_idxd_cmd(f.dev, IDXD_CMD_DISABLE_WQ,
+					     IDXD_CMD_WQ_MASK_OPERAND(0), NULL), 0);
+		CU_ASSERT_EQUAL(dp_idxd_submit_copy_batch(f.ch, ops, 4, on_done, &d), 0);
+		for (polls = 0; polls < 100000 && d.calls == 0; polls++)
+			CU_ASSERT(dp_idxd_poll(f.ch, 0) >= 0);
+		for (int i = 0; i < 10; i++)
+			CU_ASSERT(dp_idxd_poll(f.ch, 0) >= 0);
+		ut_log_release();
+		CU_ASSERT_EQUAL(d.calls, 1);
+		CU_ASSERT_EQUAL(d.rc, -EIO);
+		CU_ASSERT_EQUAL(dp_idxd_chan_outstanding(f.ch), 0);
+		memset(&d, 0, sizeof(d));
+		fill_rand(f.src, 256);
+		CU_ASSERT_EQUAL(SYNC(&f, &d, dp_idxd_submit_copy_batch(f.ch, ops, 4, on_done, &d)),
+				0);
+		CU_ASSERT(memcmp(f.dst, f.src, 256) == 0);
+	}
 	fx_close(&f);
 }
 
@@ -1724,6 +2089,8 @@ int main(void)
 		UT_TEST(test_kernel_wq_sim), UT_TEST(test_kernel_wq_timeout_sim),
 		UT_TEST(test_pasid_sim),
 		UT_TEST(test_fail_nth_sim),  UT_TEST(test_threads_shared_wq_sim),
+		UT_TEST(test_copy_batch_sw), UT_TEST(test_copy_batch_sim),
+		UT_TEST(test_copy_batch_fault_sim), UT_TEST(test_copy_batch_timeout_sim),
 	};
 
 	return ut_main("idxd", tests, DPI_ARRAY_SIZE(tests), ut_env_init, ut_env_fini);
