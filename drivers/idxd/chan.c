@@ -140,12 +140,7 @@ void dp_idxd_chan_opts_init(struct dp_idxd_chan_opts *opts, size_t size)
 	struct dp_idxd_chan_opts d = {.size = sizeof(d), .depth = IDXD_DEFAULT_DEPTH,
 				      .timeout_ms = IDXD_DEFAULT_TIMEOUT_MS};
 
-	if (opts == NULL || size == 0)
-		return;
-	size = DPI_MIN(size, sizeof(d));
-	memset(opts, 0, size);
-	memcpy(opts, &d, size);
-	opts->size = size;
+	dpi_opts_init(opts, size, &d, sizeof(d));
 }
 
 static int chan_opts_check(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts *in,
