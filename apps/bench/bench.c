@@ -40,10 +40,11 @@ void bench_print(const struct bench_result *r)
 	fflush(stdout);
 }
 
-double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args)
+double bench_callgrind_fns(const char *argv0, const char *const *fns,
+			   const char *const *worker_args)
 {
 	char out[] = "/tmp/dmaplane-callgrind.XXXXXX";
-	char toggle[256], outopt[300], line[512];
+	char toggles[8][160], outopt[300], line[512], part[sizeof(out) + 4];
 	const char *argv[32];
 	int fd = mkstemp(out), n = 0, status;
 	double total = -1;
@@ -52,12 +53,14 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 	if (fd < 0)
 		return -1;
 	close(fd);
-	snprintf(toggle, sizeof(toggle), "--toggle-collect=%s", fn_name);
 	snprintf(outopt, sizeof(outopt), "--callgrind-out-file=%s", out);
 	argv[n++] = "valgrind";
 	argv[n++] = "--tool=callgrind";
 	argv[n++] = "--quiet";
-	argv[n++] = toggle;
+	for (int i = 0; fns[i] != NULL && i < 8; i++) {
+		snprintf(toggles[i], sizeof(toggles[i]), "--toggle-collect=%s", fns[i]);
+		argv[n++] = toggles[i];
+	}
 	argv[n++] = outopt;
 	argv[n++] = argv0;
 	argv[n++] = "worker";
@@ -68,8 +71,11 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 	pid = fork();
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
-		if (devnull >= 0)
+
+		if (devnull >= 0) {
 			dup2(devnull, STDOUT_FILENO);
+			dup2(devnull, STDERR_FILENO);
+		}
 		execvp("valgrind", (char *const *)argv);
 		_exit(127);
 	}
@@ -80,14 +86,26 @@ double bench_callgrind(const char *argv0, const char *fn_name, const char *const
 		unlink(out);
 		return -1;
 	}
-	FILE *f = fopen(out, "r");
+	/* The measured loop's own dump (<out>.1) when the worker made one, else the whole run's. */
+	snprintf(part, sizeof(part), "%s.1", out);
+	FILE *f = fopen(part, "r");
+	if (f == NULL)
+		f = fopen(out, "r");
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
 		if (strncmp(line, "summary:", 8) == 0 || strncmp(line, "totals:", 7) == 0)
 			total = strtod(strchr(line, ':') + 1, NULL);
 	if (f != NULL)
 		fclose(f);
+	unlink(part);
 	unlink(out);
 	return total;
+}
+
+double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args)
+{
+	const char *fns[] = {fn_name, NULL};
+
+	return bench_callgrind_fns(argv0, fns, worker_args);
 }
 
 static void usage(void)

@@ -24,6 +24,11 @@ void bench_print(const struct bench_result *r);
  * Returns the instruction count, or -1 when valgrind is missing or the run failed.
  */
 double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args);
+/* The same with collection toggled at each of @fns (NULL-terminated, at most 8: a function called
+ * inside another toggles collection off for its duration). When the worker dumps the counts of
+ * its measured loop itself (CALLGRIND_DUMP_STATS), that dump is what is returned. */
+double bench_callgrind_fns(const char *argv0, const char *const *fns,
+			   const char *const *worker_args);
 
 int bench_xlate(int argc, char **argv, const char *argv0);
 int bench_iova(int argc, char **argv, const char *argv0);

@@ -19,12 +19,10 @@
  * Usage: dmaplane_bench dsa [--json] [--no-instr] [--dev sim:dsa0|sw]
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <dmaplane/env.h>
@@ -190,71 +188,6 @@ static int run(const char *dev, const char *name, uint32_t n, double *ns)
 	return rc;
 }
 
-/* callgrind with collection inside @fns (toggled at each one's entry and exit: a function
- * called inside the first toggles collection off for its duration). Total instructions, or
- * -1. */
-static double callgrind(const char *argv0, const char *const *fns, const char *const *wargs)
-{
-	char out[] = "/tmp/dmaplane-bench-dsa.XXXXXX";
-	char toggles[7][160], outopt[300], line[512];
-	const char *argv[32];
-	int fd = mkstemp(out), n = 0, status;
-	double total = -1;
-	pid_t pid;
-
-	if (fd < 0)
-		return -1;
-	close(fd);
-	snprintf(outopt, sizeof(outopt), "--callgrind-out-file=%s", out);
-	argv[n++] = "valgrind";
-	argv[n++] = "--tool=callgrind";
-	argv[n++] = "--quiet";
-	for (int i = 0; fns[i] != NULL && i < 7; i++) {
-		snprintf(toggles[i], sizeof(toggles[i]), "--toggle-collect=%s", fns[i]);
-		argv[n++] = toggles[i];
-	}
-	argv[n++] = outopt;
-	argv[n++] = argv0;
-	argv[n++] = "worker";
-	for (int i = 0; wargs[i] != NULL && n < 31; i++)
-		argv[n++] = wargs[i];
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_WRONLY);
-
-		if (devnull >= 0) {
-			dup2(devnull, STDOUT_FILENO);
-			dup2(devnull, STDERR_FILENO);
-		}
-		execvp("valgrind", (char *const *)argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "dmaplane_bench dsa: callgrind run failed (is valgrind installed? "
-				"scripts/pkgdep.sh installs it)\n");
-		unlink(out);
-		return -1;
-	}
-	/* The loop's own dump (<out>.1) when the worker made one, else the whole run's. */
-	char part[sizeof(out) + 4];
-
-	snprintf(part, sizeof(part), "%s.1", out);
-	FILE *f = fopen(part, "r");
-	if (f == NULL)
-		f = fopen(out, "r");
-	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "summary:", 8) == 0 || strncmp(line, "totals:", 7) == 0)
-			total = strtod(strchr(line, ':') + 1, NULL);
-	if (f != NULL)
-		fclose(f);
-	unlink(part);
-	unlink(out);
-	return total;
-}
-
 /* The device's own code, toggled out for the driver-only count: the software engine, or the
  * sim device's region write (lib/vfio's sim plumbing and the model), which stands where a real
  * device takes one MOVDIR64B. */
@@ -296,8 +229,8 @@ static void one_case(const char *argv0, const char *dev, const char *name, bool 
 		const char *fns_drv[] = {"dp_idxd_submit_copy", "dp_idxd_submit_copy_batch",
 					 "dp_idxd_poll", "dp_idxd_batch_open",
 					 "dp_idxd_batch_close", device_fn(dev), NULL};
-		double t = callgrind(argv0, fns_all, wargs);
-		double d = callgrind(argv0, fns_drv, wargs);
+		double t = bench_callgrind_fns(argv0, fns_all, wargs);
+		double d = bench_callgrind_fns(argv0, fns_drv, wargs);
 
 		all = t < 0 ? -1 : t / INSTR_OPS;
 		drv = d < 0 ? -1 : d / INSTR_OPS;
