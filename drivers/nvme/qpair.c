@@ -571,6 +571,44 @@ static __attribute__((cold, noinline)) int bad_buffer(const void *buf)
 	return -EINVAL;
 }
 
+/* Fill the rest of a Read/Write/Compare entry whose PRPs are set, take tracker @cid for it and
+ * ring the doorbell: the common end of rw() and rw_slow(). */
+static inline __attribute__((always_inline)) int rw_commit(struct dp_nvme_qpair *qp,
+							   struct nvme_tracker *t,
+							   struct nvme_sqe *e, uint16_t cid,
+							   uint8_t opc, uint32_t nsid, uint64_t lba,
+							   uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
+{
+	struct nvme_queue *q = &qp->q;
+
+	e->opc = opc;
+	e->flags = 0;
+	e->cid = cid;
+	e->nsid = nsid;
+	e->cdw2 = 0;
+	e->cdw3 = 0;
+	e->mptr = 0;
+	e->cdw10 = (uint32_t)lba;
+	e->cdw11 = (uint32_t)(lba >> 32);
+	e->cdw12 = nlb - 1;
+	e->cdw13 = 0;
+	e->cdw14 = 0;
+	e->cdw15 = 0;
+	qp->nfree--;
+	t->cb = cb;
+	t->arg = arg;
+	t->parent = cid;
+	t->pending = 1;
+	t->status = 0;
+	t->active = true;
+	if (dpi_unlikely(qp->timeout_ticks != 0))
+		t->deadline = dpi_ticks() + qp->timeout_ticks;
+	if (++q->sq_tail == q->entries)
+		q->sq_tail = 0;
+	sq_ring(qp);
+	return 0;
+}
+
 /*
  * Read/Write/Compare, every case: checks, a tracker, the entry written in place in the
  * submission queue (no copy), PRPs, the doorbell. Entries after the tail are invisible to the
@@ -616,32 +654,7 @@ static __attribute__((noinline)) int rw_slow(struct dp_nvme_qpair *qp, struct dp
 		if (dpi_unlikely(rc != 0))
 			return rc;
 	}
-	e->opc = opc;
-	e->flags = 0;
-	e->cid = cid;
-	e->nsid = ns->nsid;
-	e->cdw2 = 0;
-	e->cdw3 = 0;
-	e->mptr = 0;
-	e->cdw10 = (uint32_t)lba;
-	e->cdw11 = (uint32_t)(lba >> 32);
-	e->cdw12 = nlb - 1;
-	e->cdw13 = 0;
-	e->cdw14 = 0;
-	e->cdw15 = 0;
-	qp->nfree--;
-	t->cb = cb;
-	t->arg = arg;
-	t->parent = cid;
-	t->pending = 1;
-	t->status = 0;
-	t->active = true;
-	if (dpi_unlikely(qp->timeout_ticks != 0))
-		t->deadline = dpi_ticks() + qp->timeout_ticks;
-	if (++q->sq_tail == q->entries)
-		q->sq_tail = 0;
-	sq_ring(qp);
-	return 0;
+	return rw_commit(qp, t, e, cid, opc, ns->nsid, lba, nlb, cb, arg);
 }
 
 /*
@@ -673,34 +686,9 @@ static inline __attribute__((always_inline)) int rw(struct dp_nvme_qpair *qp,
 	t = &qp->tr[cid];
 	q = &qp->q;
 	e = &q->sq[q->sq_tail];
-	e->opc = opc;
-	e->flags = 0;
-	e->cid = cid;
-	e->nsid = ns->nsid;
-	e->cdw2 = 0;
-	e->cdw3 = 0;
-	e->mptr = 0;
 	e->prp1 = iova;
 	e->prp2 = 0;
-	e->cdw10 = (uint32_t)lba;
-	e->cdw11 = (uint32_t)(lba >> 32);
-	e->cdw12 = nlb - 1;
-	e->cdw13 = 0;
-	e->cdw14 = 0;
-	e->cdw15 = 0;
-	qp->nfree--;
-	t->cb = cb;
-	t->arg = arg;
-	t->parent = cid;
-	t->pending = 1;
-	t->status = 0;
-	t->active = true;
-	if (dpi_unlikely(qp->timeout_ticks != 0))
-		t->deadline = dpi_ticks() + qp->timeout_ticks;
-	if (++q->sq_tail == q->entries)
-		q->sq_tail = 0;
-	sq_ring(qp);
-	return 0;
+	return rw_commit(qp, t, e, cid, opc, ns->nsid, lba, nlb, cb, arg);
 }
 
 int dp_nvme_read(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, uint64_t lba,
