@@ -101,6 +101,37 @@ double bench_callgrind_fns(const char *argv0, const char *const *fns,
 	return total;
 }
 
+double bench_instr_per_op(const char *argv0, const char *bench, const char *what, const char *fn)
+{
+	char out[] = "/tmp/dmaplane-bench-ops.XXXXXX";
+	int fd = mkstemp(out);
+	unsigned long long n = 0;
+	double total;
+
+	if (fd < 0)
+		return -1;
+	close(fd);
+	const char *args[] = {bench, what, out, NULL};
+	total = bench_callgrind(argv0, fn, args);
+	FILE *f = fopen(out, "r");
+	if (f == NULL || fscanf(f, "%llu", &n) != 1)
+		n = 0;
+	if (f != NULL)
+		fclose(f);
+	unlink(out);
+	return total < 0 || n == 0 ? -1 : total / (double)n;
+}
+
+int bench_write_ops(const char *path, uint64_t ops)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -errno;
+	fprintf(f, "%llu\n", (unsigned long long)ops);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
 double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args)
 {
 	const char *fns[] = {fn_name, NULL};

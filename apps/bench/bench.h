@@ -24,6 +24,15 @@ void bench_print(const struct bench_result *r);
  * Returns the instruction count, or -1 when valgrind is missing or the run failed.
  */
 double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args);
+/*
+ * Instructions in @fn per operation of worker case @what of bench @bench: runs "argv0 worker
+ * @bench @what <file>" under callgrind; the worker writes its operation count to <file> with
+ * bench_write_ops(). Returns -1 when the run or the count failed.
+ */
+double bench_instr_per_op(const char *argv0, const char *bench, const char *what, const char *fn);
+/* The worker side of bench_instr_per_op(): 0, or a negative errno. */
+int bench_write_ops(const char *path, uint64_t ops);
+
 /* The same with collection toggled at each of @fns (NULL-terminated, at most 8: a function called
  * inside another toggles collection off for its duration). When the worker dumps the counts of
  * its measured loop itself (CALLGRIND_DUMP_STATS), that dump is what is returned. */

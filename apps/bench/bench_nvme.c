@@ -166,7 +166,6 @@ static int worker(const char *what, const char *out)
 	struct rig r;
 	double ns;
 	int rc;
-	FILE *f;
 
 	if (env_up() != 0 ||
 	    rig_open(&r, strcmp(what, "batch_db") == 0 ? DP_NVME_QPAIR_F_DELAY_DOORBELL : 0) != 0)
@@ -174,33 +173,7 @@ static int worker(const char *what, const char *out)
 	rc = run(&r, strcmp(what, "qd1") != 0, INSTR_OPS, &ns);
 	rig_close(&r);
 	dp_env_fini();
-	if (rc != 0 || (f = fopen(out, "w")) == NULL)
-		return 1;
-	fprintf(f, "%llu\n", (unsigned long long)INSTR_OPS);
-	fclose(f);
-	return 0;
-}
-
-/* Instructions in @fn per read of worker case @what. */
-static double instr(const char *argv0, const char *what, const char *fn)
-{
-	char out[] = "/tmp/dmaplane-bench-nvme.XXXXXX";
-	int fd = mkstemp(out);
-	unsigned long long n = 0;
-	double total;
-
-	if (fd < 0)
-		return -1;
-	close(fd);
-	const char *args[] = {"nvme", what, out, NULL};
-	total = bench_callgrind(argv0, fn, args);
-	FILE *f = fopen(out, "r");
-	if (f == NULL || fscanf(f, "%llu", &n) != 1)
-		n = 0;
-	if (f != NULL)
-		fclose(f);
-	unlink(out);
-	return total < 0 || n == 0 ? -1 : total / (double)n;
+	return rc == 0 && bench_write_ops(out, INSTR_OPS) == 0 ? 0 : 1;
 }
 
 int bench_nvme(int argc, char **argv, const char *argv0)
@@ -243,9 +216,11 @@ int bench_nvme(int argc, char **argv, const char *argv0)
 			return 1;
 		}
 		if (do_instr) {
-			in = instr(argv0, cases[i].worker, cases[i].fn);
-			model = instr(argv0, cases[i].worker, "snvme_mmio_write32");
-			poll = instr(argv0, cases[i].worker, "snvme_poll");
+			const char *w = cases[i].worker;
+
+			in = bench_instr_per_op(argv0, "nvme", w, cases[i].fn);
+			model = bench_instr_per_op(argv0, "nvme", w, "snvme_mmio_write32");
+			poll = bench_instr_per_op(argv0, "nvme", w, "snvme_poll");
 		}
 		if (in >= 0 && model >= 0 && poll >= 0)
 			snprintf(extra, sizeof(extra),

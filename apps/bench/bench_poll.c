@@ -290,17 +290,6 @@ static double run_mp(bool rte)
 	return (double)(t1 - t0) / (double)g_mp_target;
 }
 
-static int write_count(const char *path, uint64_t v)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		return -errno;
-	fprintf(f, "%llu\n", (unsigned long long)v);
-	fclose(f);
-	return 0;
-}
-
 static int worker(const char *what, const char *out)
 {
 	static const struct call calls[NPOLLERS] = {
@@ -322,29 +311,7 @@ static int worker(const char *what, const char *out)
 #endif
 	else
 		return 2;
-	return n != 0 && write_count(out, n) == 0 ? 0 : 1;
-}
-
-/* Instructions in @fn per operation of worker case @what (ops counted by the worker). */
-static double instr(const char *argv0, const char *what, const char *fn)
-{
-	char out[] = "/tmp/dmaplane-bench-poll.XXXXXX";
-	int fd = mkstemp(out);
-	unsigned long long n = 0;
-	double total;
-
-	if (fd < 0)
-		return -1;
-	close(fd);
-	const char *args[] = {"poll", what, out, NULL};
-	total = bench_callgrind(argv0, fn, args);
-	FILE *f = fopen(out, "r");
-	if (f == NULL || fscanf(f, "%llu", &n) != 1)
-		n = 0;
-	if (f != NULL)
-		fclose(f);
-	unlink(out);
-	return total < 0 || n == 0 ? -1 : total / (double)n;
+	return n != 0 && bench_write_ops(out, n) == 0 ? 0 : 1;
 }
 
 static void print_empty(const char *argv0, bool do_instr, double base_ns, double base_in)
@@ -364,8 +331,8 @@ static void print_empty(const char *argv0, bool do_instr, double base_ns, double
 			continue;
 		}
 		if (do_instr) {
-			in = instr(argv0, v[i].worker, "dp_poll_group_run");
-			body = instr(argv0, v[i].worker, "empty_poller");
+			in = bench_instr_per_op(argv0, "poll", v[i].worker, "dp_poll_group_run");
+			body = bench_instr_per_op(argv0, "poll", v[i].worker, "empty_poller");
 		}
 		snprintf(extra, sizeof(extra),
 			 "\"pollers\":%d,\"target_instr\":30,\"poller_body_instr\":%.2f,"
@@ -403,7 +370,7 @@ int bench_poll(int argc, char **argv, const char *argv0)
 	t1 = dp_time_ns();
 	base_ns = (double)(t1 - t0) / (double)BASE_ITERS;
 	if (do_instr)
-		base_in = instr(argv0, "base", "base_loop");
+		base_in = bench_instr_per_op(argv0, "poll", "base", "base_loop");
 	bench_print(&(struct bench_result){"poll", "empty_iter_4", "fnptr-loop-baseline", 1,
 					   BASE_ITERS, base_ns, base_in, -1, NULL});
 	print_empty(argv0, do_instr, base_ns, base_in);
@@ -414,7 +381,7 @@ int bench_poll(int argc, char **argv, const char *argv0)
 	double bmsg_in = -1;
 	if (run_base_msgs(MSG_OPS, &bmsg_ns) == 0) {
 		if (do_instr)
-			bmsg_in = instr(argv0, "base_msg", "base_msg_loop");
+			bmsg_in = bench_instr_per_op(argv0, "poll", "base_msg", "base_msg_loop");
 		bench_print(&(struct bench_result){"poll", "msg_send_run", "rte_ring-mpsc-baseline",
 						   1, MSG_OPS, bmsg_ns, bmsg_in, -1, NULL});
 	} else {
@@ -425,7 +392,7 @@ int bench_poll(int argc, char **argv, const char *argv0)
 	if (run_msgs(MSG_OPS, &ns) != 0)
 		return 1;
 	if (do_instr)
-		in = instr(argv0, "msg", "msg_loop");
+		in = bench_instr_per_op(argv0, "poll", "msg", "msg_loop");
 	bench_print(&(struct bench_result){"poll", "msg_send_run", "dmaplane", 1, MSG_OPS, ns, in,
 					   bmsg_ns > 0 ? bmsg_ns / ns : -1,
 					   "\"batch\":32,\"target_instr\":60"});
