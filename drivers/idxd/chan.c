@@ -149,13 +149,9 @@ static int chan_opts_check(struct dp_idxd_dev *d, const struct dp_idxd_chan_opts
 	dp_idxd_chan_opts_init(o, sizeof(*o));
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct dp_idxd_chan_opts, depth) || in->size > sizeof(*o)) {
-		DPI_ERR("dp_idxd_chan_create: opts->size %zu is not a size this library knows "
-			"(use dp_idxd_chan_opts_init)", in->size);
+	if (dpi_opts_take(o, in, offsetof(struct dp_idxd_chan_opts, depth), sizeof(*o),
+			  "dp_idxd_chan_opts") != 0)
 		return -EINVAL;
-	}
-	memcpy(o, in, in->size);
-	o->size = sizeof(*o);
 	if (o->timeout_ms == 0)
 		o->timeout_ms = IDXD_DEFAULT_TIMEOUT_MS;
 	if (o->wq >= d->num_wqs) {

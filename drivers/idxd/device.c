@@ -42,13 +42,9 @@ static int opts_check(const struct dp_idxd_opts *in, struct dp_idxd_opts *o)
 	dp_idxd_opts_init(o, sizeof(*o));
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct dp_idxd_opts, num_engines) || in->size > sizeof(*o)) {
-		DPI_ERR("dp_idxd_open: opts->size %zu is not a size this library knows (use "
-			"dp_idxd_opts_init)", in->size);
+	if (dpi_opts_take(o, in, offsetof(struct dp_idxd_opts, num_engines), sizeof(*o),
+			  "dp_idxd_opts") != 0)
 		return -EINVAL;
-	}
-	memcpy(o, in, in->size);
-	o->size = sizeof(*o);
 	if (o->num_wqs == 0 || o->num_wqs > DP_IDXD_MAX_WQS) {
 		DPI_ERR("dp_idxd_open: num_wqs %u is out of range 1..%u", o->num_wqs,
 			DP_IDXD_MAX_WQS);

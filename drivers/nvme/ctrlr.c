@@ -37,10 +37,9 @@ static int opts_check(const struct dp_nvme_ctrlr_opts *in, struct dp_nvme_ctrlr_
 	dp_nvme_ctrlr_opts_init(o, sizeof(*o));
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct dp_nvme_ctrlr_opts, io_queues) || in->size > sizeof(*o))
+	if (dpi_opts_take(o, in, offsetof(struct dp_nvme_ctrlr_opts, io_queues), sizeof(*o),
+			  "dp_nvme_ctrlr_opts") != 0)
 		return -EINVAL;
-	memcpy(o, in, in->size);
-	o->size = sizeof(*o);
 	if (o->admin_queue_size < 2 || o->admin_queue_size > 4096 || o->io_queues == 0 ||
 	    o->io_queues > 65535 || o->flags != 0 || o->reserved0 != 0 || o->reserved[0] != 0 ||
 	    o->reserved[1] != 0)

@@ -187,13 +187,9 @@ static int qpair_opts_check(const struct dp_nvme_qpair_opts *in, struct dp_nvme_
 	dp_nvme_qpair_opts_init(o, sizeof(*o));
 	if (in == NULL)
 		return 0;
-	if (in->size < offsetof(struct dp_nvme_qpair_opts, flags) || in->size > sizeof(*o)) {
-		DPI_ERR("dp_nvme_qpair_opts.size %zu is not one this library knows: initialise the "
-			"options with dp_nvme_qpair_opts_init()", in->size);
+	if (dpi_opts_take(o, in, offsetof(struct dp_nvme_qpair_opts, flags), sizeof(*o),
+			  "dp_nvme_qpair_opts") != 0)
 		return -EINVAL;
-	}
-	memcpy(o, in, in->size);
-	o->size = sizeof(*o);
 	if ((o->flags & ~DP_NVME_QPAIR_F_ALL) != 0 || o->reserved[0] != 0 || o->reserved[1] != 0 ||
 	    o->timeout_us > NVME_MAX_TIMEOUT_US) {
 		DPI_ERR("dp_nvme_qpair_opts: unknown flags 0x%x, reserved fields not 0, or a timeout "

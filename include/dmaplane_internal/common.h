@@ -41,4 +41,12 @@ static inline void dpi_opts_init(void *opts, size_t size, const void *defaults, 
 	memcpy(opts, &n, sizeof(n));
 }
 
+/*
+ * The other half of a size-first options struct: take the caller's @in into @o (which holds the
+ * defaults, @full bytes). @in->size must cover at least the first @min bytes and not exceed
+ * @full; else -EINVAL and one log line naming @type and its _init call. 0 on success, with
+ * o->size = @full. (lib/env/opts.c)
+ */
+int dpi_opts_take(void *o, const void *in, size_t min, size_t full, const char *type);
+
 #endif

@@ -219,6 +219,11 @@ static void test_open_errors(void)
 	dp_nvme_ctrlr_opts_init(&o, sizeof(o));
 	o.admin_queue_size = 1;
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, &o, &c), -EINVAL);
+	/* a size this library does not know: refused, and the log says how to fix it */
+	dp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	o.size = sizeof(o) + 8;
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_open("sim:nvme0", ioas, &o, &c), -EINVAL);
+	CU_ASSERT(ut_log_has("initialise the options with dp_nvme_ctrlr_opts_init()"));
 	ut_log_release();
 	CU_ASSERT_PTR_NULL(c);
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_close(NULL), -EINVAL);
