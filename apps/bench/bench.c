@@ -101,6 +101,27 @@ double bench_callgrind_fns(const char *argv0, const char *const *fns,
 	return total;
 }
 
+int bench_ops_live_args(int argc, char **argv, const char *name, uint32_t max_live,
+			uint64_t *ops, uint32_t *live)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc)
+			*ops = strtoull(argv[++i], NULL, 0);
+		else if (strcmp(argv[i], "--live") == 0 && i + 1 < argc)
+			*live = (uint32_t)strtoul(argv[++i], NULL, 0);
+		else if (strcmp(argv[i], "--json") != 0) {
+			fprintf(stderr, "dmaplane_bench %s: unknown option %s\n", name, argv[i]);
+			return -EINVAL;
+		}
+	}
+	if (*ops == 0 || *live == 0 || *live > max_live) {
+		fprintf(stderr, "dmaplane_bench %s: --ops and --live must be > 0 (live <= %u)\n",
+			name, max_live);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 double bench_instr_per_op(const char *argv0, const char *bench, const char *what, const char *fn)
 {
 	char out[] = "/tmp/dmaplane-bench-ops.XXXXXX";

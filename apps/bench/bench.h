@@ -24,6 +24,11 @@ void bench_print(const struct bench_result *r);
  * Returns the instruction count, or -1 when valgrind is missing or the run failed.
  */
 double bench_callgrind(const char *argv0, const char *fn_name, const char *const *worker_args);
+/* Parse "[--json] [--ops N] [--live N]" into @ops and @live (defaults in, values out).
+ * 0; -EINVAL after a message naming bench @name (unknown option, 0, or live > @max_live). */
+int bench_ops_live_args(int argc, char **argv, const char *name, uint32_t max_live,
+			uint64_t *ops, uint32_t *live);
+
 /*
  * Instructions in @fn per operation of worker case @what of bench @bench: runs "argv0 worker
  * @bench @what <file>" under callgrind; the worker writes its operation count to <file> with

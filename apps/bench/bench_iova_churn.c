@@ -179,21 +179,8 @@ int bench_iova_churn(int argc, char **argv)
 	uint8_t *mem;
 	int rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc)
-			ops = strtoull(argv[++i], NULL, 0);
-		else if (strcmp(argv[i], "--live") == 0 && i + 1 < argc)
-			live = (uint32_t)strtoul(argv[++i], NULL, 0);
-		else if (strcmp(argv[i], "--json") != 0) {
-			fprintf(stderr, "dmaplane_bench churn: unknown option %s\n", argv[i]);
-			return 2;
-		}
-	}
-	if (ops == 0 || live == 0 || live > 1000000) {
-		fprintf(stderr, "dmaplane_bench churn: --ops and --live must be > 0 "
-				"(live <= 1000000)\n");
+	if (bench_ops_live_args(argc, argv, "churn", 1000000, &ops, &live) != 0)
 		return 2;
-	}
 	dp_env_opts_init(&o, sizeof(o));
 	o.impl = DP_ENV_NATIVE;
 	o.flags = DP_ENV_F_NO_HUGE;

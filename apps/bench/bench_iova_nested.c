@@ -162,21 +162,8 @@ int bench_iova_nested(int argc, char **argv)
 	struct dp_env_opts o;
 	int rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--ops") == 0 && i + 1 < argc)
-			ops = strtoull(argv[++i], NULL, 0);
-		else if (strcmp(argv[i], "--live") == 0 && i + 1 < argc)
-			live = (uint32_t)strtoul(argv[++i], NULL, 0);
-		else if (strcmp(argv[i], "--json") != 0) {
-			fprintf(stderr, "dmaplane_bench nested: unknown option %s\n", argv[i]);
-			return 2;
-		}
-	}
-	if (ops == 0 || live == 0 || live > 65536) {
-		fprintf(stderr, "dmaplane_bench nested: --ops and --live must be > 0 "
-				"(live <= 65536)\n");
+	if (bench_ops_live_args(argc, argv, "nested", 65536, &ops, &live) != 0)
 		return 2;
-	}
 	dp_env_opts_init(&o, sizeof(o));
 	o.impl = DP_ENV_NATIVE;
 	o.flags = DP_ENV_F_NO_HUGE;
