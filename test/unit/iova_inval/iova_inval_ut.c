@@ -70,26 +70,6 @@ static void small_window(struct dp_ioas *ioas, uint64_t bytes)
 	dpi_ioas_device_gone(ioas);
 }
 
-static struct dp_device *open_dev(const char *name, struct dp_ioas *ioas)
-{
-	struct dp_device *dev = NULL;
-
-	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open(name, ioas, &dev), 0);
-	CU_ASSERT_EQUAL(dp_device_set_bus_master(dev, true), 0);
-	return dev;
-}
-
-/* Byte sum of [iova, iova+len) as the device reads it; -1 on a fault. */
-static int64_t dev_sum(struct dp_device *dev, dp_iova_t iova, uint64_t len)
-{
-	uint64_t st = 99, sum = 0;
-
-	if (dev_cmd(dev, DPI_SIM_TEST_CMD_SUM, iova, 0, len, &st) != 0 || st != DPI_SIM_TEST_ST_OK)
-		return -1;
-	dp_device_region_read(dev, 0, DPI_SIM_TEST_RESULT, &sum, 8);
-	return (int64_t)sum;
-}
-
 static int map4k(struct dp_ioas *ioas, void *p, dp_iova_t *iova)
 {
 	return dp_iova_map(ioas, p, 4 * KiB, 0, iova);

@@ -244,15 +244,6 @@ static struct dp_ioas *new_ioas(void)
 	return ioas;
 }
 
-static struct dp_device *open_dev(const char *addr, struct dp_ioas *ioas)
-{
-	struct dp_device *dev = NULL;
-
-	CU_ASSERT_EQUAL_FATAL(dp_pci_device_open(addr, ioas, &dev), 0);
-	CU_ASSERT_EQUAL_FATAL(dp_device_set_bus_master(dev, true), 0);
-	return dev;
-}
-
 /* Fill [iova, iova+len) with @pattern through the test device, tagged with @pasid (0: none).
  * Returns STATUS. */
 static uint64_t dev_fill(struct dp_device *dev, uint32_t pasid, dp_iova_t iova, uint64_t len,
