@@ -30,6 +30,7 @@
 #include <dmaplane_internal/stage1.h>
 
 #include "ut.h"
+#include "ut_nvme.h"
 
 static const char *g_bdf;
 
@@ -214,37 +215,6 @@ static void test_ioas_decision(void)
 }
 
 /* ---- DMA by an NVMe controller through mappings made before and after the decision -------- */
-
-struct done {
-	int finished, rc;
-};
-
-static void on_done(void *arg, int rc, uint16_t status)
-{
-	struct done *d = arg;
-
-	(void)status;
-	d->rc = rc;
-	d->finished = 1;
-}
-
-static int wait_done(struct dp_nvme_qpair *qp, struct done *d)
-{
-	for (long i = 0; i < 200000000L && !d->finished; i++)
-		if (dp_nvme_qpair_process_completions(qp, 0) < 0)
-			return -EIO;
-	return d->finished ? d->rc : -ETIMEDOUT;
-}
-
-/* A one-block Read or Write of LBA 0 whose data pointer is @iova, as given. */
-static int raw_at(struct dp_nvme_qpair *qp, uint8_t opc, dp_iova_t iova)
-{
-	struct nvme_sqe sqe = {.opc = opc, .nsid = 1, .prp1 = iova};
-	struct done d = {0};
-	int rc = dpi_nvme_qpair_submit_raw(qp, &sqe, NULL, 0, on_done, &d);
-
-	return rc != 0 ? rc : wait_done(qp, &d);
-}
 
 /* Read or write one block of LBA 0 through the driver (buf is registered memory). */
 static int rw0(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, bool write)

@@ -24,33 +24,12 @@
 #include <dmaplane_internal/nvme_spec.h>
 
 #include "ut.h"
+#include "ut_nvme.h"
 
 #define MiB (1ull << 20)
 
 static const char *g_bdf;
 static int g_backend;
-
-struct done {
-	int finished, rc;
-};
-
-static void on_done(void *arg, int rc, uint16_t status)
-{
-	struct done *d = arg;
-
-	(void)status;
-	d->rc = rc;
-	d->finished = 1;
-}
-
-/* Submit through @submit-like call already made; poll until the callback ran (bounded). */
-static int wait_done(struct dp_nvme_qpair *qp, struct done *d)
-{
-	for (long i = 0; i < 200000000L && !d->finished; i++)
-		if (dp_nvme_qpair_process_completions(qp, 0) < 0)
-			return -EIO;
-	return d->finished ? d->rc : -ETIMEDOUT;
-}
 
 static int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, uint64_t lba,
 	      uint32_t nlb, bool write)
@@ -139,16 +118,6 @@ static void test_errors_before_submission(void)
 	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
 	CU_ASSERT_EQUAL(dp_dma_free(buf), 0);
 	munmap(plain, 8192);
-}
-
-/* A one-block Read or Write of LBA 0 whose data pointer is the IOVA @iova, as given. */
-static int raw_at(struct dp_nvme_qpair *qp, uint8_t opc, dp_iova_t iova)
-{
-	struct nvme_sqe sqe = {.opc = opc, .nsid = 1, .prp1 = iova};
-	struct done d = {0};
-	int rc = dpi_nvme_qpair_submit_raw(qp, &sqe, NULL, 0, on_done, &d);
-
-	return rc != 0 ? rc : wait_done(qp, &d);
 }
 
 /*
