@@ -25,7 +25,7 @@
  * everywhere, in O(1): a double free, a free of something never allocated, a wrong size, an
  * address inside an allocation. Not caught: two threads freeing the same live range at the
  * same instant (a race in the caller; one of the frees may be taken twice). The inline free
- * makes the same check as the out-of-line one (the page map word, see alloc.c).
+ * makes the same check as the out-of-line one (the state map byte, see alloc.c).
  *
  * Reclaim of another thread's cache (the hit paths' side of it). A reclaimer must be able to
  * empty a cache whose owner is idle, without the owner paying for a lock or a fence per hit.
@@ -131,9 +131,10 @@ void dpi_iova_alloc_stats(struct dpi_iova_allocator *a, struct dpi_iova_alloc_st
 
 /* ---- the inline hit paths (layout shared with lib/iova/alloc*.c) --------------------------- */
 
-/* The page map word of a live cached-class allocation is its page count (1 << class); this bit
- * is added while the IOVA sits freed in a thread cache or the depot (see alloc_impl.h). */
-#define DPI_IOVA_PM_CACHED (1u << 30)
+/* The state map byte of the first page of a cached-class allocation (class c) out of the backing
+ * allocator: c + 1 while live; c + 1 with this bit while it sits freed in a thread cache or the
+ * depot; 0 for every other page (see alloc.c). */
+#define DPI_IOVA_SM_CACHED 0x80u
 
 /* A magazine: IOVAs of one size class. */
 struct dpi_iova_mag {
@@ -180,8 +181,8 @@ extern struct dpi_iova_tcache dpi_iova_tc_none;
 struct dpi_iova_hot {
 	struct dpi_iova_tcache *tc_unknown;              /* for thread id -1: &dpi_iova_tc_none */
 	struct dpi_iova_tcache *tcs[DP_MAX_THREADS];     /* by thread id; &dpi_iova_tc_none if none */
-	uint32_t *pm;          /* the page map, one word per 4 KiB page of the span */
-	uintptr_t pm_by_page;  /* (uintptr_t)pm - (base >> 12) * 4: indexed by IOVA >> 12 */
+	uint8_t *sm;           /* the state map, one byte per 4 KiB page of the span */
+	uintptr_t sm_by_page;  /* (uintptr_t)sm - (base >> 12): indexed by IOVA >> 12 */
 	dp_iova_t base;        /* IOVA of the span's first page */
 	uint64_t npages;       /* pages in the span */
 };
@@ -235,9 +236,9 @@ static inline struct dpi_iova_tcache *dpi_iova_tc_of(struct dpi_iova_hot *h)
 	return __atomic_load_n((struct dpi_iova_tcache **)at, __ATOMIC_RELAXED);
 }
 
-/* The page map word on the free hit path: a plain load (folded into the compare) except under
+/* The state map byte on the free hit path: a plain load (folded into the compare) except under
  * ThreadSanitizer; it only races with a concurrent free of the same IOVA, a caller's bug. */
-static inline uint32_t dpi_iova_pm_word(const uint32_t *pe)
+static inline uint8_t dpi_iova_sm_byte(const uint8_t *pe)
 {
 #if DPI_IOVA_TSAN
 	return __atomic_load_n(pe, __ATOMIC_RELAXED);
@@ -264,6 +265,12 @@ static inline uint32_t dpi_iova_class(uint64_t size)
 	return (uint32_t)(63 - __builtin_clzll(size - 1)) - 11;
 }
 
+/* The state map byte of a live allocation of a cached size: class + 1. */
+static inline uint8_t dpi_iova_sm_live(uint64_t size)
+{
+	return (uint8_t)((uint32_t)(63 - __builtin_clzll(size - 1)) - 10);
+}
+
 static inline int dpi_iova_alloc(struct dpi_iova_allocator *a, uint64_t size, uint64_t align,
 				 dp_iova_t *iova)
 {
@@ -281,7 +288,7 @@ static inline int dpi_iova_alloc(struct dpi_iova_allocator *a, uint64_t size, ui
 			struct dpi_iova_mag *m = __atomic_load_n(&k->mag[0], __ATOMIC_RELAXED);
 			dp_iova_t v = m->iova[n - 1];
 			dpi_iova_leave(&k->w, w - 1 + DPI_IOVA_W_HIT);
-			__atomic_store_n((uint32_t *)(h->pm_by_page + (v >> 12) * 4), 1u << c,
+			__atomic_store_n((uint8_t *)(h->sm_by_page + (v >> 12)), dpi_iova_sm_live(size),
 					 __ATOMIC_RELAXED);
 			*iova = v;
 			return 0;
@@ -307,18 +314,18 @@ static inline int dpi_iova_free(struct dpi_iova_allocator *a, dp_iova_t iova, ui
 		if (dpi_likely(page < h->npages)) {
 			uint32_t c = dpi_iova_class(size);
 			struct dpi_iova_tc_class *k = &tc->cls[c];
-			uint32_t *pm = h->pm;
+			uint8_t *sm = h->sm, live = dpi_iova_sm_live(size);
 			uint64_t w = __atomic_load_n(&k->w, __ATOMIC_RELAXED);
 			uint64_t n = (uint8_t)w;
 			dpi_iova_mark(&k->w, w + DPI_IOVA_W_BUSY, &k->hi);
-			/* the word is exactly "live, this class" only at the first page of a live
+			/* the byte is exactly "live, this class" only at the first page of a live
 			 * allocation of this class: which also checks the class alignment */
 			if (dpi_likely(n < dpi_iova_limit(&k->hi) &&
-				       dpi_iova_pm_word(&pm[page]) == 1u << c)) {
+				       dpi_iova_sm_byte(&sm[page]) == live)) {
 				struct dpi_iova_mag *m = __atomic_load_n(&k->mag[0], __ATOMIC_RELAXED);
 				m->iova[n] = iova;
 				/* inside: a reclaimer that saw us leave may flush the IOVA */
-				__atomic_store_n(&pm[page], (1u << c) | DPI_IOVA_PM_CACHED,
+				__atomic_store_n(&sm[page], (uint8_t)(live | DPI_IOVA_SM_CACHED),
 						 __ATOMIC_RELAXED);
 				dpi_iova_leave(&k->w, w + 1 + DPI_IOVA_W_HIT);
 				return 0;

@@ -14,25 +14,23 @@
  * magazine at once or to flush one.
  *
  * Checks on free (O(1) each, nothing changes when one fails):
- *  - cached classes: the page map word of the first page must say "live allocation of exactly
- *    this class"; the free sets its "cached" bit, the next allocation of the IOVA clears it.
- *    So a double free is caught whether the first free left the IOVA in a cache, in the depot
- *    or in the backing allocator, and a free of a range never allocated (or of another size,
- *    or of an address inside an allocation) finds no such word.
- *  - larger sizes: the backing allocator checks the same word under its lock.
+ *  - cached classes: the state map byte of the first page (alloc_impl.h) must say "live
+ *    allocation of exactly this class"; the free sets its "cached" bit, the next allocation of
+ *    the IOVA clears it. So a double free is caught whether the first free left the IOVA in a
+ *    cache, in the depot or in the backing allocator (byte 0 there), and a free of a range never
+ *    allocated (or of another size, or of an address inside an allocation) finds no such byte.
+ *  - larger sizes: the backing allocator checks its page map word under its lock.
  * Where: the inline free (iova_alloc.h) makes the cached-class check itself (range and 4 KiB
- * alignment by a rotate and compare, then the word must equal 1 << class, which also checks
+ * alignment by a rotate and compare, then the byte must equal class + 1, which also checks
  * the class alignment) and sets the cached bit; anything that fails it comes here and is
- * checked again, with the reason logged. The inline alloc writes the word back to "live".
- * Cost: a load and a store of the word per free, a store per alloc (4 of the 40 instructions
- * of a pair). At 1M live allocations the word of a random IOVA misses the caches: callgrind's
- * cache simulation of mixed_live_1000000 (--LL=4194304,16,64, 200k ops) puts 0.78 of the
- * allocator's 0.78 last-level misses per op on that load in the free hit path (hits are 99.4%
- * of operations, the magazines and depot stay cached). That miss is what grows from 1k to 1M
- * live. A denser map (a byte per page, 16 MiB for the 64 GiB bench span instead of 64 MiB)
- * would still not fit a 4 MiB L2; it was not pursued. In the alloc + free pair the word's
- * store-to-load chain costs about 0.8 ns of the ~2.8 ns (measured on a stand-alone model of the
- * hit paths' loads and stores, with and without the word).
+ * checked again, with the reason logged. The inline alloc writes the byte back to "live".
+ * Cost: a load and a store of the byte per free, a store per alloc (4 of the 40 instructions
+ * of a pair). At 1M live allocations the byte of a random IOVA is the one access of a hit
+ * that can miss the caches (the magazines and the depot stay cached): it is what grows from
+ * 1k to 1M live. It was a 32-bit word of the backing allocator's page map until callgrind's
+ * cache simulation of mixed_live_1000000 put all of the allocator's last-level misses on it;
+ * a byte per page of its own puts four times as many live allocations' states in a cache line
+ * (dmaplane_bench iova, mixed_live_*: the numbers are in the header of bench_iova.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -76,7 +74,7 @@ static bool local_pop(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc, 
 	n = LD(m->n) - 1;
 	*iova = m->iova[n];
 	ST(m->n, n);
-	ST(a->hot.pm[(*iova - a->hot.base) >> RA_PAGE_SHIFT], 1u << c);
+	sm_set(a, *iova, SM_LIVE(c));
 	return true;
 }
 
@@ -91,11 +89,12 @@ static int refill(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc, uint
 	rc = backing_alloc(a, 1ull << c, c, &got[n]);
 	if (rc != 0)
 		return rc;
+	sm_set(a, got[n], SM_LIVE(c));
 	n++;
 	pthread_mutex_lock(&a->range.lock);
 	for (; n < REFILL && ra_alloc(&a->range, 1ull << c, c, &page) == 0; n++) {
 		got[n] = a->hot.base + (page << RA_PAGE_SHIFT);
-		ST(a->hot.pm[page], (1u << c) | PM_CACHED);
+		sm_set(a, got[n], SM_LIVE(c) | SM_CACHED);
 	}
 	pthread_mutex_unlock(&a->range.lock);
 	*iova = got[0];
@@ -121,8 +120,10 @@ static int alloc_cached(struct dpi_iova_allocator *a, uint32_t c, dp_iova_t *iov
 
 	if (tc == NULL) {
 		int rc = backing_alloc(a, 1ull << c, c, iova);
-		if (rc == 0)
+		if (rc == 0) {
+			sm_set(a, *iova, SM_LIVE(c));
 			__atomic_fetch_add(&a->uncached_allocs, 1, __ATOMIC_RELAXED);
+		}
 		return rc;
 	}
 	tc_enter_wait(a, tc);
@@ -161,7 +162,12 @@ int dpi_iova_alloc_slow(struct dpi_iova_allocator *a, uint64_t size, uint64_t al
 		if (align_order <= c)
 			return alloc_cached(a, c, iova);
 		/* A stricter alignment than the class gives: a fresh block of the class. */
-		size = PAGE << c;
+		rc = backing_alloc(a, 1ull << c, align_order, iova);
+		if (rc == 0) {
+			sm_set(a, *iova, SM_LIVE(c));
+			__atomic_fetch_add(&a->uncached_allocs, 1, __ATOMIC_RELAXED);
+		}
+		return rc;
 	}
 	rc = backing_alloc(a, size >> RA_PAGE_SHIFT, align_order, iova);
 	if (rc == 0)
@@ -169,11 +175,11 @@ int dpi_iova_alloc_slow(struct dpi_iova_allocator *a, uint64_t size, uint64_t al
 	return rc;
 }
 
-static int bad_free(struct dpi_iova_allocator *a, dp_iova_t iova, uint64_t size, uint32_t word)
+static int bad_free(struct dpi_iova_allocator *a, dp_iova_t iova, uint64_t size, bool twice)
 {
 	const char *why = "it is not a live allocation of this size";
 
-	if (word & PM_CACHED)
+	if (twice)
 		why = "double free: it was freed already";
 	__atomic_fetch_add(&a->bad_frees, 1, __ATOMIC_RELAXED);
 	DPI_ERR("IOVA free of 0x%" PRIx64 "+0x%" PRIx64 " refused: %s", iova, size, why);
@@ -208,35 +214,36 @@ static void local_push(struct dpi_iova_allocator *a, struct dpi_iova_tcache *tc,
 	n = LD(m->n);
 	m->iova[n] = iova;
 	ST(m->n, n + 1);
-	ST(a->hot.pm[(iova - a->hot.base) >> RA_PAGE_SHIFT], (1u << c) | PM_CACHED);
+	sm_set(a, iova, SM_LIVE(c) | SM_CACHED);
 }
 
 int dpi_iova_free_slow(struct dpi_iova_allocator *a, dp_iova_t iova, uint64_t size)
 {
 	uint64_t off = iova - a->hot.base, page = off >> RA_PAGE_SHIFT;
 	struct dpi_iova_tcache *tc;
-	uint32_t word = 0;
+	uint8_t state;
 	int rc;
 
 	if (size == 0 || ((size | iova) & (PAGE - 1)) || iova < a->hot.base ||
 	    off >= a->end - a->hot.base || size > a->end - iova)
-		return bad_free(a, iova, size, 0);
-	word = LD(a->hot.pm[page]);
+		return bad_free(a, iova, size, false);
 	if (size > DPI_IOVA_CACHE_MAX) {
 		pthread_mutex_lock(&a->range.lock);
 		rc = ra_free(&a->range, page, size >> RA_PAGE_SHIFT);
 		pthread_mutex_unlock(&a->range.lock);
 		if (rc != 0)
-			return bad_free(a, iova, size, 0);
+			return bad_free(a, iova, size, false);
 		__atomic_fetch_add(&a->uncached_frees, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
 	uint32_t c = size_class(size);
-	if (word != (1u << c))
-		return bad_free(a, iova, size, word == ((1u << c) | PM_CACHED) ? word : 0);
+	state = sm_get(a, iova);
+	if (state != SM_LIVE(c))
+		return bad_free(a, iova, size, state == (SM_LIVE(c) | SM_CACHED));
 	tc = tc_get(a);
 	if (tc == NULL) {
 		pthread_mutex_lock(&a->range.lock);
+		sm_set(a, iova, 0);
 		rc = ra_free(&a->range, page, 1ull << c);
 		pthread_mutex_unlock(&a->range.lock);
 		__atomic_fetch_add(&a->uncached_frees, 1, __ATOMIC_RELAXED);

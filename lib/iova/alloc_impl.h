@@ -25,7 +25,19 @@
  *   pages | PM_CACHED the same, sitting freed in a thread cache or the depot
  */
 #define PM_FREE (1u << 31)
-#define PM_CACHED DPI_IOVA_PM_CACHED
+
+/*
+ * The state map (one byte per page, dpi_iova_hot.sm) is the cache layer's own: what the hit
+ * paths read and write, a quarter of the page map's size so that the bytes of a random live set
+ * share cache lines four times as often. At the first page of a block of a cached class c (2^c
+ * pages, recorded as such in the page map from the moment it leaves the backing allocator until
+ * it returns there):
+ *   SM_LIVE(c)              a live allocation
+ *   SM_LIVE(c) | SM_CACHED  freed, sitting in a thread cache or the depot
+ * and 0 everywhere else (larger allocations, free blocks, pages inside blocks).
+ */
+#define SM_CACHED DPI_IOVA_SM_CACHED
+#define SM_LIVE(c) ((uint8_t)((c) + 1))
 
 /* ---- alloc_range.c: the backing buddy allocator (callers hold ra->lock) ------------------- */
 
@@ -40,6 +52,7 @@ struct range_alloc {
 	uint32_t order_max;    /* the span is 2^order_max pages */
 	uint64_t nonempty;     /* bit k: a free block of order k exists */
 	uint32_t *pm;          /* page map, 2^order_max words */
+	uint8_t *sm;           /* state map of the cache layer, 2^order_max bytes (not used here) */
 	struct ra_bitmap free[40];
 	void *mem;             /* one mapping for the page map and the bitmaps */
 	size_t mem_len;
@@ -150,6 +163,17 @@ static inline void cls_load(struct dpi_iova_tc_class *k)
 
 	ST(k->base, LD(k->base) + (int64_t)n - (int64_t)(w & DPI_IOVA_W_N));
 	__atomic_store_n(&k->w, (w & ~(uint64_t)DPI_IOVA_W_N) | n, __ATOMIC_RELEASE);
+}
+
+/* The state map byte of the block starting at @iova. */
+static inline void sm_set(struct dpi_iova_allocator *a, dp_iova_t iova, uint8_t v)
+{
+	ST(a->hot.sm[(iova - a->hot.base) >> RA_PAGE_SHIFT], v);
+}
+
+static inline uint8_t sm_get(const struct dpi_iova_allocator *a, dp_iova_t iova)
+{
+	return LD(a->hot.sm[(iova - a->hot.base) >> RA_PAGE_SHIFT]);
 }
 
 /* Size class of a size in (0, DPI_IOVA_CACHE_MAX], a multiple of 4 KiB. */

@@ -90,7 +90,7 @@ void mag_flush(struct dpi_iova_allocator *a, struct dpi_iova_mag *m, uint32_t c)
 	pthread_mutex_lock(&a->range.lock);
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t page = (m->iova[i] - a->hot.base) >> RA_PAGE_SHIFT;
-		ST(a->hot.pm[page], 1u << c);
+		ST(a->hot.sm[page], 0);
 		ra_free(&a->range, page, 1ull << c);
 	}
 	pthread_mutex_unlock(&a->range.lock);
@@ -299,10 +299,10 @@ int dpi_iova_allocator_create(const struct dp_iova_range *ranges, uint32_t n,
 	a->hot.tc_unknown = &dpi_iova_tc_none;
 	for (int i = 0; i < DP_MAX_THREADS; i++)
 		a->hot.tcs[i] = &dpi_iova_tc_none;
-	a->hot.pm = a->range.pm;
+	a->hot.sm = a->range.sm;
 	a->hot.base = a->range.base;
 	a->hot.npages = 1ull << a->range.order_max;
-	a->hot.pm_by_page = (uintptr_t)a->hot.pm - (uintptr_t)(a->hot.base >> RA_PAGE_SHIFT) * 4;
+	a->hot.sm_by_page = (uintptr_t)a->hot.sm - (uintptr_t)(a->hot.base >> RA_PAGE_SHIFT);
 	a->end = a->hot.base + (a->hot.npages << RA_PAGE_SHIFT);
 	pthread_mutex_init(&a->reclaim_lock, NULL);
 	pthread_mutex_lock(&g.lock);

@@ -28,7 +28,8 @@
  * Complexity with n = number of pages: alloc O(log n) bitmap steps of O(log64 n) words each;
  * free O(log^2 n) in the worst case (a range of log n pieces each merging up), O(log n) for a
  * power-of-two size. No step ever scans the space. Memory: 4 bytes + ~2 bits per page of the
- * span, reserved with MAP_NORESERVE so only the parts in use become resident.
+ * span, plus the cache layer's state map (a byte per page), reserved with MAP_NORESERVE so only
+ * the parts in use become resident.
  *
  * Callers hold ra->lock. The page map is read without it by the cache layer (its own blocks,
  * or a check that fails), hence the relaxed atomic accesses.
@@ -247,7 +248,7 @@ int ra_init(struct range_alloc *ra, const struct dp_iova_range *ranges, uint32_t
 	npages = 1ull << ra->order_max;
 	for (uint32_t o = 0; o <= ra->order_max; o++)
 		words += bm_words(npages >> o, &levels);
-	ra->mem_len = DPI_ALIGN_UP(npages * 4 + words * 8, 4096ull);
+	ra->mem_len = DPI_ALIGN_UP(npages * 5 + words * 8, 4096ull);
 	ra->mem = dpi_mmap(NULL, ra->mem_len, PROT_READ | PROT_WRITE,
 			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (ra->mem == MAP_FAILED) {
@@ -262,6 +263,7 @@ int ra_init(struct range_alloc *ra, const struct dp_iova_range *ranges, uint32_t
 		at += bm_words(npages >> o, &levels);
 	}
 	ra->pm = (uint32_t *)at;
+	ra->sm = (uint8_t *)(ra->pm + npages);
 	pthread_mutex_init(&ra->lock, NULL);
 	for (uint32_t i = 0; i < n; i++) {
 		if (!usable(&ranges[i], &s, &e))
