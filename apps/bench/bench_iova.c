@@ -6,7 +6,8 @@
  * Cases:
  *  pair_4k          alloc + free of 4 KiB, one thread: ns and (--instr) instructions per pair
  *  mixed_live_<n>   sizes 4 KiB - 1 MiB (half 4 KiB, a quarter 8 KiB, ...), n live allocations
- *                   (1k, 100k, 1M); each op frees a random live one and allocates a new one
+ *                   (1k, 100k, 1M); each op frees a random live one and allocates a new one;
+ *                   the median of 5 timed rounds on the same live set
  *  threads_2        each thread runs mixed_live with 1k live of its own; aggregate throughput of
  *                   2 threads over 1 thread ("scaling")
  *  cross_thread     2 threads, each allocating and handing its IOVAs to the other to free
@@ -267,9 +268,21 @@ static double cpu_ns(void)
 	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-/* ns per op of the mixed case with @nlive live allocations. */
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+
+	return (a > b) - (a < b);
+}
+
+/* Timed rounds of the mixed cases, on the same live set: the median is reported, so that one
+ * round disturbed by the shared machine does not move a ratio of two cases. */
+#define MIXED_ROUNDS 5
+
+/* ns per op of the mixed case with @nlive live allocations (median of MIXED_ROUNDS rounds). */
 static double mixed(const struct impl *im, uint64_t nlive, uint64_t ops)
 {
+	double round[MIXED_ROUNDS];
 	void *a = im->create();
 	struct live *l = live_new(nlive);
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
@@ -281,13 +294,17 @@ static double mixed(const struct impl *im, uint64_t nlive, uint64_t ops)
 		exit(1);
 	}
 	loop_mixed(im, a, l, nlive, ops / 10, &seed); /* warm up */
-	t0 = cpu_ns();
-	loop_mixed(im, a, l, nlive, ops, &seed);
-	t1 = cpu_ns();
+	for (int r = 0; r < MIXED_ROUNDS; r++) {
+		t0 = cpu_ns();
+		loop_mixed(im, a, l, nlive, ops / MIXED_ROUNDS, &seed);
+		t1 = cpu_ns();
+		round[r] = (t1 - t0) / (double)(ops / MIXED_ROUNDS);
+	}
 	drain(im, a, l, nlive);
 	im->destroy(a);
 	live_free(l, nlive);
-	return (t1 - t0) / (double)ops;
+	qsort(round, MIXED_ROUNDS, sizeof(round[0]), cmp_double);
+	return round[MIXED_ROUNDS / 2];
 }
 
 /* ---- threads ------------------------------------------------------------------------------ */
