@@ -3,8 +3,11 @@
  * dmaplane_perf: drive NVMe namespaces through dmaplane's polled-mode driver and measure IOPS,
  * bandwidth and per-I/O latency (min/avg/max and p50/p99/p99.9 from log-linear histograms).
  *
- * One thread per core of -c, each with its own queue pair per controller, keeps -q I/Os
- * outstanding on every namespace and resubmits from the completion callback. Statistics are
+ * One poll group per core of -c (the library's poll runtime: dp_poll_launch), each with its own
+ * queue pair per controller, keeps -q I/Os outstanding on every namespace and resubmits from
+ * the completion callback. Each core's work is one poller that steps through the run's phases
+ * (wait for every core's setup, verify fill, wait for every core's fill, measure, drain) and
+ * stops its group at the end; the phases meet on counters, not barriers. Statistics are
  * per thread and per namespace (no locks, no atomics on the hot path beyond relaxed counter
  * stores read by the progress line) and are merged when the run ends.
  *
@@ -19,7 +22,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@
 #include <dmaplane/iova.h>
 #include <dmaplane/log.h>
 #include <dmaplane/nvme.h>
+#include <dmaplane/poll.h>
 
 #include "perf_dsa.h"
 
@@ -108,10 +111,17 @@ struct task {
 	struct task *next_retry;
 };
 
+/* A worker's phase: the state of its poller. */
+enum wstate { WS_WAIT_READY, WS_FILL, WS_WAIT_GO, WS_RUN, WS_DRAIN, WS_DONE };
+
 struct worker {
 	unsigned index;
 	int core;
-	pthread_t thread;
+	struct dp_poll_group *group;
+	bool inited; /* its init ran (so its thread was pinned) */
+	enum wstate state;
+	unsigned spin;
+	uint64_t end, limit; /* dp_ticks() of the run's end; of the fill's or drain's timeout */
 	struct wtarget *wts;
 	struct task *tasks;
 	struct task *retry;
@@ -129,9 +139,13 @@ static uint32_t g_qdepth[MAX_DEVS];
 static struct worker *g_workers;
 static unsigned g_nworkers;
 static int g_cores[MAX_CORES];
-static pthread_barrier_t g_start, g_filled;
-static volatile int g_setup_failed;
-static uint64_t g_end_tick;
+static unsigned g_ready, g_filled; /* workers set up; workers filled (atomic) */
+static int g_go;                   /* 1: measure, -1: a setup or fill failed (atomic) */
+static int g_setup_failed;         /* (atomic) */
+static uint64_t g_end_tick, g_t0_ns; /* written before g_go is released */
+static bool g_progress;            /* print a progress line per second (worker 0) */
+static unsigned g_progress_s;
+static uint64_t g_progress_last;
 
 #define USAGE_LINE                                                                             \
 	"usage: " PROG " [-d ADDR]... [-n NSID] [-q depth] [-o bytes] [-w workload] [-M pct]\n"  \
@@ -668,23 +682,24 @@ static int worker_setup(struct worker *w)
 	return 0;
 }
 
-/* Wait for every outstanding I/O of @p w (bounded: 30 s). */
-static int worker_drain(struct worker *w)
+/* One step of waiting for every outstanding I/O of @p w: true when done (idle, or failed with
+ * nothing outstanding), or when @p w->limit passed (*rc = -ETIMEDOUT, logged). */
+static bool drain_step(struct worker *w, int *rc)
 {
-	uint64_t limit = dp_ticks() + 30 * dp_ticks_hz();
-
-	while (!worker_idle(w)) {
-		if (worker_poll(w) < 0 && worker_outstanding(w) == 0)
-			break;
-		if (dp_ticks() > limit) {
-			fprintf(stderr, PROG ": core %d: I/Os did not complete within 30 s\n", w->core);
-			return -ETIMEDOUT;
-		}
+	*rc = 0;
+	if (worker_idle(w))
+		return true;
+	if (worker_poll(w) < 0 && worker_outstanding(w) == 0)
+		return true;
+	if (dp_ticks() > w->limit) {
+		fprintf(stderr, PROG ": core %d: I/Os did not complete within 30 s\n", w->core);
+		*rc = -ETIMEDOUT;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
-static int worker_fill(struct worker *w)
+static void fill_start(struct worker *w)
 {
 	for (unsigned i = 0; i < g_ntargets; i++) {
 		struct wtarget *wt = &w->wts[i];
@@ -701,8 +716,11 @@ static int worker_fill(struct worker *w)
 			task_go(t);
 		}
 	}
-	int rc = worker_drain(w);
+	w->limit = dp_ticks() + 30 * dp_ticks_hz();
+}
 
+static void fill_end(struct worker *w)
+{
 	for (unsigned i = 0; i < g_ntargets; i++) {
 		struct wtarget *wt = &w->wts[i];
 
@@ -710,36 +728,59 @@ static int worker_fill(struct worker *w)
 		for (uint32_t k = 0; k < g_opts.depth; k++)
 			w->tasks[(size_t)i * g_opts.depth + k].fill = false;
 	}
-	return rc;
 }
 
-static void *worker_main(void *arg)
+/* @p w is ready to measure; the last worker to get there starts the clock for everyone. */
+static void worker_filled(struct worker *w)
 {
-	struct worker *w = arg;
-	int rc;
+	w->state = WS_WAIT_GO;
+	if (__atomic_add_fetch(&g_filled, 1, __ATOMIC_ACQ_REL) != g_nworkers)
+		return;
+	g_t0_ns = dp_time_ns();
+	g_end_tick = dp_ticks() + (uint64_t)g_opts.seconds * dp_ticks_hz();
+	__atomic_store_n(&g_go, __atomic_load_n(&g_setup_failed, __ATOMIC_ACQUIRE) ? -1 : 1,
+			 __ATOMIC_RELEASE);
+}
 
-	rc = dp_thread_pin(w->core);
-	if (rc != 0) {
-		fprintf(stderr, PROG ": cannot pin a thread to core %d: %s\n", w->core, strerror(-rc));
-		g_setup_failed = 1;
-	} else if ((rc = worker_setup(w)) != 0) {
-		g_setup_failed = 1;
-	}
-	w->rc = rc;
-	/* Every thread passes all three barriers, also after a failure, or the others hang. */
-	pthread_barrier_wait(&g_start);
-	if (!g_setup_failed && g_opts.verify) {
-		rc = worker_fill(w);
-		if (rc != 0) {
-			w->rc = rc;
-			g_setup_failed = 1;
-		}
-	}
-	/* Everyone filled before anyone measures; main sets g_end_tick in between. */
-	pthread_barrier_wait(&g_filled);
-	pthread_barrier_wait(&g_filled);
-	if (g_setup_failed)
-		return NULL;
+static void worker_finish(struct worker *w)
+{
+	w->state = WS_DONE;
+	dp_poll_group_stop(w->group);
+}
+
+static uint64_t progress_sum(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned w = 0; w < g_nworkers; w++)
+		for (unsigned i = 0; i < g_ntargets; i++)
+			n += __atomic_load_n(&g_workers[w].wts[i].progress_ios, __ATOMIC_RELAXED);
+	return n;
+}
+
+static void progress_line(void)
+{
+	uint64_t n = progress_sum();
+	unsigned s = ++g_progress_s;
+
+	printf("[%u/%u s] %.0f IOPS, %.2f MiB/s so far (last second %.0f IOPS)\n", s,
+	       g_opts.seconds, (double)n / s, (double)n * g_opts.io_size / s / (1 << 20),
+	       (double)(n - g_progress_last));
+	fflush(stdout);
+	g_progress_last = n;
+}
+
+/* Worker 0's timed poller, once a second of the measured run. */
+static int progress_poller(void *arg)
+{
+	(void)arg;
+	if (g_progress_s < g_opts.seconds)
+		progress_line();
+	return 0;
+}
+
+static void measure_start(struct worker *w)
+{
 	for (unsigned i = 0; i < g_ntargets; i++) {
 		for (uint32_t k = 0; k < g_opts.depth; k++) {
 			struct task *t = &w->tasks[(size_t)i * g_opts.depth + k];
@@ -749,24 +790,103 @@ static void *worker_main(void *arg)
 			task_go(t);
 		}
 	}
-	uint64_t end = g_end_tick;
-	unsigned spin = 0;
+	w->end = g_end_tick;
+	w->state = WS_RUN;
+	if (w->index == 0 && g_progress &&
+	    dp_poller_register_timed(w->group, progress_poller, NULL, 1000000, NULL) != 0)
+		g_progress = false;
+}
 
-	while (!w->stopping) {
-		rc = worker_poll(w);
-		if (rc < 0) {
-			fprintf(stderr, PROG ": core %d: the controller failed: %s\n", w->core,
-				strerror(-rc));
-			w->rc = rc;
-			w->stopping = true;
-		}
-		if ((++spin & 63) == 0 && dp_ticks() >= end)
-			w->stopping = true;
-	}
-	rc = worker_drain(w);
-	if (rc != 0 && w->rc == 0)
+static int run_step(struct worker *w)
+{
+	int rc = worker_poll(w);
+
+	if (rc < 0) {
+		fprintf(stderr, PROG ": core %d: the controller failed: %s\n", w->core, strerror(-rc));
 		w->rc = rc;
-	return NULL;
+		w->stopping = true;
+	}
+	if ((++w->spin & 63) == 0 && dp_ticks() >= w->end)
+		w->stopping = true;
+	if (w->stopping) {
+		w->limit = dp_ticks() + 30 * dp_ticks_hz();
+		w->state = WS_DRAIN;
+	}
+	return 1;
+}
+
+/* The worker's poller: one step of its current phase. */
+static int worker_poller(void *arg)
+{
+	struct worker *w = arg;
+	int rc, go;
+
+	switch (w->state) {
+	case WS_WAIT_READY:
+		if (__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE) < g_nworkers)
+			return 0;
+		if (!g_opts.verify) {
+			worker_filled(w);
+			return 1;
+		}
+		fill_start(w);
+		w->state = WS_FILL;
+		return 1;
+	case WS_FILL:
+		if (!drain_step(w, &rc))
+			return 1;
+		fill_end(w);
+		if (rc != 0) {
+			w->rc = rc;
+			__atomic_store_n(&g_setup_failed, 1, __ATOMIC_RELEASE);
+		}
+		worker_filled(w);
+		return 1;
+	case WS_WAIT_GO:
+		go = __atomic_load_n(&g_go, __ATOMIC_ACQUIRE);
+		if (go < 0)
+			worker_finish(w);
+		else if (go > 0)
+			measure_start(w);
+		return go != 0;
+	case WS_RUN:
+		return run_step(w);
+	case WS_DRAIN:
+		if (!drain_step(w, &rc))
+			return 1;
+		if (rc != 0 && w->rc == 0)
+			w->rc = rc;
+		while (w->index == 0 && g_progress && g_progress_s < g_opts.seconds)
+			progress_line(); /* the last second ends as the run does */
+		worker_finish(w);
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* dp_poll_launch init, on the worker's pinned thread: its queue pairs, buffers and poller. */
+static int worker_init(struct dp_poll_group *group, unsigned index, int core, void *arg)
+{
+	struct worker *w = &g_workers[index];
+	int rc;
+
+	(void)arg;
+	w->group = group;
+	w->core = core;
+	w->inited = true;
+	rc = worker_setup(w);
+	if (rc == 0)
+		rc = dp_poller_register(group, worker_poller, w, NULL);
+	if (rc != 0) {
+		w->rc = rc;
+		__atomic_store_n(&g_setup_failed, 1, __ATOMIC_RELEASE);
+		return rc; /* the launch stops every group */
+	}
+	if (__atomic_add_fetch(&g_ready, 1, __ATOMIC_ACQ_REL) == g_nworkers && g_opts.verify &&
+	    !g_opts.json)
+		printf("Filling the tested range with verify patterns...\n");
+	return 0;
 }
 
 /* ---- setup and reporting ---- */
@@ -910,77 +1030,57 @@ static void print_json(const char *name, long nsid, const struct stats *s, doubl
 	       s->verify_errors);
 }
 
-static uint64_t progress_sum(void)
+/* The cores of -c as dp_poll_launch takes them ("0,1,4"). */
+static int core_list(char *buf, size_t len)
 {
-	uint64_t n = 0;
+	size_t off = 0;
 
-	for (unsigned w = 0; w < g_nworkers; w++)
-		for (unsigned i = 0; i < g_ntargets; i++)
-			n += __atomic_load_n(&g_workers[w].wts[i].progress_ios, __ATOMIC_RELAXED);
-	return n;
-}
+	buf[0] = '\0';
+	for (unsigned w = 0; w < g_nworkers; w++) {
+		int n = snprintf(buf + off, len - off, "%s%d", w ? "," : "", g_cores[w]);
 
-static void sleep_until_ns(uint64_t t)
-{
-	uint64_t now = dp_time_ns();
-
-	if (t > now) {
-		struct timespec ts = {.tv_sec = (time_t)((t - now) / 1000000000ull),
-				      .tv_nsec = (long)((t - now) % 1000000000ull)};
-
-		nanosleep(&ts, NULL);
+		if (n < 0 || (size_t)n >= len - off)
+			return -1;
+		off += (size_t)n;
 	}
+	return 0;
 }
 
 static int run(void)
 {
-	bool progress = !g_opts.json && isatty(STDOUT_FILENO);
-	uint64_t t0, t_end_ns;
+	struct dp_poll_group_opts po;
+	struct dp_poll_launch *launch = NULL;
+	char cores[MAX_CORES * 8];
+	uint64_t t_end_ns;
 	double secs;
 	int rc = 0;
 
+	g_progress = !g_opts.json && isatty(STDOUT_FILENO);
 	g_workers = calloc(g_nworkers, sizeof(*g_workers));
-	if (g_workers == NULL)
+	if (g_workers == NULL || core_list(cores, sizeof(cores)) != 0)
 		return 1;
-	pthread_barrier_init(&g_start, NULL, g_nworkers + 1);
-	pthread_barrier_init(&g_filled, NULL, g_nworkers + 1);
 	for (unsigned w = 0; w < g_nworkers; w++) {
 		g_workers[w].index = w;
 		g_workers[w].core = g_cores[w];
-		if (pthread_create(&g_workers[w].thread, NULL, worker_main, &g_workers[w]) != 0) {
-			fprintf(stderr, PROG ": cannot start a thread\n");
-			exit(1); /* the barrier would never open */
-		}
 	}
-	pthread_barrier_wait(&g_start);
-	if (!g_setup_failed && g_opts.verify && !g_opts.json)
-		printf("Filling the tested range with verify patterns...\n");
-	pthread_barrier_wait(&g_filled);
-	t0 = dp_time_ns();
-	g_end_tick = dp_ticks() + (uint64_t)g_opts.seconds * dp_ticks_hz();
-	pthread_barrier_wait(&g_filled);
-	if (!g_setup_failed) {
-		uint64_t last = 0;
-
-		for (unsigned s = 1; s <= g_opts.seconds; s++) {
-			sleep_until_ns(t0 + s * 1000000000ull);
-			if (progress) {
-				uint64_t n = progress_sum();
-
-				printf("[%u/%u s] %.0f IOPS, %.2f MiB/s so far (last second %.0f IOPS)\n", s,
-				       g_opts.seconds, (double)n / s,
-				       (double)n * g_opts.io_size / s / (1 << 20), (double)(n - last));
-				fflush(stdout);
-				last = n;
-			}
-		}
-	}
-	for (unsigned w = 0; w < g_nworkers; w++)
-		pthread_join(g_workers[w].thread, NULL);
-	t_end_ns = dp_time_ns();
-	if (g_setup_failed)
+	dp_poll_group_opts_init(&po, sizeof(po));
+	po.name = "perf";
+	rc = dp_poll_launch(cores, &po, worker_init, NULL, &launch);
+	if (rc != 0) {
+		fprintf(stderr, PROG ": cannot start the worker threads on cores %s: %s\n", cores,
+			strerror(-rc));
 		return 1;
-	secs = (double)(t_end_ns - t0) / 1e9;
+	}
+	rc = dp_poll_launch_wait(launch);
+	t_end_ns = dp_time_ns();
+	for (unsigned w = 0; w < g_nworkers; w++)
+		if (!g_workers[w].inited)
+			fprintf(stderr, PROG ": cannot pin a thread to core %d: %s\n",
+				g_workers[w].core, strerror(rc < 0 ? -rc : EINVAL));
+	if (rc != 0 || __atomic_load_n(&g_setup_failed, __ATOMIC_ACQUIRE))
+		return 1;
+	rc = 0;
+	secs = (double)(t_end_ns - g_t0_ns) / 1e9;
 	if (secs < (double)g_opts.seconds)
 		secs = (double)g_opts.seconds;
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * dmaplane_perf -w copy|fill|crc|compare: the DSA workloads of the harness. One thread per core
- * of -c, each with its own channel on WQ 0 of the device, keeps -q operations of -o bytes
- * outstanding (optionally sent in batches of -b) and resubmits from the completion callback.
+ * dmaplane_perf -w copy|fill|crc|compare: the DSA workloads of the harness. One worker per core
+ * of -c (default: the current core), each with its own channel on WQ 0 of the device, keeps -q
+ * operations of -o bytes outstanding (optionally sent in batches of -b) and resubmits from the
+ * completion callback. Each worker is a poller of the library's poll runtime (dp_poll_launch:
+ * one poll group per distinct core; a core named twice runs two workers' pollers in turn).
  * Statistics are per thread, merged at the end: operations, bytes, latency (min/avg/max, p50,
  * p99 from a log2 histogram).
  *
@@ -14,7 +16,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include <dmaplane/env.h>
 #include <dmaplane/idxd.h>
 #include <dmaplane/iova.h>
+#include <dmaplane/poll.h>
 
 #include "perf_dsa.h"
 
@@ -67,14 +69,22 @@ struct dsa_worker {
 	uint32_t inflight;
 	bool stop;
 	bool batch_unsent; /* a batch whose close found a shared WQ full: close it again */
+	bool draining;
+	bool inited;    /* its core's init ran (so its thread was pinned) */
+	uint32_t next;  /* the next task to submit */
+	uint64_t limit; /* dp_ticks() by which the draining must end */
+	struct dp_poll_group *group;
+	struct dp_poller *poller;
+	unsigned *core_live; /* workers of its core not done yet (owner thread only) */
 	int setup_rc;
 	struct dsa_stats st;
-	pthread_t thread;
 };
 
 static struct dsa_opts g_d;
 static struct dp_idxd_dev *g_dev;
 static uint64_t g_end;
+static struct dsa_worker *g_w; /* the workers (for core_init) */
+static unsigned g_nw;
 
 bool perf_dsa_wanted(int argc, char **argv)
 {
@@ -390,34 +400,65 @@ static void submit_idle(struct dsa_worker *w, uint32_t *next)
 	}
 }
 
-static void *worker_main(void *arg)
+/* The worker ran to its end: no more calls; the last worker of a core stops its group. */
+static int worker_done(struct dsa_worker *w)
+{
+	dp_poller_unregister(&w->poller);
+	if (--*w->core_live == 0)
+		dp_poll_group_stop(w->group);
+	return 0;
+}
+
+/* A worker's poller: submit and reap until the end, then wait for what is in flight (bounded:
+ * 5 s). */
+static int worker_poller(void *arg)
 {
 	struct dsa_worker *w = arg;
-	uint32_t next = 0;
 
-	w->st.lat_min = UINT64_MAX;
-	if (w->core >= 0 && dp_thread_pin(w->core) != 0) {
-		fprintf(stderr, PROG ": cannot pin a thread to core %d\n", w->core);
-		w->st.errors++;
-		return NULL;
-	}
-	while (!w->stop) {
-		submit_idle(w, &next);
+	if (!w->draining) {
+		submit_idle(w, &w->next);
 		if (dp_idxd_poll(w->ch, 0) < 0) {
 			w->st.errors++;
-			break;
-		}
-		if (dp_ticks() >= g_end)
 			w->stop = true;
-	}
-	for (uint64_t limit = dp_ticks() + 5 * dp_ticks_hz(); w->inflight > 0;) {
-		if (dp_idxd_poll(w->ch, 0) < 0 || dp_ticks() > limit) {
-			fprintf(stderr, PROG ": %u operations did not complete\n", w->inflight);
-			w->st.errors++;
-			break;
+		} else if (dp_ticks() >= g_end) {
+			w->stop = true;
 		}
+		if (w->stop) {
+			w->draining = true;
+			w->limit = dp_ticks() + 5 * dp_ticks_hz();
+		}
+		return 1;
 	}
-	return NULL;
+	if (w->inflight == 0)
+		return worker_done(w);
+	if (dp_idxd_poll(w->ch, 0) < 0 || dp_ticks() > w->limit) {
+		fprintf(stderr, PROG ": %u operations did not complete\n", w->inflight);
+		w->st.errors++;
+		return worker_done(w);
+	}
+	return 1;
+}
+
+/* dp_poll_launch init, on the pinned thread of core @p core: the pollers of its workers. */
+static int core_init(struct dp_poll_group *group, unsigned index, int core, void *arg)
+{
+	unsigned *live = arg;
+	int rc = 0;
+
+	for (unsigned i = 0; i < g_nw && rc == 0; i++) {
+		struct dsa_worker *w = &g_w[i];
+
+		if (w->core != core)
+			continue;
+		w->group = group;
+		w->core_live = &live[index];
+		w->inited = true;
+		w->st.lat_min = UINT64_MAX;
+		rc = dp_poller_register(group, worker_poller, w, &w->poller);
+		if (rc == 0)
+			live[index]++;
+	}
+	return rc;
 }
 
 static double us(uint64_t ticks)
@@ -465,23 +506,45 @@ static int dsa_run(void)
 {
 	struct dsa_worker *w;
 	struct dsa_stats total = {.lat_min = UINT64_MAX};
-	unsigned n = g_d.ncores ? g_d.ncores : 1;
-	int rc = 0;
+	unsigned n = g_d.ncores ? g_d.ncores : 1, live[MAX_THREADS] = {0};
+	struct dp_poll_launch *launch = NULL;
+	struct dp_poll_group_opts po;
+	char cores[MAX_THREADS * 8] = "";
+	int rc = 0, here = dp_thread_core();
 
 	w = calloc(n, sizeof(*w));
 	if (w == NULL)
 		return 1;
 	for (unsigned i = 0; i < n && rc == 0; i++) {
-		w[i].core = g_d.ncores ? g_d.cores[i] : -1;
+		w[i].core = g_d.ncores ? g_d.cores[i] : (here < 0 ? 0 : here);
 		rc = worker_setup(&w[i]);
 	}
-	g_end = dp_ticks() + (uint64_t)g_d.seconds * dp_ticks_hz();
-	for (unsigned i = 0; i < n && rc == 0; i++)
-		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0)
-			rc = -EAGAIN;
+	/* The distinct cores, in order: one poll group each. */
 	for (unsigned i = 0; i < n; i++) {
-		if (w[i].thread != 0)
-			pthread_join(w[i].thread, NULL);
+		bool seen = false;
+
+		for (unsigned k = 0; k < i; k++)
+			seen |= w[k].core == w[i].core;
+		if (!seen)
+			snprintf(cores + strlen(cores), sizeof(cores) - strlen(cores), "%s%d",
+				 cores[0] ? "," : "", w[i].core);
+	}
+	g_w = w;
+	g_nw = n;
+	g_end = dp_ticks() + (uint64_t)g_d.seconds * dp_ticks_hz();
+	if (rc == 0) {
+		dp_poll_group_opts_init(&po, sizeof(po));
+		po.name = "perf-dsa";
+		rc = dp_poll_launch(cores, &po, core_init, live, &launch);
+		if (rc != 0)
+			fprintf(stderr, PROG ": cannot start the worker threads on cores %s: %s\n",
+				cores, strerror(-rc));
+		else if (dp_poll_launch_wait(launch) != 0)
+			w[0].st.errors++; /* a pin or poller error: logged (pins below) */
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (rc == 0 && !w[i].inited)
+			fprintf(stderr, PROG ": cannot pin a thread to core %d\n", w[i].core);
 		total.ops += w[i].st.ops;
 		total.bytes += w[i].st.bytes;
 		total.errors += w[i].st.errors;

@@ -85,14 +85,44 @@ bool nvme_admin_reap(struct dp_nvme_ctrlr *c, struct nvme_cqe *cpl)
 	}
 }
 
+static bool admin_sq_full(const struct nvme_queue *q)
+{
+	return (q->sq_tail + 1) % q->entries == q->sq_head;
+}
+
+int nvme_admin_sq_room(struct dp_nvme_ctrlr *c)
+{
+	struct nvme_queue *q = &c->admin;
+	struct nvme_cqe cpl;
+
+	if (dpi_likely(!admin_sq_full(q)))
+		return 0;
+	if (c->dev->ops->poll != NULL)
+		c->dev->ops->poll(c->dev);
+	while (nvme_admin_reap(c, &cpl))
+		DPI_WARN("%s: late admin completion for cid %u (its command had timed out): "
+			 "ignored", c->info.addr, cpl.cid);
+	if (!admin_sq_full(q))
+		return 0;
+	DPI_ERR("%s: admin submission queue full (no completion since its last %u entries): the "
+		"controller stopped fetching admin commands; dp_nvme_ctrlr_reset() recovers it",
+		c->info.addr, q->entries - 1);
+	return -EAGAIN;
+}
+
 int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
 {
 	struct nvme_queue *q = &c->admin;
-	uint64_t deadline = dp_time_ns() + NVME_ADMIN_TIMEOUT_MS * 1000000ull;
-	uint16_t cid = (uint16_t)(c->admin_cid++ & ~NVME_AER_CID);
+	uint64_t deadline = dp_time_ns() + (uint64_t)c->admin_timeout_ms * 1000000ull;
+	uint16_t cid;
+	int rc;
 
 	if (__atomic_load_n(&c->failed, __ATOMIC_RELAXED))
 		return -EIO;
+	rc = nvme_admin_sq_room(c);
+	if (rc != 0)
+		return rc;
+	cid = (uint16_t)(c->admin_cid++ & ~NVME_AER_CID);
 	sqe->cid = cid;
 	q->sq[q->sq_tail] = *sqe;
 	q->sq_tail = (q->sq_tail + 1) % q->entries;
@@ -112,7 +142,7 @@ int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cq
 			return -EIO;
 		if (dp_time_ns() > deadline) {
 			DPI_ERR("%s: admin command 0x%02x did not complete in %u ms", c->info.addr,
-				sqe->opc, NVME_ADMIN_TIMEOUT_MS);
+				sqe->opc, c->admin_timeout_ms);
 			return -ETIMEDOUT;
 		}
 		pause_briefly(round);
@@ -175,6 +205,16 @@ int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
 		rc = -EBUSY;
 	}
 	return rc;
+}
+
+int dpi_nvme_set_admin_timeout(struct dp_nvme_ctrlr *c, uint32_t ms)
+{
+	if (c == NULL || ms == 0 || ms > NVME_ADMIN_TIMEOUT_MS)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	c->admin_timeout_ms = ms;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
 }
 
 int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)

@@ -16,25 +16,33 @@
 
 #include "nvme_internal.h"
 
-/* Send one AER (no wait). */
-static void aer_submit(struct dp_nvme_ctrlr *c)
+/* Send one AER (no wait). 0; -EAGAIN (the admin submission queue is full: logged). */
+static int aer_submit(struct dp_nvme_ctrlr *c)
 {
 	struct nvme_queue *q = &c->admin;
-	struct nvme_sqe sqe = {.opc = NVME_ADM_ASYNC_EVENT,
-			       .cid = (uint16_t)(NVME_AER_CID | (c->aer_seq++ & 0x7fff))};
+	struct nvme_sqe sqe = {.opc = NVME_ADM_ASYNC_EVENT};
+	int rc = nvme_admin_sq_room(c);
 
+	if (rc != 0)
+		return rc;
+	sqe.cid = (uint16_t)(NVME_AER_CID | (c->aer_seq++ & 0x7fff));
 	q->sq[q->sq_tail] = sqe;
 	q->sq_tail = (q->sq_tail + 1) % q->entries;
 	dpi_wmb();
 	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
 	c->aer_armed++;
+	return 0;
 }
 
-static void aer_fill(struct dp_nvme_ctrlr *c)
+/* Keep aer_max requests outstanding. 0; -EAGAIN (the admin submission queue is full). */
+static int aer_fill(struct dp_nvme_ctrlr *c)
 {
-	while (c->aer_cb != NULL && c->aer_armed < c->aer_max &&
+	int rc = 0;
+
+	while (rc == 0 && c->aer_cb != NULL && c->aer_armed < c->aer_max &&
 	       !__atomic_load_n(&c->failed, __ATOMIC_RELAXED))
-		aer_submit(c);
+		rc = aer_submit(c);
+	return rc;
 }
 
 void nvme_aer_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl)
@@ -62,8 +70,7 @@ void nvme_aer_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl)
 int nvme_aer_rearm(struct dp_nvme_ctrlr *c)
 {
 	c->aer_armed = 0;
-	aer_fill(c);
-	return 0;
+	return aer_fill(c);
 }
 
 int dp_nvme_ctrlr_register_aer_cb(struct dp_nvme_ctrlr *c, dp_nvme_aer_cb cb, void *arg)
@@ -78,9 +85,12 @@ int dp_nvme_ctrlr_register_aer_cb(struct dp_nvme_ctrlr *c, dp_nvme_aer_cb cb, vo
 	} else {
 		c->aer_cb = cb;
 		c->aer_arg = arg;
+		/* The driver learns that the controller fetched an AER only from a later
+		 * completion: with aer_max of them unaccounted for, one more entry must fit for
+		 * the synchronous commands (entries - 2), and half the queue at most. */
 		c->aer_max = DPI_MIN(DPI_MIN((uint32_t)c->aerl + 1, (uint32_t)NVME_MAX_AER),
-				     c->admin.entries / 2);
-		aer_fill(c);
+				     DPI_MIN(c->admin.entries / 2, c->admin.entries - 2));
+		rc = aer_fill(c);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return rc;

@@ -343,6 +343,7 @@ int dp_nvme_ctrlr_open(const char *addr, struct dp_ioas *ioas,
 	if (c == NULL)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
+	c->admin_timeout_ms = NVME_ADMIN_TIMEOUT_MS;
 	c->info.size = sizeof(c->info);
 	snprintf(c->info.addr, sizeof(c->info.addr), "%s", addr);
 	rc = dp_pci_device_open(addr, ioas, &c->dev);

@@ -115,6 +115,7 @@ struct dp_nvme_ctrlr {
 	uint32_t rtd3e_us;
 	struct nvme_queue admin;
 	uint16_t admin_cid;
+	uint32_t admin_timeout_ms; /* NVME_ADMIN_TIMEOUT_MS; shorter in tests */
 	void *buf; /* one page of DMA memory for Identify and log pages */
 	dp_iova_t buf_iova;
 	struct dp_nvme_ctrlr_info info;
@@ -203,12 +204,20 @@ void nvme_qpair_quiesce(struct dp_nvme_qpair *qp);
 /* ---- admin (admin.c) ----------------------------------------------------------------------- */
 
 /* Run one admin command and wait for it. c->lock held. On return *cpl holds the completion.
- * 0; -EIO (fatal status, or the command failed: logged with its status); -ETIMEDOUT. */
+ * 0; -EIO (fatal status, or the command failed: logged with its status); -ETIMEDOUT; -EAGAIN
+ * (the admin submission queue is full: nvme_admin_sq_room()). */
 int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl);
 
 /* Abort command @cid of submission queue @sqid (takes c->lock). 0 (aborted); -EBUSY (the
  * controller did not abort it); -EIO; -ETIMEDOUT. */
 int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
+
+/* Room for one more admin submission queue entry? The driver knows the controller's SQ head
+ * only from the SQHD of completions, so entries of commands that never completed (timed out
+ * on a controller that stopped fetching) stay counted. When full: reap what completed, and if
+ * still full, log that the controller stopped fetching and return -EAGAIN (an entry the
+ * controller has not consumed is never overwritten). 0; -EAGAIN. c->lock held. */
+int nvme_admin_sq_room(struct dp_nvme_ctrlr *c);
 
 /* Take one admin completion when there is one (true); AER completions go to
  * nvme_aer_completion() and are not returned. c->lock held. */

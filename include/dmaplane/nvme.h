@@ -75,6 +75,11 @@ void dp_nvme_ctrlr_opts_init(struct dp_nvme_ctrlr_opts *opts, size_t size);
  *            did not complete within 10 s;
  *   -EIO     the controller reported a fatal status (CSTS.CFS), or an admin command failed
  *            (the log has its status);
+ *   -EAGAIN  the admin submission queue is full: admin commands timed out and the controller
+ *            did not fetch their entries (it stopped fetching: a hung controller). The driver
+ *            never overwrites an entry the controller has not consumed; it logs this, and
+ *            dp_nvme_ctrlr_reset() recovers the controller (every admin call below that
+ *            returns -EAGAIN means this);
  *   -ENOMEM;
  *   any error of dp_pci_device_open() (e.g. -ENODEV, -ENXIO, -EBUSY, -ENOTSUP).
  */
@@ -97,7 +102,7 @@ int dp_nvme_ctrlr_close(struct dp_nvme_ctrlr *ctrlr);
  * RDY, ask for the I/O queues again and re-create the queues of every existing queue pair (same
  * handles: the application keeps using them). Use it after a fatal status (a queue pair's
  * dp_nvme_qpair_process_completions() returned -EIO) or for a controller that stopped
- * answering. Commands outstanding at the reset are failed back with -EIO (status 0xffff) by the
+ * answering or fetching admin commands (admin calls returned -ETIMEDOUT, then -EAGAIN). Commands outstanding at the reset are failed back with -EIO (status 0xffff) by the
  * next dp_nvme_qpair_process_completions() of their queue pair, each callback exactly once;
  * requests that had timed out already just free their slots.
  * Control path. Thread rule: no other thread may be inside a call on this controller's queue
@@ -128,10 +133,13 @@ typedef void (*dp_nvme_aer_cb)(void *arg, const struct dp_nvme_async_event *even
 /**
  * Have asynchronous events reported to @p cb (NULL: stop reporting; requests already sent stay
  * with the controller). The driver keeps up to min(AERL + 1, 4) Asynchronous Event Requests
- * outstanding and sends a new one after each event; it reads each event's log page (without
- * Retain Asynchronous Event) so the controller can report that type again. Events arrive only
- * through dp_nvme_ctrlr_process_admin_completions(). Control path; any thread.
- * @return 0; -EINVAL (NULL controller); -EIO (the controller is failed).
+ * outstanding (and at most admin_queue_size / 2 and admin_queue_size - 2, so an admin queue
+ * of 2 entries gets none) and sends a new one after each event; it reads each event's log page
+ * (without Retain Asynchronous Event) so the controller can report that type again. Events
+ * arrive only through dp_nvme_ctrlr_process_admin_completions(). Control path; any thread.
+ * @return 0; -EINVAL (NULL controller); -EIO (the controller is failed); -EAGAIN (the admin
+ *   submission queue is full, see dp_nvme_ctrlr_open(): the callback is registered, the
+ *   requests that did not fit are sent after dp_nvme_ctrlr_reset()).
  */
 int dp_nvme_ctrlr_register_aer_cb(struct dp_nvme_ctrlr *ctrlr, dp_nvme_aer_cb cb, void *arg);
 
@@ -216,7 +224,8 @@ int dp_nvme_ns_get_info(const struct dp_nvme_ns *ns, struct dp_nvme_ns_info *inf
  * @param nsid DP_NVME_NSID_ALL for controller-wide logs.
  * @return 0; -EINVAL (NULL; len 0, above 4096 or not a multiple of 4; offset not a multiple
  *   of 4); -EIO (the controller refused it, e.g. a log page it does not have: the log line has
- *   the status; or the controller reported a fatal status); -ETIMEDOUT.
+ *   the status; or the controller reported a fatal status); -ETIMEDOUT; -EAGAIN (the admin
+ *   submission queue is full, see dp_nvme_ctrlr_open()).
  */
 int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *ctrlr, uint8_t lid, uint32_t nsid,
 			       uint64_t offset, void *buf, size_t len);
@@ -226,7 +235,7 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *ctrlr, uint8_t lid, uint32_
  * @param depth commands that may be outstanding at once (the queues get depth + 1 entries);
  *   0 for the default (min(256, CAP.MQES)).
  * @return 0; -EINVAL (NULL; depth beyond CAP.MQES); -EBUSY (all granted I/O queues are in use);
- *   -ENOMEM; -ETIMEDOUT / -EIO as for admin commands in dp_nvme_ctrlr_open().
+ *   -ENOMEM; -ETIMEDOUT / -EIO / -EAGAIN as for admin commands in dp_nvme_ctrlr_open().
  */
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *ctrlr, uint32_t depth,
 			 struct dp_nvme_qpair **qpair);
@@ -279,7 +288,8 @@ int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *ctrlr, const struct dp_nvme_q
 /**
  * Delete the queue pair's queues (Delete I/O SQ, then CQ) and free it. Outstanding commands
  * are dropped without callbacks: complete them first. Control path, not from a callback.
- * @return 0; -EINVAL (NULL); -ETIMEDOUT / -EIO when a delete command failed (freed anyway).
+ * @return 0; -EINVAL (NULL); -ETIMEDOUT / -EIO / -EAGAIN (see dp_nvme_ctrlr_open()) when a
+ *   delete command failed or could not be sent (freed anyway).
  */
 int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qpair);
 

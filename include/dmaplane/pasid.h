@@ -13,7 +13,10 @@
  * 1 .. 2^width - 1, width at most 20.
  *
  * Thread rules: dp_pasid_alloc and dp_pasid_free are lock-free and may be called from any
- * thread at any time, also on one device from several threads. dp_pasid_attach/detach and
+ * thread at any time, also on one device from several threads (a refused free takes locks to
+ * name the device in its log line). A free racing an attach of the same PASID in another
+ * thread has one outcome: the free fails with -EBUSY and the attach succeeds, or the free
+ * succeeds and the attach fails with -EINVAL; never both. dp_pasid_attach/detach and
  * dp_pasid_caps are control calls: one thread at a time per device (as every control call of
  * vfio.h). dp_device_close() detaches every PASID still attached to the device; it does not
  * free PASIDs (they belong to the process, not to the device).
@@ -46,7 +49,8 @@ extern "C" {
  *   -EINVAL    NULL arguments;
  *   -EOPNOTSUPP the device or its IOMMU has no PASID support (width 0; the log says which);
  *   -ENOSPC    every PASID the device can use is allocated (free some, or use a device or
- *              IOMMU with a wider PASID space).
+ *              IOMMU with a wider PASID space);
+ *   -ENOMEM    (the first PASID of a range of 4096 allocates their attach counters).
  */
 int dp_pasid_alloc(struct dp_device *dev, uint32_t *pasid);
 
@@ -57,7 +61,8 @@ int dp_pasid_alloc(struct dp_device *dev, uint32_t *pasid);
  * @return 0;
  *   -EINVAL  @p pasid is 0, beyond DP_PASID_MAX or the device's width; or it is not allocated
  *            (a double free: the log says so);
- *   -EBUSY   the PASID is still attached to a device (dp_pasid_detach it first).
+ *   -EBUSY   the PASID is still attached to a device (the log names it: dp_pasid_detach it
+ *            there first), or an attach in another thread took it first.
  */
 int dp_pasid_free(struct dp_device *dev, uint32_t pasid);
 
@@ -72,13 +77,15 @@ int dp_pasid_free(struct dp_device *dev, uint32_t pasid);
  * attached to it); vfio type1 has no PASID support.
  * @return 0;
  *   -EINVAL     NULL arguments; PASID 0 or beyond the device's width; a PASID not allocated
- *               with dp_pasid_alloc; an IOAS on another backend than the device's;
+ *               with dp_pasid_alloc, or freed by another thread during the call (that free
+ *               won the race); an IOAS on another backend than the device's;
  *   -EBUSY      that PASID of the device is attached already (detach it first);
  *   -EOPNOTSUPP no PASID support on this path: the device or IOMMU has none, the IOAS is on
  *               the vfio type1 backend or is a nested IOAS on iommufd (DP_IOAS_F_NESTED), or
  *               the kernel is older than 6.15 (the log names the running kernel and what is
  *               needed);
  *   -ERANGE     mappings of the IOAS lie in IOVA ranges the device reserves;
+ *   -ENOSPC     the PASID is attached on 32767 devices already;
  *   -ENOMEM; another negative errno from the kernel (logged).
  */
 int dp_pasid_attach(struct dp_device *dev, uint32_t pasid, struct dp_ioas *ioas);

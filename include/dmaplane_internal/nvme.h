@@ -11,10 +11,15 @@
 struct dp_device *dpi_nvme_ctrlr_device(struct dp_nvme_ctrlr *ctrlr);
 
 /* Run one admin command as given (cid is set by the driver) and wait for it. 0; -EIO (the
- * command failed: *cpl has the status; or fatal status); -ETIMEDOUT. */
+ * command failed: *cpl has the status; or fatal status); -ETIMEDOUT; -EAGAIN (the admin
+ * submission queue is full: the controller stopped fetching). */
 struct nvme_sqe;
 struct nvme_cqe;
 int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *ctrlr, struct nvme_sqe *sqe, struct nvme_cqe *cpl);
+
+/* How long admin commands are waited for (default and maximum 10 000 ms): tests of a hung
+ * controller shorten it. 0; -EINVAL (NULL, 0, above the default). */
+int dpi_nvme_set_admin_timeout(struct dp_nvme_ctrlr *ctrlr, uint32_t ms);
 
 /* Submit one I/O command as given (cid set by the driver; PRPs built for buf/len when len is
  * not 0), without the argument checks of dp_nvme_read/write: for tests of controller-side

@@ -17,8 +17,9 @@
  * A bitmap of the 2^20 PASIDs, lock-free: allocation claims a bit with an atomic fetch-or, free
  * clears it with an atomic fetch-and (which also detects a double free). A word hint spreads
  * threads and keeps allocation O(1) while the space is not nearly full. PASID 0 is reserved
- * (never handed out). Each PASID also has an attach count (chunks allocated on first use), so
- * free can refuse a PASID that is still attached.
+ * (never handed out). Each PASID also has an attach count (chunks allocated by the first
+ * allocation in their range), so free can refuse a PASID that is still attached; a free racing
+ * a hold has one outcome: the free fails with -EBUSY, or the hold fails with -ENOENT.
  */
 struct dpi_pasid_space;
 
@@ -31,7 +32,8 @@ struct dpi_pasid_space *dpi_pasid_global(void);
 int dpi_pasid_space_create(struct dpi_pasid_space **sp);
 void dpi_pasid_space_destroy(struct dpi_pasid_space *sp);
 
-/* Claim a free PASID in 1 .. 2^width - 1. 0; -EINVAL (width 0 or > 20); -ENOSPC (full). */
+/* Claim a free PASID in 1 .. 2^width - 1. 0; -EINVAL (width 0 or > 20); -ENOSPC (full);
+ * -ENOMEM (the attach counters of its range could not be allocated). */
 int dpi_pasid_space_alloc(struct dpi_pasid_space *sp, uint32_t width, uint32_t *pasid);
 /* Release. 0; -ERANGE (0 or > DP_PASID_MAX); -ENOENT (not allocated); -EBUSY (attached). */
 int dpi_pasid_space_free(struct dpi_pasid_space *sp, uint32_t pasid);
@@ -39,7 +41,8 @@ int dpi_pasid_space_free(struct dpi_pasid_space *sp, uint32_t pasid);
 bool dpi_pasid_space_allocated(struct dpi_pasid_space *sp, uint32_t pasid);
 /* PASIDs allocated now (a snapshot). */
 uint32_t dpi_pasid_space_count(struct dpi_pasid_space *sp);
-/* Attach counts: hold fails with -ENOENT when the PASID is not allocated, -ENOMEM. */
+/* Attach counts: hold fails with -ENOENT when the PASID is not allocated (or a free of it won
+ * the race), -ENOSPC (32767 holds), -ENOMEM. */
 int dpi_pasid_space_hold(struct dpi_pasid_space *sp, uint32_t pasid);
 void dpi_pasid_space_unhold(struct dpi_pasid_space *sp, uint32_t pasid);
 uint32_t dpi_pasid_space_holds(struct dpi_pasid_space *sp, uint32_t pasid);

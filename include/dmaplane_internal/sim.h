@@ -374,6 +374,21 @@ int dpi_sim_nvme_inject_status(struct dpi_sim_device *dev, bool admin, uint8_t o
 int dpi_sim_nvme_inject_hold(struct dpi_sim_device *dev, bool admin, uint8_t opc, uint32_t polls,
 			     uint32_t count);
 
+/* Test hook: a hung controller that stops fetching admin commands. After @after more admin
+ * commands (0: at once) the model leaves new admin submission queue entries where they are:
+ * the host's tail doorbell writes are taken, nothing is fetched, run or completed, and the
+ * queue fills. Outstanding Asynchronous Event Requests still complete on events. Cleared by a
+ * controller reset (CC.EN = 0) or dpi_sim_nvme_resume_fetch(). 0; -EINVAL (not an NVMe
+ * model). */
+int dpi_sim_nvme_inject_stop_fetch(struct dpi_sim_device *dev, uint32_t after);
+
+/* Test hook: fetch admin commands again, starting with those that accumulated. 0; -EINVAL. */
+int dpi_sim_nvme_resume_fetch(struct dpi_sim_device *dev);
+
+/* Admin submission queue entries the host wrote and the model has not fetched (0 for NULL,
+ * another model, or no admin queue). */
+uint32_t dpi_sim_nvme_admin_unfetched(struct dpi_sim_device *dev);
+
 /* Test hook: post every held completion now, dropped ones included (a controller that answers
  * late). 0; -EINVAL. */
 int dpi_sim_nvme_release_held(struct dpi_sim_device *dev);

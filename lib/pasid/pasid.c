@@ -7,8 +7,15 @@
  * Each attached PASID counts on its IOAS like an attached device (dpi_ioas_device_attached),
  * so an IOAS cannot be destroyed under it; dp_device_close detaches what is left through the
  * device's pasid_release hook.
+ *
+ * Free against attach: attach takes a hold on the PASID (space.c) before it reaches the
+ * backend, and free succeeds only on a PASID without holds; the space decides a race between
+ * the two atomically (the attach fails with -EINVAL "freed meanwhile", or the free with -EBUSY),
+ * so no device ever keeps a PASID that was freed and handed out again. A refused free names a
+ * device the PASID is attached to, found through the list of every device's state (g_devs).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +28,11 @@
 #include "pasid_impl.h"
 
 static void pasid_release(struct dp_device *dev);
+
+/* Every device's PASID state, for dp_pasid_free's message; not on any hot path. Lock order:
+ * g_devs_lock, then a pd->lock. */
+static pthread_mutex_t g_devs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pasid_dev *g_devs;
 
 struct pasid_dev *pasid_dev_get(struct dp_device *dev)
 {
@@ -43,6 +55,10 @@ struct pasid_dev *pasid_dev_get(struct dp_device *dev)
 		return expected; /* another thread installed it first */
 	}
 	__atomic_store_n(&dev->pasid_release, pasid_release, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&g_devs_lock);
+	pd->next = g_devs;
+	g_devs = pd;
+	pthread_mutex_unlock(&g_devs_lock);
 	return pd;
 }
 
@@ -90,6 +106,31 @@ int dp_pasid_alloc(struct dp_device *dev, uint32_t *pasid)
 	return rc;
 }
 
+/* Name in @out a device @pasid is attached to, and how many more there are. */
+static void attached_where(uint32_t pasid, char *out, size_t len)
+{
+	uint32_t n = 0;
+
+	snprintf(out, len, "a device (detached since)");
+	pthread_mutex_lock(&g_devs_lock);
+	for (struct pasid_dev *pd = g_devs; pd != NULL; pd = pd->next) {
+		bool here = false;
+
+		pthread_mutex_lock(&pd->lock);
+		for (uint32_t i = 0; i < pd->natt && !here; i++)
+			here = pd->att[i].pasid == pasid;
+		if (here && n++ == 0)
+			snprintf(out, len, "%s", pd->dev->info.addr);
+		pthread_mutex_unlock(&pd->lock);
+	}
+	pthread_mutex_unlock(&g_devs_lock);
+	if (n > 1) {
+		size_t l = strlen(out);
+
+		snprintf(out + l, len - l, " and %u other device(s)", n - 1);
+	}
+}
+
 int dp_pasid_free(struct dp_device *dev, uint32_t pasid)
 {
 	const char *addr = dev != NULL ? dev->info.addr : "any device";
@@ -111,9 +152,13 @@ int dp_pasid_free(struct dp_device *dev, uint32_t pasid)
 		DPI_ERR("dp_pasid_free(%s, %u): not allocated (freed twice?)", addr, pasid);
 		return -EINVAL;
 	}
-	if (rc == -EBUSY)
-		DPI_ERR("dp_pasid_free(%s, %u): still attached to a device: dp_pasid_detach first",
-			addr, pasid);
+	if (rc == -EBUSY) {
+		char where[96];
+
+		attached_where(pasid, where, sizeof(where));
+		DPI_ERR("dp_pasid_free(%s, %u): still attached to %s: dp_pasid_detach it there first",
+			addr, pasid, where);
+	}
 	return rc;
 }
 
@@ -244,6 +289,15 @@ int dp_pasid_attach(struct dp_device *dev, uint32_t pasid, struct dp_ioas *ioas)
 	rc = att_reserve(pd);
 	if (rc == 0)
 		rc = dpi_pasid_space_hold(dpi_pasid_global(), pasid);
+	if (rc == -ENOENT) {
+		DPI_ERR("dp_pasid_attach(%s, %u): that PASID was freed meanwhile (a dp_pasid_free "
+			"in another thread won): allocate one with dp_pasid_alloc",
+			dev->info.addr, pasid);
+		rc = -EINVAL;
+	} else if (rc == -ENOSPC) {
+		DPI_ERR("dp_pasid_attach(%s, %u): attached on too many devices already (32767)",
+			dev->info.addr, pasid);
+	}
 	if (rc != 0)
 		goto out;
 	rc = backend_attach(pd, pasid, ioas, &hwpt_id);
@@ -316,6 +370,14 @@ static void pasid_release(struct dp_device *dev)
 
 	if (pd == NULL)
 		return;
+	pthread_mutex_lock(&g_devs_lock);
+	for (struct pasid_dev **p = &g_devs; *p != NULL; p = &(*p)->next) {
+		if (*p == pd) {
+			*p = pd->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_devs_lock);
 	pthread_mutex_lock(&pd->lock);
 	if (pd->natt != 0)
 		DPI_NOTICE("%s: closing with %u PASID(s) attached: detaching them",

@@ -36,6 +36,7 @@ struct pasid_dev {
 	struct pasid_hwpt *hwpt;
 	uint32_t nhwpt, chwpt;
 	uint32_t rid_hwpt; /* iommufd: PASID-capable HWPT the RID was moved to (0: none) */
+	struct pasid_dev *next; /* every device's state, for naming where a PASID is attached */
 };
 
 /* The state of @dev, created on first use (lock-free install). NULL only on -ENOMEM. */

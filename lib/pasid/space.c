@@ -7,8 +7,16 @@
  * on. free: atomic fetch-and; the old value tells a double free. No locks, no retries that can
  * starve: every failed claim means another thread's claim succeeded.
  *
- * Attach counts live in 256 chunks of 4096 16-bit counters, each allocated on the first attach
- * of a PASID in its range and installed with a compare-exchange; they stay until the space goes.
+ * Attach counts live in 256 chunks of 4096 16-bit counters, each allocated by the first
+ * allocation of a PASID in its range (so every allocated PASID has its counter) and installed
+ * with a compare-exchange; they stay until the space goes.
+ *
+ * Free against hold (attach) is decided on the counter alone, which carries its own
+ * "allocated" flag (HOLD_ALLOC): allocation sets it after claiming the bit; hold increments the
+ * count only while the flag is set; free turns exactly HOLD_ALLOC (allocated, no holds) into 0
+ * and only then clears the bit. All three are single atomic steps on one 16-bit word, so a
+ * racing free and hold never both succeed (the free fails with -EBUSY, or the hold with
+ * -ENOENT), a double free fails once, and nothing waits for anything.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,6 +29,8 @@
 #define NWORDS (NIDS / 64)
 #define CHUNK_IDS 4096u
 #define NCHUNKS (NIDS / CHUNK_IDS)
+#define HOLD_ALLOC 0x8000u /* in the counter: the PASID is allocated */
+#define HOLD_MASK 0x7fffu  /* in the counter: its holds */
 
 struct dpi_pasid_space {
 	uint64_t bits[NWORDS]; /* bit set: allocated (bit 0, PASID 0, is never used) */
@@ -54,6 +64,8 @@ void dpi_pasid_space_destroy(struct dpi_pasid_space *sp)
 		free(sp->holds[i]);
 	free(sp);
 }
+
+static uint16_t *hold_slot(struct dpi_pasid_space *sp, uint32_t pasid, bool create);
 
 /* The bits of word @w that hold IDs 1 .. 2^width - 1 (PASID 0 is reserved). */
 static uint64_t valid_mask(uint32_t width, uint32_t w)
@@ -95,6 +107,15 @@ int dpi_pasid_space_alloc(struct dpi_pasid_space *sp, uint32_t width, uint32_t *
 		uint32_t w = start + i < nwords ? start + i : start + i - nwords;
 
 		if (claim_in_word(sp, w, valid_mask(width, w), pasid) == 0) {
+			uint16_t *h = hold_slot(sp, *pasid, true);
+
+			if (dpi_unlikely(h == NULL)) {
+				__atomic_fetch_and(&sp->bits[w], ~(1ull << (*pasid % 64)),
+						   __ATOMIC_ACQ_REL);
+				return -ENOMEM;
+			}
+			/* 0 now: its last free cleared it before the bit. */
+			__atomic_fetch_or(h, (uint16_t)HOLD_ALLOC, __ATOMIC_ACQ_REL);
 			if (w != start)
 				__atomic_store_n(&sp->hint, w, __ATOMIC_RELAXED);
 			__atomic_fetch_add(&sp->count, 1, __ATOMIC_RELAXED);
@@ -125,26 +146,39 @@ static uint16_t *hold_slot(struct dpi_pasid_space *sp, uint32_t pasid, bool crea
 
 uint32_t dpi_pasid_space_holds(struct dpi_pasid_space *sp, uint32_t pasid)
 {
-	uint16_t *h;
+	uint16_t *h, v;
 
 	if (sp == NULL || pasid == 0 || pasid > DP_PASID_MAX)
 		return 0;
 	h = hold_slot(sp, pasid, false);
-	return h == NULL ? 0 : __atomic_load_n(h, __ATOMIC_ACQUIRE);
+	if (h == NULL)
+		return 0;
+	v = __atomic_load_n(h, __ATOMIC_ACQUIRE);
+	return v & HOLD_MASK;
 }
 
 int dpi_pasid_space_free(struct dpi_pasid_space *sp, uint32_t pasid)
 {
 	uint64_t bit, old;
+	uint16_t *h, cur;
 
 	if (sp == NULL || pasid == 0 || pasid > DP_PASID_MAX)
 		return -ERANGE;
-	if (dpi_pasid_space_holds(sp, pasid) != 0)
-		return -EBUSY;
+	h = hold_slot(sp, pasid, false);
+	if (h == NULL)
+		return -ENOENT; /* never allocated: allocation creates the counter */
+	cur = __atomic_load_n(h, __ATOMIC_ACQUIRE);
+	do {
+		if (!(cur & HOLD_ALLOC))
+			return -ENOENT;
+		if (cur & HOLD_MASK)
+			return -EBUSY;
+	} while (!__atomic_compare_exchange_n(h, &cur, 0, false, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
 	bit = 1ull << (pasid % 64);
 	old = __atomic_fetch_and(&sp->bits[pasid / 64], ~bit, __ATOMIC_ACQ_REL);
 	if ((old & bit) == 0)
-		return -ENOENT;
+		return -ENOENT; /* cannot happen: the flag is set only while the bit is */
 	__atomic_fetch_sub(&sp->count, 1, __ATOMIC_RELAXED);
 	return 0;
 }
@@ -163,14 +197,21 @@ uint32_t dpi_pasid_space_count(struct dpi_pasid_space *sp)
 
 int dpi_pasid_space_hold(struct dpi_pasid_space *sp, uint32_t pasid)
 {
-	uint16_t *h;
+	uint16_t *h, cur;
 
 	if (!dpi_pasid_space_allocated(sp, pasid))
 		return -ENOENT;
 	h = hold_slot(sp, pasid, true);
 	if (h == NULL)
 		return -ENOMEM;
-	__atomic_fetch_add(h, 1, __ATOMIC_ACQ_REL);
+	cur = __atomic_load_n(h, __ATOMIC_ACQUIRE);
+	do {
+		if (!(cur & HOLD_ALLOC))
+			return -ENOENT; /* freed (a racing free won) */
+		if ((cur & HOLD_MASK) == HOLD_MASK)
+			return -ENOSPC;
+	} while (!__atomic_compare_exchange_n(h, &cur, (uint16_t)(cur + 1), false, __ATOMIC_ACQ_REL,
+					      __ATOMIC_ACQUIRE));
 	return 0;
 }
 
@@ -180,6 +221,11 @@ void dpi_pasid_space_unhold(struct dpi_pasid_space *sp, uint32_t pasid)
 			      ? NULL
 			      : hold_slot(sp, pasid, false);
 
-	if (h != NULL && __atomic_load_n(h, __ATOMIC_ACQUIRE) != 0)
-		__atomic_fetch_sub(h, 1, __ATOMIC_ACQ_REL);
+	uint16_t cur = h == NULL ? 0 : __atomic_load_n(h, __ATOMIC_ACQUIRE);
+
+	/* No holds: nothing of the caller's to drop (an unbalanced call). */
+	while ((cur & HOLD_MASK) != 0 &&
+	       !__atomic_compare_exchange_n(h, &cur, (uint16_t)(cur - 1), false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE))
+		;
 }

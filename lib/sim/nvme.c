@@ -9,7 +9,8 @@
  *
  * Test hooks inject command errors, hold completions back (dropped: until Abort, SQ deletion or
  * reset; delayed: posted after N calls of the model's poll callback, which drivers reach through
- * their poll path), and raise CSTS.CFS.
+ * their poll path), stop fetching admin commands (a hung controller: only a reset recovers it)
+ * and raise CSTS.CFS.
  *
  * DP_SIM_NVME_NULL=1 selects null mode: Read, Write and Compare complete without moving data.
  * DP_SIM_NVME_SGL=1 makes the controller support SGLs for I/O commands (Identify SGLS).
@@ -251,6 +252,7 @@ void snvme_queues_reset(struct snvme *n)
 {
 	__atomic_store_n(&n->nheld, 0, __ATOMIC_RELAXED);
 	memset(&n->aer, 0, sizeof(n->aer));
+	memset(&n->stop_fetch, 0, sizeof(n->stop_fetch));
 	memset(n->sq, 0, sizeof(n->sq));
 	memset(n->cq, 0, sizeof(n->cq));
 	n->nsq_alloc = 0;
@@ -361,6 +363,17 @@ static void snvme_poll(void *state)
 	snvme_unlock(n);
 }
 
+/* The admin queue's fetching stopped (dpi_sim_nvme_inject_stop_fetch): leave the entry. */
+static bool admin_fetch_stopped(struct snvme *n)
+{
+	if (!n->stop_fetch.armed)
+		return false;
+	if (n->stop_fetch.after == 0)
+		return true;
+	n->stop_fetch.after--;
+	return false;
+}
+
 /* Fetch and run the commands of SQ @qid until it is empty or its CQ is full. */
 static void sq_process(struct snvme *n, uint32_t qid)
 {
@@ -371,6 +384,8 @@ static void sq_process(struct snvme *n, uint32_t qid)
 		struct snvme_cmd c; /* the entry comes by DMA: no need to zero it first */
 
 		if (!cq->valid)
+			return;
+		if (dpi_unlikely(qid == 0) && admin_fetch_stopped(n))
 			return;
 		if (snvme_cq_full(cq)) {
 			cq->stalled = true;
@@ -706,6 +721,47 @@ int dpi_sim_nvme_inject_hold(struct dpi_sim_device *dev, bool admin, uint8_t opc
 	n->hold.count = count;
 	snvme_unlock(n);
 	return 0;
+}
+
+int dpi_sim_nvme_inject_stop_fetch(struct dpi_sim_device *dev, uint32_t after)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL)
+		return -EINVAL;
+	snvme_lock(n);
+	n->stop_fetch.after = after;
+	n->stop_fetch.armed = true;
+	snvme_unlock(n);
+	return 0;
+}
+
+int dpi_sim_nvme_resume_fetch(struct dpi_sim_device *dev)
+{
+	struct snvme *n = nvme_of(dev);
+
+	if (n == NULL)
+		return -EINVAL;
+	snvme_lock(n);
+	n->stop_fetch.armed = false;
+	if (n->csts & NVME_CSTS_RDY)
+		sq_process(n, 0); /* what the host wrote in the meantime */
+	snvme_unlock(n);
+	return 0;
+}
+
+uint32_t dpi_sim_nvme_admin_unfetched(struct dpi_sim_device *dev)
+{
+	struct snvme *n = nvme_of(dev);
+	uint32_t v = 0;
+
+	if (n == NULL)
+		return 0;
+	snvme_lock(n);
+	if (n->sq[0].valid)
+		v = (n->sq[0].tail + n->sq[0].size - n->sq[0].head) % n->sq[0].size;
+	snvme_unlock(n);
+	return v;
 }
 
 int dpi_sim_nvme_release_held(struct dpi_sim_device *dev)

@@ -144,6 +144,10 @@ struct snvme {
 		bool admin;
 	} hold;
 	struct {
+		uint32_t after; /* admin commands still fetched before fetching stops */
+		bool armed;     /* a hung controller: it stops fetching from the admin SQ */
+	} stop_fetch;
+	struct {
 		uint16_t cid[SNVME_AERL + 1]; /* outstanding Asynchronous Event Requests */
 		uint32_t n;
 		uint32_t pending[SNVME_MAX_EVENTS]; /* completion dw0 of events not reported */

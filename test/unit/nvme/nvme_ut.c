@@ -1264,6 +1264,151 @@ static void test_aer(void)
 	fx_close(&f);
 }
 
+/* ---- a controller that stops fetching admin commands ---------------------------------------- */
+
+/* A controller with an admin queue of @entries, admin commands waited for 20 ms. */
+static void fx_open_admin(struct fixture *f, uint32_t entries)
+{
+	struct dp_nvme_ctrlr_opts o;
+
+	memset(f, 0, sizeof(*f));
+	dp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	o.admin_queue_size = entries;
+	f->ioas = new_ioas();
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_ctrlr_open("sim:nvme0", f->ioas, &o, &f->c), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f->c, 16, &f->qp), 0);
+	f->ns[0] = dp_nvme_ctrlr_get_ns(f->c, 1);
+	f->ns[1] = dp_nvme_ctrlr_get_ns(f->c, 2);
+	CU_ASSERT_FATAL(f->ns[0] != NULL && f->ns[1] != NULL);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(f->c, 20), 0);
+}
+
+static int log_page(struct fixture *f)
+{
+	uint8_t b[64];
+
+	return dp_nvme_ctrlr_get_log_page(f->c, DP_NVME_LOG_ERROR, DP_NVME_NSID_ALL, 0, b, sizeof(b));
+}
+
+/* The model's knob: fetching stops after N commands; resuming runs what accumulated. */
+static void test_model_stop_fetch(void)
+{
+	struct fixture f;
+	uint8_t *buf;
+
+	fx_open_admin(&f, 8);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_stop_fetch(NULL, 0), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_resume_fetch(NULL), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(NULL), 0);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(NULL, 20), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(f.c, 0), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(f.c, 10001), -EINVAL);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_stop_fetch(sim_of(&f), 1), 0);
+	CU_ASSERT_EQUAL(log_page(&f), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(log_page(&f), -ETIMEDOUT);
+	CU_ASSERT(ut_log_has("did not complete in 20 ms"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 1);
+	/* I/O queues keep working: only the admin queue hangs. */
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 0, 1), 0);
+	/* Resumed: the entry left behind runs; its late completion is set aside. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_resume_fetch(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(log_page(&f), 0);
+	CU_ASSERT(ut_log_has("ignored"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(log_page(&f), 0);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* The driver never overwrites an entry the controller has not fetched: a full admin queue
+ * refuses the command with -EAGAIN and says what recovers it; a reset does. */
+static void test_admin_sq_full(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp2 = NULL;
+	uint8_t *buf;
+
+	fx_open_admin(&f, 4);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	fill(buf, 4 * KiB, 21);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], true, buf, 7, 8), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_stop_fetch(sim_of(&f), 0), 0);
+	ut_log_capture();
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(log_page(&f), -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 3);
+	CU_ASSERT_EQUAL(log_page(&f), -EAGAIN);
+	CU_ASSERT(ut_log_has("admin submission queue full"));
+	CU_ASSERT(ut_log_has("stopped fetching"));
+	CU_ASSERT(ut_log_has("dp_nvme_ctrlr_reset() recovers"));
+	CU_ASSERT_EQUAL(dp_nvme_qpair_create(f.c, 16, &qp2), -EAGAIN);
+	CU_ASSERT(qp2 == NULL);
+	ut_log_release();
+	/* Still the three entries written, none overwritten or lost. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 3);
+	/* The I/O path is not affected. */
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf + 4096, 7, 8), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 0);
+	for (int i = 0; i < 6; i++) /* more than the queue holds: entries are consumed again */
+		CU_ASSERT_EQUAL(log_page(&f), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 16, &qp2), 0);
+	memset(buf + 4096, 0, 4096);
+	CU_ASSERT_EQUAL(io_sync(qp2, f.ns[0], false, buf + 4096, 7, 8), 0);
+	CU_ASSERT_EQUAL(memcmp(buf, buf + 4096, 4096), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp2), 0);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
+/* Asynchronous Event Requests count against the admin queue too: sent to a controller that
+ * stopped fetching, they fill it with the synchronous command that timed out; a reset re-arms
+ * them. An admin queue of 2 entries keeps no request outstanding (its one entry is for the
+ * synchronous commands). */
+static void test_admin_sq_full_aer(void)
+{
+	struct fixture f;
+	struct aer_log log = {0};
+
+	fx_open_admin(&f, 4);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_stop_fetch(sim_of(&f), 0), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, on_aer, &log), 0); /* 2 requests */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 2);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(log_page(&f), -ETIMEDOUT);
+	CU_ASSERT_EQUAL(log_page(&f), -EAGAIN);
+	CU_ASSERT(ut_log_has("stopped fetching"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 3);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_raise_event(sim_of(&f), NVME_AER_TYPE_SMART, 0x09,
+						 DP_NVME_LOG_SMART), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 1);
+	CU_ASSERT_EQUAL(log.n, 1);
+	CU_ASSERT_EQUAL(log.ev[0].info, 0x09);
+	for (int i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(log_page(&f), 0);
+	fx_close(&f);
+
+	fx_open_admin(&f, 2);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(f.c, on_aer, &log), 0);
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(log_page(&f), 0);
+	fx_close(&f);
+}
+
 /* ---- vectored I/O, PRPs and SGLs ------------------------------------------------------------- */
 
 static int iov_sync(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, bool write,
@@ -2204,7 +2349,9 @@ int main(void)
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
-		UT_TEST(test_reset_cfs), UT_TEST(test_aer), UT_TEST(test_iov_prp),
+		UT_TEST(test_reset_cfs), UT_TEST(test_aer),
+		UT_TEST(test_model_stop_fetch), UT_TEST(test_admin_sq_full),
+		UT_TEST(test_admin_sq_full_aer), UT_TEST(test_iov_prp),
 		UT_TEST(test_iov_sgl), UT_TEST(test_split_count_overflow), UT_TEST(test_prp_chain), UT_TEST(test_random_verify),
 		UT_TEST(test_ns_file),
 	};

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -572,6 +573,166 @@ static void test_attach_errors(void)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 }
 
+/* A PASID attached anywhere cannot be freed; the refusal names where it is attached. */
+static void test_free_while_attached(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct dp_device *d0 = open_dev("sim:test0", ioas), *d1 = open_dev("sim:test1", ioas);
+	uint32_t pasid;
+
+	CU_ASSERT_EQUAL_FATAL(dp_pasid_alloc(d0, &pasid), 0);
+	CU_ASSERT_EQUAL(dp_pasid_attach(d1, pasid, ioas), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_pasid_free(d0, pasid), -EBUSY); /* the device given need not be it */
+	CU_ASSERT(ut_log_has("still attached to sim:test1: dp_pasid_detach"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_pasid_attach(d0, pasid, ioas), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_pasid_free(NULL, pasid), -EBUSY);
+	CU_ASSERT(ut_log_has(" and 1 other device(s)"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_pasid_detach(d1, pasid), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_pasid_free(d1, pasid), -EBUSY);
+	CU_ASSERT(ut_log_has("still attached to sim:test0: dp_pasid_detach"));
+	ut_log_release();
+	CU_ASSERT(dpi_pasid_space_allocated(dpi_pasid_global(), pasid));
+	CU_ASSERT_EQUAL(dpi_pasid_space_holds(dpi_pasid_global(), pasid), 1);
+	CU_ASSERT_EQUAL(dp_pasid_detach(d0, pasid), 0);
+	CU_ASSERT_EQUAL(dp_pasid_free(d1, pasid), 0);
+	/* Freed: attaching it is refused (nothing left attached to a freed PASID). */
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_pasid_attach(d0, pasid, ioas), -EINVAL);
+	CU_ASSERT(ut_log_has("not allocated"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_pasid_space_holds(dpi_pasid_global(), pasid), 0);
+
+	/* The space decides a hold against a free on one word: holds block free, a freed
+	 * PASID takes no hold, unbalanced unholds change nothing. */
+	CU_ASSERT_EQUAL(dpi_pasid_space_hold(dpi_pasid_global(), pasid), -ENOENT);
+	dpi_pasid_space_unhold(dpi_pasid_global(), pasid);
+	CU_ASSERT_EQUAL(dpi_pasid_space_holds(dpi_pasid_global(), pasid), 0);
+	CU_ASSERT_EQUAL(dpi_pasid_space_count(dpi_pasid_global()), 0);
+	CU_ASSERT_EQUAL(dp_device_close(d0), 0);
+	CU_ASSERT_EQUAL(dp_device_close(d1), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
+#define RACE_ITERS 20000
+
+struct race {
+	struct dp_device *dev;
+	struct dp_ioas *ioas;
+	pthread_barrier_t start;
+	uint32_t gen;       /* successful frees (atomic) */
+	uint32_t attach_ok, attach_lost, free_ok, free_busy; /* each written by one thread */
+	uint32_t bad_attach, bad_free;
+	bool stop;          /* the attacher is done (atomic) */
+};
+
+/* Attach/detach PASID 1 over and over. While attached, no free may succeed. */
+static void *race_attacher(void *arg)
+{
+	struct race *r = arg;
+
+	pthread_barrier_wait(&r->start);
+	for (int i = 0; i < RACE_ITERS; i++) {
+		int rc = dp_pasid_attach(r->dev, 1, r->ioas);
+
+		if (rc == -EINVAL) {
+			r->attach_lost++; /* a free won */
+			continue;
+		}
+		if (rc != 0) {
+			r->bad_attach++;
+			continue;
+		}
+		uint32_t g = __atomic_load_n(&r->gen, __ATOMIC_ACQUIRE);
+
+		if (!dpi_pasid_space_allocated(dpi_pasid_global(), 1) ||
+		    dpi_pasid_space_holds(dpi_pasid_global(), 1) == 0)
+			r->bad_attach++;
+		if (i % 4 == 0)
+			sched_yield(); /* give the freer a chance while attached */
+		if (__atomic_load_n(&r->gen, __ATOMIC_ACQUIRE) != g)
+			r->bad_attach++; /* freed while attached */
+		if (dp_pasid_detach(r->dev, 1) != 0)
+			r->bad_attach++;
+		r->attach_ok++;
+	}
+	__atomic_store_n(&r->stop, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Free PASID 1 and allocate it again (the only PASID of a 1-bit space), over and over. */
+static void *race_freer(void *arg)
+{
+	struct race *r = arg;
+	uint32_t pasid;
+
+	pthread_barrier_wait(&r->start);
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		int rc = dp_pasid_free(NULL, 1);
+
+		if (rc == -EBUSY) {
+			r->free_busy++;
+			continue;
+		}
+		if (rc != 0) {
+			r->bad_free++;
+			break;
+		}
+		__atomic_fetch_add(&r->gen, 1, __ATOMIC_RELEASE);
+		r->free_ok++;
+		if (dp_pasid_alloc(r->dev, &pasid) != 0 || pasid != 1) {
+			r->bad_free++;
+			break;
+		}
+		if (r->free_ok % 2 == 0)
+			sched_yield(); /* let the attacher find it allocated now and then */
+	}
+	return NULL;
+}
+
+/* Two threads: attach/detach against free/alloc of one PASID. Each race has one winner, and
+ * no PASID is ever freed while attached (run it under the TSan build too). */
+static void test_free_attach_race(void)
+{
+	struct dp_ioas *ioas = new_ioas();
+	struct race r = {0};
+	pthread_t th[2];
+	uint32_t pasid;
+
+	CU_ASSERT_EQUAL_FATAL(dpi_sim_iommu_set_pasid_bits(1), 0);
+	r.dev = open_dev("sim:test1", ioas);
+	r.ioas = ioas;
+	CU_ASSERT_EQUAL_FATAL(dp_pasid_alloc(r.dev, &pasid), 0);
+	CU_ASSERT_EQUAL_FATAL(pasid, 1);
+	CU_ASSERT_EQUAL(dp_pasid_attach(r.dev, 1, ioas), 0); /* the device's probe done first */
+	CU_ASSERT_EQUAL(dp_pasid_detach(r.dev, 1), 0);
+	pthread_barrier_init(&r.start, NULL, 2);
+	ut_log_capture(); /* the losers' log lines; the handler runs under the log's lock */
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th[0], NULL, race_attacher, &r), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th[1], NULL, race_freer, &r), 0);
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	ut_log_release();
+	pthread_barrier_destroy(&r.start);
+	printf("\n    attach ok %u, lost to a free %u; free ok %u, refused (attached) %u\n",
+	       r.attach_ok, r.attach_lost, r.free_ok, r.free_busy);
+	CU_ASSERT_EQUAL(r.bad_attach, 0);
+	CU_ASSERT_EQUAL(r.bad_free, 0);
+	CU_ASSERT_EQUAL(r.attach_ok + r.attach_lost, RACE_ITERS);
+	CU_ASSERT(r.attach_ok > 0);
+	CU_ASSERT(r.free_ok > 0);
+	CU_ASSERT_EQUAL(dpi_pasid_space_holds(dpi_pasid_global(), 1), 0);
+	CU_ASSERT_EQUAL(dp_pasid_free(NULL, 1), 0); /* the freer leaves it allocated */
+	CU_ASSERT_EQUAL(dpi_pasid_space_count(dpi_pasid_global()), 0);
+	CU_ASSERT_EQUAL(dp_device_close(r.dev), 0);
+	CU_ASSERT_EQUAL(dpi_sim_iommu_set_pasid_bits(20), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+}
+
 /* Every allocation/kernel failure point of attach fails cleanly and leaves nothing behind. */
 static void test_attach_fail_nth(void)
 {
@@ -700,6 +861,8 @@ int main(void)
 		UT_TEST(test_two_pasids_isolate),
 		UT_TEST(test_close_detaches),
 		UT_TEST(test_attach_errors),
+		UT_TEST(test_free_while_attached),
+		UT_TEST(test_free_attach_race),
 		UT_TEST(test_attach_fail_nth),
 		UT_TEST(test_tiny_iommu_width),
 		UT_TEST(test_kernel_backend_errors),
