@@ -175,7 +175,17 @@ struct dp_iova_range {
  */
 int dp_ioas_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint32_t *count);
 
-/** Mapping permissions; 0 means read and write. */
+/**
+ * Mapping permissions; 0 means read and write.
+ * DP_MAP_READ alone: the device may only read the memory. DP_MAP_WRITE alone asks that the
+ * device may only write it; where the IOMMU's page tables cannot express write-only the
+ * mapping is read/write instead (the call succeeds: the device can do what was asked, and a
+ * buffer is never made less usable than requested). This is the case on a nested IOAS
+ * (DP_IOAS_F_NESTED: stage-1 tables use the VT-d first-stage format, in which a present entry
+ * is always readable); the first such mapping of an IOAS logs one notice. Do not rely on
+ * write-only to keep memory secret from a device: map such memory on a plain IOAS (see
+ * dp_ioas_nested()).
+ */
 #define DP_MAP_READ (1u << 0)
 #define DP_MAP_WRITE (1u << 1)
 

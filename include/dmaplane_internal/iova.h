@@ -68,6 +68,7 @@ struct dpi_nested_stats {
 	uint64_t inval_entries;         /* entries submitted and handled */
 	uint64_t inval_failures;        /* batches that failed (their IOVAs are never reused) */
 	uint64_t tables_released;       /* table pages made reusable after an invalidation */
+	uint64_t widened;               /* DP_MAP_WRITE-only mappings made read/write */
 };
 /* 0; -ENOTSUP (not a nested IOAS). */
 int dpi_ioas_nested_stats(struct dp_ioas *ioas, struct dpi_nested_stats *st);

@@ -384,6 +384,18 @@ static bool in_dyn_window(dp_iova_t iova)
 	return iova >= DPI_DYN_START && iova <= DPI_DYN_LAST;
 }
 
+/* DP_MAP_WRITE without DP_MAP_READ: first-stage entries have no write-only encoding (a present
+ * entry is readable), so the mapping is read/write. Counted; said once per IOAS. */
+static void write_only(struct nested_ioas *ni, dp_iova_t iova)
+{
+	if (ni->st.widened++ == 0)
+		DPI_NOTICE("nested IOAS: IOVA 0x%" PRIx64 " was mapped DP_MAP_WRITE without "
+			   "DP_MAP_READ, but stage-1 (first-stage) page tables cannot express "
+			   "write-only: the device may read it too (this and later such mappings of "
+			   "this IOAS are read/write; use a plain IOAS where write-only matters)",
+			   iova);
+}
+
 int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
 		   uint32_t prot)
 {
@@ -392,6 +404,9 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 	int64_t i = in_dyn_window(iova) ? pa_by_vaddr(s, (uintptr_t)vaddr, len) : -1;
 	uint64_t gpa;
 	int rc;
+
+	if (dpi_unlikely(!(prot & DPI_PROT_READ)))
+		write_only(ni, iova);
 
 	/* A failing stage-1 map queues one entry below: make room first (as an unmap does). */
 	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)

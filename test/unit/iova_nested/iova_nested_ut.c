@@ -871,6 +871,51 @@ static void test_nested_map_fail_full_queue(void)
 	munmap(mem, N * 4 * KiB);
 }
 
+/* DP_MAP_WRITE without DP_MAP_READ on a nested IOAS: first-stage entries cannot say
+ * write-only, so the mapping is read/write (and works), counted, and said in one notice per
+ * IOAS, the first time only. DP_MAP_READ alone stays read-only. */
+static void test_nested_write_only(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
+	struct dpi_s1pt *pt = NULL;
+	uint8_t *mem = map_anon(3 * 4 * KiB);
+	dp_iova_t a, b, r, fixed = 1ull << 30;
+	uint64_t gpa;
+	uint32_t prot = 0, shift;
+
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, NULL), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_WRITE, &a), 0);
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 1);
+	CU_ASSERT(ut_log_has("cannot express write-only"));
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + 4 * KiB, 4 * KiB, DP_MAP_WRITE, &b), 0);
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, mem + 8 * KiB, 4 * KiB, fixed, DP_MAP_WRITE), 0);
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 1); /* once per IOAS */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_READ, &r), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(nstats(ioas).widened, 3);
+	CU_ASSERT_EQUAL(dpi_s1pt_lookup(pt, a, &gpa, &prot, &shift), 0);
+	CU_ASSERT_EQUAL(prot, DP_MAP_READ | DP_MAP_WRITE);
+	CU_ASSERT_EQUAL(dpi_s1pt_lookup(pt, fixed, &gpa, &prot, &shift), 0);
+	CU_ASSERT_EQUAL(prot, DP_MAP_READ | DP_MAP_WRITE);
+	CU_ASSERT_EQUAL(dpi_s1pt_lookup(pt, r, &gpa, &prot, &shift), 0);
+	CU_ASSERT_EQUAL(prot, DP_MAP_READ);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, r, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, fixed, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+
+	ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL); /* another IOAS says it again */
+	ut_log_capture();
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_WRITE, &a), 0);
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 1);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(mem, 3 * 4 * KiB);
+}
+
 /* Two threads, each with its own device, churn dp_iova_map/unmap on one nested IOAS while
  * their devices read through the stage-1 table the other thread is changing (TSan). */
 struct nchurn {
@@ -1106,6 +1151,7 @@ int main(void)
 		UT_TEST(test_nested_table_epoch),
 		UT_TEST(test_nested_map_fail_full_queue),
 		UT_TEST(test_nested_retry_after_other_submit),
+		UT_TEST(test_nested_write_only),
 		UT_TEST(test_nested_threads),
 		UT_TEST(test_fail_nth),
 		UT_TEST(test_fallback),
