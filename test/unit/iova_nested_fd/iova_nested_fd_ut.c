@@ -25,6 +25,8 @@
 
 #include <dmaplane/env.h>
 #include <dmaplane/iova.h>
+#include <dmaplane/pasid.h>
+#include <dmaplane_internal/device.h>
 #include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/stage1.h>
@@ -704,6 +706,63 @@ static void test_nested_fail_nth(void)
 	printf("(%d failure points) ", fired_any);
 }
 
+/* dp_pasid_attach on iommufd refuses a nested IOAS on either side, with that reason (not the
+ * kernel, the width or "not on iommufd"), -EOPNOTSUPP, and nothing changed: no kernel object,
+ * no attachment record, the IOASes still destroyable. The device is a stand-in with the fields
+ * lib/pasid reads (no ops: nothing may reach a device). */
+static void pasid_refused(struct dp_ioas *target, struct dp_ioas *dev_ioas, const char *why)
+{
+	struct dp_device dev;
+	uint32_t nobj = F.nobj, maps = F.maps;
+
+	memset(&dev, 0, sizeof(dev));
+	snprintf(dev.info.addr, sizeof(dev.info.addr), "0000:00:05.0");
+	dev.info.backend = DP_IOMMU_IOMMUFD;
+	dev.ioas = dev_ioas;
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_pasid_attach(&dev, 1, target), -EOPNOTSUPP);
+	CU_ASSERT(ut_log_has(why));
+	CU_ASSERT(ut_log_has("not supported"));
+	CU_ASSERT(ut_log_has("created without DP_IOAS_F_NESTED"));
+	CU_ASSERT(!ut_log_has("not on iommufd"));
+	CU_ASSERT(!ut_log_has("width"));
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_ERROR], 1);
+	CU_ASSERT_EQUAL(dp_pasid_detach(&dev, 1), -ENOENT); /* nothing recorded */
+	ut_log_release();
+	CU_ASSERT_EQUAL(F.nobj, nobj);
+	CU_ASSERT_EQUAL(F.maps, maps);
+	if (dev.pasid_release != NULL)
+		dev.pasid_release(&dev);
+}
+
+static void test_pasid_refused(void)
+{
+	struct dp_ioas_opts o;
+	struct dp_ioas *plain = NULL, *nested;
+	uint32_t id;
+
+	fake_reset(true);
+	nested = new_ioas();
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.backend = DP_IOMMU_IOMMUFD;
+	o.flags = DP_IOAS_F_MANUAL;
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &plain), 0);
+	/* still deciding (no device yet), then nested with its HWPTs */
+	pasid_refused(nested, plain, "the IOAS is nested");
+	pasid_refused(plain, nested, "the device was opened on a nested IOAS");
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_ioas_iommufd_attach_target(nested, 1, &id), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_ioas_nested(nested), 1);
+	pasid_refused(nested, plain, "the IOAS is nested");
+	pasid_refused(plain, nested, "the device was opened on a nested IOAS");
+	pasid_refused(nested, nested, "the IOAS is nested");
+	/* not counted as attached (the fake's IOAS destroy empties every IOAS: nested first) */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(nested), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(plain), 0);
+	CU_ASSERT_EQUAL(F.nobj, 0);
+}
+
 /* Not an iommufd IOAS: -ENOTSUP; bad arguments: -EINVAL. */
 static void test_args(void)
 {
@@ -730,6 +789,7 @@ int main(void)
 		UT_TEST(test_hwpt_refused),
 		UT_TEST(test_convert_displaced),
 		UT_TEST(test_nested_fail_nth),
+		UT_TEST(test_pasid_refused),
 		UT_TEST(test_args),
 	};
 
