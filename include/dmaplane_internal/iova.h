@@ -121,6 +121,15 @@ int dpi_ioas_iommufd_fd(const struct dp_ioas *ioas, int *iommufd);
  * nothing changed).
  */
 int dpi_ioas_iommufd_attach_target(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id);
+/*
+ * iommufd: the attach of dev_id to the *pt_id that dpi_ioas_iommufd_attach_target gave failed
+ * (lib/vfio calls this right after VFIO_DEVICE_ATTACH_IOMMUFD_PT failed). A nested IOAS whose
+ * HWPTs no device has used destroys them (NEST_PARENT and stage-1) and decides again at the
+ * next device, which may sit behind another IOMMU; HWPTs a device attached to stay until the
+ * IOAS is destroyed. A conversion to the plain IOAS is not undone (a plain IOAS serves every
+ * device). Nothing for other IOASes.
+ */
+void dpi_ioas_iommufd_attach_failed(struct dp_ioas *ioas, uint32_t dev_id);
 
 /* Tests without a kernel: open @path instead of /dev/iommu (NULL: /dev/iommu again). */
 void dpi_iommufd_set_dev_path(const char *path);

@@ -30,7 +30,9 @@
 #include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/stage1.h>
+#include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/uapi_iommufd.h>
+#include <dmaplane_internal/uapi_vfio.h>
 
 #include "ut.h"
 
@@ -64,6 +66,7 @@ static struct {
 	struct fmap m[FMAX];
 	uint32_t nm;
 	uint32_t maps, unmaps, invals, inval_entries, inval_hwpt;
+	uint32_t dev_attaches; /* VFIO_DEVICE_ATTACH_IOMMUFD_PT sent here (see device_attach) */
 	bool nest;    /* GET_HW_INFO shows ECAP.NEST (devices below NO_NEST_DEV) */
 	int hwpt_err; /* HWPT_ALLOC fails with this */
 	int info_err; /* GET_HW_INFO fails with this */
@@ -227,6 +230,13 @@ static int fake_ioctl(unsigned long req, void *arg)
 	}
 	case IOMMU_HWPT_ALLOC:
 		return f_hwpt_alloc(arg);
+	case VFIO_DEVICE_ATTACH_IOMMUFD_PT: {
+		const struct vfio_device_attach_iommufd_pt *c = arg;
+		if (obj(c->pt_id) == NULL)
+			return fail(ENOENT);
+		F.dev_attaches++;
+		return 0;
+	}
 	case IOMMU_HWPT_INVALIDATE: {
 		struct iommu_hwpt_invalidate *c = arg;
 		struct fobj *o = obj(c->hwpt_id);
@@ -287,6 +297,7 @@ static void fake_reset(bool nest)
 	CU_ASSERT_EQUAL(F.nobj, 0); /* the previous test left nothing behind */
 	memset(&F.obj, 0, sizeof(F.obj));
 	F.nobj = F.nm = F.maps = F.unmaps = F.invals = F.inval_entries = F.inval_hwpt = 0;
+	F.dev_attaches = 0;
 	F.nest = nest;
 	F.hwpt_err = F.info_err = 0;
 	F.next_id = next;
@@ -706,6 +717,87 @@ static void test_nested_fail_nth(void)
 	printf("(%d failure points) ", fired_any);
 }
 
+/* What lib/vfio does for a device on the IOAS: the target, then VFIO_DEVICE_ATTACH_IOMMUFD_PT
+ * (sent to the fake's file through dpi_ioctl, so fault injection reaches it), and when that
+ * fails, dpi_ioas_iommufd_attach_failed. */
+static int device_attach(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt)
+{
+	struct vfio_device_attach_iommufd_pt at = {.argsz = sizeof(at)};
+	int fd, rc = dpi_ioas_iommufd_attach_target(ioas, dev_id, pt);
+
+	if (rc != 0)
+		return rc;
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_iommufd_fd(ioas, &fd), 0);
+	at.pt_id = *pt;
+	rc = dpi_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) == 0 ? 0 : -errno;
+	if (rc != 0)
+		dpi_ioas_iommufd_attach_failed(ioas, dev_id);
+	return rc;
+}
+
+/* The first device's attach fails after the IOAS allocated its HWPTs for it: they are released
+ * (no device ever used them), the IOAS stays nested without a device view (no invalidation
+ * sent), a later device decides again and works, and destroy leaves no kernel object. A failed
+ * attach of a second device keeps the HWPTs the first one uses. Every fault point on the way. */
+static void test_attach_failed(void)
+{
+	int n, fired_any = 0;
+
+	for (n = 1; n < 100; n++) {
+		struct dp_ioas *ioas;
+		struct scene s;
+		uint32_t id = 0, id2 = 0;
+
+		fake_reset(true);
+		ioas = new_ioas();
+		scene_setup(ioas, &s);
+		ut_log_capture();
+		dpi_fault_arm(n, EIO);
+		int rc = device_attach(ioas, 1, &id);
+		bool fired = dpi_fault_fired();
+		dpi_fault_arm(0, 0);
+		if (rc != 0) {
+			CU_ASSERT(fired);
+			fired_any++;
+			CU_ASSERT_EQUAL(count_kind(OBJ_PARENT) + count_kind(OBJ_S1), 0);
+			CU_ASSERT_EQUAL(F.dev_attaches, 0);
+			CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 1);
+			dp_iova_t iv;
+			CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a, 64 * KiB, 0, &iv), 0);
+			CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv, 64 * KiB), 0);
+			CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+			CU_ASSERT_EQUAL(F.invals, 0); /* nothing sees stage 1 */
+			CU_ASSERT_EQUAL(device_attach(ioas, 2, &id), 0); /* decides again */
+		}
+		ut_log_release();
+		CU_ASSERT_EQUAL(F.dev_attaches, 1);
+		CU_ASSERT_EQUAL(count_kind(OBJ_PARENT), 1);
+		CU_ASSERT_EQUAL_FATAL(count_kind(OBJ_S1), 1);
+		CU_ASSERT(obj(id) != NULL && obj(id)->kind == OBJ_S1);
+		CU_ASSERT(reaches(ioas, s.ix, s.a + 256 * KiB));
+		/* a second device's failed attach keeps what the first one uses */
+		ut_log_capture();
+		dpi_fault_arm_site("ioctl", 2, EIO); /* GET_HW_INFO passes, the attach fails */
+		CU_ASSERT_EQUAL(device_attach(ioas, 3, &id2), -EIO);
+		dpi_fault_arm(0, 0);
+		ut_log_release();
+		CU_ASSERT_EQUAL(id2, id);
+		CU_ASSERT(obj(id) != NULL && count_kind(OBJ_PARENT) == 1);
+		dp_iova_t iv;
+		CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a, 64 * KiB, 0, &iv), 0);
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv, 64 * KiB), 0);
+		CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+		CU_ASSERT_EQUAL(F.invals, 1);
+		CU_ASSERT_EQUAL(F.inval_hwpt, id);
+		scene_teardown(ioas, &s); /* checks F.nobj == 0 */
+		if (!fired)
+			break;
+	}
+	CU_ASSERT(n < 100);
+	CU_ASSERT(fired_any >= 3);
+	printf("(%d failure points) ", fired_any);
+}
+
 /* dp_pasid_attach on iommufd refuses a nested IOAS on either side, with that reason (not the
  * kernel, the width or "not on iommufd"), -EOPNOTSUPP, and nothing changed: no kernel object,
  * no attachment record, the IOASes still destroyable. The device is a stand-in with the fields
@@ -789,6 +881,7 @@ int main(void)
 		UT_TEST(test_hwpt_refused),
 		UT_TEST(test_convert_displaced),
 		UT_TEST(test_nested_fail_nth),
+		UT_TEST(test_attach_failed),
 		UT_TEST(test_pasid_refused),
 		UT_TEST(test_args),
 	};
