@@ -244,9 +244,15 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
  * Deferred mode (the default; see enum dp_inval_mode and its SECURITY WINDOW): queued; the
  *   device may reach the buffer until the next flush. Falls back to a strict unmap when the
  *   thread's queue cannot be allocated. May run a flush (queue full, or age due).
+ * A failed IOTLB invalidation (a nested IOAS's IOMMU_HWPT_INVALIDATE) loses nothing: the
+ *   invalidation is retried by the next flush or unmap, and the IOVA is freed only after it
+ *   succeeded. After 4 failed submissions in a row the pending invalidations are quarantined
+ *   (one log line): the IOVAs they cover are never reused (dp_iova_stats.quarantined), nor is
+ *   the memory behind them unpinned, until the IOAS is destroyed; later unmaps work again.
  * @return 0; -EINVAL (NULL, zero length, misaligned); -ENOENT (not a dp_iova_map mapping of
  *   exactly this range, e.g. unmapped already, also when still pending: logged, nothing
- *   changes); strict: a backend errno (logged; the mapping stays).
+ *   changes); strict: a backend errno (logged; the mapping stays; retry the call), -EIO for
+ *   good once its invalidation was quarantined.
  */
 int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len);
 
@@ -314,10 +320,13 @@ struct dp_iova_stats {
 	uint64_t pending;           /**< ranges unmapped by callers but not yet by a flush */
 	uint64_t unmap_failures;    /**< backend unmaps that failed in a flush (kept, retried) */
 	uint64_t flush_epoch;       /**< flushes completed (the global flush epoch) */
+	uint64_t quarantined;       /**< IOVA ranges never reused because their IOTLB
+				         invalidation failed repeatedly (nested IOAS: see
+				         dp_iova_unmap) */
 };
 
 #if defined(__LP64__)
-DP_STATIC_ASSERT(sizeof(struct dp_iova_stats) == 120, "dp_iova_stats layout is ABI");
+DP_STATIC_ASSERT(sizeof(struct dp_iova_stats) == 128, "dp_iova_stats layout is ABI");
 #endif
 
 /**

@@ -129,6 +129,7 @@ const struct dpi_iommu_ops dpi_iommu_nested_fd_ops = {
 	.get_ranges = fd_get_ranges,
 	.batch_begin = dpi_nested_batch_begin,
 	.batch_end = dpi_nested_batch_end,
+	.quarantined = dpi_nested_quarantined,
 };
 
 int dpi_nested_fd_start(struct dp_ioas *ioas)

@@ -70,6 +70,8 @@ static struct {
 	bool nest;    /* GET_HW_INFO shows ECAP.NEST (devices below NO_NEST_DEV) */
 	int hwpt_err; /* HWPT_ALLOC fails with this */
 	int info_err; /* GET_HW_INFO fails with this */
+	int inval_err;        /* HWPT_INVALIDATE fails with this ... */
+	uint32_t inval_done;  /* ... after handling this many entries (entry_num out) */
 } F;
 
 static const uint64_t g_nest_ecap = DPI_VTD_ECAP_NEST | DPI_VTD_ECAP_SMTS | DPI_VTD_ECAP_FLTS |
@@ -243,8 +245,13 @@ static int fake_ioctl(unsigned long req, void *arg)
 		if (o == NULL || o->kind != OBJ_S1 || c->data_type != IOMMU_HWPT_INVALIDATE_DATA_VTD_S1)
 			return fail(EINVAL);
 		F.invals++;
-		F.inval_entries += c->entry_num;
 		F.inval_hwpt = c->hwpt_id;
+		if (F.inval_err) {
+			c->entry_num = DPI_MIN(c->entry_num, F.inval_done);
+			F.inval_entries += c->entry_num;
+			return fail(F.inval_err);
+		}
+		F.inval_entries += c->entry_num;
 		return 0;
 	}
 	default:
@@ -299,7 +306,8 @@ static void fake_reset(bool nest)
 	F.nobj = F.nm = F.maps = F.unmaps = F.invals = F.inval_entries = F.inval_hwpt = 0;
 	F.dev_attaches = 0;
 	F.nest = nest;
-	F.hwpt_err = F.info_err = 0;
+	F.hwpt_err = F.info_err = F.inval_err = 0;
+	F.inval_done = 0;
 	F.next_id = next;
 }
 
@@ -798,6 +806,78 @@ static void test_attach_failed(void)
 	printf("(%d failure points) ", fired_any);
 }
 
+/* IOMMU_HWPT_INVALIDATE failing on the kernel side: four separate ranges unmapped; an error
+ * with entry_num short (one entry handled, the next refused) twice, then the ioctl itself
+ * failing (fault injection) twice. The entries not handled stay queued and nothing is freed;
+ * the fourth failure in a row quarantines the two left (one log line); the next flush sends
+ * nothing, frees the two ranges whose entries were handled and keeps the two quarantined out
+ * of use; later unmaps are invalidated and reclaimed as usual. */
+static void test_inval_quarantine(void)
+{
+	struct dp_ioas *ioas;
+	struct scene s;
+	struct dp_iova_stats st = {.size = sizeof(st)};
+	struct dpi_nested_stats ns;
+	dp_iova_t iv[8], y;
+	uint32_t id = 0;
+
+	fake_reset(true);
+	ioas = new_ioas();
+	scene_setup(ioas, &s);
+	ut_log_capture();
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_iommufd_attach_target(ioas, 1, &id), 0);
+	for (int i = 0; i < 8; i++)
+		CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a + i * 128 * KiB, 64 * KiB, 0, &iv[i]), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	uint64_t reclaimed = st.reclaimed;
+	for (int i = 0; i < 8; i += 2) /* not adjacent: four runs, four entries */
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv[i], 64 * KiB), 0);
+	F.inval_err = EINVAL;
+	F.inval_done = 1;
+	uint32_t e0 = F.inval_entries;
+	for (int k = 1; k <= 4; k++) {
+		if (k > 2) {
+			F.inval_err = 0;
+			dpi_fault_arm_site("ioctl", 1, EIO);
+		}
+		CU_ASSERT(dp_iova_flush(ioas) < 0);
+		dpi_fault_arm(0, 0);
+		CU_ASSERT_EQUAL(ut_log_has("are quarantined"), k == 4);
+	}
+	CU_ASSERT_EQUAL(F.inval_entries, e0 + 2); /* one handled by each short call */
+	ns = (struct dpi_nested_stats){0};
+	CU_ASSERT_EQUAL(dpi_ioas_nested_stats(ioas, &ns), 0);
+	CU_ASSERT_EQUAL(ns.inval_failures, 4);
+	CU_ASSERT_EQUAL(ns.inval_quarantined, 2);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed); /* nothing freed before a success */
+	uint32_t invals = F.invals;
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(F.invals, invals); /* nothing left to send for them */
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.quarantined, 2);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed + 2);
+	for (int i = 1; i < 8; i += 2)
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv[i], 64 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(F.invals, ++invals);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed + 6);
+	/* a later unmap: one call with its own entry, and its IOVA comes back */
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a, 64 * KiB, 0, &y), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, y, 64 * KiB), 0);
+	e0 = F.inval_entries;
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(F.invals, invals + 1);
+	CU_ASSERT_EQUAL(F.inval_entries, e0 + 1);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed + 7);
+	CU_ASSERT_EQUAL(st.quarantined, 2);
+	ut_log_release();
+	scene_teardown(ioas, &s); /* nothing left behind in the kernel */
+}
+
 /* dp_pasid_attach on iommufd refuses a nested IOAS on either side, with that reason (not the
  * kernel, the width or "not on iommufd"), -EOPNOTSUPP, and nothing changed: no kernel object,
  * no attachment record, the IOASes still destroyable. The device is a stand-in with the fields
@@ -882,6 +962,7 @@ int main(void)
 		UT_TEST(test_convert_displaced),
 		UT_TEST(test_nested_fail_nth),
 		UT_TEST(test_attach_failed),
+		UT_TEST(test_inval_quarantine),
 		UT_TEST(test_pasid_refused),
 		UT_TEST(test_args),
 	};
