@@ -27,8 +27,9 @@
  * parent areas without stage-1 users are unmapped. A failed submission keeps its remaining
  * entries queued: they are resubmitted first next time, and until then nothing they cover is
  * reused. After DPI_NESTED_MAX_FAILS failures in a row they are quarantined instead (see
- * quarantine()): never reused, so that later unmaps are not stuck behind them. All ops run under the IOAS lock; a batch belongs to the thread of the flush that
- * opened it, so unmaps from other threads meanwhile still submit before they return.
+ * quarantine()): never reused, so that later unmaps are not stuck behind them. All ops run
+ * under the IOAS lock; a batch belongs to the thread of the flush that opened it, so unmaps
+ * from other threads meanwhile still submit before they return.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -240,8 +241,8 @@ static void hold_gone(struct nested_ioas *ni, const struct gone *g)
 	struct parea a = {.gpa = g->gpa, .len = g->len, .held = true};
 
 	if (pa_insert(&ni->dyn, &a) != 0)
-		DPI_WARN("nested: no memory to record quarantined parent GPA 0x%" PRIx64 "+0x%" PRIx64
-			 "; it stays mapped", g->gpa, g->len);
+		DPI_WARN("nested: no memory to record quarantined parent GPA 0x%" PRIx64
+			 "+0x%" PRIx64 "; it stays mapped", g->gpa, g->len);
 }
 
 /*
@@ -263,7 +264,8 @@ static int quarantine(struct nested_ioas *ni, uint64_t mark, int err)
 		uint32_t cap = ni->cquar ? ni->cquar : 64;
 		while (cap < ni->nquar + n)
 			cap *= 2;
-		struct iommu_hwpt_vtd_s1_invalidate *nqr = dpi_realloc(ni->quar, cap * sizeof(*nqr));
+		struct iommu_hwpt_vtd_s1_invalidate *nqr;
+		nqr = dpi_realloc(ni->quar, cap * sizeof(*nqr));
 		if (nqr == NULL)
 			return -ENOMEM;
 		ni->quar = nqr;
@@ -286,8 +288,8 @@ static int quarantine(struct nested_ioas *ni, uint64_t mark, int err)
 		"page(s) and the parent memory stage 1 used are never reused until the IOAS is "
 		"destroyed (dp_iova_stats.quarantined counts the IOVA ranges); later unmaps work "
 		"again; check the kernel log for the IOMMU's error", ni->fail_streak,
-		strerror(-err), n, n == 1 ? "y" : "ies", n ? (uint64_t)ni->quar[ni->nquar - n].addr : 0,
-		pages);
+		strerror(-err), n, n == 1 ? "y" : "ies",
+		n ? (uint64_t)ni->quar[ni->nquar - n].addr : 0, pages);
 	return 0;
 }
 
@@ -480,9 +482,9 @@ static void write_only(struct nested_ioas *ni, dp_iova_t iova)
 	if (ni->st.widened++ == 0)
 		DPI_NOTICE("nested IOAS: IOVA 0x%" PRIx64 " was mapped DP_MAP_WRITE without "
 			   "DP_MAP_READ, but stage-1 (first-stage) page tables cannot express "
-			   "write-only: the device may read it too (this and later such mappings of "
-			   "this IOAS are read/write; use a plain IOAS where write-only matters)",
-			   iova);
+			   "write-only: the device may read it too (this and later such mappings "
+			   "of this IOAS are read/write; use a plain IOAS where write-only "
+			   "matters)", iova);
 }
 
 int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
@@ -559,7 +561,8 @@ int dpi_nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	if (rc == -ENOENT && ni->nquar != 0 && in_quarantine(ni, iova, len)) {
 		/* A retry of an unmap whose invalidation was given up: it never completes. */
 		DPI_ERR("nested: unmap of IOVA 0x%" PRIx64 "+0x%zx: its invalidation was "
-			"quarantined after repeated failures; the IOVA stays out of use", iova, len);
+			"quarantined after repeated failures; the IOVA stays out of use", iova,
+			len);
 		return -EIO;
 	}
 	if (rc == -ENOENT && (queued(ni, iova, len) || cleared(ni, iova, len))) {

@@ -206,16 +206,6 @@ static int cmp_range(const void *a, const void *b)
 	return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
-/*
- * Batched backends (ops->batch_end, e.g. nested): the unmaps of a flush only queue their IOTLB
- * invalidations and batch_end submits them at once, so a run's IOVAs wait in v->done until
- * batch_end returned 0 (the epoch rule). When batch_end fails they stay in v->done, not reused:
- * the backend keeps the invalidations it did not get through, and the next flush (which runs
- * for them even with nothing new pending) submits them again and then frees the IOVAs. After
- * repeated failures the backend may give invalidations up (ops->quarantined): their IOVAs are
- * never freed (counted in dp_iova_stats.quarantined).
- * Returns the IOVA ranges freed, or the backend's error.
- */
 /* Ranges whose invalidation the backend gave up get len 0 (never freed). IOAS lock held. */
 static void drop_quarantined(struct dp_ioas *ioas, struct inval_range *r, uint32_t n)
 {
@@ -233,6 +223,16 @@ static void drop_quarantined(struct dp_ioas *ioas, struct inval_range *r, uint32
 		ADD(&ioas->inval.c.quarantined, k);
 }
 
+/*
+ * Batched backends (ops->batch_end, e.g. nested): the unmaps of a flush only queue their IOTLB
+ * invalidations and batch_end submits them at once, so a run's IOVAs wait in v->done until
+ * batch_end returned 0 (the epoch rule). When batch_end fails they stay in v->done, not reused:
+ * the backend keeps the invalidations it did not get through, and the next flush (which runs
+ * for them even with nothing new pending) submits them again and then frees the IOVAs. After
+ * repeated failures the backend may give invalidations up (ops->quarantined): their IOVAs are
+ * never freed (counted in dp_iova_stats.quarantined).
+ * Returns the IOVA ranges freed, or the backend's error.
+ */
 static int batch_end(struct dp_ioas *ioas)
 {
 	struct inval *v = &ioas->inval;

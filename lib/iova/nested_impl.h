@@ -47,8 +47,9 @@ struct nested_ioas {
 	struct iommufd_ioas *fd;             /* iommufd: the parent IOAS (the base backend's) */
 	uint32_t parent_hwpt;                /* iommufd: NEST_PARENT HWPT; 0 before a device */
 	struct dpi_iommufd_hwpt hwpt;        /* iommufd: the stage-1 HWPT; hwpt_id 0: none yet */
-	uint32_t hwpt_users;                 /* iommufd: attaches handed the stage-1 HWPT, minus
-					      * those that failed (dpi_ioas_iommufd_attach_failed) */
+	/* iommufd: attaches handed the stage-1 HWPT, minus those that failed
+	 * (dpi_ioas_iommufd_attach_failed) */
+	uint32_t hwpt_users;
 	const struct nested_parent_ops *pops;
 	/* Invalidation submission; NULL while no device can see stage 1 (nothing is cached
 	 * anywhere then: queued entries are dropped as handled). */

@@ -494,7 +494,7 @@ static uint32_t retired_take(struct dpi_s1pt *pt, uint64_t upto, bool reuse)
 			if (reuse)
 				page_free_now(pt, page);
 			else
-				ADD(&pt->st.quarantined, 1); /* in no list: its chunk goes at destroy */
+				ADD(&pt->st.quarantined, 1); /* in no list: goes with its chunk */
 			n++;
 		} else {
 			push(pt, &pt->retired_head, page);

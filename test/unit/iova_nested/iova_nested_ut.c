@@ -779,7 +779,8 @@ static void test_nested_quarantine(void)
 
 	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, &parent), 0);
 	for (int i = 0; i < 20; i++)
-		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + i * 4 * KiB, 4 * KiB, 0, &iova[i]), 0);
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + i * 4 * KiB, 4 * KiB, 0, &iova[i]),
+				      0);
 	uint64_t s2_unmaps = nstats(ioas).s2_unmaps;
 	for (int i = 0; i < 20; i++)
 		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[i], 4 * KiB), 0);
