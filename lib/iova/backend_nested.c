@@ -151,7 +151,7 @@ static void pa_drop(void *ctx, uint64_t gpa, uint64_t size)
 		return;
 	}
 	s->a[i].refs -= size;
-	if (s->a[i].refs == 0 && !s->a[i].held) {
+	if (s->a[i].refs == 0) {
 		pa_retire(ni, s->a[i].gpa, s->a[i].len);
 		pa_remove(s, (uint32_t)i);
 	}
@@ -238,7 +238,7 @@ static bool in_quarantine(const struct nested_ioas *ni, uint64_t iova, uint64_t 
  * area takes its GPA). */
 static void hold_gone(struct nested_ioas *ni, const struct gone *g)
 {
-	struct parea a = {.gpa = g->gpa, .len = g->len, .held = true};
+	struct parea a = {.gpa = g->gpa, .len = g->len, .refs = PAREA_HELD};
 
 	if (pa_insert(&ni->dyn, &a) != 0)
 		DPI_WARN("nested: no memory to record quarantined parent GPA 0x%" PRIx64
@@ -277,9 +277,9 @@ static int quarantine(struct nested_ioas *ni, uint64_t mark, int err)
 	ni->st.inval_quarantined += n;
 	pages = dpi_s1pt_quarantine(ni->pt, mark);
 	for (uint32_t i = 0; i < ni->fixed.n; i++)
-		ni->fixed.a[i].held = true;
+		ni->fixed.a[i].refs |= PAREA_HELD;
 	for (uint32_t i = 0; i < ni->dyn.n; i++)
-		ni->dyn.a[i].held = true;
+		ni->dyn.a[i].refs |= PAREA_HELD;
 	for (uint32_t i = 0; i < ni->ngone; i++)
 		hold_gone(ni, &ni->gone[i]);
 	ni->ngone = 0;
@@ -492,13 +492,13 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 {
 	struct nested_ioas *ni = ni_of(ioas);
 	struct parea_set *s = &ni->fixed;
-	int64_t i = in_dyn_window(iova) ? pa_by_vaddr(s, (uintptr_t)vaddr, len) : -1;
 	uint64_t gpa;
+	int64_t i;
 	int rc;
 
 	if (dpi_unlikely(!(prot & DPI_PROT_READ)))
 		write_only(ni, iova);
-
+	i = in_dyn_window(iova) ? pa_by_vaddr(s, (uintptr_t)vaddr, len) : -1;
 	/* A failing stage-1 map queues one entry below: make room first (as an unmap does). */
 	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
 		return rc;
@@ -534,7 +534,7 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 	if (rc != 0) {
 		/* Tables linked for a moment were retired: flush their caches before reuse. */
 		queue(ni, iova, len, true);
-		if (s->a[i].refs == 0 && !s->a[i].held) {
+		if (s->a[i].refs == 0) {
 			pa_retire(ni, s->a[i].gpa, s->a[i].len);
 			pa_remove(s, (uint32_t)i);
 		}

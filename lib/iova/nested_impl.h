@@ -16,12 +16,13 @@
 #include "iova_impl.h"
 
 /* A parent (stage-2) mapping: [gpa, gpa+len) -> [vaddr, vaddr+len); refs = stage-1 bytes
- * pointing into it. */
+ * pointing into it, plus PAREA_HELD once stage 1 pointed here when an invalidation was
+ * quarantined (then it never drops to 0: the area is never unmapped). */
+#define PAREA_HELD (1ull << 63)
 struct parea {
 	uint64_t gpa, len;
 	uintptr_t vaddr;
 	uint64_t refs;
-	bool held; /* stage 1 pointed here when an invalidation was quarantined: never unmapped */
 };
 
 struct parea_set {
