@@ -175,7 +175,17 @@ struct dp_iova_range {
  */
 int dp_ioas_get_ranges(struct dp_ioas *ioas, struct dp_iova_range *ranges, uint32_t *count);
 
-/** Mapping permissions; 0 means read and write. */
+/**
+ * Mapping permissions; 0 means read and write.
+ * DP_MAP_READ alone: the device may only read the memory. DP_MAP_WRITE alone asks that the
+ * device may only write it; where the IOMMU's page tables cannot express write-only the
+ * mapping is read/write instead (the call succeeds: the device can do what was asked, and a
+ * buffer is never made less usable than requested). This is the case on a nested IOAS
+ * (DP_IOAS_F_NESTED: stage-1 tables use the VT-d first-stage format, in which a present entry
+ * is always readable); the first such mapping of an IOAS logs one notice. Do not rely on
+ * write-only to keep memory secret from a device: map such memory on a plain IOAS (see
+ * dp_ioas_nested()).
+ */
 #define DP_MAP_READ (1u << 0)
 #define DP_MAP_WRITE (1u << 1)
 
@@ -234,9 +244,15 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
  * Deferred mode (the default; see enum dp_inval_mode and its SECURITY WINDOW): queued; the
  *   device may reach the buffer until the next flush. Falls back to a strict unmap when the
  *   thread's queue cannot be allocated. May run a flush (queue full, or age due).
+ * A failed IOTLB invalidation (a nested IOAS's IOMMU_HWPT_INVALIDATE) loses nothing: the
+ *   invalidation is retried by the next flush or unmap, and the IOVA is freed only after it
+ *   succeeded. After 4 failed submissions in a row the pending invalidations are quarantined
+ *   (one log line): the IOVAs they cover are never reused (dp_iova_stats.quarantined), nor is
+ *   the memory behind them unpinned, until the IOAS is destroyed; later unmaps work again.
  * @return 0; -EINVAL (NULL, zero length, misaligned); -ENOENT (not a dp_iova_map mapping of
  *   exactly this range, e.g. unmapped already, also when still pending: logged, nothing
- *   changes); strict: a backend errno (logged; the mapping stays).
+ *   changes); strict: a backend errno (logged; the mapping stays; retry the call), -EIO for
+ *   good once its invalidation was quarantined.
  */
 int dp_iova_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len);
 
@@ -304,10 +320,13 @@ struct dp_iova_stats {
 	uint64_t pending;           /**< ranges unmapped by callers but not yet by a flush */
 	uint64_t unmap_failures;    /**< backend unmaps that failed in a flush (kept, retried) */
 	uint64_t flush_epoch;       /**< flushes completed (the global flush epoch) */
+	uint64_t quarantined;       /**< IOVA ranges never reused because their IOTLB
+				         invalidation failed repeatedly (nested IOAS: see
+				         dp_iova_unmap) */
 };
 
 #if defined(__LP64__)
-DP_STATIC_ASSERT(sizeof(struct dp_iova_stats) == 120, "dp_iova_stats layout is ABI");
+DP_STATIC_ASSERT(sizeof(struct dp_iova_stats) == 128, "dp_iova_stats layout is ABI");
 #endif
 
 /**

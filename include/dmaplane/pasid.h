@@ -81,7 +81,9 @@ int dp_pasid_free(struct dp_device *dev, uint32_t pasid);
  *               won the race); an IOAS on another backend than the device's;
  *   -EBUSY      that PASID of the device is attached already (detach it first);
  *   -EOPNOTSUPP no PASID support on this path: the device or IOMMU has none, the IOAS is on
- *               the vfio type1 backend or is a nested IOAS on iommufd (DP_IOAS_F_NESTED), or
+ *               the vfio type1 backend or is a nested IOAS on iommufd (DP_IOAS_F_NESTED),
+ *               the device was opened on such a nested IOAS (checked before anything else
+ *               on iommufd; nothing changes), or
  *               the kernel is older than 6.15 (the log names the running kernel and what is
  *               needed);
  *   -ERANGE     mappings of the IOAS lie in IOVA ranges the device reserves;

@@ -49,6 +49,9 @@ struct dpi_iommu_ops {
 	 * called with the IOAS lock held. */
 	void (*batch_begin)(struct dp_ioas *ioas);
 	int (*batch_end)(struct dp_ioas *ioas);
+	/* Optional: true when an invalidation covering part of [iova, iova+len) was given up
+	 * (quarantined): the deferred flush never frees such IOVAs. IOAS lock held. */
+	bool (*quarantined)(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len);
 };
 
 extern const struct dpi_iommu_ops dpi_iommu_sim_ops;
@@ -66,9 +69,14 @@ struct dpi_nested_stats {
 	uint64_t s2_maps, s2_unmaps;    /* parent (stage-2) map / unmap calls: pinning */
 	uint64_t inval_calls;           /* invalidate submissions (IOMMU_HWPT_INVALIDATE) */
 	uint64_t inval_entries;         /* entries submitted and handled */
-	uint64_t inval_failures;        /* batches that failed (their IOVAs are never reused) */
+	uint64_t inval_failures;        /* submissions that failed (their entries stay queued) */
+	uint64_t inval_quarantined;     /* entries given up after repeated failures */
 	uint64_t tables_released;       /* table pages made reusable after an invalidation */
+	uint64_t widened;               /* DP_MAP_WRITE-only mappings made read/write */
 };
+/* Tests: failed stage-1 invalidation submissions in a row after which a nested IOAS
+ * quarantines the entries (0: the default, 4). Process-wide. */
+void dpi_nested_set_max_fails(uint32_t n);
 /* 0; -ENOTSUP (not a nested IOAS). */
 int dpi_ioas_nested_stats(struct dp_ioas *ioas, struct dpi_nested_stats *st);
 /* The stage-1 table of a nested IOAS, and its stage-2 (parent) sim domain. -ENOTSUP. */
@@ -120,6 +128,15 @@ int dpi_ioas_iommufd_fd(const struct dp_ioas *ioas, int *iommufd);
  * nothing changed).
  */
 int dpi_ioas_iommufd_attach_target(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id);
+/*
+ * iommufd: the attach of dev_id to the *pt_id that dpi_ioas_iommufd_attach_target gave failed
+ * (lib/vfio calls this right after VFIO_DEVICE_ATTACH_IOMMUFD_PT failed). A nested IOAS whose
+ * HWPTs no device has used destroys them (NEST_PARENT and stage-1) and decides again at the
+ * next device, which may sit behind another IOMMU; HWPTs a device attached to stay until the
+ * IOAS is destroyed. A conversion to the plain IOAS is not undone (a plain IOAS serves every
+ * device). Nothing for other IOASes.
+ */
+void dpi_ioas_iommufd_attach_failed(struct dp_ioas *ioas, uint32_t dev_id);
 
 /* Tests without a kernel: open @path instead of /dev/iommu (NULL: /dev/iommu again). */
 void dpi_iommufd_set_dev_path(const char *path);

@@ -116,12 +116,16 @@ int dpi_s1pt_lookup(struct dpi_s1pt *pt, uint64_t iova, uint64_t *gpa, uint32_t 
 uint64_t dpi_s1pt_retire_seq(struct dpi_s1pt *pt);
 /* Make retired pages with a sequence number below @upto reusable. Returns how many. */
 uint32_t dpi_s1pt_release(struct dpi_s1pt *pt, uint64_t upto);
+/* Retired pages with a sequence number below @upto are never reused (their invalidation
+ * cannot be had: a device may still cache them); they go with the table. Returns how many. */
+uint32_t dpi_s1pt_quarantine(struct dpi_s1pt *pt, uint64_t upto);
 
 struct dpi_s1pt_stats {
 	uint64_t chunks;        /* 2 MiB chunks mapped by stage 2 */
 	uint64_t tables;        /* table pages linked into the tree, root included */
 	uint64_t retired;       /* unlinked, waiting for their invalidation */
 	uint64_t free;          /* reusable */
+	uint64_t quarantined;   /* retired for good (dpi_s1pt_quarantine) */
 	uint64_t leaves[3];     /* live leaves of 4 KiB, 2 MiB, 1 GiB */
 };
 void dpi_s1pt_stats(struct dpi_s1pt *pt, struct dpi_s1pt_stats *st);

@@ -26,8 +26,10 @@
  * a submission succeeds, retired table pages become reusable (the epoch rule, stage1.c) and
  * parent areas without stage-1 users are unmapped. A failed submission keeps its remaining
  * entries queued: they are resubmitted first next time, and until then nothing they cover is
- * reused. All ops run under the IOAS lock; a batch belongs to the thread of the flush that
- * opened it, so unmaps from other threads meanwhile still submit before they return.
+ * reused. After DPI_NESTED_MAX_FAILS failures in a row they are quarantined instead (see
+ * quarantine()): never reused, so that later unmaps are not stuck behind them. All ops run
+ * under the IOAS lock; a batch belongs to the thread of the flush that opened it, so unmaps
+ * from other threads meanwhile still submit before they return.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -210,8 +212,92 @@ static int fault_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e,
 	return ni->s1_submit(ni->s1_ctx, e, num);
 }
 
+static uint32_t g_max_fails = DPI_NESTED_MAX_FAILS;
+
+void dpi_nested_set_max_fails(uint32_t n)
+{
+	__atomic_store_n(&g_max_fails, n ? n : DPI_NESTED_MAX_FAILS, __ATOMIC_RELAXED);
+}
+
+static bool overlaps_entry(const struct iommu_hwpt_vtd_s1_invalidate *e, uint64_t iova,
+			   uint64_t len)
+{
+	return iova < e->addr + e->npages * DPI_S1_PAGE && e->addr < iova + len;
+}
+
+/* True when a quarantined entry covers part of [iova, iova+len). */
+static bool in_quarantine(const struct nested_ioas *ni, uint64_t iova, uint64_t len)
+{
+	for (uint32_t i = 0; i < ni->nquar; i++)
+		if (overlaps_entry(&ni->quar[i], iova, len))
+			return true;
+	return false;
+}
+
+/* Keep a parent area that went out of use mapped for good (in the dynamic set, so that no new
+ * area takes its GPA). */
+static void hold_gone(struct nested_ioas *ni, const struct gone *g)
+{
+	struct parea a = {.gpa = g->gpa, .len = g->len, .refs = PAREA_HELD};
+
+	if (pa_insert(&ni->dyn, &a) != 0)
+		DPI_WARN("nested: no memory to record quarantined parent GPA 0x%" PRIx64
+			 "+0x%" PRIx64 "; it stays mapped", g->gpa, g->len);
+}
+
+/*
+ * After DPI_NESTED_MAX_FAILS failed submissions in a row the queued entries are given up
+ * rather than left to block every later unmap behind them. The IOMMU may still cache what they
+ * cover, so nothing of it is reused: their IOVAs (the deferred flush asks
+ * dpi_nested_quarantined before freeing one; a strict unmap fails and keeps its mapping
+ * recorded, so its IOVA is not mapped again), the table pages retired so far (each is
+ * covered by a queued entry: a successful submission releases every page retired before it),
+ * and every parent area stage 1 pointed into until now (mapped and pinned until the IOAS is
+ * destroyed: a stale translation can only reach memory that is still ours).
+ * 0; -ENOMEM (nothing changed: the entries stay queued).
+ */
+static int quarantine(struct nested_ioas *ni, uint64_t mark, int err)
+{
+	uint32_t n = ni->nq, pages;
+
+	if (ni->nquar + n > ni->cquar) {
+		uint32_t cap = ni->cquar ? ni->cquar : 64;
+		while (cap < ni->nquar + n)
+			cap *= 2;
+		struct iommu_hwpt_vtd_s1_invalidate *nqr;
+		nqr = dpi_realloc(ni->quar, cap * sizeof(*nqr));
+		if (nqr == NULL)
+			return -ENOMEM;
+		ni->quar = nqr;
+		ni->cquar = cap;
+	}
+	memcpy(ni->quar + ni->nquar, ni->q, n * sizeof(*ni->q));
+	ni->nquar += n;
+	ni->nq = 0;
+	ni->st.inval_quarantined += n;
+	pages = dpi_s1pt_quarantine(ni->pt, mark);
+	for (uint32_t i = 0; i < ni->fixed.n; i++)
+		ni->fixed.a[i].refs |= PAREA_HELD;
+	for (uint32_t i = 0; i < ni->dyn.n; i++)
+		ni->dyn.a[i].refs |= PAREA_HELD;
+	for (uint32_t i = 0; i < ni->ngone; i++)
+		hold_gone(ni, &ni->gone[i]);
+	ni->ngone = 0;
+	DPI_ERR("nested: the stage-1 invalidation failed %u times in a row (last: %s): %u "
+		"entr%s (first IOVA 0x%" PRIx64 ") are quarantined: the IOVAs they cover, %u table "
+		"page(s) and the parent memory stage 1 used are never reused until the IOAS is "
+		"destroyed (dp_iova_stats.quarantined counts the IOVA ranges); later unmaps work "
+		"again; check the kernel log for the IOMMU's error", ni->fail_streak,
+		strerror(-err), n, n == 1 ? "y" : "ies",
+		n ? (uint64_t)ni->quar[ni->nquar - n].addr : 0, pages);
+	return 0;
+}
+
 /* Submit the queue; then release retired table pages and unmap parent areas nobody uses.
- * Before any device sees stage 1 (no s1_submit) nothing is cached: the queue is dropped. */
+ * Before any device sees stage 1 (no s1_submit) nothing is cached: the queue is dropped.
+ * A failed submission keeps what was not handled queued (the error is returned); the
+ * DPI_NESTED_MAX_FAILS-th in a row quarantines it (still returning the error: what it
+ * covers was not invalidated). */
 int dpi_nested_submit(struct nested_ioas *ni)
 {
 	uint64_t mark = dpi_s1pt_retire_seq(ni->pt); /* all retired so far have queued entries */
@@ -226,10 +312,14 @@ int dpi_nested_submit(struct nested_ioas *ni)
 			ni->nq -= failed;
 			ni->st.inval_entries += failed;
 			ni->st.inval_failures++;
+			if (++ni->fail_streak >= __atomic_load_n(&g_max_fails, __ATOMIC_RELAXED) &&
+			    quarantine(ni, mark, rc) == 0)
+				ni->fail_streak = 0;
 			return rc;
 		}
 		ni->st.inval_entries += ni->nq;
 	}
+	ni->fail_streak = 0;
 	ni->nq = 0;
 	ni->st.tables_released += dpi_s1pt_release(ni->pt, mark);
 	for (uint32_t i = 0; i < ni->ngone; i++) {
@@ -315,6 +405,7 @@ void dpi_nested_free(struct nested_ioas *ni)
 	free(ni->dyn.a);
 	free(ni->gone);
 	free(ni->q);
+	free(ni->quar);
 	free(ni);
 }
 
@@ -384,15 +475,30 @@ static bool in_dyn_window(dp_iova_t iova)
 	return iova >= DPI_DYN_START && iova <= DPI_DYN_LAST;
 }
 
+/* DP_MAP_WRITE without DP_MAP_READ: first-stage entries have no write-only encoding (a present
+ * entry is readable), so the mapping is read/write. Counted; said once per IOAS. */
+static void write_only(struct nested_ioas *ni, dp_iova_t iova)
+{
+	if (ni->st.widened++ == 0)
+		DPI_NOTICE("nested IOAS: IOVA 0x%" PRIx64 " was mapped DP_MAP_WRITE without "
+			   "DP_MAP_READ, but stage-1 (first-stage) page tables cannot express "
+			   "write-only: the device may read it too (this and later such mappings "
+			   "of this IOAS are read/write; use a plain IOAS where write-only "
+			   "matters)", iova);
+}
+
 int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len,
 		   uint32_t prot)
 {
 	struct nested_ioas *ni = ni_of(ioas);
 	struct parea_set *s = &ni->fixed;
-	int64_t i = in_dyn_window(iova) ? pa_by_vaddr(s, (uintptr_t)vaddr, len) : -1;
 	uint64_t gpa;
+	int64_t i;
 	int rc;
 
+	if (dpi_unlikely(!(prot & DPI_PROT_READ)))
+		write_only(ni, iova);
+	i = in_dyn_window(iova) ? pa_by_vaddr(s, (uintptr_t)vaddr, len) : -1;
 	/* A failing stage-1 map queues one entry below: make room first (as an unmap does). */
 	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
 		return rc;
@@ -452,6 +558,13 @@ int dpi_nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len)
 	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
 		return rc;
 	rc = dpi_s1pt_unmap_fn(ni->pt, iova, len, &retired, pa_drop, ni);
+	if (rc == -ENOENT && ni->nquar != 0 && in_quarantine(ni, iova, len)) {
+		/* A retry of an unmap whose invalidation was given up: it never completes. */
+		DPI_ERR("nested: unmap of IOVA 0x%" PRIx64 "+0x%zx: its invalidation was "
+			"quarantined after repeated failures; the IOVA stays out of use", iova,
+			len);
+		return -EIO;
+	}
 	if (rc == -ENOENT && (queued(ni, iova, len) || cleared(ni, iova, len))) {
 		/* Cleared by an earlier call whose submission failed (the front end still holds
 		 * the range): submit what is queued, if anything, and finish the unmap. */
@@ -479,6 +592,13 @@ int dpi_nested_batch_end(struct dp_ioas *ioas)
 	return dpi_nested_submit(ni);
 }
 
+bool dpi_nested_quarantined(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len)
+{
+	struct nested_ioas *ni = ni_of(ioas);
+
+	return ni->nquar != 0 && in_quarantine(ni, iova, len);
+}
+
 const struct dpi_iommu_ops dpi_iommu_nested_ops = {
 	.name = "nested (sim)",
 	.backend = DP_IOMMU_SIM,
@@ -490,6 +610,7 @@ const struct dpi_iommu_ops dpi_iommu_nested_ops = {
 	.get_ranges = dpi_sim_ioas_get_ranges,
 	.batch_begin = dpi_nested_batch_begin,
 	.batch_end = dpi_nested_batch_end,
+	.quarantined = dpi_nested_quarantined,
 };
 
 /* ---- choosing nesting ------------------------------------------------------------------------ */

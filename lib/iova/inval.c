@@ -206,12 +206,31 @@ static int cmp_range(const void *a, const void *b)
 	return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
+/* Ranges whose invalidation the backend gave up get len 0 (never freed). IOAS lock held. */
+static void drop_quarantined(struct dp_ioas *ioas, struct inval_range *r, uint32_t n)
+{
+	uint32_t k = 0;
+
+	/* One call first: is anything of the whole IOVA space quarantined? (Almost never.) */
+	if (ioas->ops->quarantined == NULL || !ioas->ops->quarantined(ioas, 0, UINT64_MAX))
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		if (r[i].len != 0 && ioas->ops->quarantined(ioas, r[i].iova, r[i].len)) {
+			r[i].len = 0;
+			k++;
+		}
+	if (k != 0)
+		ADD(&ioas->inval.c.quarantined, k);
+}
+
 /*
  * Batched backends (ops->batch_end, e.g. nested): the unmaps of a flush only queue their IOTLB
  * invalidations and batch_end submits them at once, so a run's IOVAs wait in v->done until
  * batch_end returned 0 (the epoch rule). When batch_end fails they stay in v->done, not reused:
  * the backend keeps the invalidations it did not get through, and the next flush (which runs
- * for them even with nothing new pending) submits them again and then frees the IOVAs.
+ * for them even with nothing new pending) submits them again and then frees the IOVAs. After
+ * repeated failures the backend may give invalidations up (ops->quarantined): their IOVAs are
+ * never freed (counted in dp_iova_stats.quarantined).
  * Returns the IOVA ranges freed, or the backend's error.
  */
 static int batch_end(struct dp_ioas *ioas)
@@ -221,6 +240,8 @@ static int batch_end(struct dp_ioas *ioas)
 
 	pthread_mutex_lock(&ioas->lock);
 	rc = ioas->ops->batch_end(ioas);
+	if (rc == 0)
+		drop_quarantined(ioas, v->done, v->ndone);
 	pthread_mutex_unlock(&ioas->lock);
 	if (rc != 0) {
 		ADD(&v->c.unmap_failures, 1);
@@ -230,7 +251,8 @@ static int batch_end(struct dp_ioas *ioas)
 		return rc;
 	}
 	for (uint32_t i = 0; i < v->ndone; i++)
-		if (dpi_dyn_release(ioas, v->done[i].iova, v->done[i].len) == 0) {
+		if (v->done[i].len != 0 &&
+		    dpi_dyn_release(ioas, v->done[i].iova, v->done[i].len) == 0) {
 			ADD(&v->c.reclaimed, 1);
 			freed++;
 		}
@@ -238,7 +260,7 @@ static int batch_end(struct dp_ioas *ioas)
 	return freed;
 }
 
-static int batch_keep(struct dp_ioas *ioas, const struct inval_range *run, uint32_t n)
+static int batch_keep(struct dp_ioas *ioas, struct inval_range *run, uint32_t n)
 {
 	struct inval *v = &ioas->inval;
 
@@ -251,8 +273,14 @@ static int batch_keep(struct dp_ioas *ioas, const struct inval_range *run, uint3
 			nd = realloc(v->done, cap * sizeof(*nd));
 		if (nd == NULL) { /* no room: end the batch here (it covers this run too) */
 			int rc = batch_end(ioas);
+			if (rc >= 0) {
+				pthread_mutex_lock(&ioas->lock);
+				drop_quarantined(ioas, run, n);
+				pthread_mutex_unlock(&ioas->lock);
+			}
 			for (uint32_t i = 0; rc >= 0 && i < n; i++)
-				if (dpi_dyn_release(ioas, run[i].iova, run[i].len) == 0)
+				if (run[i].len != 0 &&
+				    dpi_dyn_release(ioas, run[i].iova, run[i].len) == 0)
 					ADD(&v->c.reclaimed, 1);
 			if (rc < 0) /* nowhere to keep them for a retry: out of use for good */
 				DPI_ERR("deferred unmap flush: no memory to keep %u IOVA range(s) for the "
@@ -272,7 +300,7 @@ static int batch_keep(struct dp_ioas *ioas, const struct inval_range *run, uint3
 }
 
 /* Unmap [buf[i], buf[j]) as one run, then reclaim its IOVAs. */
-static int unmap_run(struct dp_ioas *ioas, const struct inval_range *run, uint32_t n)
+static int unmap_run(struct dp_ioas *ioas, struct inval_range *run, uint32_t n)
 {
 	struct inval_counters *c = &ioas->inval.c;
 	dp_iova_t start = run[0].iova;
@@ -430,6 +458,7 @@ int dp_iova_stats(struct dp_ioas *ioas, struct dp_iova_stats *st)
 	s.pending = pending(ioas);
 	s.unmap_failures = LD(&c->unmap_failures);
 	s.flush_epoch = LD(&c->epoch);
+	s.quarantined = LD(&c->quarantined);
 	size = DPI_MIN(st->size, sizeof(s));
 	s.size = size;
 	memcpy(st, &s, size);

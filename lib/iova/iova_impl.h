@@ -81,6 +81,7 @@ struct inval_counters {
 	uint64_t maps, unmaps, backend_unmaps, ranges_unmapped, max_ranges;
 	uint64_t flushes[4]; /* enum inval_trigger */
 	uint64_t reclaimed, pending, unmap_failures, epoch;
+	uint64_t quarantined; /* ranges never freed: their invalidation was given up */
 };
 
 enum inval_trigger {

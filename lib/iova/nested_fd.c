@@ -14,7 +14,9 @@
  *  - GET_HW_INFO shows nesting: IOMMU_HWPT_ALLOC(NEST_PARENT) on the IOAS, then a VT-d stage-1
  *    HWPT over our table with that parent; the device attaches to the stage-1 HWPT, and from
  *    now on invalidations go to IOMMU_HWPT_INVALIDATE. Later devices attach to the same HWPT;
- *    one whose IOMMU cannot nest is refused.
+ *    one whose IOMMU cannot nest is refused. When the device then fails to attach
+ *    (dpi_ioas_iommufd_attach_failed) and no other device was given the HWPTs, they are
+ *    destroyed and the IOAS is back to deciding (see attach_failed).
  *  - It does not (or HWPT_ALLOC refuses nesting): the IOAS turns into the plain iommufd IOAS.
  *    The front end's record says what must be mapped: parent areas that are exactly a recorded
  *    mapping (GPA = IOVA, same memory, read/write) stay as they are; every other parent area
@@ -127,6 +129,7 @@ const struct dpi_iommu_ops dpi_iommu_nested_fd_ops = {
 	.get_ranges = fd_get_ranges,
 	.batch_begin = dpi_nested_batch_begin,
 	.batch_end = dpi_nested_batch_end,
+	.quarantined = dpi_nested_quarantined,
 };
 
 int dpi_nested_fd_start(struct dp_ioas *ioas)
@@ -337,8 +340,10 @@ static int decide(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id)
 			DPI_ERR("device %u: its IOMMU cannot nest (%s), but the devices of this IOAS "
 				"see it through a stage-1 table: open the device on another IOAS",
 				dev_id, dpi_nesting_why(&info, buf, sizeof(buf)));
-		if (rc == 0)
+		if (rc == 0) {
 			*pt_id = ni->hwpt.hwpt_id;
+			ni->hwpt_users++;
+		}
 		return rc;
 	}
 	if (rc == 0) {
@@ -349,6 +354,7 @@ static int decide(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id)
 				 dev_id, ni->hwpt.hwpt_id, dpi_s1pt_root(ni->pt), ni->parent_hwpt,
 				 ni->fd->ioas_id);
 			*pt_id = ni->hwpt.hwpt_id;
+			ni->hwpt_users = 1;
 			return 0;
 		}
 	} else if (rc == -EOPNOTSUPP) {
@@ -361,6 +367,47 @@ static int decide(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id)
 		return rc;
 	*pt_id = ni->fd->ioas_id;
 	return convert(ioas, dev_id, why);
+}
+
+/*
+ * The device given the stage-1 HWPT did not attach. The IOAS owns its HWPTs, but HWPTs made
+ * for a device that never used them are released: they were allocated for that device's IOMMU
+ * (a later device may sit behind another one and would be refused), and the state goes back
+ * to "no device sees stage 1" (queued invalidations dropped, nothing submitted), so the next
+ * device decides afresh. Once a device attached, they stay until the IOAS is destroyed.
+ */
+static void attach_failed(struct dp_ioas *ioas, uint32_t dev_id)
+{
+	struct nested_ioas *ni = ni_of(ioas);
+	uint32_t s1 = ni->hwpt.hwpt_id, parent = ni->parent_hwpt;
+	int rc;
+
+	if (s1 == 0 || ni->hwpt_users == 0 || --ni->hwpt_users != 0)
+		return;
+	ni->s1_submit = NULL; /* no device can see stage 1: nothing to invalidate */
+	ni->s1_ctx = NULL;
+	dpi_nested_submit(ni); /* drops the queue, releases retired pages and parent areas */
+	ni->hwpt.hwpt_id = 0;
+	ni->parent_hwpt = 0;
+	if ((rc = dpi_iommufd_destroy(ni->fd->fd, s1)) != 0)
+		DPI_WARN("nested: IOMMU_DESTROY of stage-1 HWPT %u: %s", s1, strerror(-rc));
+	if ((rc = dpi_iommufd_destroy(ni->fd->fd, parent)) != 0)
+		DPI_WARN("nested: IOMMU_DESTROY of parent HWPT %u: %s", parent, strerror(-rc));
+	DPI_NOTICE("nested: device %u did not attach to stage-1 HWPT %u; it and parent HWPT %u "
+		   "are released, and the next device decides nesting for IOAS %u again", dev_id,
+		   s1, parent, ni->fd->ioas_id);
+}
+
+void dpi_ioas_iommufd_attach_failed(struct dp_ioas *ioas, uint32_t dev_id)
+{
+	if (ioas == NULL)
+		return;
+	pthread_mutex_lock(&ioas->inval.flush_lock);
+	pthread_mutex_lock(&ioas->lock);
+	if (ioas->ops == &dpi_iommu_nested_fd_ops)
+		attach_failed(ioas, dev_id);
+	pthread_mutex_unlock(&ioas->lock);
+	pthread_mutex_unlock(&ioas->inval.flush_lock);
 }
 
 int dpi_ioas_iommufd_attach_target(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt_id)

@@ -16,7 +16,9 @@
 #include "iova_impl.h"
 
 /* A parent (stage-2) mapping: [gpa, gpa+len) -> [vaddr, vaddr+len); refs = stage-1 bytes
- * pointing into it. */
+ * pointing into it, plus PAREA_HELD once stage 1 pointed here when an invalidation was
+ * quarantined (then it never drops to 0: the area is never unmapped). */
+#define PAREA_HELD (1ull << 63)
 struct parea {
 	uint64_t gpa, len;
 	uintptr_t vaddr;
@@ -46,6 +48,9 @@ struct nested_ioas {
 	struct iommufd_ioas *fd;             /* iommufd: the parent IOAS (the base backend's) */
 	uint32_t parent_hwpt;                /* iommufd: NEST_PARENT HWPT; 0 before a device */
 	struct dpi_iommufd_hwpt hwpt;        /* iommufd: the stage-1 HWPT; hwpt_id 0: none yet */
+	/* iommufd: attaches handed the stage-1 HWPT, minus those that failed
+	 * (dpi_ioas_iommufd_attach_failed) */
+	uint32_t hwpt_users;
 	const struct nested_parent_ops *pops;
 	/* Invalidation submission; NULL while no device can see stage 1 (nothing is cached
 	 * anywhere then: queued entries are dropped as handled). */
@@ -59,11 +64,21 @@ struct nested_ioas {
 	uint32_t nq;
 	struct gone *gone; /* parent areas to unmap after the next successful submission */
 	uint32_t ngone, cgone;
+	/* Entries given up after DPI_NESTED_MAX_FAILS failed submissions in a row: never
+	 * submitted again, and what they cover (IOVAs, retired table pages, parent areas) is
+	 * never reused (see quarantine() in backend_nested.c). */
+	struct iommu_hwpt_vtd_s1_invalidate *quar;
+	uint32_t nquar, cquar;
+	uint32_t fail_streak; /* failed submissions in a row */
 	uint64_t displaced;    /* next free GPA in the displaced region */
 	bool batching;         /* a deferred flush is between batch_begin and batch_end ... */
 	pthread_t batch_owner; /* ... in this thread: only its unmaps leave the flush to it */
 	struct dpi_nested_stats st;
 };
+
+/* Failed submissions in a row after which the queued entries are quarantined (default;
+ * dpi_nested_set_max_fails changes it for tests). */
+#define DPI_NESTED_MAX_FAILS 4
 
 /* ---- backend_nested.c: the parts both parents share ---- */
 /* Allocate the queue and the stage-1 table (chunks at gpa_tables through ni->pops). */
@@ -80,6 +95,7 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 int dpi_nested_unmap(struct dp_ioas *ioas, dp_iova_t iova, size_t len);
 void dpi_nested_batch_begin(struct dp_ioas *ioas);
 int dpi_nested_batch_end(struct dp_ioas *ioas);
+bool dpi_nested_quarantined(struct dp_ioas *ioas, dp_iova_t iova, uint64_t len);
 
 /* ---- nested_fd.c ---- */
 /* Nesting on an iommufd IOAS (its base state is the IOAS's priv): 0 (nested, deciding at the

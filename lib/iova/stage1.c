@@ -476,7 +476,8 @@ uint64_t dpi_s1pt_retire_seq(struct dpi_s1pt *pt)
 	return __atomic_load_n(&pt->seq, __ATOMIC_SEQ_CST);
 }
 
-uint32_t dpi_s1pt_release(struct dpi_s1pt *pt, uint64_t upto)
+/* Retired pages with a sequence number below upto: reusable (reuse), or never again. */
+static uint32_t retired_take(struct dpi_s1pt *pt, uint64_t upto, bool reuse)
 {
 	uint64_t old = __atomic_load_n(&pt->retired_head, __ATOMIC_ACQUIRE);
 	uint32_t p, n = 0;
@@ -490,13 +491,26 @@ uint32_t dpi_s1pt_release(struct dpi_s1pt *pt, uint64_t upto)
 		p = __atomic_load_n(&pt->meta[page].next, __ATOMIC_RELAXED);
 		if (__atomic_load_n(&pt->meta[page].seq, __ATOMIC_RELAXED) < upto) {
 			SUB(&pt->st.retired, 1);
-			page_free_now(pt, page);
+			if (reuse)
+				page_free_now(pt, page);
+			else
+				ADD(&pt->st.quarantined, 1); /* in no list: goes with its chunk */
 			n++;
 		} else {
 			push(pt, &pt->retired_head, page);
 		}
 	}
 	return n;
+}
+
+uint32_t dpi_s1pt_release(struct dpi_s1pt *pt, uint64_t upto)
+{
+	return retired_take(pt, upto, true);
+}
+
+uint32_t dpi_s1pt_quarantine(struct dpi_s1pt *pt, uint64_t upto)
+{
+	return retired_take(pt, upto, false);
 }
 
 /* ---- create / destroy ------------------------------------------------------------------------ */
@@ -568,6 +582,7 @@ void dpi_s1pt_stats(struct dpi_s1pt *pt, struct dpi_s1pt_stats *st)
 	st->tables = LD(&pt->st.tables);
 	st->retired = LD(&pt->st.retired);
 	st->free = LD(&pt->st.free);
+	st->quarantined = LD(&pt->st.quarantined);
 	for (int i = 0; i < 3; i++)
 		st->leaves[i] = LD(&pt->st.leaves[i]);
 }

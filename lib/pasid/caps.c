@@ -155,7 +155,8 @@ void pasid_caps_probe(struct pasid_dev *pd)
 	c->max_pasid = c->width ? (1u << c->width) - 1 : 0;
 	if (c->width != 0 &&
 	    (s != NULL || (dpi_device_iommufd(pd->dev, &(int){0}, &(uint32_t){0}) == 0 &&
-			   (c->flags & DP_PASID_CAP_KERNEL_ATTACH))))
+			   (c->flags & DP_PASID_CAP_KERNEL_ATTACH) &&
+			   dp_ioas_nested(pd->dev->ioas) != 1))) /* see dp_pasid_attach */
 		c->flags |= DP_PASID_CAP_ATTACH;
 	DPI_DEBUG("%s: PASID device width %u, IOMMU width %u, usable %u, flags 0x%x",
 		  pd->dev->info.addr, c->device_width, c->iommu_width, c->width, c->flags);

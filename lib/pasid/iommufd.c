@@ -49,8 +49,11 @@ int pasid_iommufd_hw_info(struct dp_device *dev, uint32_t *iommu_width, uint32_t
 	struct iommu_hw_info_vtd vtd;
 	struct iommu_hw_info info;
 	struct ids ids;
-	int rc = ids_of(dev, dev->ioas, &ids);
+	int rc = dpi_device_iommufd(dev, &ids.dev_fd, &ids.dev_id);
 
+	/* Only the iommufd file is needed: also the parent's under a nested IOAS. */
+	if (rc == 0)
+		rc = dpi_ioas_iommufd_fd(dev->ioas, &ids.iommufd);
 	if (rc != 0)
 		return rc;
 	memset(&vtd, 0, sizeof(vtd));
@@ -228,16 +231,22 @@ int pasid_iommufd_attach(struct pasid_dev *pd, uint32_t pasid, struct dp_ioas *i
 	struct dp_device *dev = pd->dev;
 	struct pasid_hwpt *h;
 	struct ids ids;
-	int rc = ids_of(dev, ioas, &ids);
+	int rc = dpi_device_iommufd(dev, &ids.dev_fd, &ids.dev_id);
 
-	if (rc != 0 && dp_ioas_nested(ioas) == 1) {
-		DPI_ERR("%s: PASID attach to a nested IOAS (user-owned stage-1 table) is not supported "
-			"yet: attach the PASID to a plain IOAS", dev->info.addr);
-		return -EOPNOTSUPP;
-	}
+	/* dp_pasid_attach refused nested IOASes and other backends already; what is left is a
+	 * device not opened through a VFIO cdev, or an IOAS that lost its iommufd state. */
 	if (rc != 0) {
-		DPI_ERR("%s: the device or the IOAS is not on iommufd", dev->info.addr);
+		DPI_ERR("%s: the device has no iommufd binding (not opened through a VFIO cdev on "
+			"iommufd): open it with the iommufd backend to attach PASIDs",
+			dev->info.addr);
 		return -EINVAL;
+	}
+	rc = dpi_ioas_iommufd(ioas, &ids.iommufd, &ids.ioas_id);
+	if (rc != 0) {
+		DPI_ERR("%s: the IOAS is not a plain iommufd IOAS%s: attach the PASID to an IOAS "
+			"created without DP_IOAS_F_NESTED on the iommufd backend", dev->info.addr,
+			dp_ioas_nested(ioas) == 1 ? " (it is nested: not supported)" : "");
+		return dp_ioas_nested(ioas) == 1 ? -EOPNOTSUPP : -EINVAL;
 	}
 	rid_to_pasid_hwpt(pd);
 	rc = hwpt_get(pd, ioas, &ids, &h);

@@ -220,7 +220,37 @@ static int backend_detach(struct pasid_dev *pd, uint32_t pasid, struct dp_ioas *
 
 /* ---- attach / detach ---------------------------------------------------------------------- */
 
-/* The checks that need no lock: backends, kernel, width, range, allocation. */
+/*
+ * A nested IOAS on iommufd (DP_IOAS_F_NESTED, nested or still deciding at its first device)
+ * takes no PASID, on either side: the kernel attaches a PASID to a HWPT allocated with
+ * IOMMU_HWPT_ALLOC_PASID on an IOAS, which a user-owned stage-1 table is not, and refuses PASID
+ * attach while the device's RID is on a HWPT without that flag (the stage-1 HWPT of a device
+ * opened on a nested IOAS). Said before the kernel and width checks, whose messages would
+ * blame something else. (The sim IOMMU walks stage 1 per PASID: no limit there.)
+ */
+static int nested_check(struct dp_device *dev, struct dp_ioas *ioas)
+{
+	if (dev->info.backend != DP_IOMMU_IOMMUFD)
+		return 0;
+	if (dp_ioas_nested(ioas) == 1) {
+		DPI_ERR("dp_pasid_attach(%s): the IOAS is nested (DP_IOAS_F_NESTED, a user-owned "
+			"stage-1 table): PASID attach to a nested iommufd IOAS is not supported; "
+			"attach the PASID to an IOAS created without DP_IOAS_F_NESTED",
+			dev->info.addr);
+		return -EOPNOTSUPP;
+	}
+	if (dev->ioas != NULL && dp_ioas_nested(dev->ioas) == 1) {
+		DPI_ERR("dp_pasid_attach(%s): the device was opened on a nested IOAS "
+			"(DP_IOAS_F_NESTED): its requests without PASID go through a stage-1 HWPT, "
+			"and the kernel attaches no PASID beside one; PASIDs are not supported "
+			"there: open the device on an IOAS created without DP_IOAS_F_NESTED",
+			dev->info.addr);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* The checks that need no lock: backends, nesting, kernel, width, range, allocation. */
 static int attach_check(struct dp_device *dev, uint32_t pasid, struct dp_ioas *ioas)
 {
 	uint32_t width, major = 0, minor = 0;
@@ -240,6 +270,9 @@ static int attach_check(struct dp_device *dev, uint32_t pasid, struct dp_ioas *i
 			dp_iommu_backend_name((int)dev->info.backend));
 		return -EINVAL;
 	}
+	rc = nested_check(dev, ioas);
+	if (rc != 0)
+		return rc;
 	if (backend == DP_IOMMU_IOMMUFD && dpi_kernel_version(&major, &minor) == 0 &&
 	    (major < 6 || (major == 6 && minor < 15))) {
 		DPI_ERR("dp_pasid_attach(%s): this kernel is %u.%u; attaching PASIDs through "

@@ -281,8 +281,11 @@ static int open_cdev(struct vfio_pci *p, struct dp_ioas *ioas)
 	 * IOMMU nests (and a nested IOAS that cannot turns plain here). */
 	if (rc == 0)
 		rc = dpi_ioas_iommufd_attach_target(ioas, p->devid, &ioas_id);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = cdev_attach(p, ioas_id);
+		if (rc != 0) /* a nested IOAS releases HWPTs made for this device */
+			dpi_ioas_iommufd_attach_failed(ioas, p->devid);
+	}
 	return rc; /* on failure the caller closes the file, which unbinds */
 }
 

@@ -764,6 +764,101 @@ static void test_nested_partial_and_failure(void)
 	munmap(mem, 20 * 4 * KiB);
 }
 
+/* Failed invalidations lose nothing, and do not block forever: three failed deferred flushes
+ * in a row keep the entries queued and the IOVAs out of use; the fourth quarantines them (one
+ * log line): the IOVAs are never freed (counted), the retired table pages never reused, the
+ * parent memory stays mapped, and later unmaps flush and reclaim again. */
+static void test_nested_quarantine(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_DEFERRED, DP_IOAS_F_MANUAL);
+	struct dpi_s1pt *pt = NULL;
+	struct dpi_sim_domain *parent = NULL;
+	uint8_t *mem = map_anon(40 * 4 * KiB);
+	struct dp_iova_stats st = {.size = sizeof(st)};
+	dp_iova_t iova[20], again[20];
+
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, &parent), 0);
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + i * 4 * KiB, 4 * KiB, 0, &iova[i]),
+				      0);
+	uint64_t s2_unmaps = nstats(ioas).s2_unmaps;
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iova[i], 4 * KiB), 0);
+	ut_log_capture();
+	for (int k = 1; k <= 4; k++) {
+		dpi_fault_arm_site("nested-inval", 1, EIO);
+		CU_ASSERT(dp_iova_flush(ioas) < 0);
+		CU_ASSERT(dpi_fault_fired());
+		dpi_fault_arm(0, 0);
+		CU_ASSERT_EQUAL(ut_log_has("are quarantined"), k == 4);
+		CU_ASSERT_EQUAL(nstats(ioas).inval_quarantined == 0, k < 4);
+	}
+	ut_log_release();
+	struct dpi_nested_stats ns = nstats(ioas);
+	CU_ASSERT_EQUAL(ns.inval_failures, 4);
+	CU_ASSERT(ns.inval_quarantined >= 1);
+	CU_ASSERT_EQUAL(ns.s2_unmaps, s2_unmaps); /* the parent memory stays mapped */
+	CU_ASSERT(pt_stats(pt).quarantined >= 1); /* the emptied leaf table, never reused */
+	CU_ASSERT_EQUAL(pt_stats(pt).retired, 0);
+	/* the next flush has nothing to submit: the IOVAs are not freed but quarantined */
+	uint64_t calls = ns.inval_calls;
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(nstats(ioas).inval_calls, calls);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, 0);
+	CU_ASSERT_EQUAL(st.quarantined, 20);
+	CU_ASSERT_EQUAL(st.pending, 0);
+	/* later maps never get a quarantined IOVA; their unmaps flush and reclaim as usual */
+	for (int i = 0; i < 20; i++) {
+		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + (20 + i) * 4 * KiB, 4 * KiB, 0,
+						  &again[i]), 0);
+		for (int j = 0; j < 20; j++)
+			CU_ASSERT_NOT_EQUAL(again[i], iova[j]);
+	}
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, again[i], 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT(nstats(ioas).inval_calls > calls);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, 20);
+	CU_ASSERT_EQUAL(st.quarantined, 20);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(mem, 40 * 4 * KiB);
+}
+
+/* A strict unmap whose invalidation keeps failing: -EIO and the mapping kept while it is
+ * retried; the fourth failure quarantines it, and from then on the unmap fails with -EIO for
+ * good (the IOVA stays out of use) while other unmaps work. */
+static void test_nested_quarantine_strict(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
+	uint8_t *mem = map_anon(2 * 4 * KiB);
+	struct dp_iova_stats st = {.size = sizeof(st)};
+	dp_iova_t a, b;
+
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, 0, &a), 0);
+	ut_log_capture();
+	for (int k = 1; k <= 4; k++) {
+		dpi_fault_arm_site("nested-inval", 1, EIO);
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -EIO);
+		dpi_fault_arm(0, 0);
+		CU_ASSERT_EQUAL(ut_log_has("are quarantined"), k == 4);
+	}
+	CU_ASSERT_EQUAL(nstats(ioas).inval_quarantined, 1);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -EIO); /* no fault armed */
+	CU_ASSERT(ut_log_has("stays out of use"));
+	ut_log_release();
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + 4 * KiB, 4 * KiB, 0, &b), 0);
+	CU_ASSERT_NOT_EQUAL(b, a);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, 1);
+	ut_log_capture(); /* teardown finds a's invalidation quarantined */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	ut_log_release();
+	munmap(mem, 2 * 4 * KiB);
+}
+
 /* The epoch rule for table pages through the IOAS: pages emptied by an unmap are released only
  * when the invalidation covering them succeeded. */
 static void test_nested_table_epoch(void)
@@ -835,6 +930,7 @@ static void test_nested_map_fail_full_queue(void)
 
 	CU_ASSERT_FATAL(iova != NULL);
 	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, NULL), 0);
+	dpi_nested_set_max_fails(UINT32_MAX); /* no quarantine: let the queue fill */
 	for (int i = 0; i < N; i++)
 		CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + (size_t)i * 4 * KiB, 4 * KiB, 0,
 						  &iova[i]), 0);
@@ -858,6 +954,7 @@ static void test_nested_map_fail_full_queue(void)
 	CU_ASSERT_EQUAL(rc, -ENOMEM);
 	CU_ASSERT(ut_log_has("stage-1 map of IOVA"));
 	ut_log_release();
+	dpi_nested_set_max_fails(0);
 	/* Everything queued was submitted, the failed map's entry included. */
 	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
 	CU_ASSERT_EQUAL(pt_stats(pt).retired, 0);
@@ -869,6 +966,51 @@ static void test_nested_map_fail_full_queue(void)
 	ut_log_release();
 	free(iova);
 	munmap(mem, N * 4 * KiB);
+}
+
+/* DP_MAP_WRITE without DP_MAP_READ on a nested IOAS: first-stage entries cannot say
+ * write-only, so the mapping is read/write (and works), counted, and said in one notice per
+ * IOAS, the first time only. DP_MAP_READ alone stays read-only. */
+static void test_nested_write_only(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
+	struct dpi_s1pt *pt = NULL;
+	uint8_t *mem = map_anon(3 * 4 * KiB);
+	dp_iova_t a, b, r, fixed = 1ull << 30;
+	uint64_t gpa;
+	uint32_t prot = 0, shift;
+
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, NULL), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_WRITE, &a), 0);
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 1);
+	CU_ASSERT(ut_log_has("cannot express write-only"));
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem + 4 * KiB, 4 * KiB, DP_MAP_WRITE, &b), 0);
+	CU_ASSERT_EQUAL(dp_ioas_map(ioas, mem + 8 * KiB, 4 * KiB, fixed, DP_MAP_WRITE), 0);
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 1); /* once per IOAS */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_READ, &r), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(nstats(ioas).widened, 3);
+	CU_ASSERT_EQUAL(dpi_s1pt_lookup(pt, a, &gpa, &prot, &shift), 0);
+	CU_ASSERT_EQUAL(prot, DP_MAP_READ | DP_MAP_WRITE);
+	CU_ASSERT_EQUAL(dpi_s1pt_lookup(pt, fixed, &gpa, &prot, &shift), 0);
+	CU_ASSERT_EQUAL(prot, DP_MAP_READ | DP_MAP_WRITE);
+	CU_ASSERT_EQUAL(dpi_s1pt_lookup(pt, r, &gpa, &prot, &shift), 0);
+	CU_ASSERT_EQUAL(prot, DP_MAP_READ);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, r, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_unmap(ioas, fixed, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+
+	ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL); /* another IOAS says it again */
+	ut_log_capture();
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_WRITE, &a), 0);
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 1);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	munmap(mem, 3 * 4 * KiB);
 }
 
 /* Two threads, each with its own device, churn dp_iova_map/unmap on one nested IOAS while
@@ -1104,8 +1246,11 @@ int main(void)
 		UT_TEST(test_stale_iotlb),
 		UT_TEST(test_nested_partial_and_failure),
 		UT_TEST(test_nested_table_epoch),
+		UT_TEST(test_nested_quarantine),
+		UT_TEST(test_nested_quarantine_strict),
 		UT_TEST(test_nested_map_fail_full_queue),
 		UT_TEST(test_nested_retry_after_other_submit),
+		UT_TEST(test_nested_write_only),
 		UT_TEST(test_nested_threads),
 		UT_TEST(test_fail_nth),
 		UT_TEST(test_fallback),

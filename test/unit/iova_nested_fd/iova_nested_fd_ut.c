@@ -25,10 +25,14 @@
 
 #include <dmaplane/env.h>
 #include <dmaplane/iova.h>
+#include <dmaplane/pasid.h>
+#include <dmaplane_internal/device.h>
 #include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/stage1.h>
+#include <dmaplane_internal/sys.h>
 #include <dmaplane_internal/uapi_iommufd.h>
+#include <dmaplane_internal/uapi_vfio.h>
 
 #include "ut.h"
 
@@ -62,9 +66,12 @@ static struct {
 	struct fmap m[FMAX];
 	uint32_t nm;
 	uint32_t maps, unmaps, invals, inval_entries, inval_hwpt;
+	uint32_t dev_attaches; /* VFIO_DEVICE_ATTACH_IOMMUFD_PT sent here (see device_attach) */
 	bool nest;    /* GET_HW_INFO shows ECAP.NEST (devices below NO_NEST_DEV) */
 	int hwpt_err; /* HWPT_ALLOC fails with this */
 	int info_err; /* GET_HW_INFO fails with this */
+	int inval_err;        /* HWPT_INVALIDATE fails with this ... */
+	uint32_t inval_done;  /* ... after handling this many entries (entry_num out) */
 } F;
 
 static const uint64_t g_nest_ecap = DPI_VTD_ECAP_NEST | DPI_VTD_ECAP_SMTS | DPI_VTD_ECAP_FLTS |
@@ -225,14 +232,26 @@ static int fake_ioctl(unsigned long req, void *arg)
 	}
 	case IOMMU_HWPT_ALLOC:
 		return f_hwpt_alloc(arg);
+	case VFIO_DEVICE_ATTACH_IOMMUFD_PT: {
+		const struct vfio_device_attach_iommufd_pt *c = arg;
+		if (obj(c->pt_id) == NULL)
+			return fail(ENOENT);
+		F.dev_attaches++;
+		return 0;
+	}
 	case IOMMU_HWPT_INVALIDATE: {
 		struct iommu_hwpt_invalidate *c = arg;
 		struct fobj *o = obj(c->hwpt_id);
 		if (o == NULL || o->kind != OBJ_S1 || c->data_type != IOMMU_HWPT_INVALIDATE_DATA_VTD_S1)
 			return fail(EINVAL);
 		F.invals++;
-		F.inval_entries += c->entry_num;
 		F.inval_hwpt = c->hwpt_id;
+		if (F.inval_err) {
+			c->entry_num = DPI_MIN(c->entry_num, F.inval_done);
+			F.inval_entries += c->entry_num;
+			return fail(F.inval_err);
+		}
+		F.inval_entries += c->entry_num;
 		return 0;
 	}
 	default:
@@ -285,8 +304,10 @@ static void fake_reset(bool nest)
 	CU_ASSERT_EQUAL(F.nobj, 0); /* the previous test left nothing behind */
 	memset(&F.obj, 0, sizeof(F.obj));
 	F.nobj = F.nm = F.maps = F.unmaps = F.invals = F.inval_entries = F.inval_hwpt = 0;
+	F.dev_attaches = 0;
 	F.nest = nest;
-	F.hwpt_err = F.info_err = 0;
+	F.hwpt_err = F.info_err = F.inval_err = 0;
+	F.inval_done = 0;
 	F.next_id = next;
 }
 
@@ -704,6 +725,216 @@ static void test_nested_fail_nth(void)
 	printf("(%d failure points) ", fired_any);
 }
 
+/* What lib/vfio does for a device on the IOAS: the target, then VFIO_DEVICE_ATTACH_IOMMUFD_PT
+ * (sent to the fake's file through dpi_ioctl, so fault injection reaches it), and when that
+ * fails, dpi_ioas_iommufd_attach_failed. */
+static int device_attach(struct dp_ioas *ioas, uint32_t dev_id, uint32_t *pt)
+{
+	struct vfio_device_attach_iommufd_pt at = {.argsz = sizeof(at)};
+	int fd, rc = dpi_ioas_iommufd_attach_target(ioas, dev_id, pt);
+
+	if (rc != 0)
+		return rc;
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_iommufd_fd(ioas, &fd), 0);
+	at.pt_id = *pt;
+	rc = dpi_ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at) == 0 ? 0 : -errno;
+	if (rc != 0)
+		dpi_ioas_iommufd_attach_failed(ioas, dev_id);
+	return rc;
+}
+
+/* The first device's attach fails after the IOAS allocated its HWPTs for it: they are released
+ * (no device ever used them), the IOAS stays nested without a device view (no invalidation
+ * sent), a later device decides again and works, and destroy leaves no kernel object. A failed
+ * attach of a second device keeps the HWPTs the first one uses. Every fault point on the way. */
+static void test_attach_failed(void)
+{
+	int n, fired_any = 0;
+
+	for (n = 1; n < 100; n++) {
+		struct dp_ioas *ioas;
+		struct scene s;
+		uint32_t id = 0, id2 = 0;
+
+		fake_reset(true);
+		ioas = new_ioas();
+		scene_setup(ioas, &s);
+		ut_log_capture();
+		dpi_fault_arm(n, EIO);
+		int rc = device_attach(ioas, 1, &id);
+		bool fired = dpi_fault_fired();
+		dpi_fault_arm(0, 0);
+		if (rc != 0) {
+			CU_ASSERT(fired);
+			fired_any++;
+			CU_ASSERT_EQUAL(count_kind(OBJ_PARENT) + count_kind(OBJ_S1), 0);
+			CU_ASSERT_EQUAL(F.dev_attaches, 0);
+			CU_ASSERT_EQUAL(dp_ioas_nested(ioas), 1);
+			dp_iova_t iv;
+			CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a, 64 * KiB, 0, &iv), 0);
+			CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv, 64 * KiB), 0);
+			CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+			CU_ASSERT_EQUAL(F.invals, 0); /* nothing sees stage 1 */
+			CU_ASSERT_EQUAL(device_attach(ioas, 2, &id), 0); /* decides again */
+		}
+		ut_log_release();
+		CU_ASSERT_EQUAL(F.dev_attaches, 1);
+		CU_ASSERT_EQUAL(count_kind(OBJ_PARENT), 1);
+		CU_ASSERT_EQUAL_FATAL(count_kind(OBJ_S1), 1);
+		CU_ASSERT(obj(id) != NULL && obj(id)->kind == OBJ_S1);
+		CU_ASSERT(reaches(ioas, s.ix, s.a + 256 * KiB));
+		/* a second device's failed attach keeps what the first one uses */
+		ut_log_capture();
+		dpi_fault_arm_site("ioctl", 2, EIO); /* GET_HW_INFO passes, the attach fails */
+		CU_ASSERT_EQUAL(device_attach(ioas, 3, &id2), -EIO);
+		dpi_fault_arm(0, 0);
+		ut_log_release();
+		CU_ASSERT_EQUAL(id2, id);
+		CU_ASSERT(obj(id) != NULL && count_kind(OBJ_PARENT) == 1);
+		dp_iova_t iv;
+		CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a, 64 * KiB, 0, &iv), 0);
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv, 64 * KiB), 0);
+		CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+		CU_ASSERT_EQUAL(F.invals, 1);
+		CU_ASSERT_EQUAL(F.inval_hwpt, id);
+		scene_teardown(ioas, &s); /* checks F.nobj == 0 */
+		if (!fired)
+			break;
+	}
+	CU_ASSERT(n < 100);
+	CU_ASSERT(fired_any >= 3);
+	printf("(%d failure points) ", fired_any);
+}
+
+/* IOMMU_HWPT_INVALIDATE failing on the kernel side: four separate ranges unmapped; an error
+ * with entry_num short (one entry handled, the next refused) twice, then the ioctl itself
+ * failing (fault injection) twice. The entries not handled stay queued and nothing is freed;
+ * the fourth failure in a row quarantines the two left (one log line); the next flush sends
+ * nothing, frees the two ranges whose entries were handled and keeps the two quarantined out
+ * of use; later unmaps are invalidated and reclaimed as usual. */
+static void test_inval_quarantine(void)
+{
+	struct dp_ioas *ioas;
+	struct scene s;
+	struct dp_iova_stats st = {.size = sizeof(st)};
+	struct dpi_nested_stats ns;
+	dp_iova_t iv[8], y;
+	uint32_t id = 0;
+
+	fake_reset(true);
+	ioas = new_ioas();
+	scene_setup(ioas, &s);
+	ut_log_capture();
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_iommufd_attach_target(ioas, 1, &id), 0);
+	for (int i = 0; i < 8; i++)
+		CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a + i * 128 * KiB, 64 * KiB, 0, &iv[i]), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	uint64_t reclaimed = st.reclaimed;
+	for (int i = 0; i < 8; i += 2) /* not adjacent: four runs, four entries */
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv[i], 64 * KiB), 0);
+	F.inval_err = EINVAL;
+	F.inval_done = 1;
+	uint32_t e0 = F.inval_entries;
+	for (int k = 1; k <= 4; k++) {
+		if (k > 2) {
+			F.inval_err = 0;
+			dpi_fault_arm_site("ioctl", 1, EIO);
+		}
+		CU_ASSERT(dp_iova_flush(ioas) < 0);
+		dpi_fault_arm(0, 0);
+		CU_ASSERT_EQUAL(ut_log_has("are quarantined"), k == 4);
+	}
+	CU_ASSERT_EQUAL(F.inval_entries, e0 + 2); /* one handled by each short call */
+	ns = (struct dpi_nested_stats){0};
+	CU_ASSERT_EQUAL(dpi_ioas_nested_stats(ioas, &ns), 0);
+	CU_ASSERT_EQUAL(ns.inval_failures, 4);
+	CU_ASSERT_EQUAL(ns.inval_quarantined, 2);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed); /* nothing freed before a success */
+	uint32_t invals = F.invals;
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(F.invals, invals); /* nothing left to send for them */
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.quarantined, 2);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed + 2);
+	for (int i = 1; i < 8; i += 2)
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, iv[i], 64 * KiB), 0);
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(F.invals, ++invals);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed + 6);
+	/* a later unmap: one call with its own entry, and its IOVA comes back */
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, s.a, 64 * KiB, 0, &y), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, y, 64 * KiB), 0);
+	e0 = F.inval_entries;
+	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
+	CU_ASSERT_EQUAL(F.invals, invals + 1);
+	CU_ASSERT_EQUAL(F.inval_entries, e0 + 1);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.reclaimed, reclaimed + 7);
+	CU_ASSERT_EQUAL(st.quarantined, 2);
+	ut_log_release();
+	scene_teardown(ioas, &s); /* nothing left behind in the kernel */
+}
+
+/* dp_pasid_attach on iommufd refuses a nested IOAS on either side, with that reason (not the
+ * kernel, the width or "not on iommufd"), -EOPNOTSUPP, and nothing changed: no kernel object,
+ * no attachment record, the IOASes still destroyable. The device is a stand-in with the fields
+ * lib/pasid reads (no ops: nothing may reach a device). */
+static void pasid_refused(struct dp_ioas *target, struct dp_ioas *dev_ioas, const char *why)
+{
+	struct dp_device dev;
+	uint32_t nobj = F.nobj, maps = F.maps;
+
+	memset(&dev, 0, sizeof(dev));
+	snprintf(dev.info.addr, sizeof(dev.info.addr), "0000:00:05.0");
+	dev.info.backend = DP_IOMMU_IOMMUFD;
+	dev.ioas = dev_ioas;
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_pasid_attach(&dev, 1, target), -EOPNOTSUPP);
+	CU_ASSERT(ut_log_has(why));
+	CU_ASSERT(ut_log_has("not supported"));
+	CU_ASSERT(ut_log_has("created without DP_IOAS_F_NESTED"));
+	CU_ASSERT(!ut_log_has("not on iommufd"));
+	CU_ASSERT(!ut_log_has("width"));
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_ERROR], 1);
+	CU_ASSERT_EQUAL(dp_pasid_detach(&dev, 1), -ENOENT); /* nothing recorded */
+	ut_log_release();
+	CU_ASSERT_EQUAL(F.nobj, nobj);
+	CU_ASSERT_EQUAL(F.maps, maps);
+	if (dev.pasid_release != NULL)
+		dev.pasid_release(&dev);
+}
+
+static void test_pasid_refused(void)
+{
+	struct dp_ioas_opts o;
+	struct dp_ioas *plain = NULL, *nested;
+	uint32_t id;
+
+	fake_reset(true);
+	nested = new_ioas();
+	dp_ioas_opts_init(&o, sizeof(o));
+	o.backend = DP_IOMMU_IOMMUFD;
+	o.flags = DP_IOAS_F_MANUAL;
+	CU_ASSERT_EQUAL_FATAL(dp_ioas_create(&o, &plain), 0);
+	/* still deciding (no device yet), then nested with its HWPTs */
+	pasid_refused(nested, plain, "the IOAS is nested");
+	pasid_refused(plain, nested, "the device was opened on a nested IOAS");
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_ioas_iommufd_attach_target(nested, 1, &id), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_ioas_nested(nested), 1);
+	pasid_refused(nested, plain, "the IOAS is nested");
+	pasid_refused(plain, nested, "the device was opened on a nested IOAS");
+	pasid_refused(nested, nested, "the IOAS is nested");
+	/* not counted as attached (the fake's IOAS destroy empties every IOAS: nested first) */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(nested), 0);
+	CU_ASSERT_EQUAL(dp_ioas_destroy(plain), 0);
+	CU_ASSERT_EQUAL(F.nobj, 0);
+}
+
 /* Not an iommufd IOAS: -ENOTSUP; bad arguments: -EINVAL. */
 static void test_args(void)
 {
@@ -730,6 +961,9 @@ int main(void)
 		UT_TEST(test_hwpt_refused),
 		UT_TEST(test_convert_displaced),
 		UT_TEST(test_nested_fail_nth),
+		UT_TEST(test_attach_failed),
+		UT_TEST(test_inval_quarantine),
+		UT_TEST(test_pasid_refused),
 		UT_TEST(test_args),
 	};
 
