@@ -7,7 +7,8 @@
  * (batching, resubmission of what the callee did not take, reporting the failed entry) over
  * dpi_iommufd_invalidate (IOMMU_HWPT_INVALIDATE, entry_num in/out), with the mock's entries
  * (the test-only mapping of nested_selftest.h: the entry at IOVA n * 4 KiB clears mock IOTLB
- * entry n). Elsewhere it exits 77 and says why, except with DP_TEST_REQUIRE_IOMMUFD_MOCK=1
+ * entry n); a call failed at dmaplane's ioctl fault point before the kernel saw it is reported
+ * at the entry where that call began. Elsewhere it exits 77 and says why, except with DP_TEST_REQUIRE_IOMMUFD_MOCK=1
  * (the VM harness), where a kernel without the mock is a failure.
  *
  * Every check prints what it checked ("ok: ..." or "FAILED: ...").
@@ -21,6 +22,7 @@
 
 #include <dmaplane/iova.h>
 #include <dmaplane_internal/common.h>
+#include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
 #include <dmaplane_internal/nested_selftest.h>
 #include <dmaplane_internal/stage1.h>
@@ -336,6 +338,49 @@ static void test_inval_bad_entry(void)
 	fix_close(&f);
 }
 
+/* ---- invalidation: a call that fails before the kernel sees it (fault point) ----------------- */
+
+/* Fail-nth through the ioctl fault point, 2 entries per call: call n fails with EIO before
+ * reaching the kernel, so the kernel's IOTLB shows exactly the entries of the calls before it,
+ * the failed index is where call n began, and resuming there finishes the batch. */
+static void test_inval_fault(void)
+{
+	static const char *const before[] = {"DDDD", "00DD", "0000"};
+	struct iommu_hwpt_vtd_s1_invalidate e[4] = {ent(0), ent(1), ent(2), ent(3)};
+	struct dpi_iommufd_selftest_inval s;
+	struct fix f;
+	int rc;
+
+	CU_ASSERT_EQUAL_FATAL(fix_open(&f), 0);
+	printf("\n");
+	for (uint32_t n = 1; n <= 3; n++) {
+		uint32_t failed = 99;
+
+		if (n > 1)
+			fix_renest(&f);
+		s = sub(&f, 2);
+		ut_log_capture();
+		dpi_fault_arm_site("ioctl", n, EIO);
+		rc = dpi_s1_invalidate(dpi_iommufd_selftest_s1_submit, &s, e, 4, &failed, NULL);
+		dpi_fault_arm(0, 0);
+		ut_log_release();
+		if (n == 3) {
+			CHECK(rc == 0, "no third call to fail: %d", rc);
+			CHECK_IOTLB(&f, "0000", "all 4 entries handled");
+			continue;
+		}
+		CHECK(rc == -EIO && failed == 2 * (n - 1),
+		      "call %u of 2 failed before the kernel: %d (-EIO), failed entry %u (%u)", n, rc,
+		      failed, 2 * (n - 1));
+		CHECK_IOTLB(&f, before[n - 1], "only the entries of the calls before it applied");
+		rc = dpi_s1_invalidate(dpi_iommufd_selftest_s1_submit, &s, &e[failed], 4 - failed,
+				       NULL, NULL);
+		CHECK(rc == 0, "resuming at the failed entry: %d", rc);
+		CHECK_IOTLB(&f, "0000", "the batch is complete after the resume");
+	}
+	fix_close(&f);
+}
+
 /* ---- entry_len ------------------------------------------------------------------------------- */
 
 static void test_entry_len(void)
@@ -389,6 +434,7 @@ int main(void)
 		UT_TEST(test_inval_batch),
 		UT_TEST(test_inval_resubmit),
 		UT_TEST(test_inval_bad_entry),
+		UT_TEST(test_inval_fault),
 		UT_TEST(test_entry_len),
 	};
 	const char *req = getenv("DP_TEST_REQUIRE_IOMMUFD_MOCK");
