@@ -182,6 +182,13 @@ const char *dpi_nesting_why(const struct dpi_nesting_info *info, char *buf, size
 int dpi_iommufd_hwpt_alloc(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
 			   const struct iommu_hwpt_vtd_s1 *s1, uint32_t *hwpt_id);
 
+/* The same with any HWPT data (data_type, data_len bytes at data; NULL/0 for none): what the
+ * mock IOMMU's nested HWPT needs (nested_selftest.c). 0 with *hwpt_id; the kernel's errno
+ * (logged). */
+int dpi_iommufd_hwpt_alloc_data(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+				uint32_t data_type, const void *data, uint32_t data_len,
+				uint32_t *hwpt_id);
+
 /* IOMMU_DESTROY of an object. 0 or the kernel's errno. */
 int dpi_iommufd_destroy(int iommufd, uint32_t id);
 
@@ -192,5 +199,14 @@ struct dpi_iommufd_hwpt {
 };
 int dpi_iommufd_s1_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e,
 			  uint32_t *num);
+
+/*
+ * One IOMMU_HWPT_INVALIDATE of *num entries of entry_len bytes each, of data_type, on hwpt_id:
+ * the call behind every submit function. *num out = entries the kernel handled (also when it
+ * fails: the failing entry is the next one; 0 when the call failed before the kernel saw it).
+ * 0 or the kernel's errno (not logged: dpi_s1_invalidate reports the entry).
+ */
+int dpi_iommufd_invalidate(int iommufd, uint32_t hwpt_id, uint32_t data_type,
+			   const void *entries, uint32_t entry_len, uint32_t *num);
 
 #endif

@@ -78,8 +78,9 @@ const char *dpi_nesting_why(const struct dpi_nesting_info *info, char *buf, size
 	return buf;
 }
 
-int dpi_iommufd_hwpt_alloc(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
-			   const struct iommu_hwpt_vtd_s1 *s1, uint32_t *hwpt_id)
+int dpi_iommufd_hwpt_alloc_data(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+				uint32_t data_type, const void *data, uint32_t data_len,
+				uint32_t *hwpt_id)
 {
 	struct iommu_hwpt_alloc cmd;
 	int rc;
@@ -89,17 +90,30 @@ int dpi_iommufd_hwpt_alloc(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_
 	cmd.flags = flags;
 	cmd.dev_id = dev_id;
 	cmd.pt_id = pt_id;
-	cmd.data_type = s1 != NULL ? IOMMU_HWPT_DATA_VTD_S1 : IOMMU_HWPT_DATA_NONE;
-	cmd.data_len = s1 != NULL ? sizeof(*s1) : 0;
-	cmd.data_uptr = (uintptr_t)s1;
+	cmd.data_type = data_type;
+	cmd.data_len = data_len;
+	cmd.data_uptr = (uintptr_t)data;
 	if (dpi_ioctl(iommufd, IOMMU_HWPT_ALLOC, &cmd) != 0) {
 		rc = -errno;
-		DPI_ERR("IOMMU_HWPT_ALLOC (%s, device %u on %u, flags 0x%x): %s",
-			s1 != NULL ? "VT-d stage 1" : "paging", dev_id, pt_id, flags, strerror(-rc));
+		DPI_ERR("IOMMU_HWPT_ALLOC (%s, data type 0x%x, device %u on %u, flags 0x%x): %s",
+			data_type == IOMMU_HWPT_DATA_NONE	? "paging"
+			: data_type == IOMMU_HWPT_DATA_VTD_S1 ? "VT-d stage 1"
+							      : "nested",
+			data_type, dev_id, pt_id, flags, strerror(-rc));
 		return rc;
 	}
 	*hwpt_id = cmd.out_hwpt_id;
 	return 0;
+}
+
+int dpi_iommufd_hwpt_alloc(int iommufd, uint32_t dev_id, uint32_t pt_id, uint32_t flags,
+			   const struct iommu_hwpt_vtd_s1 *s1, uint32_t *hwpt_id)
+{
+	if (s1 == NULL)
+		return dpi_iommufd_hwpt_alloc_data(iommufd, dev_id, pt_id, flags,
+						   IOMMU_HWPT_DATA_NONE, NULL, 0, hwpt_id);
+	return dpi_iommufd_hwpt_alloc_data(iommufd, dev_id, pt_id, flags, IOMMU_HWPT_DATA_VTD_S1,
+					   s1, sizeof(*s1), hwpt_id);
 }
 
 int dpi_iommufd_destroy(int iommufd, uint32_t id)
@@ -109,24 +123,32 @@ int dpi_iommufd_destroy(int iommufd, uint32_t id)
 	return dpi_ioctl(iommufd, IOMMU_DESTROY, &cmd) == 0 ? 0 : -errno;
 }
 
-int dpi_iommufd_s1_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e,
-			  uint32_t *num)
+int dpi_iommufd_invalidate(int iommufd, uint32_t hwpt_id, uint32_t data_type,
+			   const void *entries, uint32_t entry_len, uint32_t *num)
 {
-	const struct dpi_iommufd_hwpt *h = ctx;
 	struct iommu_hwpt_invalidate cmd;
 	int rc = 0;
 
 	memset(&cmd, 0, sizeof(cmd));
 	cmd.size = sizeof(cmd);
-	cmd.hwpt_id = h->hwpt_id;
-	cmd.data_uptr = (uintptr_t)e;
-	cmd.data_type = IOMMU_HWPT_INVALIDATE_DATA_VTD_S1;
-	cmd.entry_len = sizeof(*e);
+	cmd.hwpt_id = hwpt_id;
+	cmd.data_uptr = (uintptr_t)entries;
+	cmd.data_type = data_type;
+	cmd.entry_len = entry_len;
 	cmd.entry_num = *num;
-	if (dpi_ioctl(h->iommufd, IOMMU_HWPT_INVALIDATE, &cmd) != 0)
+	if (dpi_ioctl(iommufd, IOMMU_HWPT_INVALIDATE, &cmd) != 0)
 		rc = -errno;
 	/* A fault point that failed before the kernel saw the call leaves entry_num as given:
 	 * nothing was handled then. */
 	*num = rc != 0 && cmd.entry_num == *num ? 0 : cmd.entry_num;
 	return rc;
+}
+
+int dpi_iommufd_s1_submit(void *ctx, const struct iommu_hwpt_vtd_s1_invalidate *e,
+			  uint32_t *num)
+{
+	const struct dpi_iommufd_hwpt *h = ctx;
+
+	return dpi_iommufd_invalidate(h->iommufd, h->hwpt_id, IOMMU_HWPT_INVALIDATE_DATA_VTD_S1, e,
+				      sizeof(*e), num);
 }

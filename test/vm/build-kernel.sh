@@ -36,7 +36,7 @@ FRAGMENT=$HERE/kernel.config
 # Bump when the build procedure changes in a way that must invalidate cached kernels.
 RECIPE=1
 # Options that the harness cannot do without: the build fails when one does not stick.
-ESSENTIAL=(IOMMUFD VFIO_PCI VFIO_DEVICE_CDEV INTEL_IOMMU BLK_DEV_NVME HUGETLBFS
+ESSENTIAL=(IOMMUFD IOMMUFD_TEST VFIO_PCI VFIO_DEVICE_CDEV INTEL_IOMMU BLK_DEV_NVME HUGETLBFS
            64BIT PCI PCI_MSI ACPI BLK_DEV_INITRD RD_GZIP DEVTMPFS SERIAL_8250_CONSOLE PRINTK
            BINFMT_ELF BINFMT_SCRIPT PROC_FS SYSFS)
 PREFERRED_MIN=6.15
