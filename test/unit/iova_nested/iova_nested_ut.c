@@ -845,6 +845,8 @@ static void test_nested_quarantine_strict(void)
 		CU_ASSERT_EQUAL(ut_log_has("are quarantined"), k == 4);
 	}
 	CU_ASSERT_EQUAL(nstats(ioas).inval_quarantined, 1);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.quarantined, 0); /* counts deferred unmaps' ranges only */
 	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -EIO); /* no fault armed */
 	CU_ASSERT(ut_log_has("stays out of use"));
 	ut_log_release();
