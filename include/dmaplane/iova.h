@@ -247,8 +247,10 @@ int dp_iova_map(struct dp_ioas *ioas, void *vaddr, size_t len, uint32_t flags, d
  * A failed IOTLB invalidation (a nested IOAS's IOMMU_HWPT_INVALIDATE) loses nothing: the
  *   invalidation is retried by the next flush or unmap, and the IOVA is freed only after it
  *   succeeded. After 4 failed submissions in a row the pending invalidations are quarantined
- *   (one log line): the IOVAs they cover are never reused (dp_iova_stats.quarantined), nor is
- *   the memory behind them unpinned, until the IOAS is destroyed; later unmaps work again.
+ *   (one log line): the IOVAs they cover are never reused (deferred unmaps' ranges are
+ *   counted in dp_iova_stats.quarantined; a strict unmap's mapping stays recorded and its
+ *   unmap keeps failing, see below), nor is the memory behind them unpinned, until the IOAS
+ *   is destroyed; later unmaps work again.
  * @return 0; -EINVAL (NULL, zero length, misaligned); -ENOENT (not a dp_iova_map mapping of
  *   exactly this range, e.g. unmapped already, also when still pending: logged, nothing
  *   changes); strict: a backend errno (logged; the mapping stays; retry the call), -EIO for
@@ -320,9 +322,9 @@ struct dp_iova_stats {
 	uint64_t pending;           /**< ranges unmapped by callers but not yet by a flush */
 	uint64_t unmap_failures;    /**< backend unmaps that failed in a flush (kept, retried) */
 	uint64_t flush_epoch;       /**< flushes completed (the global flush epoch) */
-	uint64_t quarantined;       /**< IOVA ranges never reused because their IOTLB
-				         invalidation failed repeatedly (nested IOAS: see
-				         dp_iova_unmap) */
+	uint64_t quarantined;       /**< IOVA ranges of deferred unmaps never reused because
+				         their IOTLB invalidation failed repeatedly (nested
+				         IOAS: see dp_iova_unmap) */
 };
 
 #if defined(__LP64__)

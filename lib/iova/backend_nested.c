@@ -181,11 +181,14 @@ static uint64_t pa_gpa(struct nested_ioas *ni, uint64_t iova, uint64_t len)
 }
 
 /* A fixed area holding all of [vaddr, vaddr+len), or -1. The fixed areas are few (registered
- * memory comes in large pieces). */
+ * memory comes in large pieces). An area kept only by a quarantine (PAREA_HELD, nothing of
+ * stage 1 in it) is no candidate: its memory may have been freed by the caller since, and
+ * what is at vaddr now is not what the parent mapping holds. */
 static int64_t pa_by_vaddr(const struct parea_set *s, uintptr_t vaddr, uint64_t len)
 {
 	for (uint32_t i = 0; i < s->n; i++)
-		if (vaddr >= s->a[i].vaddr && vaddr + len <= s->a[i].vaddr + s->a[i].len)
+		if (vaddr >= s->a[i].vaddr && vaddr + len <= s->a[i].vaddr + s->a[i].len &&
+		    s->a[i].refs != PAREA_HELD)
 			return i;
 	return -1;
 }

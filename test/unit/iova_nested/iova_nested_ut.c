@@ -845,6 +845,8 @@ static void test_nested_quarantine_strict(void)
 		CU_ASSERT_EQUAL(ut_log_has("are quarantined"), k == 4);
 	}
 	CU_ASSERT_EQUAL(nstats(ioas).inval_quarantined, 1);
+	CU_ASSERT_EQUAL(dp_iova_stats(ioas, &st), 0);
+	CU_ASSERT_EQUAL(st.quarantined, 0); /* counts deferred unmaps' ranges only */
 	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), -EIO); /* no fault armed */
 	CU_ASSERT(ut_log_has("stays out of use"));
 	ut_log_release();
@@ -857,6 +859,51 @@ static void test_nested_quarantine_strict(void)
 	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
 	ut_log_release();
 	munmap(mem, 2 * 4 * KiB);
+}
+
+/* After a quarantine every parent area stays mapped, the registered memory's too. Once that
+ * memory is unregistered and nothing maps into it any more, its area must not serve a later
+ * dp_iova_map of the same addresses: the caller may have freed the memory and got other memory
+ * there, which the kept parent mapping (pinned pages, on a kernel) does not reach. */
+static void test_nested_quarantine_unregistered(void)
+{
+	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, 0);
+	struct dpi_s1pt *pt = NULL;
+	uint8_t *mem = map_anon(4 * 4 * KiB), *other = map_anon(4 * KiB);
+	dp_iova_t a, b, q;
+	uint64_t gpa_reg, gpa;
+	uint32_t prot, shift;
+
+	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_mem_register(mem, 4 * 4 * KiB), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, 0, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_s1pt_lookup(pt, a, &gpa_reg, &prot, &shift), 0);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, a, 4 * KiB), 0);
+	/* a quarantine (through other memory): every parent area is kept from now on */
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, other, 4 * KiB, 0, &q), 0);
+	ut_log_capture();
+	for (int k = 1; k <= 4; k++) {
+		dpi_fault_arm_site("nested-inval", 1, EIO);
+		CU_ASSERT_EQUAL(dp_iova_unmap(ioas, q, 4 * KiB), -EIO);
+		dpi_fault_arm(0, 0);
+	}
+	CU_ASSERT(ut_log_has("are quarantined"));
+	ut_log_release();
+	CU_ASSERT_EQUAL_FATAL(dp_mem_unregister(mem, 4 * 4 * KiB), 0);
+	/* the caller frees the memory; new memory lands at the same address */
+	CU_ASSERT_FATAL(mmap(mem, 4 * 4 * KiB, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == mem);
+	uint64_t s2_maps = nstats(ioas).s2_maps;
+	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, 0, &b), 0);
+	CU_ASSERT_EQUAL(nstats(ioas).s2_maps, s2_maps + 1); /* a parent mapping of its own */
+	CU_ASSERT_EQUAL(dpi_s1pt_lookup(pt, b, &gpa, &prot, &shift), 0);
+	CU_ASSERT_NOT_EQUAL(gpa, gpa_reg);
+	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, b, 4 * KiB), 0);
+	ut_log_capture(); /* teardown finds q's invalidation quarantined */
+	CU_ASSERT_EQUAL(dp_ioas_destroy(ioas), 0);
+	ut_log_release();
+	munmap(mem, 4 * 4 * KiB);
+	munmap(other, 4 * KiB);
 }
 
 /* The epoch rule for table pages through the IOAS: pages emptied by an unmap are released only
@@ -1248,6 +1295,7 @@ int main(void)
 		UT_TEST(test_nested_table_epoch),
 		UT_TEST(test_nested_quarantine),
 		UT_TEST(test_nested_quarantine_strict),
+		UT_TEST(test_nested_quarantine_unregistered),
 		UT_TEST(test_nested_map_fail_full_queue),
 		UT_TEST(test_nested_retry_after_other_submit),
 		UT_TEST(test_nested_write_only),
