@@ -1073,10 +1073,16 @@ static int run(void)
 	}
 	rc = dp_poll_launch_wait(launch);
 	t_end_ns = dp_time_ns();
-	for (unsigned w = 0; w < g_nworkers; w++)
-		if (!g_workers[w].inited)
+	for (unsigned w = 0; w < g_nworkers; w++) {
+		if (g_workers[w].inited)
+			continue;
+		if (__atomic_load_n(&g_setup_failed, __ATOMIC_ACQUIRE))
+			fprintf(stderr, PROG ": the worker on core %d did not start: another worker's "
+				"setup failed (see above)\n", g_workers[w].core);
+		else
 			fprintf(stderr, PROG ": cannot pin a thread to core %d: %s\n",
 				g_workers[w].core, strerror(rc < 0 ? -rc : EINVAL));
+	}
 	if (rc != 0 || __atomic_load_n(&g_setup_failed, __ATOMIC_ACQUIRE))
 		return 1;
 	rc = 0;
