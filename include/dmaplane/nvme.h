@@ -318,8 +318,9 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qpair);
  *   -ENOSPC  capacity exceeded;
  *   -ECANCELED aborted;
  *   -EILSEQ  compare failure (dp_nvme_compare(): the data differ);
- *   -ETIMEDOUT the request outlived the queue pair's timeout (dp_nvme_qpair_opts.timeout_us)
- *            and was aborted (its data buffer may still have been read or written).
+ *   -ETIMEDOUT the request outlived the queue pair's timeout (dp_nvme_qpair_opts.timeout_us);
+ *            an Abort was sent for it unless logged otherwise (its data buffer may still have
+ *            been read or written).
  * @param status the raw NVMe status: SCT << 8 | SC (0 on success; 0xffff when failed back by
  *   the driver without a completion from the controller).
  */
