@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The admin queue: one command at a time, submitted and waited for on the control path under
- * the controller's lock. Also the CSTS helpers used by bring-up and shutdown.
+ * the controller's lock. Also the CSTS helpers used by bring-up and shutdown, and the Aborts of
+ * timed-out I/O commands: sent by the polling thread without waiting, with command ids of
+ * their own (NVME_ABORT_CID | slot), so whoever reaps their completions (a synchronous
+ * command's wait, the room check, dp_nvme_ctrlr_process_admin_completions) sets them aside.
  */
 #include <errno.h>
 #include <string.h>
@@ -79,9 +82,12 @@ bool nvme_admin_reap(struct dp_nvme_ctrlr *c, struct nvme_cqe *cpl)
 		}
 		q->sq_head = cpl->sqhd;
 		dpi_mmio_write32(&c->mmio, q->cq_db, q->cq_head);
-		if (!(cpl->cid & NVME_AER_CID))
+		if (cpl->cid & NVME_AER_CID)
+			nvme_aer_completion(c, cpl);
+		else if (cpl->cid & NVME_ABORT_CID)
+			nvme_abort_completion(c, cpl);
+		else
 			return true;
-		nvme_aer_completion(c, cpl);
 	}
 }
 
@@ -90,7 +96,8 @@ static bool admin_sq_full(const struct nvme_queue *q)
 	return (q->sq_tail + 1) % q->entries == q->sq_head;
 }
 
-int nvme_admin_sq_room(struct dp_nvme_ctrlr *c)
+/* nvme_admin_sq_room(), logging the full queue only when @log. */
+static int sq_room(struct dp_nvme_ctrlr *c, bool log)
 {
 	struct nvme_queue *q = &c->admin;
 	struct nvme_cqe cpl;
@@ -104,10 +111,16 @@ int nvme_admin_sq_room(struct dp_nvme_ctrlr *c)
 			 "ignored", c->info.addr, cpl.cid);
 	if (!admin_sq_full(q))
 		return 0;
-	DPI_ERR("%s: admin submission queue full (no completion since its last %u entries): the "
-		"controller stopped fetching admin commands; dp_nvme_ctrlr_reset() recovers it",
-		c->info.addr, q->entries - 1);
+	if (log)
+		DPI_ERR("%s: admin submission queue full (no completion since its last %u entries): the "
+			"controller stopped fetching admin commands; dp_nvme_ctrlr_reset() recovers it",
+			c->info.addr, q->entries - 1);
 	return -EAGAIN;
+}
+
+int nvme_admin_sq_room(struct dp_nvme_ctrlr *c)
+{
+	return sq_room(c, true);
 }
 
 int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
@@ -122,7 +135,7 @@ int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cq
 	rc = nvme_admin_sq_room(c);
 	if (rc != 0)
 		return rc;
-	cid = (uint16_t)(c->admin_cid++ & ~NVME_AER_CID);
+	cid = (uint16_t)(c->admin_cid++ & (NVME_ABORT_CID - 1));
 	sqe->cid = cid;
 	q->sq[q->sq_tail] = *sqe;
 	q->sq_tail = (q->sq_tail + 1) % q->entries;
@@ -190,21 +203,90 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *c, uint8_t lid, uint32_t ns
 	return rc;
 }
 
-int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
+int nvme_abort_submit(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
 {
-	struct nvme_sqe sqe = {.opc = NVME_ADM_ABORT, .cdw10 = sqid | ((uint32_t)cid << 16)};
-	struct nvme_cqe cpl;
+	struct nvme_queue *q = &c->admin;
+	uint32_t limit, i = 0;
 	int rc;
 
-	pthread_mutex_lock(&c->lock);
-	rc = nvme_admin_cmd(c, &sqe, &cpl);
-	pthread_mutex_unlock(&c->lock);
-	if (rc == 0 && (cpl.dw0 & 1)) {
-		DPI_WARN("%s: the controller did not abort command %u of queue %u: its slot stays in "
-			 "use until the controller completes it or is reset", c->info.addr, cid, sqid);
-		rc = -EBUSY;
+	/* A control-path thread may hold the lock for a whole admin command (up to its timeout):
+	 * the polling thread does not wait for it. */
+	if (pthread_mutex_trylock(&c->lock) != 0)
+		return -EBUSY;
+	limit = DPI_MIN((uint32_t)c->acl + 1, (uint32_t)NVME_MAX_ABORT);
+	if (__atomic_load_n(&c->failed, __ATOMIC_RELAXED)) {
+		rc = -EIO;
+		DPI_WARN("%s: command %u on queue %u outlived the queue pair's timeout; not aborted: "
+			 "the controller is failed", c->info.addr, cid, sqid);
+	} else if (c->naborts >= limit) {
+		rc = -ENOSPC;
+		DPI_WARN("%s: command %u on queue %u outlived the queue pair's timeout; not aborted: "
+			 "%u Aborts are outstanding, the controller's limit (ACL); its slot stays in "
+			 "use until the controller completes it or is reset", c->info.addr, cid, sqid,
+			 c->naborts);
+	} else if ((rc = sq_room(c, false)) != 0) {
+		DPI_WARN("%s: command %u on queue %u outlived the queue pair's timeout; not aborted: "
+			 "the admin submission queue is full (the controller stopped fetching admin "
+			 "commands; dp_nvme_ctrlr_reset() recovers it)", c->info.addr, cid, sqid);
+	} else {
+		struct nvme_sqe sqe = {.opc = NVME_ADM_ABORT, .cdw10 = sqid | ((uint32_t)cid << 16)};
+
+		while (c->abort[i].busy)
+			i++; /* naborts < limit <= NVME_MAX_ABORT: one is free */
+		c->abort[i].busy = true;
+		c->abort[i].sqid = sqid;
+		c->abort[i].cid = cid;
+		c->naborts++;
+		sqe.cid = (uint16_t)(NVME_ABORT_CID | i);
+		q->sq[q->sq_tail] = sqe;
+		q->sq_tail = (q->sq_tail + 1) % q->entries;
+		dpi_wmb();
+		dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
+		DPI_WARN("%s: command %u on queue %u outlived the queue pair's timeout: Abort sent",
+			 c->info.addr, cid, sqid);
 	}
+	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+void nvme_abort_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl)
+{
+	uint32_t i = cpl->cid & (NVME_ABORT_CID - 1);
+	uint16_t s = nvme_cqe_status(cpl->status);
+
+	if (i >= NVME_MAX_ABORT || !c->abort[i].busy) {
+		DPI_WARN("%s: completion for Abort command id %u, which is not outstanding: ignored",
+			 c->info.addr, cpl->cid);
+		return;
+	}
+	c->abort[i].busy = false;
+	c->naborts--;
+	if (s != 0)
+		DPI_WARN("%s: the Abort of command %u of queue %u failed (status type %u code "
+			 "0x%02x): its slot stays in use until the controller completes it or is reset",
+			 c->info.addr, c->abort[i].cid, c->abort[i].sqid, s >> 8, s & 0xff);
+	else if (cpl->dw0 & 1)
+		DPI_WARN("%s: the controller did not abort command %u of queue %u: its slot stays in "
+			 "use until the controller completes it or is reset", c->info.addr,
+			 c->abort[i].cid, c->abort[i].sqid);
+}
+
+void nvme_abort_forget(struct dp_nvme_ctrlr *c)
+{
+	memset(c->abort, 0, sizeof(c->abort));
+	c->naborts = 0;
+}
+
+uint32_t dpi_nvme_aborts_outstanding(struct dp_nvme_ctrlr *c)
+{
+	uint32_t n;
+
+	if (c == NULL)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	n = c->naborts;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 int dpi_nvme_set_admin_timeout(struct dp_nvme_ctrlr *c, uint32_t ms)

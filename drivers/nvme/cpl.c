@@ -4,7 +4,7 @@
  * callbacks (a request finishes when its last command does), the per-command timeouts and their
  * Aborts, a controller's fatal status noticed at low frequency, and the failback of commands
  * that were outstanding at a controller reset. Same thread rules as qpair.c: the queue pair's
- * own thread, no lock, no atomics (an Abort takes the controller's lock on the slow path).
+ * own thread, no lock, no atomics (sending an Abort try-locks the controller on the slow path).
  */
 #include <errno.h>
 
@@ -67,18 +67,19 @@ static inline void complete(struct dp_nvme_qpair *qp, uint16_t cid, uint16_t s)
 	}
 }
 
-/* Command @cid is overdue: abort it, and complete its request with -ETIMEDOUT unless that
- * happened already. Its tracker stays in use until the controller answers for it. */
-static void expire(struct dp_nvme_qpair *qp, uint16_t cid)
+/* Command @cid is overdue: send an Abort for it (without waiting for its answer), and complete
+ * its request with -ETIMEDOUT unless that happened already. Its tracker stays in use until the
+ * controller answers for it. When the controller's lock is taken (a control-path admin command
+ * may hold it for its whole timeout), the Abort is tried again at the next scan instead. */
+static void expire(struct dp_nvme_qpair *qp, uint16_t cid, uint64_t now)
 {
 	struct nvme_tracker *t = &qp->tr[cid], *p = &qp->tr[t->parent];
 	dp_nvme_cmd_cb cb = p->cb;
 
 	t->deadline = 0;
 	p->cb = NULL;
-	DPI_WARN("%s: command %u on queue %u outlived the queue pair's timeout: aborting it",
-		 qp->ctrlr->info.addr, cid, qp->q.qid);
-	nvme_abort(qp->ctrlr, qp->q.qid, cid);
+	if (nvme_abort_submit(qp->ctrlr, qp->q.qid, cid) == -EBUSY)
+		t->deadline = now + 1; /* overdue again at the next scan */
 	if (cb != NULL)
 		cb(p->arg, -ETIMEDOUT, NVME_STATUS_DRIVER);
 }
@@ -99,7 +100,7 @@ static void check_timeouts(struct dp_nvme_qpair *qp)
 		struct nvme_tracker *t = &qp->tr[i];
 
 		if (t->active && t->deadline != 0 && now >= t->deadline)
-			expire(qp, (uint16_t)i);
+			expire(qp, (uint16_t)i, now);
 	}
 }
 

@@ -177,6 +177,7 @@ static int identify_ctrlr(struct dp_nvme_ctrlr *c)
 	c->info.vwc = d[NVME_IDC_VWC] & 1;
 	c->rtd3e_us = get32(d + NVME_IDC_RTD3E);
 	c->aerl = d[NVME_IDC_AERL];
+	c->acl = d[NVME_IDC_ACL];
 	c->sgl = NVME_SGLS_SUPPORT(get32(d + NVME_IDC_SGLS)) != 0;
 	mdts = d[NVME_IDC_MDTS];
 	/* MDTS is in units of the minimum page size (4 KiB here); 0 means no limit. */

@@ -2,9 +2,9 @@
 /*
  * drivers/nvme internals, shared by its files:
  *   ctrlr.c  open/close, bring-up (CC/CSTS handshake), Identify, info getters
- *   admin.c  the admin queue: synchronous commands on the control path
+ *   admin.c  the admin queue: synchronous commands on the control path, asynchronous Aborts
  *   qpair.c  I/O queue pairs: create/destroy, submission, PRPs
- *   cpl.c    completions, timeouts and Abort, fatal status, failback after a reset
+ *   cpl.c    completions, timeouts (sending their Aborts), fatal status, failback after a reset
  *   reset.c  controller reset and recovery
  *   aer.c    Asynchronous Event Requests and the admin queue poll
  *   iov.c    vectored I/O: PRPs from an iovec, or SGLs
@@ -35,6 +35,8 @@
 #define NVME_AER_CID          0x8000u   /* admin command ids with this bit are AERs */
 #define NVME_MAX_AER          4
 #define NVME_AER_STASH        16        /* events reaped and not reported yet */
+#define NVME_ABORT_CID        0x4000u   /* admin command ids with this bit (not 0x8000): Aborts */
+#define NVME_MAX_ABORT        16        /* Aborts outstanding at once, at most (and ACL + 1) */
 
 /* One submission queue and its completion queue, in DMA memory. */
 struct nvme_queue {
@@ -133,6 +135,13 @@ struct dp_nvme_ctrlr {
 	uint32_t aer_stash[NVME_AER_STASH]; /* completion dw0 of events not reported yet */
 	uint32_t naer_stash;
 	uint8_t aerl; /* Identify AERL */
+	uint8_t acl;  /* Identify ACL (0's based) */
+	/* asynchronous Aborts (admin.c), under the lock: slot i has command id NVME_ABORT_CID | i */
+	uint32_t naborts;
+	struct {
+		uint16_t sqid, cid; /* the command it aborts */
+		bool busy;
+	} abort[NVME_MAX_ABORT];
 	bool sgl;     /* the controller takes SGLs for I/O commands (Identify SGLS) */
 };
 
@@ -208,9 +217,20 @@ void nvme_qpair_quiesce(struct dp_nvme_qpair *qp);
  * (the admin submission queue is full: nvme_admin_sq_room()). */
 int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl);
 
-/* Abort command @cid of submission queue @sqid (takes c->lock). 0 (aborted); -EBUSY (the
- * controller did not abort it); -EIO; -ETIMEDOUT. */
-int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
+/* Command @cid of submission queue @sqid outlived its timeout: send an Abort for it without
+ * waiting (c->lock taken with trylock, held only for the submission). One log line says what
+ * was done. 0 (sent); -EBUSY (the lock is taken: nothing sent or logged, try again later);
+ * -EIO (the controller is failed), -ENOSPC (ACL + 1 Aborts outstanding), -EAGAIN (the admin
+ * submission queue is full): not sent. The Abort's completion goes to nvme_abort_completion()
+ * whoever reaps it. */
+int nvme_abort_submit(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
+
+/* An Abort's completion was reaped: free its slot, log when the command was not aborted or
+ * the Abort failed. c->lock held. */
+void nvme_abort_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl);
+
+/* Controller reset (c->lock held): the admin queue is gone, and with it every Abort. */
+void nvme_abort_forget(struct dp_nvme_ctrlr *c);
 
 /* Room for one more admin submission queue entry? The driver knows the controller's SQ head
  * only from the SQHD of completions, so entries of commands that never completed (timed out
@@ -220,7 +240,8 @@ int nvme_abort(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid);
 int nvme_admin_sq_room(struct dp_nvme_ctrlr *c);
 
 /* Take one admin completion when there is one (true); AER completions go to
- * nvme_aer_completion() and are not returned. c->lock held. */
+ * nvme_aer_completion(), Abort completions to nvme_abort_completion(): neither is returned.
+ * c->lock held. */
 bool nvme_admin_reap(struct dp_nvme_ctrlr *c, struct nvme_cqe *cpl);
 
 /* ---- asynchronous events (aer.c), c->lock held ---------------------------------------------- */

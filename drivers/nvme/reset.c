@@ -21,6 +21,7 @@ static int reenable(struct dp_nvme_ctrlr *c)
 	int rc;
 
 	rc = nvme_ctrlr_disable(c);
+	nvme_abort_forget(c); /* the admin queue starts again from scratch */
 	for (struct dp_nvme_qpair *qp = c->qpairs; qp != NULL; qp = qp->next)
 		nvme_qpair_quiesce(qp);
 	if (rc != 0)

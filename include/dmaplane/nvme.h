@@ -146,9 +146,12 @@ int dp_nvme_ctrlr_register_aer_cb(struct dp_nvme_ctrlr *ctrlr, dp_nvme_aer_cb cb
 /**
  * Poll the admin queue: reap Asynchronous Event Request completions, re-arm, read the events'
  * log pages, then run the event callbacks (outside the controller's lock: they may call other
- * control functions, but not dp_nvme_ctrlr_reset() or close). When nothing arrived it reads
- * CSTS to notice a fatal status: call it at low frequency (e.g. once a millisecond) from one
- * thread. Control path.
+ * control functions, but not dp_nvme_ctrlr_reset() or close). It also reaps the completions of
+ * the Aborts sent for timed-out commands (dp_nvme_qpair_create_ext()): no callback, a log line
+ * when the controller did not abort the command or failed the Abort; until reaped, each counts
+ * against the controller's Abort Command Limit. When nothing arrived it reads CSTS to notice
+ * a fatal status: call it at low frequency (e.g. once a millisecond) from one thread. Control
+ * path.
  * @return the number of events reported (>= 0); -EINVAL (NULL); -EIO (the controller reported
  *   a fatal status: see dp_nvme_ctrlr_reset()).
  */
@@ -256,8 +259,9 @@ struct dp_nvme_qpair_opts {
 	uint32_t depth;      /**< as for dp_nvme_qpair_create() (0: default) */
 	uint32_t flags;      /**< DP_NVME_QPAIR_F_* */
 	uint64_t timeout_us; /**< per-command timeout in microseconds (0: none, the default).
-				  A command outstanding longer is aborted (admin Abort) and its
-				  request completes with -ETIMEDOUT; see dp_nvme_cmd_cb. */
+				  A command outstanding longer gets an admin Abort, sent without
+				  waiting, and its request completes with -ETIMEDOUT; see
+				  dp_nvme_qpair_create_ext() and dp_nvme_cmd_cb. */
 	uint64_t reserved[2]; /**< must be 0 */
 };
 
@@ -274,10 +278,18 @@ void dp_nvme_qpair_opts_init(struct dp_nvme_qpair_opts *opts, size_t size);
  * Timeouts: with timeout_us set, each command records its submission time (dp_ticks()) and
  * dp_nvme_qpair_process_completions() looks for overdue commands every few dozen calls (not per
  * completion), scanning at most every timeout / 8: a command is found overdue within that much
- * after its deadline (given the thread keeps polling). An overdue command gets an Abort on
- * the admin queue (taking the controller's lock, in the polling thread) and its request's
- * callback runs at once with -ETIMEDOUT. Its slot stays in use until the controller answers
- * (the aborted completion, or a late one: no second callback) or the controller is reset, so a
+ * after its deadline (given the thread keeps polling). An overdue command's request callback
+ * runs at once with -ETIMEDOUT, and an Abort for the command is sent on the admin queue without
+ * waiting for its answer: the polling thread never waits on the admin queue for a timeout (it
+ * takes the controller's lock only with a try-lock, for the submission; when a control-path
+ * call holds the lock, the Abort is sent at a later scan). The Abort's completion is reaped by
+ * dp_nvme_ctrlr_process_admin_completions() (or by any synchronous admin command that meets
+ * it) and runs no callback; a controller that did not abort the command, or failed the Abort,
+ * is logged. No Abort is sent (one log line says why) when Abort Command Limit (Identify ACL,
+ * at most 16) Aborts are outstanding, when the admin submission queue is full, or when the
+ * controller is failed: the request still gets -ETIMEDOUT. dp_nvme_ctrlr_reset() forgets
+ * outstanding Aborts. The command's slot stays in use until the controller answers (the
+ * aborted completion, or a late one: no second callback) or the controller is reset, so a
  * late answer can never be mistaken for a newer command.
  * @return as dp_nvme_qpair_create(), and -EINVAL for bad options (size, unknown flags,
  *   reserved fields not 0, timeout above one hour).
@@ -306,8 +318,9 @@ int dp_nvme_qpair_destroy(struct dp_nvme_qpair *qpair);
  *   -ENOSPC  capacity exceeded;
  *   -ECANCELED aborted;
  *   -EILSEQ  compare failure (dp_nvme_compare(): the data differ);
- *   -ETIMEDOUT the request outlived the queue pair's timeout (dp_nvme_qpair_opts.timeout_us)
- *            and was aborted (its data buffer may still have been read or written).
+ *   -ETIMEDOUT the request outlived the queue pair's timeout (dp_nvme_qpair_opts.timeout_us);
+ *            an Abort was sent for it unless logged otherwise (its data buffer may still have
+ *            been read or written).
  * @param status the raw NVMe status: SCT << 8 | SC (0 on success; 0xffff when failed back by
  *   the driver without a completion from the controller).
  */

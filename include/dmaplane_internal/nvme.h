@@ -21,6 +21,9 @@ int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *ctrlr, struct nvme_sqe *sqe, struct
  * controller shorten it. 0; -EINVAL (NULL, 0, above the default). */
 int dpi_nvme_set_admin_timeout(struct dp_nvme_ctrlr *ctrlr, uint32_t ms);
 
+/* Aborts of timed-out commands sent and not completed yet (0 for NULL). */
+uint32_t dpi_nvme_aborts_outstanding(struct dp_nvme_ctrlr *ctrlr);
+
 /* Submit one I/O command as given (cid set by the driver; PRPs built for buf/len when len is
  * not 0), without the argument checks of dp_nvme_read/write: for tests of controller-side
  * errors. Returns as submission does: 0, -EAGAIN, -EFAULT, -EIO. */

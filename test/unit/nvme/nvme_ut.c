@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1061,6 +1062,354 @@ static void test_timeout_abort(void)
 	wait_done(f.qp, &d4);
 	CU_ASSERT_EQUAL(d4.rc, 0);
 
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* ---- asynchronous Aborts --------------------------------------------------------------------- */
+
+static void fx_open_admin(struct fixture *f, uint32_t entries);
+static int log_page(struct fixture *f);
+
+/* Log lines captured since ut_log_capture(). */
+static int log_lines(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < 6; i++)
+		n += g_ut_log.count[i];
+	return n;
+}
+
+/* A callback that also records how many completions the model held when it ran. */
+struct done_held {
+	struct done d;
+	struct dpi_sim_device *sim;
+	uint32_t held;
+};
+
+static void on_done_held(void *arg, int rc, uint16_t status)
+{
+	struct done_held *h = arg;
+
+	h->held = dpi_sim_nvme_held(h->sim);
+	on_done(&h->d, rc, status);
+}
+
+/* A queue pair with a 1 ms timeout on the fake clock. */
+static struct dp_nvme_qpair *timeout_qpair(struct fixture *f)
+{
+	struct dp_nvme_qpair_opts o;
+	struct dp_nvme_qpair *qp = NULL;
+
+	__atomic_store_n(&g_now, 1000000, __ATOMIC_RELAXED);
+	dpi_ticks_set_source(fake_ticks, 1000000);
+	dp_nvme_qpair_opts_init(&o, sizeof(o));
+	o.depth = 16;
+	o.timeout_us = 1000;
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create_ext(f->c, &o, &qp), 0);
+	return qp;
+}
+
+/* The polling thread does not wait for the Abort: the controller holds the Abort's completion
+ * (for 2000 of its polls, which a synchronous wait would have spent), yet the callback runs at
+ * expiry with -ETIMEDOUT; the aborted command's completion gives the slot back; the Abort's
+ * completion, posted later, is reaped by dp_nvme_ctrlr_process_admin_completions. */
+static void test_abort_async(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp;
+	struct done_held h = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	qp = timeout_qpair(&f);
+	h.sim = sim_of(&f);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf, 3, 1, on_done_held, &h), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), true, NVME_ADM_ABORT, 2000, 1), 0);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT(ut_log_has("Abort sent"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(h.d.calls, 1);
+	CU_ASSERT_EQUAL(h.d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(h.d.status, 0xffff);
+	CU_ASSERT_EQUAL(h.held, 1); /* the Abort's completion: nobody waited for it */
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 1);
+	/* The Abort ran: the aborted command's completion gives its slot back, no second call. */
+	poll_n(qp, 2);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(h.d.calls, 1);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 1);
+	/* The Abort's completion arrives and is reaped by the admin poll, silently (aborted). */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(log_lines(), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
+	CU_ASSERT_EQUAL(h.d.calls, 1);
+	CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], false, buf, 3, 1), 0);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(NULL), 0);
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* The model's ACL is 3: four Aborts outstanding at most; a fifth overdue command still gets
+ * -ETIMEDOUT, without an Abort, and keeps its slot until the controller answers. */
+static void test_abort_limit(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp;
+	struct done d[5] = {{0}};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	qp = timeout_qpair(&f);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(f.c, 20), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(5 * 4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 5), 0);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf + 4096 * i, (uint64_t)i, 1, on_done,
+					     &d[i]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), true, NVME_ADM_ABORT, UINT32_MAX, 5),
+			0);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT(ut_log_has("4 Aborts are outstanding, the controller's limit"));
+	ut_log_release();
+	for (int i = 0; i < 5; i++) {
+		CU_ASSERT_EQUAL(d[i].calls, 1);
+		CU_ASSERT_EQUAL(d[i].rc, -ETIMEDOUT);
+	}
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 4);
+	poll_n(qp, 2);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1); /* the one not aborted */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_held(sim_of(&f)), 5); /* 4 Abort completions and that read */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	poll_n(qp, 2);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(d[i].calls, 1);
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* A controller that stopped fetching admin commands, its admin queue full: the overdue command
+ * gets -ETIMEDOUT and one log line saying it was not aborted; no entry is overwritten. */
+static void test_abort_sq_full(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp;
+	struct done d = {0};
+	uint8_t *buf;
+
+	fx_open_admin(&f, 4);
+	qp = timeout_qpair(&f);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_stop_fetch(sim_of(&f), 0), 0);
+	ut_log_capture();
+	for (int i = 0; i < 3; i++)
+		CU_ASSERT_EQUAL(log_page(&f), -ETIMEDOUT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 3);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf, 3, 1, on_done, &d), 0);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT_EQUAL(log_lines(), 1);
+	CU_ASSERT(ut_log_has("not aborted: the admin submission queue is full"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 3);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 1);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	poll_n(qp, 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* A reset with Aborts outstanding (sent, not fetched yet) forgets them: the admin queue starts
+ * again, later Aborts get fresh slots and nothing is reported about the old ones. */
+static void test_abort_reset(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp;
+	struct done d[2] = {{0}}, d2 = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	qp = timeout_qpair(&f);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(f.c, 20), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(8 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 2), 0);
+	for (int i = 0; i < 2; i++)
+		CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf + 4096 * i, (uint64_t)i, 1, on_done,
+					     &d[i]), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_stop_fetch(sim_of(&f), 0), 0);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 2);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 2);
+	CU_ASSERT_EQUAL(d[0].rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(d[1].rc, -ETIMEDOUT);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
+	poll_n(qp, 1); /* the reset failed the commands back: no second callback */
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d[0].calls, 1);
+	CU_ASSERT_EQUAL(d[1].calls, 1);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(log_lines(), 0);
+	ut_log_release();
+	/* After the reset an overdue command is aborted as before. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf, 0, 1, on_done, &d2), 0);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT + 2);
+	CU_ASSERT(ut_log_has("Abort sent"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(d2.calls, 1);
+	CU_ASSERT_EQUAL(d2.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+/* A synchronous admin command issued while an Abort is outstanding gets its own completion;
+ * the Abort's (here: failed), met first in its wait, is set aside and reported, not lost. */
+static void test_abort_sync_admin(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp;
+	struct done d = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	qp = timeout_qpair(&f);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(f.c, 20), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf, 3, 1, on_done, &d), 0);
+	/* The Abort fails (Invalid Field) and its completion is held until released. */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_status(sim_of(&f), true, NVME_ADM_ABORT, 0x0002, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), true, NVME_ADM_ABORT, UINT32_MAX, 1),
+			0);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 1);
+	CU_ASSERT_EQUAL(log_page(&f), 0); /* the Abort's completion is still held */
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 1);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0); /* the Abort's and the read's */
+	ut_log_capture();
+	CU_ASSERT_EQUAL(log_page(&f), 0);
+	CU_ASSERT(ut_log_has("the Abort of command"));
+	CU_ASSERT(ut_log_has("failed (status type 0 code 0x02)"));
+	CU_ASSERT(!ut_log_has("expected"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
+	poll_n(qp, 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(log_lines(), 0);
+	ut_log_release();
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(&f);
+}
+
+struct log_page_thread {
+	struct fixture *f;
+	int rc;
+};
+
+static void *log_page_main(void *arg)
+{
+	struct log_page_thread *t = arg;
+
+	t->rc = log_page(t->f);
+	return NULL;
+}
+
+/* While a control-path thread holds the controller's lock waiting for an admin command (the
+ * controller stopped fetching), the polling thread does not wait for the lock: the overdue
+ * command gets -ETIMEDOUT at once and its Abort is sent at a later scan, once the lock is free. */
+static void test_abort_lock_busy(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp;
+	struct log_page_thread lt = {.f = &f, .rc = 1};
+	struct done d = {0};
+	pthread_t th;
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	qp = timeout_qpair(&f);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf, 3, 1, on_done, &d), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_stop_fetch(sim_of(&f), 0), 0);
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, log_page_main, &lt), 0);
+	/* Its entry written (under the lock), the thread waits for it until fetching resumes. */
+	for (int i = 0; i < 10000000 && dpi_sim_nvme_admin_unfetched(sim_of(&f)) == 0; i++)
+		sched_yield();
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 1);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_admin_unfetched(sim_of(&f)), 1); /* no Abort yet */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_resume_fetch(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(pthread_join(th, NULL), 0);
+	CU_ASSERT_EQUAL(lt.rc, 0);
+	/* The lock is free: the next scan sends the Abort, which gives the slot back. */
+	advance_us(200);
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT + 2);
+	CU_ASSERT(ut_log_has("Abort sent"));
+	ut_log_release();
+	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
 	dpi_ticks_set_source(NULL, 0);
 	dp_dma_free(buf);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
@@ -2349,6 +2698,9 @@ int main(void)
 		UT_TEST(test_fatal_status), UT_TEST(test_inject_null), UT_TEST(test_threads),
 		UT_TEST(test_model_status), UT_TEST(test_ns_config), UT_TEST(test_fail_nth),
 		UT_TEST(test_model_hold), UT_TEST(test_qpair_opts), UT_TEST(test_timeout_abort),
+		UT_TEST(test_abort_async), UT_TEST(test_abort_limit),
+		UT_TEST(test_abort_sq_full), UT_TEST(test_abort_reset), UT_TEST(test_abort_sync_admin),
+		UT_TEST(test_abort_lock_busy),
 		UT_TEST(test_reset_cfs), UT_TEST(test_aer),
 		UT_TEST(test_model_stop_fetch), UT_TEST(test_admin_sq_full),
 		UT_TEST(test_admin_sq_full_aer), UT_TEST(test_iov_prp),

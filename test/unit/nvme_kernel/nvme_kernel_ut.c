@@ -277,9 +277,10 @@ static void test_iov_reset_aer(void)
 }
 
 /* Timeouts on a real controller: with a 1 us timeout every read is overdue before QEMU answers,
- * so each gets an Abort and completes once with -ETIMEDOUT (or 0 when QEMU was first); the
- * controller's answers arrive later (aborted or done) and give every slot back; the queue pair
- * then works as before. */
+ * so each completes once with -ETIMEDOUT (or 0 when QEMU was first) and gets an Abort, sent
+ * without waiting (up to the controller's ACL + 1 outstanding: the others are only logged); the
+ * controller's answers arrive later (aborted or done) and give every slot back; the admin poll
+ * then reaps the Aborts' completions; the queue pair then works as before. */
 static void test_timeout_abort(void)
 {
 	struct dp_nvme_ns *ns = dp_nvme_ctrlr_get_ns(g_ctrlr, 1);
@@ -303,7 +304,10 @@ static void test_timeout_abort(void)
 					     on_count, &c), 0);
 	for (; polls < 100000000L && (c.calls < 8 || dp_nvme_qpair_outstanding(qp) > 0); polls++)
 		CU_ASSERT_FATAL(dp_nvme_qpair_process_completions(qp, 0) >= 0);
+	for (long i = 0; i < 1000000L && dpi_nvme_aborts_outstanding(g_ctrlr) > 0; i++)
+		CU_ASSERT_FATAL(dp_nvme_ctrlr_process_admin_completions(g_ctrlr) >= 0);
 	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(g_ctrlr), 0);
 	CU_ASSERT_EQUAL(c.calls, 8);
 	CU_ASSERT_EQUAL(c.ok + c.other, 8);
 	CU_ASSERT_EQUAL(c.eio, 0);
