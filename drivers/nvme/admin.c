@@ -96,19 +96,25 @@ static bool admin_sq_full(const struct nvme_queue *q)
 	return (q->sq_tail + 1) % q->entries == q->sq_head;
 }
 
-/* nvme_admin_sq_room(), logging the full queue only when @log. */
-static int sq_room(struct dp_nvme_ctrlr *c, bool log)
+void nvme_admin_drain(struct dp_nvme_ctrlr *c)
 {
-	struct nvme_queue *q = &c->admin;
 	struct nvme_cqe cpl;
 
-	if (dpi_likely(!admin_sq_full(q)))
-		return 0;
 	if (c->dev->ops->poll != NULL)
 		c->dev->ops->poll(c->dev);
 	while (nvme_admin_reap(c, &cpl))
 		DPI_WARN("%s: late admin completion for cid %u (its command had timed out): "
 			 "ignored", c->info.addr, cpl.cid);
+}
+
+/* nvme_admin_sq_room(), logging the full queue only when @log. */
+static int sq_room(struct dp_nvme_ctrlr *c, bool log)
+{
+	struct nvme_queue *q = &c->admin;
+
+	if (dpi_likely(!admin_sq_full(q)))
+		return 0;
+	nvme_admin_drain(c);
 	if (!admin_sq_full(q))
 		return 0;
 	if (log)
@@ -271,10 +277,23 @@ void nvme_abort_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl)
 			 c->abort[i].cid, c->abort[i].sqid);
 }
 
+bool nvme_abort_pending_on(const struct dp_nvme_ctrlr *c, uint16_t sqid)
+{
+	for (uint32_t i = 0; i < NVME_MAX_ABORT && c->naborts != 0; i++)
+		if (c->abort[i].busy && c->abort[i].sqid == sqid)
+			return true;
+	return false;
+}
+
 void nvme_abort_forget(struct dp_nvme_ctrlr *c)
 {
 	memset(c->abort, 0, sizeof(c->abort));
 	c->naborts = 0;
+}
+
+uint16_t dpi_nvme_qpair_qid(const struct dp_nvme_qpair *qp)
+{
+	return qp != NULL ? qp->q.qid : 0;
 }
 
 uint32_t dpi_nvme_aborts_outstanding(struct dp_nvme_ctrlr *c)

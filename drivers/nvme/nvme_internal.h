@@ -231,6 +231,12 @@ void nvme_abort_completion(struct dp_nvme_ctrlr *c, const struct nvme_cqe *cpl);
 
 /* Controller reset (c->lock held): the admin queue is gone, and with it every Abort. */
 void nvme_abort_forget(struct dp_nvme_ctrlr *c);
+/* An Abort aimed at a command of submission queue @sqid is outstanding (lock held): the queue
+ * id is not given to a new queue pair meanwhile, so that a late Abort cannot hit a new command
+ * with the same id. */
+bool nvme_abort_pending_on(const struct dp_nvme_ctrlr *c, uint16_t sqid);
+/* Poll the device and reap the admin CQ (AERs, Aborts, late completions); lock held. */
+void nvme_admin_drain(struct dp_nvme_ctrlr *c);
 
 /* Room for one more admin submission queue entry? The driver knows the controller's SQ head
  * only from the SQHD of completions, so entries of commands that never completed (timed out

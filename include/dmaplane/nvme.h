@@ -237,8 +237,10 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *ctrlr, uint8_t lid, uint32_
  * Create an I/O queue pair (Create I/O Completion Queue, then Submission Queue). Control path.
  * @param depth commands that may be outstanding at once (the queues get depth + 1 entries);
  *   0 for the default (min(256, CAP.MQES)).
- * @return 0; -EINVAL (NULL; depth beyond CAP.MQES); -EBUSY (all granted I/O queues are in use);
- *   -ENOMEM; -ETIMEDOUT / -EIO / -EAGAIN as for admin commands in dp_nvme_ctrlr_open().
+ * @return 0; -EINVAL (NULL; depth beyond CAP.MQES); -EBUSY (all granted I/O queues are in
+ *   use, or the only free queue ids still have an Abort of a timed-out command outstanding
+ *   that the controller has not answered); -ENOMEM; -ETIMEDOUT / -EIO / -EAGAIN as for admin
+ *   commands in dp_nvme_ctrlr_open().
  */
 int dp_nvme_qpair_create(struct dp_nvme_ctrlr *ctrlr, uint32_t depth,
 			 struct dp_nvme_qpair **qpair);

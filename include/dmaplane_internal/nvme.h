@@ -21,6 +21,9 @@ int dpi_nvme_admin_raw(struct dp_nvme_ctrlr *ctrlr, struct nvme_sqe *sqe, struct
  * controller shorten it. 0; -EINVAL (NULL, 0, above the default). */
 int dpi_nvme_set_admin_timeout(struct dp_nvme_ctrlr *ctrlr, uint32_t ms);
 
+/* The queue id of a queue pair (0 for NULL). */
+uint16_t dpi_nvme_qpair_qid(const struct dp_nvme_qpair *qp);
+
 /* Aborts of timed-out commands sent and not completed yet (0 for NULL). */
 uint32_t dpi_nvme_aborts_outstanding(struct dp_nvme_ctrlr *ctrlr);
 

@@ -1252,6 +1252,54 @@ static void test_abort_sq_full(void)
 
 /* A reset with Aborts outstanding (sent, not fetched yet) forgets them: the admin queue starts
  * again, later Aborts get fresh slots and nothing is reported about the old ones. */
+/* A queue id whose queue pair was destroyed with an Abort still outstanding for one of its
+ * commands is not given to a new queue pair until the Abort completed: a late Abort must not
+ * hit a new command with the same id. */
+static void test_abort_qid_not_reused(void)
+{
+	struct fixture f;
+	struct dp_nvme_qpair *qp, *qp2 = NULL, *qp3 = NULL;
+	struct done d = {0};
+	uint16_t qid;
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	qp = timeout_qpair(&f);
+	qid = dpi_nvme_qpair_qid(qp);
+	CU_ASSERT_NOT_EQUAL(qid, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4 * KiB, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), false, NVME_IO_READ, UINT32_MAX, 1), 0);
+	CU_ASSERT_EQUAL(dp_nvme_read(qp, f.ns[1], buf, 3, 1, on_done, &d), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_inject_hold(sim_of(&f), true, NVME_ADM_ABORT, UINT32_MAX, 1),
+			0);
+	advance_us(1200);
+	ut_log_capture();
+	poll_n(qp, NVME_TIMEOUT_CALLS_UT);
+	poll_n(qp, 2);
+	ut_log_release();
+	CU_ASSERT_EQUAL(d.calls, 1);
+	CU_ASSERT_EQUAL(d.rc, -ETIMEDOUT);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 1);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	/* The Abort aimed at queue qid is still outstanding: a new queue pair gets another id. */
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 16, &qp2), 0);
+	CU_ASSERT_NOT_EQUAL(dpi_nvme_qpair_qid(qp2), qid);
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 1);
+	/* Once the Abort completed, the id is free again (the lowest free one is taken). */
+	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
+	ut_log_release();
+	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
+	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 16, &qp3), 0);
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_qid(qp3), qid);
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp3), 0);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp2), 0);
+	fx_close(&f);
+}
+
 static void test_abort_reset(void)
 {
 	struct fixture f;
@@ -2701,6 +2749,7 @@ int main(void)
 		UT_TEST(test_abort_async), UT_TEST(test_abort_limit),
 		UT_TEST(test_abort_sq_full), UT_TEST(test_abort_reset), UT_TEST(test_abort_sync_admin),
 		UT_TEST(test_abort_lock_busy),
+		UT_TEST(test_abort_qid_not_reused),
 		UT_TEST(test_reset_cfs), UT_TEST(test_aer),
 		UT_TEST(test_model_stop_fetch), UT_TEST(test_admin_sq_full),
 		UT_TEST(test_admin_sq_full_aer), UT_TEST(test_iov_prp),
