@@ -821,6 +821,49 @@ static __attribute__((noinline)) int copy_member_refill(const struct dp_idxd_cha
 #define OPS_NO_SLP
 #endif
 
+/* Writes batch member descriptor q (a copy: sa to da) and its slot's caller pointers, sd bytes
+ * from q, with zero an all-zero vector held in a register. */
+static inline __attribute__((always_inline)) void
+copy_member_store(const struct dp_idxd_copy_desc *op, uint64_t *q, uint64_t w0, uint32_t flags,
+		  uint32_t len, uint64_t sa, uint64_t da, intptr_t sd, v2u64 zero)
+{
+	v2u64 pair;
+
+	q[0] = w0 | ((uint64_t)flags << 32);
+	q[2] = sa;
+	q[3] = da;
+	/* xfer_size, then zeros to the end (int_handle, reserved, the operation-specific
+	 * words): two overlapping 16-byte stores */
+	((uint32_t *)q)[8] = len;
+	memcpy((uint8_t *)q + 36, &zero, sizeof(zero));
+	memcpy((uint8_t *)q + 48, &zero, sizeof(zero));
+	/* va[0..1] = (dst, src) as the caller laid them out: group_done() puts them in
+	 * slot order when it needs them (page faults) */
+	memcpy(&pair, op, sizeof(pair));
+	memcpy((void *)((uintptr_t)q + sd), &pair, sizeof(pair));
+}
+
+/* One member of dp_idxd_submit_copy_batch()'s fast path: false (nothing written) when its
+ * flags are unknown or a range leaves the 2 MiB entries xs, xd: copy_member_refill() then
+ * checks and translates it. */
+static inline __attribute__((always_inline)) bool
+copy_member_fast(const struct dp_idxd_copy_desc *op, uint64_t *q, const struct xent *xs,
+		 const struct xent *xd, uint64_t w0, intptr_t sd, v2u64 zero)
+{
+	uintptr_t so = (uintptr_t)op->src - xs->base;
+	uintptr_t dof = (uintptr_t)op->dst - xd->base;
+	uint32_t len = op->len, flags = op->flags, lm1 = len - 1;
+
+	/* opaque: the IOVAs come from the offsets (so + ibase), not from the pointers
+	 * again, which would keep both live */
+	__asm__("" : "+r"(so), "+r"(dof));
+	if (dpi_unlikely((flags & ~OP_FLAGS_KNOWN) != 0 ||
+			 ((so | (so + lm1) | dof | (dof + lm1)) >> DPI_XLATE_L2_SHIFT) != 0))
+		return false;
+	copy_member_store(op, q, w0, flags, len, so + xs->ibase, dof + xd->ibase, sd, zero);
+	return true;
+}
+
 int dp_idxd_submit_copy_batch(struct dp_idxd_chan *ch,
 					 const struct dp_idxd_copy_desc *ops, uint32_t n,
 					 dp_idxd_cb cb, void *arg)
@@ -850,39 +893,30 @@ int dp_idxd_submit_copy_batch(struct dp_idxd_chan *ch,
 		/* slot k's caller pointers, from descriptor k's address */
 		intptr_t sd = (intptr_t)((uintptr_t)&slot[0].va[0] - (uintptr_t)q);
 
-		const v2u64 zero = {0, 0};
+		/* opaque, so the zero stays in a register instead of a pxor per member */
+		v2u64 zero = {0, 0};
 
+		__asm__("" : "+x"(zero));
 		while (op != end) {
-			/* xs, xd are read from memory in the loop (copy_member_refill() takes
-			 * their addresses): memory operands, not registers, which run short */
-			for (; op != end; op++, q += 8) {
-				uintptr_t so = (uintptr_t)op->src - xs.base;
-				uintptr_t dof = (uintptr_t)op->dst - xd.base;
-				uint32_t len = op->len, flags = op->flags, lm1 = len - 1;
-				v2u64 pair;
+			/* two members a turn (one set of pointer steps and one loop test for
+			 * both); xs, xd are read from memory in the loop (copy_member_refill()
+			 * takes their addresses): memory operands, not registers, which run short */
+			const struct dp_idxd_copy_desc *end1 = end - 1;
 
-				/* opaque: the IOVAs come from the offsets (so + ibase), not from
-				 * the pointers again, which would keep both live */
-				__asm__("" : "+r"(so), "+r"(dof));
-
-
-				if (dpi_unlikely((flags & ~OP_FLAGS_KNOWN) != 0 ||
-						 ((so | (so + lm1) | dof | (dof + lm1)) >>
-						  DPI_XLATE_L2_SHIFT) != 0))
-					break;
-				q[0] = w0 | ((uint64_t)flags << 32);
-				q[2] = so + xs.ibase;
-				q[3] = dof + xd.ibase;
-				/* xfer_size, then zeros to the end (int_handle, reserved, the
-				 * operation-specific words): two overlapping 16-byte stores */
-				((uint32_t *)q)[8] = len;
-				memcpy((uint8_t *)q + 36, &zero, sizeof(zero));
-				memcpy((uint8_t *)q + 48, &zero, sizeof(zero));
-				/* va[0..1] = (dst, src) as the caller laid them out: group_done()
-				 * puts them in slot order when it needs them (page faults) */
-				memcpy(&pair, op, sizeof(pair));
-				memcpy((void *)((uintptr_t)q + sd), &pair, sizeof(pair));
+			for (; op < end1; op += 2, q += 16) {
+				if (dpi_unlikely(!copy_member_fast(op, q, &xs, &xd, w0, sd, zero)))
+					goto refill;
+				if (dpi_unlikely(!copy_member_fast(op + 1, q + 8, &xs, &xd, w0, sd, zero))) {
+					op++;
+					q += 8;
+					goto refill;
+				}
 			}
+			if (op != end && copy_member_fast(op, q, &xs, &xd, w0, sd, zero)) {
+				op++;
+				q += 8;
+			}
+refill:
 			if (op != end) {
 				k = (uint32_t)(op - ops);
 				rc = copy_member_refill(ch, op, k, &xs, &xd, q, &slot[k], w0);
@@ -893,17 +927,25 @@ int dp_idxd_submit_copy_batch(struct dp_idxd_chan *ch,
 			}
 		}
 	} else if (ch->va_addrs) {
-		/* host addresses: the checks of dp_idxd_submit_copy() and the pointers as they are */
+		/* host addresses: the checks of dp_idxd_submit_copy() (op_args_ok(), written out
+		 * as one branch each) and the pointers as they are */
+		const struct dp_idxd_copy_desc *op = ops, *end = ops + n;
+		uint64_t *q = dq[0];
+		intptr_t sd = (intptr_t)((uintptr_t)&slot[0].va[0] - (uintptr_t)q);
 		uint32_t xfer_m1 = ch->max_xfer_m1;
+		v2u64 zero = {0, 0};
 
-		for (k = 0; k < n; k++) {
-			const struct dp_idxd_copy_desc *op = &ops[k];
+		__asm__("" : "+x"(zero));
+		for (; op != end; op++, q += 8) {
 			uintptr_t src = (uintptr_t)op->src, dst = (uintptr_t)op->dst;
 			uint32_t len = op->len, flags = op->flags;
 
-			if (dpi_unlikely(!op_args_ok(xfer_m1, flags, len) || src == 0 || dst == 0))
+			if (dpi_unlikely((flags & ~OP_FLAGS_KNOWN) != 0 || len - 1 > xfer_m1 ||
+					 src == 0 || dst == 0)) {
+				k = (uint32_t)(op - ops);
 				return member_fail(ch, "copy", k, op->dst, op->src, len, flags);
-			copy_member_put(dq[k], &slot[k], w0, flags, len, src, dst, src, dst);
+			}
+			copy_member_store(op, q, w0, flags, len, src, dst, sd, zero);
 		}
 	} else {
 		struct xcache sc, dc;
