@@ -956,6 +956,16 @@ static void test_qpair_opts(void)
 	fx_close(&f);
 }
 
+/* The end of a timeout test: the real clock back, the buffer freed, the queue pair destroyed
+ * (which must succeed), the fixture closed. */
+static void timeout_close(struct fixture *f, struct dp_nvme_qpair *qp, void *buf)
+{
+	dpi_ticks_set_source(NULL, 0);
+	dp_dma_free(buf);
+	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
+	fx_close(f);
+}
+
 /* A dropped completion times out: the request gets -ETIMEDOUT once, the command is aborted and
  * its slot comes back when the controller answers, whether with the abort or late. */
 static void test_timeout_abort(void)
@@ -1062,10 +1072,7 @@ static void test_timeout_abort(void)
 	wait_done(f.qp, &d4);
 	CU_ASSERT_EQUAL(d4.rc, 0);
 
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
-	fx_close(&f);
+	timeout_close(&f, qp, buf);
 }
 
 /* ---- asynchronous Aborts --------------------------------------------------------------------- */
@@ -1156,10 +1163,7 @@ static void test_abort_async(void)
 	CU_ASSERT_EQUAL(h.d.calls, 1);
 	CU_ASSERT_EQUAL(io_sync(qp, f.ns[1], false, buf, 3, 1), 0);
 	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(NULL), 0);
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
-	fx_close(&f);
+	timeout_close(&f, qp, buf);
 }
 
 /* The model's ACL is 3: four Aborts outstanding at most; a fifth overdue command still gets
@@ -1201,10 +1205,7 @@ static void test_abort_limit(void)
 	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
 	for (int i = 0; i < 5; i++)
 		CU_ASSERT_EQUAL(d[i].calls, 1);
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
-	fx_close(&f);
+	timeout_close(&f, qp, buf);
 }
 
 /* A controller that stopped fetching admin commands, its admin queue full: the overdue command
@@ -1244,10 +1245,7 @@ static void test_abort_sq_full(void)
 	poll_n(qp, 1);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
 	CU_ASSERT_EQUAL(d.calls, 1);
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
-	fx_close(&f);
+	timeout_close(&f, qp, buf);
 }
 
 /* A reset with Aborts outstanding (sent, not fetched yet) forgets them: the admin queue starts
@@ -1293,11 +1291,8 @@ static void test_abort_qid_not_reused(void)
 	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
 	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 16, &qp3), 0);
 	CU_ASSERT_EQUAL(dpi_nvme_qpair_qid(qp3), qid);
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp3), 0);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp2), 0);
-	fx_close(&f);
+	timeout_close(&f, qp2, buf);
 }
 
 static void test_abort_reset(void)
@@ -1349,10 +1344,7 @@ static void test_abort_reset(void)
 	CU_ASSERT_EQUAL(dp_nvme_qpair_outstanding(qp), 0);
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
 	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
-	fx_close(&f);
+	timeout_close(&f, qp, buf);
 }
 
 /* A synchronous admin command issued while an Abort is outstanding gets its own completion;
@@ -1398,10 +1390,7 @@ static void test_abort_sync_admin(void)
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
 	CU_ASSERT_EQUAL(log_lines(), 0);
 	ut_log_release();
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
-	fx_close(&f);
+	timeout_close(&f, qp, buf);
 }
 
 struct log_page_thread {
@@ -1458,10 +1447,7 @@ static void test_abort_lock_busy(void)
 	CU_ASSERT_EQUAL(d.calls, 1);
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_process_admin_completions(f.c), 0);
 	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 0);
-	dpi_ticks_set_source(NULL, 0);
-	dp_dma_free(buf);
-	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
-	fx_close(&f);
+	timeout_close(&f, qp, buf);
 }
 
 /* ---- reset and recovery ---------------------------------------------------------------------- */
