@@ -422,12 +422,11 @@ static inline void sq_ring(struct dp_nvme_qpair *qp)
 	sq_ring_now(qp);
 }
 
-/* Command @cid (the top of the free stack) starts a request of its own: write the entry, ring. */
-static inline void publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe,
-			   dp_nvme_cmd_cb cb, void *arg)
+/* Tracker @cid (the top of the free stack) starts a request of its own, with its deadline. */
+static inline __attribute__((always_inline)) void track(struct dp_nvme_qpair *qp,
+							struct nvme_tracker *t, uint16_t cid,
+							dp_nvme_cmd_cb cb, void *arg)
 {
-	struct nvme_tracker *t = &qp->tr[cid];
-
 	qp->nfree--;
 	t->cb = cb;
 	t->arg = arg;
@@ -437,11 +436,24 @@ static inline void publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_s
 	t->active = true;
 	if (dpi_unlikely(qp->timeout_ticks != 0))
 		t->deadline = dpi_ticks() + qp->timeout_ticks;
-	sqe->cid = cid;
-	qp->q.sq[qp->q.sq_tail] = *sqe;
+}
+
+/* The entry at the tail is written: move the tail past it and ring. */
+static inline __attribute__((always_inline)) void sq_push(struct dp_nvme_qpair *qp)
+{
 	if (++qp->q.sq_tail == qp->q.entries)
 		qp->q.sq_tail = 0;
 	sq_ring(qp);
+}
+
+/* Command @cid (the top of the free stack) starts a request of its own: write the entry, ring. */
+static inline void publish(struct dp_nvme_qpair *qp, uint16_t cid, struct nvme_sqe *sqe,
+			   dp_nvme_cmd_cb cb, void *arg)
+{
+	track(qp, &qp->tr[cid], cid, cb, arg);
+	sqe->cid = cid;
+	qp->q.sq[qp->q.sq_tail] = *sqe;
+	sq_push(qp);
 }
 
 /* Take a tracker, build PRPs for buf (when not NULL), write the entry, ring. */
@@ -590,8 +602,6 @@ static inline __attribute__((always_inline)) int rw_commit(struct dp_nvme_qpair 
 							   uint8_t opc, uint32_t nsid, uint64_t lba,
 							   uint32_t nlb, dp_nvme_cmd_cb cb, void *arg)
 {
-	struct nvme_queue *q = &qp->q;
-
 	e->opc = opc;
 	e->flags = 0;
 	e->cid = cid;
@@ -605,18 +615,8 @@ static inline __attribute__((always_inline)) int rw_commit(struct dp_nvme_qpair 
 	e->cdw13 = 0;
 	e->cdw14 = 0;
 	e->cdw15 = 0;
-	qp->nfree--;
-	t->cb = cb;
-	t->arg = arg;
-	t->parent = cid;
-	t->pending = 1;
-	t->status = 0;
-	t->active = true;
-	if (dpi_unlikely(qp->timeout_ticks != 0))
-		t->deadline = dpi_ticks() + qp->timeout_ticks;
-	if (++q->sq_tail == q->entries)
-		q->sq_tail = 0;
-	sq_ring(qp);
+	track(qp, t, cid, cb, arg);
+	sq_push(qp);
 	return 0;
 }
 
