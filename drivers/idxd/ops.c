@@ -380,6 +380,16 @@ static int dif_check_args(const char *name, const struct dp_idxd_dif *dif, uint3
 	return 0;
 }
 
+/* The source-side (check) DIF fields of a DIF Check or DIF Strip descriptor. */
+static void dif_set_check(struct dsa_hw_desc *d, const struct dp_idxd_dif *dif)
+{
+	d->src_dif_flags = dif->flags;
+	d->dif_chk_flags = dif->op_flags;
+	d->chk_ref_tag_seed = dif->ref_tag;
+	d->chk_app_tag_mask = dif->app_tag_mask;
+	d->chk_app_tag_seed = dif->app_tag;
+}
+
 /* Output bytes of a DIF operation from its source length. */
 static uint32_t dif_out_len(uint8_t op_flags, uint32_t len, int change)
 {
@@ -402,11 +412,7 @@ int dp_idxd_submit_dif_check(struct dp_idxd_chan *ch, const void *src, uint32_t 
 	if (rc == 0)
 		rc = op_begin(ch, "dif_check", DSA_OPCODE_DIF_CHECK, flags, len, true, false, &s);
 	if (rc == 0) {
-		s->d->src_dif_flags = dif->flags;
-		s->d->dif_chk_flags = dif->op_flags;
-		s->d->chk_ref_tag_seed = dif->ref_tag;
-		s->d->chk_app_tag_mask = dif->app_tag_mask;
-		s->d->chk_app_tag_seed = dif->app_tag;
+		dif_set_check(s->d, dif);
 		rc = op_buf(ch, s, 0, "dif_check", src, len, &s->d->src_addr);
 	}
 	return rc != 0 ? rc : idxd_slot_submit(ch, s, cb, arg, 0);
@@ -445,11 +451,7 @@ int dp_idxd_submit_dif_strip(struct dp_idxd_chan *ch, void *dst, const void *src
 	if (rc == 0)
 		rc = op_begin(ch, "dif_strip", DSA_OPCODE_DIF_STRP, flags, len, true, true, &s);
 	if (rc == 0) {
-		s->d->src_dif_flags = dif->flags;
-		s->d->dif_chk_flags = dif->op_flags;
-		s->d->chk_ref_tag_seed = dif->ref_tag;
-		s->d->chk_app_tag_mask = dif->app_tag_mask;
-		s->d->chk_app_tag_seed = dif->app_tag;
+		dif_set_check(s->d, dif);
 		rc = op_buf(ch, s, 0, "dif_strip", src, len, &s->d->src_addr);
 	}
 	if (rc == 0)
