@@ -4,6 +4,8 @@
 #define DMAPLANE_UT_NVME_H
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <dmaplane/nvme.h>
@@ -31,6 +33,28 @@ static inline int wait_done(struct dp_nvme_qpair *qp, struct done *d)
 		if (dp_nvme_qpair_process_completions(qp, 0) < 0)
 			return -EIO;
 	return d->finished ? d->rc : -ETIMEDOUT;
+}
+
+/* A Read (or Write) of @nlb blocks at @lba through the driver, waited for: 0 or its error. */
+static inline int rw_wait(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf,
+			  uint64_t lba, uint32_t nlb, bool write)
+{
+	struct done d = {0};
+	int rc = write ? dp_nvme_write(qp, ns, buf, lba, nlb, on_done, &d)
+		       : dp_nvme_read(qp, ns, buf, lba, nlb, on_done, &d);
+
+	return rc != 0 ? rc : wait_done(qp, &d);
+}
+
+/* A pseudo-random pattern that differs with @seed (xorshift). */
+static inline void fill(uint8_t *p, size_t len, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		p[i] = (uint8_t)x;
+	}
 }
 
 /* A one-block Read or Write of LBA 0 of namespace 1 whose data pointer is @iova, as given. */

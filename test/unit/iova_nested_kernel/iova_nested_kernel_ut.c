@@ -217,25 +217,6 @@ static void test_ioas_decision(void)
 /* ---- DMA by an NVMe controller through mappings made before and after the decision -------- */
 
 /* Read or write one block of LBA 0 through the driver (buf is registered memory). */
-static int rw0(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, bool write)
-{
-	struct done d = {0};
-	int rc = write ? dp_nvme_write(qp, ns, buf, 0, 1, on_done, &d)
-		       : dp_nvme_read(qp, ns, buf, 0, 1, on_done, &d);
-
-	return rc != 0 ? rc : wait_done(qp, &d);
-}
-
-static void fill(uint8_t *p, size_t len, uint64_t seed)
-{
-	uint64_t x = seed | 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
 /* The device reads buf through iova (LBA 0 gets its bytes) and writes it (a block of other
  * data read from LBA 0 lands in buf). */
 static bool dma_both_ways(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint32_t bs,
@@ -246,10 +227,10 @@ static bool dma_both_ways(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint3
 	fill(buf, 4096, seed);
 	ok &= raw_at(qp, NVME_IO_WRITE, iova) == 0;
 	memset(check, 0, 4096);
-	ok &= rw0(qp, ns, check, false) == 0;
+	ok &= rw_wait(qp, ns, check, 0, 1, false) == 0;
 	ok &= memcmp(check, buf, bs) == 0;
 	fill(check, 4096, seed + 1);
-	ok &= rw0(qp, ns, check, true) == 0;
+	ok &= rw_wait(qp, ns, check, 0, 1, true) == 0;
 	ok &= raw_at(qp, NVME_IO_READ, iova) == 0;
 	ok &= memcmp(check, buf, bs) == 0;
 	return ok;
@@ -265,13 +246,13 @@ static bool dma_blocked(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, uint32_
 	int rc;
 
 	fill(check, 4096, 0xd00d);
-	ok &= rw0(qp, ns, check, true) == 0; /* LBA 0 holds D */
+	ok &= rw_wait(qp, ns, check, 0, 1, true) == 0; /* LBA 0 holds D */
 	fill(buf, 4096, 0xbad);
 	memcpy(keep, buf, sizeof(keep));
 	rc = raw_at(qp, NVME_IO_WRITE, iova);
 	ok &= rc != -ETIMEDOUT;
 	memset(check, 0, 4096);
-	ok &= rw0(qp, ns, check, false) == 0;
+	ok &= rw_wait(qp, ns, check, 0, 1, false) == 0;
 	ok &= memcmp(check, buf, bs) != 0;
 	rc = raw_at(qp, NVME_IO_READ, iova);
 	ok &= rc != -ETIMEDOUT;

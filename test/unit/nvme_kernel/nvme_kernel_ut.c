@@ -31,26 +31,6 @@
 static const char *g_bdf;
 static int g_backend;
 
-static int rw(struct dp_nvme_qpair *qp, struct dp_nvme_ns *ns, void *buf, uint64_t lba,
-	      uint32_t nlb, bool write)
-{
-	struct done d = {0};
-	int rc = write ? dp_nvme_write(qp, ns, buf, lba, nlb, on_done, &d)
-		       : dp_nvme_read(qp, ns, buf, lba, nlb, on_done, &d);
-
-	return rc != 0 ? rc : wait_done(qp, &d);
-}
-
-static void fill(uint8_t *p, size_t len, uint64_t seed)
-{
-	uint64_t x = seed | 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
 static struct dp_ioas *g_ioas;
 static struct dp_nvme_ctrlr *g_ctrlr;
 
@@ -78,8 +58,8 @@ static void test_verify_all_namespaces(void)
 			uint64_t lba = s == 3 ? info.num_blocks - nlb : lbas[s]; /* the last blocks */
 			fill(wbuf, sizes[s], nsids[k] * 1000 + s);
 			memset(rbuf, 0, sizes[s]);
-			CU_ASSERT_EQUAL(rw(qa, ns, wbuf, lba, nlb, true), 0);
-			CU_ASSERT_EQUAL(rw(qb, ns, rbuf, lba, nlb, false), 0);
+			CU_ASSERT_EQUAL(rw_wait(qa, ns, wbuf, lba, nlb, true), 0);
+			CU_ASSERT_EQUAL(rw_wait(qb, ns, rbuf, lba, nlb, false), 0);
 			if (memcmp(wbuf, rbuf, sizes[s]) != 0) {
 				CU_FAIL("data read back differs from data written");
 				printf("\n  ns %u (%u-byte blocks): %u bytes at LBA %llu differ\n",
@@ -158,16 +138,16 @@ static void test_dma_to_unmapped_iova(void)
 	/* Positive control: mapped at X, B's pattern reaches LBA 0. */
 	CU_ASSERT_EQUAL_FATAL(dp_ioas_map(g_ioas, b, 4096, x, 0), 0);
 	CU_ASSERT_EQUAL(raw_at(qp, NVME_IO_WRITE, x), 0);
-	CU_ASSERT_EQUAL(rw(qp, ns, check, 0, 1, false), 0);
+	CU_ASSERT_EQUAL(rw_wait(qp, ns, check, 0, 1, false), 0);
 	CU_ASSERT(memcmp(check, pattern, info.block_size) == 0);
 	CU_ASSERT_EQUAL_FATAL(dp_ioas_unmap(g_ioas, x, 4096), 0);
-	CU_ASSERT_EQUAL_FATAL(rw(qp, ns, data, 0, 1, true), 0);
+	CU_ASSERT_EQUAL_FATAL(rw_wait(qp, ns, data, 0, 1, true), 0);
 
 	rc = raw_at(qp, NVME_IO_WRITE, x);
 	printf("\n  write from unmapped IOVA 0x%llx: %d ", (unsigned long long)x, rc);
 	CU_ASSERT(rc != -ETIMEDOUT);
 	memset(check, 0, 4096);
-	CU_ASSERT_EQUAL(rw(qp, ns, check, 0, 1, false), 0);
+	CU_ASSERT_EQUAL(rw_wait(qp, ns, check, 0, 1, false), 0);
 	CU_ASSERT(memcmp(check, pattern, info.block_size) != 0); /* B never reached the media */
 	if (rc != 0) {
 		CU_ASSERT(memcmp(check, data, info.block_size) == 0); /* failed: the media kept D */
@@ -182,7 +162,7 @@ static void test_dma_to_unmapped_iova(void)
 
 	fill(ref, clen, 0xc0ffee);
 	CU_ASSERT(memcmp(canary, ref, clen) == 0);
-	CU_ASSERT_EQUAL(rw(qp, ns, data, 0, 1, true), 0); /* the queue pair still works */
+	CU_ASSERT_EQUAL(rw_wait(qp, ns, data, 0, 1, true), 0); /* the queue pair still works */
 	free(ref);
 	munmap(b, 4096);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
@@ -247,7 +227,7 @@ static void test_iov_reset_aer(void)
 					  &d), 0);
 	CU_ASSERT_EQUAL(wait_done(qp, &d), 0);
 	memset(flat, 0, 16384);
-	CU_ASSERT_EQUAL(rw(qp, ns, flat, 16, 16384 / info.block_size, false), 0);
+	CU_ASSERT_EQUAL(rw_wait(qp, ns, flat, 16, 16384 / info.block_size, false), 0);
 	CU_ASSERT_EQUAL(memcmp(flat, area, 4096), 0);
 	CU_ASSERT_EQUAL(memcmp(flat + 4096, area + 64 * 1024, 8192), 0);
 	CU_ASSERT_EQUAL(memcmp(flat + 12288, area + 128 * 1024, 4096), 0);
@@ -268,7 +248,7 @@ static void test_iov_reset_aer(void)
 	printf("\n  reset with 16 reads in flight: %d completed first, %d failed back\n", c.ok,
 	       c.eio);
 	memset(flat, 0, 16384);
-	CU_ASSERT_EQUAL(rw(qp, ns, flat, 16, 16384 / info.block_size, false), 0);
+	CU_ASSERT_EQUAL(rw_wait(qp, ns, flat, 16, 16384 / info.block_size, false), 0);
 	CU_ASSERT_EQUAL(memcmp(flat, area, 4096), 0);
 	CU_ASSERT(dp_nvme_ctrlr_process_admin_completions(g_ctrlr) >= 0);
 	CU_ASSERT_EQUAL(dp_nvme_ctrlr_register_aer_cb(g_ctrlr, NULL, NULL), 0);
@@ -317,7 +297,7 @@ static void test_timeout_abort(void)
 	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
 	/* The same controller without a timeout. */
 	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(g_ctrlr, 16, &qp), 0);
-	CU_ASSERT_EQUAL(rw(qp, ns, buf, 0, 4096 / info.block_size, false), 0);
+	CU_ASSERT_EQUAL(rw_wait(qp, ns, buf, 0, 4096 / info.block_size, false), 0);
 	CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(qp), 0);
 	CU_ASSERT_EQUAL(dp_dma_free(buf), 0);
 }
