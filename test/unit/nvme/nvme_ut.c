@@ -1256,7 +1256,9 @@ static void test_abort_sq_full(void)
 static void test_abort_qid_not_reused(void)
 {
 	struct fixture f;
-	struct dp_nvme_qpair *qp, *qp2 = NULL, *qp3 = NULL;
+	struct dp_nvme_qpair *qp, *qp2 = NULL, *qp3 = NULL, *more[32];
+	uint32_t nmore = 0;
+	int rc = 0;
 	struct done d = {0};
 	uint16_t qid;
 	uint8_t *buf;
@@ -1283,6 +1285,18 @@ static void test_abort_qid_not_reused(void)
 	CU_ASSERT_EQUAL_FATAL(dp_nvme_qpair_create(f.c, 16, &qp2), 0);
 	CU_ASSERT_NOT_EQUAL(dpi_nvme_qpair_qid(qp2), qid);
 	CU_ASSERT_EQUAL(dpi_nvme_aborts_outstanding(f.c), 1);
+	/* Every other id taken: the one left is refused, and the log line says why. */
+	ut_log_capture();
+	while (nmore < 32 && (rc = dp_nvme_qpair_create(f.c, 16, &more[nmore])) == 0) {
+		CU_ASSERT_NOT_EQUAL(dpi_nvme_qpair_qid(more[nmore]), qid);
+		nmore++;
+	}
+	CU_ASSERT(nmore > 0 && nmore < 32);
+	CU_ASSERT_EQUAL(rc, -EBUSY);
+	CU_ASSERT(ut_log_has("Abort outstanding"));
+	ut_log_release();
+	for (uint32_t i = 0; i < nmore; i++)
+		CU_ASSERT_EQUAL(dp_nvme_qpair_destroy(more[i]), 0);
 	/* Once the Abort completed, the id is free again (the lowest free one is taken). */
 	CU_ASSERT_EQUAL(dpi_sim_nvme_release_held(sim_of(&f)), 0);
 	ut_log_capture();
