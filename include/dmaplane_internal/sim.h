@@ -389,6 +389,11 @@ int dpi_sim_nvme_resume_fetch(struct dpi_sim_device *dev);
  * another model, or no admin queue). */
 uint32_t dpi_sim_nvme_admin_unfetched(struct dpi_sim_device *dev);
 
+/* Data transfers to the host that wrote into the memory of one of the controller's own queues
+ * (a PRP or SGL that points at queue memory: the host corrupts its queues, as it would on
+ * hardware; the first is logged). 0 for NULL or another model. */
+uint64_t dpi_sim_nvme_queue_writes(struct dpi_sim_device *dev);
+
 /* Test hook: post every held completion now, dropped ones included (a controller that answers
  * late). 0; -EINVAL. */
 int dpi_sim_nvme_release_held(struct dpi_sim_device *dev);

@@ -257,6 +257,25 @@ void snvme_queues_reset(struct snvme *n)
 	memset(n->cq, 0, sizeof(n->cq));
 	n->nsq_alloc = 0;
 	n->ncq_alloc = 0;
+	snvme_qmem_update(n);
+}
+
+void snvme_qmem_update(struct snvme *n)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+
+	for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++) {
+		if (n->sq[q].valid) {
+			lo = DPI_MIN(lo, n->sq[q].base);
+			hi = DPI_MAX(hi, n->sq[q].base + (uint64_t)n->sq[q].size * 64);
+		}
+		if (n->cq[q].valid) {
+			lo = DPI_MIN(lo, n->cq[q].base);
+			hi = DPI_MAX(hi, n->cq[q].base + (uint64_t)n->cq[q].size * 16);
+		}
+	}
+	n->qmem_lo = hi == 0 ? 0 : lo;
+	n->qmem_hi = hi;
 }
 
 /* snvme_lock's contended path (kept out of line: the doorbell path stays small). */
@@ -478,6 +497,7 @@ static void ctrl_enable(struct snvme *n)
 	snvme_queues_reset(n);
 	n->sq[0] = (struct snvme_sq){.base = n->asq, .size = asqs, .cqid = 0, .valid = true};
 	n->cq[0] = (struct snvme_cq){.base = n->acq, .size = acqs, .phase = 1, .valid = true};
+	snvme_qmem_update(n);
 	n->csts = NVME_CSTS_RDY;
 }
 
@@ -775,6 +795,13 @@ int dpi_sim_nvme_release_held(struct dpi_sim_device *dev)
 		held_flush(n, true);
 	snvme_unlock(n);
 	return 0;
+}
+
+uint64_t dpi_sim_nvme_queue_writes(struct dpi_sim_device *dev)
+{
+	struct snvme *n = nvme_of(dev);
+
+	return n == NULL ? 0 : __atomic_load_n(&n->qmem_writes, __ATOMIC_RELAXED);
 }
 
 uint32_t dpi_sim_nvme_held(struct dpi_sim_device *dev)

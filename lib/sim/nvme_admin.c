@@ -189,6 +189,7 @@ static void create_cq(struct snvme *n, struct snvme_cmd *c)
 	}
 	n->cq[qid] = (struct snvme_cq){.base = c->sqe.prp1, .size = size, .phase = 1,
 				       .valid = true};
+	snvme_qmem_update(n);
 }
 
 static void create_sq(struct snvme *n, struct snvme_cmd *c)
@@ -207,6 +208,7 @@ static void create_sq(struct snvme *n, struct snvme_cmd *c)
 	}
 	n->sq[qid] = (struct snvme_sq){.base = c->sqe.prp1, .size = size, .cqid = (uint16_t)cqid,
 				       .valid = true};
+	snvme_qmem_update(n);
 }
 
 static void delete_queue(struct snvme *n, struct snvme_cmd *c, bool cq)
@@ -239,6 +241,7 @@ static void delete_queue(struct snvme *n, struct snvme_cmd *c, bool cq)
 		}
 		memset(&n->sq[qid], 0, sizeof(n->sq[qid]));
 	}
+	snvme_qmem_update(n);
 }
 
 /* Abort: cdw10 SQID 15:0, CID 31:16. Only a held command can still be aborted here (the others

@@ -162,6 +162,11 @@ struct snvme {
 	struct snvme_err errlog[SNVME_ERRLOG]; /* ring, newest at (err_count - 1) % SNVME_ERRLOG */
 	uint64_t units_read, units_written; /* SMART: 512-byte units */
 	uint64_t read_cmds, write_cmds;
+
+	/* The IOVA span of the valid queues' memory ([lo, hi), empty when lo == hi), so that a
+	 * data transfer into a queue is seen with one compare (snvme_qmem_update). */
+	uint64_t qmem_lo, qmem_hi;
+	uint64_t qmem_writes; /* data transfers that wrote into queue memory (atomic) */
 };
 
 /* The model's lock, taken on every register access: a test-and-set lock that yields while
@@ -219,6 +224,12 @@ int snvme_ns_sync(struct snvme *n, uint32_t nsid);
 
 /* nvme.c: drop every I/O queue and held completion (controller reset). */
 void snvme_queues_reset(struct snvme *n);
+/* nvme.c: recompute qmem_lo/qmem_hi after a queue was created or deleted. */
+void snvme_qmem_update(struct snvme *n);
+/* nvme_io.c: a data transfer to the host at [@iova, @iova + @len) that overlaps the queue
+ * span: count and report it when it lands in a queue (the write itself goes ahead, as it
+ * would on hardware). */
+void snvme_qmem_write(struct snvme *n, uint64_t iova, size_t len);
 
 /* nvme.c: post a completion to the CQ of SQ @sqid now. 0; -EAGAIN (that CQ is full);
  * -ENOENT (the queues are gone); -EFAULT (the CQ is unreachable: the controller is now fatal). */

@@ -12,7 +12,11 @@
  * through the queue windows of nvme_impl.h (each access still checks that the translation
  * holds and bus mastering is on; a bad data PRP faults as before).
  */
+#include <inttypes.h>
 #include <string.h>
+
+#define DP_LOG_COMPONENT "sim"
+#include <dmaplane_internal/log.h>
 
 #include "nvme_impl.h"
 
@@ -20,11 +24,36 @@
 #define PAGE_MASK  ((uint64_t)NVME_PAGE_SIZE - 1)
 #define LIST_LAST  (NVME_PAGE_SIZE / 8 - 1)
 
+void snvme_qmem_write(struct snvme *n, uint64_t iova, size_t len)
+{
+	for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++) {
+		const struct snvme_sq *sq = &n->sq[q];
+		const struct snvme_cq *cq = &n->cq[q];
+		bool in_sq = sq->valid && iova < sq->base + (uint64_t)sq->size * 64 &&
+			     iova + len > sq->base;
+		bool in_cq = cq->valid && iova < cq->base + (uint64_t)cq->size * 16 &&
+			     iova + len > cq->base;
+
+		if (!in_sq && !in_cq)
+			continue;
+		if (__atomic_fetch_add(&n->qmem_writes, 1, __ATOMIC_RELAXED) == 0)
+			DPI_WARN("nvme%u: a data transfer writes %zu bytes at IOVA 0x%" PRIx64 " into "
+				 "the host's own %s %u: a command's PRP or SGL points at queue memory; "
+				 "the queue is corrupt until a controller reset (reported once)",
+				 n->instance, len, iova, in_cq ? "completion queue" :
+				 "submission queue", q);
+		return;
+	}
+}
+
 /* Move one piece that lies within one memory page. 0 or the DMA error. */
 static int seg(struct snvme *n, uint64_t iova, uint8_t *buf, size_t len, bool to_host)
 {
-	if (to_host)
+	if (to_host) {
+		if (dpi_unlikely(iova < n->qmem_hi && iova + len > n->qmem_lo))
+			snvme_qmem_write(n, iova, len);
 		return dpi_sim_dma_write(n->req, DPI_SIM_NO_PASID, iova, buf, len);
+	}
 	return dpi_sim_dma_read(n->req, DPI_SIM_NO_PASID, iova, buf, len);
 }
 

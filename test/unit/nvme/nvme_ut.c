@@ -26,6 +26,7 @@
 #include <dmaplane_internal/env.h>
 #include <dmaplane_internal/fault.h>
 #include <dmaplane_internal/iova.h>
+#include <dmaplane_internal/mmio.h>
 #include <dmaplane_internal/nvme.h>
 #include <dmaplane_internal/nvme_spec.h>
 #include <dmaplane_internal/sim.h>
@@ -2115,6 +2116,56 @@ static void test_prp_chain(void)
 	fx_close(&f);
 }
 
+/* A read whose PRP points at the controller's own admin completion queue: the model writes
+ * there, as hardware would, and reports it once (a warning and dpi_sim_nvme_queue_writes); the
+ * corrupt admin queue times the next admin command out instead of hanging. A reset makes
+ * both queues work again. Reads into ordinary buffers are not counted. */
+static void test_model_queue_write(void)
+{
+	struct fixture f;
+	struct dpi_mmio m;
+	struct nvme_sqe sqe;
+	struct raw_done r = {0};
+	uint8_t *buf;
+
+	fx_open(&f, 0);
+	CU_ASSERT_EQUAL_FATAL(dp_dma_alloc(4096, 4096, DP_NUMA_ANY, (void **)&buf), 0);
+	CU_ASSERT_EQUAL_FATAL(dpi_device_mmio(dpi_nvme_ctrlr_device(f.c), 0, &m), 0);
+	/* Block 900 of ns 1 holds completion entries of the current phase: cid 0x0123. */
+	for (int i = 0; i < 32; i++)
+		memcpy(buf + i * 16, (const uint8_t[16]){[12] = 0x23, 0x01, 0x01, 0x00}, 16);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], true, buf, 900, 1), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 900, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_queue_writes(sim_of(&f)), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_queue_writes(NULL), 0);
+
+	memset(&sqe, 0, sizeof(sqe));
+	sqe.opc = NVME_IO_READ;
+	sqe.nsid = 1;
+	sqe.cdw10 = 900;
+	sqe.prp1 = dpi_mmio_read64(&m, NVME_REG_ACQ);
+	ut_log_capture();
+	CU_ASSERT_EQUAL(dpi_nvme_qpair_submit_raw(f.qp, &sqe, NULL, 0, on_raw, &r), 0);
+	poll_n(f.qp, 2);
+	CU_ASSERT_EQUAL(r.calls, 1);
+	CU_ASSERT_EQUAL(r.status, 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_queue_writes(sim_of(&f)), 1);
+	CU_ASSERT(ut_log_has("into the host's own completion queue 0"));
+	/* The driver takes the bogus entries ahead of the model's tail as late completions; its
+	 * head then runs ahead of the model's, and the next admin command is never seen. */
+	dp_nvme_ctrlr_process_admin_completions(f.c);
+	CU_ASSERT_EQUAL(dpi_nvme_set_admin_timeout(f.c, 50), 0);
+	CU_ASSERT_EQUAL(log_page(&f), -ETIMEDOUT);
+	ut_log_release();
+
+	CU_ASSERT_EQUAL(dp_nvme_ctrlr_reset(f.c), 0);
+	CU_ASSERT_EQUAL(log_page(&f), 0);
+	CU_ASSERT_EQUAL(io_sync(f.qp, f.ns[0], false, buf, 900, 1), 0);
+	CU_ASSERT_EQUAL(dpi_sim_nvme_queue_writes(sim_of(&f)), 1);
+	dp_dma_free(buf);
+	fx_close(&f);
+}
+
 /* With SGL support (DP_SIM_NVME_SGL=1): any dword-aligned layout; PRP_ONLY queue pairs keep
  * the PRP rules; the model checks the descriptors. */
 static void test_iov_sgl(void)
@@ -2753,7 +2804,7 @@ int main(void)
 		UT_TEST(test_reset_cfs), UT_TEST(test_aer),
 		UT_TEST(test_model_stop_fetch), UT_TEST(test_admin_sq_full),
 		UT_TEST(test_admin_sq_full_aer), UT_TEST(test_iov_prp),
-		UT_TEST(test_iov_sgl), UT_TEST(test_split_count_overflow), UT_TEST(test_prp_chain), UT_TEST(test_random_verify),
+		UT_TEST(test_iov_sgl), UT_TEST(test_split_count_overflow), UT_TEST(test_prp_chain), UT_TEST(test_model_queue_write), UT_TEST(test_random_verify),
 		UT_TEST(test_ns_file),
 	};
 
