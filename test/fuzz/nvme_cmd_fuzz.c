@@ -4,7 +4,11 @@
  * raw submission hooks, the way a buggy or hostile host would send them. The model must never
  * crash, never touch memory the sim IOMMU does not map for it (ASan watches), and complete
  * every command it fetched; a fatal status (the model's answer to an unreachable queue) is
- * recovered with dp_nvme_ctrlr_reset().
+ * recovered with dp_nvme_ctrlr_reset(). One exception: a command whose PRP or SGL points at
+ * the controller's own queue memory corrupts the queues, as it would on hardware, and a
+ * later command may then never complete. That is tolerated (and recovered with a reset) only
+ * when the model reports such a write (dpi_sim_nvme_queue_writes); otherwise a command that
+ * does not complete is a crash.
  *
  * Input: 40-byte records, one command each; the input as a whole (up to 4 KiB) is also the
  * content of a DMA page that commands may point at (PRP lists, SGL segments, DSM ranges; their
@@ -23,8 +27,10 @@
 #include <dmaplane/iova.h>
 #include <dmaplane/log.h>
 #include <dmaplane/nvme.h>
+#include <dmaplane_internal/device.h>
 #include <dmaplane_internal/nvme.h>
 #include <dmaplane_internal/nvme_spec.h>
+#include <dmaplane_internal/sim.h>
 
 /* The list page first, then data: a transfer runs at most MDTS (128 KiB) past where it starts,
  * and every start the fuzzer picks in the buffer leaves that much room behind it. */
@@ -37,9 +43,11 @@ static struct {
 	struct dp_ioas *ioas;
 	struct dp_nvme_ctrlr *c;
 	struct dp_nvme_qpair *qp;
+	struct dpi_sim_device *sim;
 	uint8_t *data;
 	dp_iova_t data_iova;
 	int done;
+	uint64_t qmem_writes; /* the model's count of writes into queue memory, at the last reset */
 } g;
 
 static void on_done(void *arg, int rc, uint16_t status)
@@ -83,6 +91,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    (rc = dp_dma_alloc(DATA_BYTES, 4096, DP_NUMA_ANY, (void **)&g.data)) != 0)
 		die("setup", rc);
 	g.data_iova = dp_iova_of(g.data, NULL);
+	g.sim = dpi_device_sim(dpi_nvme_ctrlr_device(g.c));
+	/* The model completes an admin command at its doorbell: only corrupt queues wait longer. */
+	if (g.sim == NULL || (rc = dpi_nvme_set_admin_timeout(g.c, 200)) != 0)
+		die("sim device, admin timeout", g.sim == NULL ? -ENODEV : rc);
 	return 0;
 }
 
@@ -131,6 +143,15 @@ static void recover(void)
 		dp_nvme_qpair_process_completions(g.qp, 0);
 	if (dp_nvme_qpair_outstanding(g.qp) != 0)
 		die("commands left after the reset's failback", (int)dp_nvme_qpair_outstanding(g.qp));
+	g.qmem_writes = dpi_sim_nvme_queue_writes(g.sim);
+}
+
+/* A command that never completed: a reset recovers it if a transfer wrote into the queues. */
+static void lost(const char *what, int rc)
+{
+	if (dpi_sim_nvme_queue_writes(g.sim) == g.qmem_writes)
+		die(what, rc);
+	recover();
 }
 
 static void one(const uint8_t *r)
@@ -159,7 +180,7 @@ static void one(const uint8_t *r)
 		/* Set/Create/Delete stay out: they would take the queue pair away under us. */
 		rc = dpi_nvme_admin_raw(g.c, &sqe, &cpl);
 		if (rc == -ETIMEDOUT)
-			die("an admin command did not complete", rc);
+			lost("an admin command did not complete", rc);
 		if (rc == -EIO && dp_nvme_ctrlr_process_admin_completions(g.c) == -EIO)
 			recover();
 		return;
@@ -186,7 +207,7 @@ static void one(const uint8_t *r)
 				return;
 			}
 		}
-		die("an I/O command never completed", 0);
+		lost("an I/O command never completed", 0);
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every fuzzer in DIR (default build/fuzz) for SECONDS each (default 60), with a corpus kept
 # in DIR/corpus/<name>. Prints the executions per target; exits non-zero on a crash (libFuzzer
-# leaves the reproducer as DIR/crash-*).
+# leaves the reproducer as DIR/crash-*, and its tail is printed).
 set -u
 dir=${1:-build/fuzz}
 secs=${2:-60}
@@ -22,6 +22,9 @@ for f in "${bins[@]}"; do
 	grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|ERROR|SUMMARY" "$dir/$name.log"
 	tail -n 3 "$dir/$name.log" | grep -E "^#[0-9]+.*DONE" || true
 	if [ $r -ne 0 ]; then
+		# What the target said before it died, the crash's summary and its input (Base64),
+		# without the progress lines and stack frames: enough to reproduce it from a CI log.
+		grep -v -E '^#[0-9]+|^[[:space:]]+#[0-9]+ |NEW_FUNC|^INFO:' "$dir/$name.log" | tail -n 30
 		echo "=== $name FAILED (exit $r; see $dir/$name.log)"
 		rc=1
 	else
