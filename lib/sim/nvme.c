@@ -404,12 +404,13 @@ static void sq_process(struct snvme *n, uint32_t qid)
 
 		if (!cq->valid)
 			return;
-		if (dpi_unlikely(qid == 0) && admin_fetch_stopped(n))
-			return;
 		if (snvme_cq_full(cq)) {
 			cq->stalled = true;
 			return;
 		}
+		/* after the CQ check: a command refused for a full CQ is not one of the @after */
+		if (dpi_unlikely(qid == 0) && admin_fetch_stopped(n))
+			return;
 		if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
 					    sq->base + (uint64_t)sq->head * 64, &c.sqe,
 					    sizeof(c.sqe)) != 0) {
