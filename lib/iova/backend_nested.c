@@ -479,7 +479,7 @@ static bool in_dyn_window(dp_iova_t iova)
 }
 
 /* DP_MAP_WRITE without DP_MAP_READ: first-stage entries have no write-only encoding (a present
- * entry is readable), so the mapping is read/write. Counted; said once per IOAS. */
+ * entry is readable), so the mapping is read/write. Counted once mapped; said once per IOAS. */
 static void write_only(struct nested_ioas *ni, dp_iova_t iova)
 {
 	if (ni->st.widened++ == 0)
@@ -499,8 +499,6 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 	int64_t i;
 	int rc;
 
-	if (dpi_unlikely(!(prot & DPI_PROT_READ)))
-		write_only(ni, iova);
 	i = in_dyn_window(iova) ? pa_by_vaddr(s, (uintptr_t)vaddr, len) : -1;
 	/* A failing stage-1 map queues one entry below: make room first (as an unmap does). */
 	if (ni->nq == QCAP && (rc = dpi_nested_submit(ni)) != 0)
@@ -549,6 +547,8 @@ int dpi_nested_map(struct dp_ioas *ioas, void *vaddr, dp_iova_t iova, size_t len
 	}
 	s->a[i].refs += len;
 	ni->st.s1_maps++;
+	if (dpi_unlikely(!(prot & DPI_PROT_READ)))
+		write_only(ni, iova);
 	return 0;
 }
 

@@ -1017,7 +1017,8 @@ static void test_nested_map_fail_full_queue(void)
 
 /* DP_MAP_WRITE without DP_MAP_READ on a nested IOAS: first-stage entries cannot say
  * write-only, so the mapping is read/write (and works), counted, and said in one notice per
- * IOAS, the first time only. DP_MAP_READ alone stays read-only. */
+ * IOAS, the first time only. A write-only map that fails is neither counted nor said.
+ * DP_MAP_READ alone stays read-only. */
 static void test_nested_write_only(void)
 {
 	struct dp_ioas *ioas = new_nested(DP_INVAL_STRICT, DP_IOAS_F_MANUAL);
@@ -1029,6 +1030,11 @@ static void test_nested_write_only(void)
 
 	CU_ASSERT_EQUAL_FATAL(dpi_ioas_nested_parts(ioas, &pt, NULL), 0);
 	ut_log_capture();
+	dpi_fault_arm_site("nested-s2-map", 1, EIO);
+	CU_ASSERT_EQUAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_WRITE, &a), -EIO);
+	dpi_fault_arm(0, 0);
+	CU_ASSERT_EQUAL(nstats(ioas).widened, 0);
+	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 0);
 	CU_ASSERT_EQUAL_FATAL(dp_iova_map(ioas, mem, 4 * KiB, DP_MAP_WRITE, &a), 0);
 	CU_ASSERT_EQUAL(g_ut_log.count[DP_LOG_NOTICE], 1);
 	CU_ASSERT(ut_log_has("cannot express write-only"));
