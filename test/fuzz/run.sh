@@ -19,7 +19,7 @@ for f in "${bins[@]}"; do
 	"$f" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$dir/" \
 		"$dir/corpus/$name" 2>"$dir/$name.log"
 	r=$?
-	grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|ERROR|SUMMARY" "$dir/$name.log"
+	grep -E "^INFO: Seed:|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|ERROR|SUMMARY" "$dir/$name.log"
 	tail -n 3 "$dir/$name.log" | grep -E "^#[0-9]+.*DONE" || true
 	if [ $r -ne 0 ]; then
 		# What the target said before it died, the crash's summary and its input (Base64),
