@@ -146,7 +146,8 @@ static void recover(void)
 	g.qmem_writes = dpi_sim_nvme_queue_writes(g.sim);
 }
 
-/* A command that never completed: a reset recovers it if a transfer wrote into the queues. */
+/* A command that never completed or could not be submitted: a reset recovers it if a transfer
+ * wrote into the queues since the last reset; otherwise it is a crash. */
 static void lost(const char *what, int rc)
 {
 	if (dpi_sim_nvme_queue_writes(g.sim) == g.qmem_writes)
@@ -191,8 +192,10 @@ static void one(const uint8_t *r)
 		recover();
 		return;
 	}
-	if (rc != 0)
-		die("raw submission", rc);
+	if (rc != 0) { /* a full queue, say: only corrupt queues explain it */
+		lost("raw submission", rc);
+		return;
+	}
 	for (int i = 0; i < 8 && g.done == 0; i++) {
 		if (dp_nvme_qpair_process_completions(g.qp, 0) < 0) {
 			recover();
