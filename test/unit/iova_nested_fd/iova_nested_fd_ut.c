@@ -404,6 +404,18 @@ static void check_plain_layout(const struct scene *s)
 	}
 }
 
+/* A fresh fake (nesting offered), a nested IOAS on it and the scene mapped; scene_teardown()
+ * destroys it. */
+static struct dp_ioas *scene_new(struct scene *s)
+{
+	struct dp_ioas *ioas;
+
+	fake_reset(true);
+	ioas = new_ioas();
+	scene_setup(ioas, s);
+	return ioas;
+}
+
 static void scene_teardown(struct dp_ioas *ioas, struct scene *s)
 {
 	CU_ASSERT_EQUAL(dp_iova_unmap(ioas, s->ix, 64 * KiB), 0);
@@ -564,9 +576,7 @@ static void test_nested(void)
 	struct dpi_s1pt *pt;
 	uint32_t id = 0, id2 = 0;
 
-	fake_reset(true);
-	ioas = new_ioas();
-	scene_setup(ioas, &s);
+	ioas = scene_new(&s);
 	CU_ASSERT_EQUAL(dp_iova_flush(ioas), 0);
 	CU_ASSERT_EQUAL(F.invals, 0); /* no device sees stage 1 yet: nothing to invalidate */
 	CU_ASSERT(reaches(ioas, s.ix, s.a + 256 * KiB));
@@ -694,9 +704,7 @@ static void test_nested_fail_nth(void)
 		struct scene s;
 		uint32_t id = 0;
 
-		fake_reset(true);
-		ioas = new_ioas();
-		scene_setup(ioas, &s);
+		ioas = scene_new(&s);
 		ut_log_capture();
 		dpi_fault_arm(n, ENOMEM);
 		int rc = dpi_ioas_iommufd_attach_target(ioas, 1, &id);
@@ -756,9 +764,7 @@ static void test_attach_failed(void)
 		struct scene s;
 		uint32_t id = 0, id2 = 0;
 
-		fake_reset(true);
-		ioas = new_ioas();
-		scene_setup(ioas, &s);
+		ioas = scene_new(&s);
 		ut_log_capture();
 		dpi_fault_arm(n, EIO);
 		int rc = device_attach(ioas, 1, &id);
@@ -821,9 +827,7 @@ static void test_inval_quarantine(void)
 	dp_iova_t iv[8], y;
 	uint32_t id = 0;
 
-	fake_reset(true);
-	ioas = new_ioas();
-	scene_setup(ioas, &s);
+	ioas = scene_new(&s);
 	ut_log_capture();
 	CU_ASSERT_EQUAL_FATAL(dpi_ioas_iommufd_attach_target(ioas, 1, &id), 0);
 	for (int i = 0; i < 8; i++)
