@@ -129,9 +129,18 @@ int nvme_admin_sq_room(struct dp_nvme_ctrlr *c)
 	return sq_room(c, true);
 }
 
-int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
+void nvme_admin_push(struct dp_nvme_ctrlr *c, const struct nvme_sqe *sqe)
 {
 	struct nvme_queue *q = &c->admin;
+
+	q->sq[q->sq_tail] = *sqe;
+	q->sq_tail = (q->sq_tail + 1) % q->entries;
+	dpi_wmb();
+	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
+}
+
+int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cqe *cpl)
+{
 	uint64_t deadline = dp_time_ns() + (uint64_t)c->admin_timeout_ms * 1000000ull;
 	uint16_t cid;
 	int rc;
@@ -143,10 +152,7 @@ int nvme_admin_cmd(struct dp_nvme_ctrlr *c, struct nvme_sqe *sqe, struct nvme_cq
 		return rc;
 	cid = (uint16_t)(c->admin_cid++ & (NVME_ABORT_CID - 1));
 	sqe->cid = cid;
-	q->sq[q->sq_tail] = *sqe;
-	q->sq_tail = (q->sq_tail + 1) % q->entries;
-	dpi_wmb();
-	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
+	nvme_admin_push(c, sqe);
 	for (uint32_t round = 0;; round++) {
 		if (c->dev->ops->poll != NULL)
 			c->dev->ops->poll(c->dev);
@@ -211,7 +217,6 @@ int dp_nvme_ctrlr_get_log_page(struct dp_nvme_ctrlr *c, uint8_t lid, uint32_t ns
 
 int nvme_abort_submit(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
 {
-	struct nvme_queue *q = &c->admin;
 	uint32_t limit, i = 0;
 	int rc;
 
@@ -244,10 +249,7 @@ int nvme_abort_submit(struct dp_nvme_ctrlr *c, uint16_t sqid, uint16_t cid)
 		c->abort[i].cid = cid;
 		c->naborts++;
 		sqe.cid = (uint16_t)(NVME_ABORT_CID | i);
-		q->sq[q->sq_tail] = sqe;
-		q->sq_tail = (q->sq_tail + 1) % q->entries;
-		dpi_wmb();
-		dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
+		nvme_admin_push(c, &sqe);
 		DPI_WARN("%s: command %u on queue %u outlived the queue pair's timeout: Abort sent",
 			 c->info.addr, cid, sqid);
 	}

@@ -19,17 +19,13 @@
 /* Send one AER (no wait). 0; -EAGAIN (the admin submission queue is full: logged). */
 static int aer_submit(struct dp_nvme_ctrlr *c)
 {
-	struct nvme_queue *q = &c->admin;
 	struct nvme_sqe sqe = {.opc = NVME_ADM_ASYNC_EVENT};
 	int rc = nvme_admin_sq_room(c);
 
 	if (rc != 0)
 		return rc;
 	sqe.cid = (uint16_t)(NVME_AER_CID | (c->aer_seq++ & 0x7fff));
-	q->sq[q->sq_tail] = sqe;
-	q->sq_tail = (q->sq_tail + 1) % q->entries;
-	dpi_wmb();
-	dpi_mmio_write32(&c->mmio, q->sq_db, q->sq_tail);
+	nvme_admin_push(c, &sqe);
 	c->aer_armed++;
 	return 0;
 }

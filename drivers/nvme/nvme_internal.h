@@ -245,6 +245,10 @@ void nvme_admin_drain(struct dp_nvme_ctrlr *c);
  * controller has not consumed is never overwritten). 0; -EAGAIN. c->lock held. */
 int nvme_admin_sq_room(struct dp_nvme_ctrlr *c);
 
+/* Write @sqe at the admin SQ's tail and ring its doorbell; nvme_admin_sq_room() said there is
+ * room. c->lock held. */
+void nvme_admin_push(struct dp_nvme_ctrlr *c, const struct nvme_sqe *sqe);
+
 /* Take one admin completion when there is one (true); AER completions go to
  * nvme_aer_completion(), Abort completions to nvme_abort_completion(): neither is returned.
  * c->lock held. */
