@@ -290,20 +290,24 @@ int dp_nvme_qpair_create_ext(struct dp_nvme_ctrlr *c, const struct dp_nvme_qpair
 	qp->max_xfer = c->info.max_xfer;
 	rc = qpair_mem(qp, depth);
 	pthread_mutex_lock(&c->lock);
-	/* A free queue id with no Abort aimed at it; when only such ids are free, reap the
-	 * admin queue once (the Aborts may have completed) and look again. */
-	for (int pass = 0; rc == 0 && qid == 0 && pass < 2; pass++) {
+	/* A free queue id with no Abort aimed at it; when only ids with an Abort are free
+	 * (@blocked), reap the admin queue once (the Aborts may have completed) and look again. */
+	bool blocked = rc == 0;
+	for (int pass = 0; qid == 0 && blocked && pass < 2; pass++) {
 		if (pass == 1)
 			nvme_admin_drain(c);
-		for (uint32_t i = 1; i <= c->info.io_queues && qid == 0; i++)
-			if (!c->qid_used[i] && !nvme_abort_pending_on(c, (uint16_t)i))
+		blocked = false;
+		for (uint32_t i = 1; i <= c->info.io_queues && qid == 0; i++) {
+			if (c->qid_used[i])
+				continue;
+			if (nvme_abort_pending_on(c, (uint16_t)i))
+				blocked = true;
+			else
 				qid = i;
+		}
 	}
 	if (rc == 0 && qid == 0) {
-		bool aborts = false;
-		for (uint32_t i = 1; i <= c->info.io_queues; i++)
-			aborts |= !c->qid_used[i] && nvme_abort_pending_on(c, (uint16_t)i);
-		if (aborts)
+		if (blocked)
 			DPI_ERR("%s: every free I/O queue id has an Abort outstanding that the controller "
 				"has not answered: try again later, or reset the controller",
 				c->info.addr);
