@@ -267,11 +267,11 @@ void snvme_qmem_update(struct snvme *n)
 	for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++) {
 		if (n->sq[q].valid) {
 			lo = DPI_MIN(lo, n->sq[q].base);
-			hi = DPI_MAX(hi, n->sq[q].base + (uint64_t)n->sq[q].size * 64);
+			hi = DPI_MAX(hi, n->sq[q].base + snvme_sq_bytes(&n->sq[q]));
 		}
 		if (n->cq[q].valid) {
 			lo = DPI_MIN(lo, n->cq[q].base);
-			hi = DPI_MAX(hi, n->cq[q].base + (uint64_t)n->cq[q].size * 16);
+			hi = DPI_MAX(hi, n->cq[q].base + snvme_cq_bytes(&n->cq[q]));
 		}
 	}
 	n->qmem_lo = hi == 0 ? 0 : lo;

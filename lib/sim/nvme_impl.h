@@ -90,6 +90,23 @@ struct snvme_cq {
 	struct snvme_qwin win; /* the I/O loop's view of dc */
 };
 
+/* Bytes of queue memory: 64-byte submission entries, 16-byte completion entries. */
+static inline uint64_t snvme_sq_bytes(const struct snvme_sq *sq)
+{
+	return (uint64_t)sq->size * 64;
+}
+
+static inline uint64_t snvme_cq_bytes(const struct snvme_cq *cq)
+{
+	return (uint64_t)cq->size * 16;
+}
+
+/* [@iova, @iova + @len) and [@lo, @hi) share a byte. */
+static inline bool snvme_overlaps(uint64_t iova, uint64_t len, uint64_t lo, uint64_t hi)
+{
+	return iova < hi && iova + len > lo;
+}
+
 struct snvme_ns {
 	uint64_t nlb;
 	uint32_t lbads; /* log2 of the block size */

@@ -29,10 +29,10 @@ void snvme_qmem_write(struct snvme *n, uint64_t iova, size_t len)
 	for (uint32_t q = 0; q < SNVME_MAX_QUEUES; q++) {
 		const struct snvme_sq *sq = &n->sq[q];
 		const struct snvme_cq *cq = &n->cq[q];
-		bool in_sq = sq->valid && iova < sq->base + (uint64_t)sq->size * 64 &&
-			     iova + len > sq->base;
-		bool in_cq = cq->valid && iova < cq->base + (uint64_t)cq->size * 16 &&
-			     iova + len > cq->base;
+		bool in_sq = sq->valid &&
+			     snvme_overlaps(iova, len, sq->base, sq->base + snvme_sq_bytes(sq));
+		bool in_cq = cq->valid &&
+			     snvme_overlaps(iova, len, cq->base, cq->base + snvme_cq_bytes(cq));
 
 		if (!in_sq && !in_cq)
 			continue;
@@ -50,7 +50,7 @@ void snvme_qmem_write(struct snvme *n, uint64_t iova, size_t len)
 static int seg(struct snvme *n, uint64_t iova, uint8_t *buf, size_t len, bool to_host)
 {
 	if (to_host) {
-		if (dpi_unlikely(iova < n->qmem_hi && iova + len > n->qmem_lo))
+		if (dpi_unlikely(snvme_overlaps(iova, len, n->qmem_lo, n->qmem_hi)))
 			snvme_qmem_write(n, iova, len);
 		return dpi_sim_dma_write(n->req, DPI_SIM_NO_PASID, iova, buf, len);
 	}
@@ -388,7 +388,7 @@ void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq)
 		} else if (dpi_sim_dma_read_c(n->req, &sq->dc, DPI_SIM_NO_PASID,
 					      sq->base + (uint64_t)sq->head * 64, &c.sqe,
 					      sizeof(c.sqe)) == 0) {
-			snvme_qwin_set(&sq->win, &sq->dc, sq->base, (uint64_t)sq->size * 64);
+			snvme_qwin_set(&sq->win, &sq->dc, sq->base, snvme_sq_bytes(sq));
 		} else {
 			snvme_fatal(n);
 			return;
@@ -435,7 +435,7 @@ void snvme_io_sq_process(struct snvme *n, uint32_t qid, struct snvme_sq *sq)
 					snvme_fatal(n);
 					return;
 				}
-				snvme_qwin_set(&cq->win, &cq->dc, cq->base, (uint64_t)cq->size * 16);
+				snvme_qwin_set(&cq->win, &cq->dc, cq->base, snvme_cq_bytes(cq));
 			}
 		}
 	}
