@@ -682,6 +682,15 @@ static int worker_setup(struct worker *w)
 	return 0;
 }
 
+/* How long the fill and the final drain may wait for outstanding I/Os. */
+#define DRAIN_S 30
+
+/* Start waiting for every outstanding I/O of @p w: drain_step() gives up after DRAIN_S. */
+static void drain_arm(struct worker *w)
+{
+	w->limit = dp_ticks() + DRAIN_S * dp_ticks_hz();
+}
+
 /* One step of waiting for every outstanding I/O of @p w: true when done (idle, or failed with
  * nothing outstanding), or when @p w->limit passed (*rc = -ETIMEDOUT, logged). */
 static bool drain_step(struct worker *w, int *rc)
@@ -692,7 +701,8 @@ static bool drain_step(struct worker *w, int *rc)
 	if (worker_poll(w) < 0 && worker_outstanding(w) == 0)
 		return true;
 	if (dp_ticks() > w->limit) {
-		fprintf(stderr, PROG ": core %d: I/Os did not complete within 30 s\n", w->core);
+		fprintf(stderr, PROG ": core %d: I/Os did not complete within %d s\n", w->core,
+			DRAIN_S);
 		*rc = -ETIMEDOUT;
 		return true;
 	}
@@ -716,7 +726,7 @@ static void fill_start(struct worker *w)
 			task_go(t);
 		}
 	}
-	w->limit = dp_ticks() + 30 * dp_ticks_hz();
+	drain_arm(w);
 }
 
 static void fill_end(struct worker *w)
@@ -809,7 +819,7 @@ static int run_step(struct worker *w)
 	if ((++w->spin & 63) == 0 && dp_ticks() >= w->end)
 		w->stopping = true;
 	if (w->stopping) {
-		w->limit = dp_ticks() + 30 * dp_ticks_hz();
+		drain_arm(w);
 		w->state = WS_DRAIN;
 	}
 	return 1;
